@@ -1,0 +1,21 @@
+/** The `scimkit` command: wires the layers together. Each command group lives in its own module. */
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('scimkit')
+    .description('SCIM 2.0 service provider and sync connector')
+    .version(version())
+    .showHelpAfterError();
+  // Command groups register themselves here.
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

@@ -1,0 +1,112 @@
+/** The persistence contract of the SCIM server. Both dialects (SQLite, PostgreSQL) implement it with identical behaviour. */
+import type { Filter } from '../scim/filter/ast.ts';
+import type { PatchApplyOptions, PatchOperation } from '../scim/patch/types.ts';
+
+export type ResourceKind = 'User' | 'Group';
+
+export interface OrgSettings {
+  /** Read requests (GET, POST .search) per second. */
+  readonly readLimit: number;
+  /** Write requests (POST, PUT, PATCH, DELETE, Bulk) per second. */
+  readonly writeLimit: number;
+  /** IdP compatibility normalizers switched on or off by name; absent names use their defaults. */
+  readonly compat: Readonly<Record<string, boolean>>;
+}
+
+export const DEFAULT_ORG_SETTINGS: OrgSettings = { readLimit: 10, writeLimit: 10, compat: {} };
+
+export interface Organization {
+  readonly id: string;
+  readonly name: string;
+  readonly settings: OrgSettings;
+  readonly created: string;
+}
+
+export type TokenScope = 'read' | 'read-write';
+
+export interface ApiToken {
+  readonly id: string;
+  readonly orgId: string;
+  readonly scope: TokenScope;
+  /** The User this token acts as, for `/Me`; null when bound to none. */
+  readonly userId: string | null;
+  readonly created: string;
+  readonly revoked: string | null;
+}
+
+/**
+ * A stored resource. `document` is the SCIM representation without `id` and `meta`; a Group's `members`
+ * and a User's `groups` appear only when the read asked for relations.
+ */
+export interface StoredResource {
+  readonly id: string;
+  readonly resourceType: ResourceKind;
+  /** Bumped on every write; the ETag is W/"<version>". */
+  readonly version: number;
+  /** ISO 8601 UTC with milliseconds. */
+  readonly created: string;
+  readonly lastModified: string;
+  readonly document: Record<string, unknown>;
+}
+
+export interface ReadOptions {
+  /** Load a Group's members or a User's groups. Reading without them never touches the membership table. */
+  readonly relations?: boolean;
+}
+
+export interface WriteOptions extends ReadOptions {
+  /** When set, the write succeeds only if the stored version still equals it (else 412). */
+  readonly expectedVersion?: number;
+}
+
+export interface PatchOptions extends WriteOptions {
+  readonly apply?: PatchApplyOptions;
+}
+
+export interface QueryOptions extends ReadOptions {
+  readonly filter?: Filter;
+  /** An attribute path string such as `userName` or `name.familyName`. */
+  readonly sortBy?: string;
+  readonly sortOrder?: 'ascending' | 'descending';
+  /** 1-based; ignored when `cursor` is given. */
+  readonly startIndex?: number;
+  readonly count: number;
+  /** RFC 9865: '' asks for the first page of cursor paging; otherwise a value from an earlier `nextCursor`. */
+  readonly cursor?: string;
+}
+
+export interface QueryResult {
+  readonly totalResults: number;
+  readonly resources: StoredResource[];
+  readonly nextCursor?: string;
+  readonly previousCursor?: string;
+}
+
+export interface NewToken {
+  readonly token: ApiToken;
+  /** The bearer secret; shown once, stored only as a SHA-256 hash. */
+  readonly secret: string;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  close(): Promise<void>;
+
+  createOrganization(name: string, settings?: Partial<OrgSettings>): Promise<Organization>;
+  getOrganization(id: string): Promise<Organization | null>;
+  listOrganizations(): Promise<Organization[]>;
+  updateOrganization(id: string, settings: Partial<OrgSettings>): Promise<Organization>;
+
+  createToken(orgId: string, options: { scope: TokenScope; userId?: string | null }): Promise<NewToken>;
+  /** Finds a live (unrevoked) token by its secret, through the hash index. */
+  findToken(secret: string): Promise<ApiToken | null>;
+  listTokens(orgId: string): Promise<ApiToken[]>;
+  revokeToken(tokenId: string): Promise<boolean>;
+
+  create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource>;
+  get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null>;
+  replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource>;
+  patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource>;
+  delete(orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Promise<void>;
+  query(orgId: string, kind: ResourceKind, options: QueryOptions): Promise<QueryResult>;
+}
