@@ -81,7 +81,8 @@ export async function startPostgres() {
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
     async stop() {
-      child.kill('SIGINT');
+      // runuser does not forward signals to postgres, so ask postgres itself to stop.
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
       rmSync(dir, { recursive: true, force: true });
     },
