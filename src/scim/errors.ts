@@ -14,7 +14,8 @@ export type ScimType =
   | 'noTarget'
   | 'invalidValue'
   | 'invalidVers'
-  | 'sensitive';
+  | 'sensitive'
+  | 'invalidCursor';
 
 export interface ScimErrorBody {
   schemas: [typeof ERROR_SCHEMA];

@@ -1,0 +1,325 @@
+/**
+ * Recursive-descent parser for the SCIM filter language (RFC 7644 section 3.4.2.2) and PATCH paths (section 3.5.2).
+ * Every failure is a ScimError 400 whose detail ends in `at position N` (a 0-based character offset, as in JSON.parse).
+ * Recursion only happens when entering `(`, `not (` or `[`, and the depth is checked before recursing, so hostile
+ * input cannot overflow the stack; `and`/`or` chains are parsed with loops into left-associative trees.
+ */
+import { ScimError } from '../errors.ts';
+import { isForbiddenKey } from '../schema/registry.ts';
+import { FILTER_MAX_DEPTH, FILTER_MAX_LENGTH } from './ast.ts';
+import type { AttrPath, CompareOp, Filter, FilterValue, PatchPath } from './ast.ts';
+
+const COMPARE_OPS: ReadonlySet<string> = new Set<CompareOp>(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
+/** ATTRNAME = ALPHA *(nameChar), plus the `$ref` sub-attribute of references. */
+const ATTR_NAME = /^(?:[A-Za-z][A-Za-z0-9_-]*|\$ref)$/i;
+const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+/** One URN segment (RFC 8141 NSS characters we accept; `:` separates segments). */
+const URN_SEGMENT = /^[A-Za-z0-9._~+%!$&'*=@;-]+$/;
+/** Characters that can continue a bare word: attribute paths (with URNs), operators, keywords and numbers. */
+const WORD_CHAR = /[A-Za-z0-9:._$+-]/;
+const ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+type ErrorFactory = (detail: string) => ScimError;
+
+interface Word {
+  readonly text: string;
+  readonly start: number;
+}
+
+/** Shortens input echoed back in error details. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 24 ? `${text.slice(0, 24)}...` : text);
+}
+
+class Parser {
+  private pos = 0;
+  private depth = 0;
+
+  constructor(
+    private readonly text: string,
+    private readonly makeError: ErrorFactory,
+    private readonly label: string,
+  ) {}
+
+  fail(message: string, at: number = this.pos): never {
+    throw this.makeError(`${this.label}: ${message} at position ${at}`);
+  }
+
+  private isSpace(c: string | undefined): boolean {
+    return c === ' ' || c === '\t' || c === '\n' || c === '\r';
+  }
+
+  skipSpaces(): void {
+    while (this.isSpace(this.text[this.pos])) this.pos++;
+  }
+
+  /** Reads (and consumes) the bare word starting at the current position; empty when none starts here. */
+  readWord(): Word {
+    const start = this.pos;
+    while (this.pos < this.text.length && WORD_CHAR.test(this.text[this.pos])) this.pos++;
+    return { text: this.text.slice(start, this.pos), start };
+  }
+
+  /** The bare word after optional spaces, without consuming anything. */
+  peekWord(): Word {
+    const save = this.pos;
+    this.skipSpaces();
+    const word = this.readWord();
+    this.pos = save;
+    return word;
+  }
+
+  /** Reports the token at the current position for "expected X" messages. */
+  describeHere(): string {
+    if (this.pos >= this.text.length) return 'end of input';
+    const word = this.peekWord();
+    return word.text ? quote(word.text) : quote(this.text[this.pos]);
+  }
+
+  atEnd(): boolean {
+    return this.pos >= this.text.length;
+  }
+
+  expectEnd(): void {
+    this.skipSpaces();
+    if (!this.atEnd()) this.fail(`unexpected ${this.describeHere()}`);
+  }
+
+  expectChar(c: string, what: string): void {
+    this.skipSpaces();
+    if (this.text[this.pos] !== c) this.fail(`expected ${what} but found ${this.describeHere()}`);
+    this.pos++;
+  }
+
+  /** Enters one level of `(`, `not (` or `[`; refuses before recursing when that would exceed the limit. */
+  enter(): void {
+    if (this.depth >= FILTER_MAX_DEPTH) this.fail(`nesting is deeper than ${FILTER_MAX_DEPTH} levels`);
+    this.depth++;
+  }
+
+  leave(): void {
+    this.depth--;
+  }
+
+  /** orExpr := andExpr ("or" andExpr)* */
+  parseOr(inValuePath: boolean): Filter {
+    let left = this.parseAnd(inValuePath);
+    for (;;) {
+      const word = this.peekWord();
+      if (word.text.toLowerCase() !== 'or') return left;
+      this.pos = word.start + word.text.length;
+      left = { kind: 'or', left, right: this.parseAnd(inValuePath) };
+    }
+  }
+
+  /** andExpr := unary ("and" unary)* */
+  private parseAnd(inValuePath: boolean): Filter {
+    let left = this.parseUnary(inValuePath);
+    for (;;) {
+      const word = this.peekWord();
+      if (word.text.toLowerCase() !== 'and') return left;
+      this.pos = word.start + word.text.length;
+      left = { kind: 'and', left, right: this.parseUnary(inValuePath) };
+    }
+  }
+
+  /** unary := "not" "(" orExpr ")" | "(" orExpr ")" | attrPath "pr" | attrPath compareOp value | attrPath "[" orExpr "]" */
+  private parseUnary(inValuePath: boolean): Filter {
+    this.skipSpaces();
+    if (this.atEnd()) this.fail('expected an attribute path, "(" or "not" but found end of input');
+    if (this.text[this.pos] === '(') {
+      this.enter();
+      this.pos++;
+      const inner = this.parseOr(inValuePath);
+      this.expectChar(')', '")"');
+      this.leave();
+      return inner;
+    }
+    const word = this.readWord();
+    if (!word.text) this.fail(`expected an attribute path, "(" or "not" but found ${quote(this.text[this.pos])}`);
+    if (word.text.toLowerCase() === 'not') {
+      this.skipSpaces();
+      if (this.text[this.pos] !== '(') this.fail(`expected "(" after "not" but found ${this.describeHere()}`);
+      this.enter();
+      this.pos++;
+      const inner = this.parseOr(inValuePath);
+      this.expectChar(')', '")"');
+      this.leave();
+      return { kind: 'not', filter: inner };
+    }
+    const path = this.attrPath(word, inValuePath);
+    this.skipSpaces();
+    if (this.text[this.pos] === '[') {
+      if (inValuePath) this.fail('value paths cannot be nested');
+      if (path.sub !== null) this.fail('a value path must name a multi-valued attribute without a sub-attribute', word.start);
+      const filter = this.bracketFilter();
+      if (this.text[this.pos] === '.') this.fail('a value path in a filter cannot be followed by a sub-attribute');
+      return { kind: 'valuePath', path, filter };
+    }
+    const opWord = this.readWord();
+    const op = opWord.text.toLowerCase();
+    if (op === 'pr') return { kind: 'present', path };
+    if (!COMPARE_OPS.has(op)) {
+      this.pos = opWord.start;
+      this.fail(`expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) or "[" but found ${this.describeHere()}`);
+    }
+    return { kind: 'compare', path, op: op as CompareOp, value: this.parseValue() };
+  }
+
+  /** Parses `[ valFilter ]` with the cursor on `[`. */
+  bracketFilter(): Filter {
+    this.enter();
+    this.pos++;
+    const filter = this.parseOr(true);
+    this.expectChar(']', '"]"');
+    this.leave();
+    return filter;
+  }
+
+  /** compValue := false / null / true / number / string (JSON); keywords are case-insensitive. */
+  private parseValue(): FilterValue {
+    this.skipSpaces();
+    if (this.text[this.pos] === '"') return this.parseString();
+    const word = this.readWord();
+    const lower = word.text.toLowerCase();
+    if (lower === 'true') return true;
+    if (lower === 'false') return false;
+    if (lower === 'null') return null;
+    if (JSON_NUMBER.test(word.text)) {
+      const n = Number(word.text);
+      if (!Number.isFinite(n)) this.fail(`number ${quote(word.text)} is out of range`, word.start);
+      return n;
+    }
+    this.pos = word.start;
+    this.fail(`expected a value (a JSON string, number, true, false or null) but found ${this.describeHere()}`);
+  }
+
+  /** A JSON string literal with the cursor on its opening quote. */
+  private parseString(): string {
+    const start = this.pos;
+    this.pos++;
+    let out = '';
+    let chunk = this.pos;
+    for (;;) {
+      if (this.pos >= this.text.length) this.fail('unterminated string', start);
+      const c = this.text[this.pos];
+      if (c === '"') {
+        out += this.text.slice(chunk, this.pos);
+        this.pos++;
+        return out;
+      }
+      if (c < ' ') this.fail('control characters must be escaped inside strings');
+      if (c !== '\\') {
+        this.pos++;
+        continue;
+      }
+      out += this.text.slice(chunk, this.pos);
+      const e = this.text[this.pos + 1];
+      if (e === 'u') {
+        const hex = this.text.slice(this.pos + 2, this.pos + 6);
+        if (!/^[0-9A-Fa-f]{4}$/.test(hex)) this.fail('invalid \\u escape (expected 4 hex digits)');
+        out += String.fromCharCode(parseInt(hex, 16));
+        this.pos += 6;
+      } else if (e !== undefined && Object.hasOwn(ESCAPES, e)) {
+        out += ESCAPES[e];
+        this.pos += 2;
+      } else {
+        this.fail(e === undefined ? 'unterminated string' : `invalid escape "\\${e}"`);
+      }
+      chunk = this.pos;
+    }
+  }
+
+  /** Validates one attribute name (or sub-attribute) found at `at`. */
+  attrName(name: string, at: number): void {
+    if (isForbiddenKey(name)) this.fail(`attribute name ${quote(name)} is not allowed`, at);
+    if (!ATTR_NAME.test(name)) this.fail(`invalid attribute name ${quote(name)}`, at);
+  }
+
+  /**
+   * attrPath := [URN ":"] ATTRNAME ["." subAttr]. The URN is everything up to the last colon; inside a value path
+   * only a bare sub-attribute name is allowed, since names there are relative to the multi-valued attribute.
+   */
+  attrPath(word: Word, inValuePath: boolean): AttrPath {
+    const text = word.text;
+    let urn: string | null = null;
+    let rest = text;
+    let restAt = word.start;
+    const colon = text.lastIndexOf(':');
+    if (colon >= 0) {
+      if (text.slice(0, 4).toLowerCase() !== 'urn:') this.fail(`invalid attribute path ${quote(text)} (a schema prefix must start with "urn:")`, word.start);
+      urn = text.slice(0, colon);
+      const segments = urn.split(':');
+      let at = word.start;
+      for (const segment of segments) {
+        if (!URN_SEGMENT.test(segment)) this.fail(`invalid schema URN ${quote(urn)}`, at);
+        at += segment.length + 1;
+      }
+      if (segments.length < 2) this.fail(`invalid schema URN ${quote(urn)}`, word.start);
+      rest = text.slice(colon + 1);
+      restAt = word.start + colon + 1;
+    }
+    const dot = rest.indexOf('.');
+    const name = dot < 0 ? rest : rest.slice(0, dot);
+    const sub = dot < 0 ? null : rest.slice(dot + 1);
+    this.attrName(name, restAt);
+    if (sub !== null) this.attrName(sub, restAt + dot + 1);
+    if (inValuePath && (urn !== null || sub !== null)) {
+      this.fail(`inside "[...]" attributes are sub-attribute names without a schema or "." (found ${quote(text)})`, word.start);
+    }
+    return { urn, name, sub };
+  }
+}
+
+function checkInput(text: unknown, makeError: ErrorFactory, label: string): asserts text is string {
+  if (typeof text !== 'string') throw makeError(`${label}: expected a string`);
+  if (text.length > FILTER_MAX_LENGTH) throw makeError(`${label}: longer than ${FILTER_MAX_LENGTH} characters`);
+}
+
+/** Parses a filter expression; any bad input throws ScimError 400 invalidFilter. */
+export function parseFilter(text: string): Filter {
+  checkInput(text, ScimError.invalidFilter, 'Invalid filter');
+  const parser = new Parser(text, ScimError.invalidFilter, 'Invalid filter');
+  const filter = parser.parseOr(false);
+  parser.expectEnd();
+  return filter;
+}
+
+/** Parses a PATCH path: `attrPath` or `valuePath[.subAttr]`. Bad input throws ScimError 400 invalidPath. */
+export function parsePatchPath(text: string): PatchPath {
+  checkInput(text, ScimError.invalidPath, 'Invalid path');
+  const parser = new Parser(text, ScimError.invalidPath, 'Invalid path');
+  parser.skipSpaces();
+  const word = parser.readWord();
+  if (!word.text) parser.fail(`expected an attribute path but found ${parser.describeHere()}`);
+  const attribute = parser.attrPath(word, false);
+  let filter: Filter | null = null;
+  let subAfterFilter: string | null = null;
+  if (text[word.start + word.text.length] === '[') {
+    if (attribute.sub !== null) parser.fail('a value path must name a multi-valued attribute without a sub-attribute', word.start);
+    filter = parser.bracketFilter();
+    const next = parser.readWord();
+    if (next.text) {
+      if (!next.text.startsWith('.')) parser.fail(`unexpected ${JSON.stringify(next.text)}`, next.start);
+      subAfterFilter = next.text.slice(1);
+      parser.attrName(subAfterFilter, next.start + 1);
+    }
+  }
+  parser.expectEnd();
+  return { attribute, filter, subAfterFilter };
+}
+
+/**
+ * Parses a plain attribute path (`sortBy`, entries of `attributes` / `excludedAttributes`), allowing surrounding
+ * spaces. Bad input throws ScimError 400 invalidPath.
+ */
+export function parseAttrPath(text: string): AttrPath {
+  checkInput(text, ScimError.invalidPath, 'Invalid attribute path');
+  const parser = new Parser(text, ScimError.invalidPath, 'Invalid attribute path');
+  parser.skipSpaces();
+  const word = parser.readWord();
+  if (!word.text) parser.fail(`expected an attribute path but found ${parser.describeHere()}`);
+  const path = parser.attrPath(word, false);
+  parser.expectEnd();
+  return path;
+}

@@ -1,0 +1,409 @@
+/**
+ * IdP compatibility normalizers: an ordered, named chain of rewrites that turn what Okta, Entra ID and OneLogin
+ * actually send into RFC 7644 PATCH requests before strict parsing. Each one is switchable per organization
+ * (CompatSettings: name -> on/off, absent = its default) and only touches input that strict parsing would reject or
+ * misread, guided by the schema, so a blanket rewrite never changes well-formed requests. docs/compatibility.md
+ * describes each one.
+ */
+import { ScimError } from '../errors.ts';
+import { parsePatchPath } from '../filter/index.ts';
+import { findAttribute, findExtension } from '../schema/registry.ts';
+import type { ResourceSchema } from '../schema/registry.ts';
+import type { AttributeDefinition } from '../schema/types.ts';
+import { assertSafeJson, getKeyIgnoringCase, isPlainObject, resolvePatchTarget, resolveValueKey } from './parse.ts';
+import type { Json, PatchTarget } from './parse.ts';
+import type { PatchApplyOptions } from './types.ts';
+
+/** Normalizer name -> on/off for one organization; names not listed use `enabledByDefault`. */
+export type CompatSettings = Readonly<Record<string, boolean>>;
+
+/** One raw operation as sent, with its `op`, `path` and `value` members spelled canonically when unambiguous. */
+export type RawOperation = Readonly<Record<string, unknown>>;
+
+/** A raw PATCH body whose `Operations` member has been found (any case) and spelled canonically. */
+export interface PatchBody {
+  readonly [key: string]: unknown;
+  readonly Operations: readonly unknown[];
+}
+
+export interface NormalizerContext {
+  readonly rs: ResourceSchema;
+}
+
+export interface Normalizer {
+  readonly name: string;
+  /** What the IdP sends and what it becomes. */
+  readonly description: string;
+  readonly enabledByDefault: boolean;
+  /** Rewrites a raw PATCH body; returns the same object when nothing applies. Never mutates its input. */
+  readonly apply: (body: PatchBody, ctx: NormalizerContext) => PatchBody;
+  /** For normalizers that also matter for POST/PUT bodies: rewrites a raw resource body the same way. */
+  readonly applyToResource?: (resource: Json, ctx: NormalizerContext) => Json;
+  /** Switches set while applying operations (for quirks that only show once the document is known). */
+  readonly applyOptions?: PatchApplyOptions;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers shared by the normalizers.
+
+/** Maps each object operation; `fn` returns the operation unchanged, a replacement, or several operations. */
+function mapOperations(body: PatchBody, fn: (op: RawOperation) => RawOperation | RawOperation[]): PatchBody {
+  let changed = false;
+  const out: unknown[] = [];
+  for (const op of body.Operations) {
+    const result = isPlainObject(op) ? fn(op) : op;
+    if (result !== op) changed = true;
+    if (Array.isArray(result)) out.push(...result);
+    else out.push(result);
+  }
+  return changed ? { ...body, Operations: out } : body;
+}
+
+/** The operation name in lower case, so each normalizer works with `op-case` switched off too. */
+function opName(op: RawOperation): string | undefined {
+  return typeof op.op === 'string' ? op.op.toLowerCase() : undefined;
+}
+
+function isWrite(op: RawOperation): boolean {
+  const name = opName(op);
+  return name === 'add' || name === 'replace';
+}
+
+function hasPath(op: RawOperation): boolean {
+  return op.path !== undefined && op.path !== null;
+}
+
+/** The schema target of an operation's path; undefined when there is none or it does not resolve (strict parsing reports it). */
+function targetOf(op: RawOperation, rs: ResourceSchema): PatchTarget | undefined {
+  if (typeof op.path !== 'string') return undefined;
+  try {
+    return resolvePatchTarget(rs, parsePatchPath(op.path));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What one write to `target` puts in place: the definition, and whether the value is an array of values.
+ * `emails[type eq "work"]` writes one element; `emails.value` and `emails[...].value` write one sub-attribute value.
+ */
+function writtenShape(target: PatchTarget): { def: AttributeDefinition; multi: boolean } {
+  if (target.sub) return { def: target.sub, multi: target.sub.multiValued };
+  if (target.filter) return { def: target.attribute, multi: false };
+  return { def: target.attribute, multi: target.attribute.multiValued };
+}
+
+type ValueFix = (def: AttributeDefinition, multi: boolean, value: unknown) => unknown;
+
+/** Applies `fix` to the value of a path operation, per the schema of its target. */
+function fixPathValue(op: RawOperation, rs: ResourceSchema, fix: ValueFix): RawOperation {
+  if (!isWrite(op) || !hasPath(op) || op.value === undefined) return op;
+  const target = targetOf(op, rs);
+  if (!target) return op;
+  const { def, multi } = writtenShape(target);
+  const value = fix(def, multi, op.value);
+  return value === op.value ? op : { ...op, value };
+}
+
+/** Applies `fix` to each attribute of a resource-shaped object (a path-less value, or a POST/PUT body). */
+function fixResourceValues(resource: Json, rs: ResourceSchema, fix: ValueFix): Json {
+  let out: Json | undefined;
+  const set = (key: string, value: unknown): void => {
+    out ??= { ...resource };
+    out[key] = value;
+  };
+  for (const key of Object.keys(resource)) {
+    const named = resolveValueKey(rs, key);
+    const value = resource[key];
+    if (named?.kind === 'attribute') {
+      const fixed = fix(named.attribute, named.attribute.multiValued, value);
+      if (fixed !== value) set(key, fixed);
+    } else if (named?.kind === 'extension' && isPlainObject(value)) {
+      let ext: Json | undefined;
+      for (const k of Object.keys(value)) {
+        const attribute = findAttribute(named.schema.attributes, k);
+        if (!attribute) continue;
+        const fixed = fix(attribute, attribute.multiValued, value[k]);
+        if (fixed === value[k]) continue;
+        ext ??= { ...value };
+        ext[k] = fixed;
+      }
+      if (ext) set(key, ext);
+    }
+  }
+  return out ?? resource;
+}
+
+/** Applies `fix` to the value of a path-less add/replace. */
+function fixPathlessValue(op: RawOperation, rs: ResourceSchema, fix: ValueFix): RawOperation {
+  if (!isWrite(op) || hasPath(op) || !isPlainObject(op.value)) return op;
+  const value = fixResourceValues(op.value, rs, fix);
+  return value === op.value ? op : { ...op, value };
+}
+
+/** A normalizer that fixes values wherever they are written: path operations and path-less values. */
+function valueNormalizer(fix: ValueFix): (body: PatchBody, ctx: NormalizerContext) => PatchBody {
+  return (body, { rs }) => mapOperations(body, (op) => fixPathlessValue(fixPathValue(op, rs, fix), rs, fix));
+}
+
+const BOOLEAN_STRING = /^(?:true|false)$/i;
+
+/** Turns "True"/"false" into booleans where the schema says boolean, descending into complex and multi-valued values. */
+function coerceBooleans(def: AttributeDefinition, value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const mapped = value.map((item) => coerceBooleans(def, item));
+    return mapped.some((item, i) => item !== value[i]) ? mapped : value;
+  }
+  if (def.type === 'boolean' && typeof value === 'string' && BOOLEAN_STRING.test(value)) return value.toLowerCase() === 'true';
+  if (def.type === 'complex' && isPlainObject(value)) {
+    let out: Json | undefined;
+    for (const key of Object.keys(value)) {
+      const sub = findAttribute(def.subAttributes, key);
+      if (!sub) continue;
+      const fixed = coerceBooleans(sub, value[key]);
+      if (fixed === value[key]) continue;
+      out ??= { ...value };
+      out[key] = fixed;
+    }
+    return out ?? value;
+  }
+  return value;
+}
+
+const OP_NAMES: ReadonlySet<string> = new Set(['add', 'replace', 'remove']);
+
+// ---------------------------------------------------------------------------------------------------------------
+// The chain, in the order it runs.
+
+const opCase: Normalizer = {
+  name: 'op-case',
+  description: 'Entra ID sends "op": "Add", "Replace", "Remove" (any case); they become "add", "replace", "remove".',
+  enabledByDefault: true,
+  apply: (body) =>
+    mapOperations(body, (op) => {
+      if (typeof op.op !== 'string') return op;
+      const lower = op.op.toLowerCase();
+      return OP_NAMES.has(lower) && lower !== op.op ? { ...op, op: lower } : op;
+    }),
+};
+
+const emptyPath: Normalizer = {
+  name: 'empty-path',
+  description: 'Some clients send "path": "" for an operation on the whole resource; the empty path is dropped (a path-less operation).',
+  enabledByDefault: true,
+  apply: (body) =>
+    mapOperations(body, (op) => {
+      if (typeof op.path !== 'string' || op.path.trim() !== '') return op;
+      const { path: _dropped, ...rest } = op;
+      return rest;
+    }),
+};
+
+const oktaIdInValue: Normalizer = {
+  name: 'okta-id-in-value',
+  description:
+    'Okta sends the resource id inside a path-less value ({"op":"replace","value":{"id":"<id>","active":false}}); the readOnly "id" key is dropped.',
+  enabledByDefault: true,
+  apply: (body) =>
+    mapOperations(body, (op) => {
+      if (!isWrite(op) || hasPath(op) || !isPlainObject(op.value)) return op;
+      const value = op.value;
+      const keys = Object.keys(value).filter((k) => k.toLowerCase() !== 'id');
+      if (keys.length === Object.keys(value).length) return op;
+      return { ...op, value: Object.fromEntries(keys.map((k) => [k, value[k]])) };
+    }),
+};
+
+const dottedKeys: Normalizer = {
+  name: 'dotted-keys',
+  description:
+    'Entra ID sends attribute paths as keys of a path-less value ({"name.givenName": "X", "urn:...:enterprise:2.0:User:department": "Y"}); each such key becomes its own operation with that path.',
+  enabledByDefault: true,
+  apply: (body, { rs }) =>
+    mapOperations(body, (op) => {
+      if (!isWrite(op) || hasPath(op) || !isPlainObject(op.value)) return op;
+      const value = op.value;
+      const isPathKey = (k: string): boolean =>
+        k.toLowerCase() !== 'schemas' && !findExtension(rs, k) && (k.includes('.') || k.toLowerCase().startsWith('urn:'));
+      if (!Object.keys(value).some(isPathKey)) return op;
+      // Keeps key order: runs of plain keys stay together in one path-less operation.
+      const out: RawOperation[] = [];
+      let plain: Json | undefined;
+      for (const key of Object.keys(value)) {
+        if (isPathKey(key)) {
+          if (plain) out.push({ ...op, value: plain });
+          plain = undefined;
+          out.push({ ...op, path: key, value: value[key] });
+        } else {
+          plain ??= {};
+          plain[key] = value[key];
+        }
+      }
+      if (plain) out.push({ ...op, value: plain });
+      return out;
+    }),
+};
+
+const entraRemoveMembersValue: Normalizer = {
+  name: 'entra-remove-members-value',
+  description:
+    'Entra ID removes members with {"op":"Remove","path":"members","value":[{"value":"<id>"}]}; this becomes one remove of members[value eq "<id>"] per listed member. Strict RFC would read it as "remove all members", so without this normalizer the request is rejected.',
+  enabledByDefault: true,
+  apply: (body, { rs }) =>
+    mapOperations(body, (op) => {
+      if (opName(op) !== 'remove' || op.value === undefined || op.value === null) return op;
+      const target = targetOf(op, rs);
+      if (!target || target.extension !== null || target.filter || target.sub || target.attribute.name !== 'members' || !target.attribute.multiValued) {
+        return op;
+      }
+      const items = Array.isArray(op.value) ? op.value : [op.value];
+      if (items.length === 0) return op;
+      const ids: string[] = [];
+      for (const item of items) {
+        const found = isPlainObject(item) ? getKeyIgnoringCase(item, 'value') : undefined;
+        const id = found && !found.ambiguous ? (item as Json)[found.key] : undefined;
+        if (typeof id !== 'string' || id === '') return op;
+        ids.push(id);
+      }
+      const { value: _ids, ...rest } = op;
+      return ids.map((id) => ({ ...rest, path: `${target.attribute.name}[value eq ${JSON.stringify(id)}]` }));
+    }),
+};
+
+const singleElementArray: Normalizer = {
+  name: 'single-element-array',
+  description:
+    'Some IdPs wrap a single-valued attribute\'s value in an array ({"path":"displayName","value":["X"]}, or [{"value":"X"}]); a one-element array is unwrapped, and {"value": x} inside it becomes x for a simple attribute. Only for single-valued attributes; longer arrays stay errors.',
+  enabledByDefault: true,
+  apply: valueNormalizer((def, multi, value) => {
+    if (multi || !Array.isArray(value) || value.length !== 1) return value;
+    const [item] = value;
+    if (def.type !== 'complex' && isPlainObject(item)) {
+      const keys = Object.keys(item);
+      if (keys.length === 1 && keys[0].toLowerCase() === 'value') return item[keys[0]];
+    }
+    return item;
+  }),
+};
+
+const wrapSingleValue: Normalizer = {
+  name: 'wrap-single-value',
+  description:
+    'Some IdPs send one value of a multi-valued attribute as a bare object ({"path":"members","value":{"value":"<id>"}}); it is wrapped in an array.',
+  enabledByDefault: true,
+  apply: valueNormalizer((def, multi, value) => (multi && def.type === 'complex' && isPlainObject(value) ? [value] : value)),
+};
+
+const complexValueString: Normalizer = {
+  name: 'complex-value-string',
+  description:
+    'Entra ID sends the enterprise manager as a plain id ({"path":"urn:...:enterprise:2.0:User:manager","value":"<id>"}); a string written to a single-valued complex attribute with a "value" sub-attribute becomes {"value": "<id>"}.',
+  enabledByDefault: true,
+  apply: valueNormalizer((def, multi, value) =>
+    !multi && def.type === 'complex' && typeof value === 'string' && findAttribute(def.subAttributes, 'value') ? { value } : value,
+  ),
+};
+
+const booleanStrings: Normalizer = {
+  name: 'boolean-strings',
+  description:
+    'Entra ID sends booleans as strings ({"op":"Replace","path":"active","value":"False"}, "primary": "true"); "true"/"false" in any case become booleans, only where the schema says the attribute is boolean.',
+  enabledByDefault: true,
+  apply: valueNormalizer((def, _multi, value) => coerceBooleans(def, value)),
+  applyToResource: (resource, { rs }) => fixResourceValues(resource, rs, (def, _multi, value) => coerceBooleans(def, value)),
+};
+
+const entraFilteredAddCreates: Normalizer = {
+  name: 'entra-filtered-add-creates',
+  description:
+    'Entra ID writes {"op":"Add","path":"emails[type eq \\"work\\"].value","value":"x"} to a user without a work email; instead of failing with noTarget, the value {"type":"work","value":"x"} is created from the filter\'s eq conditions.',
+  enabledByDefault: true,
+  apply: (body) => body,
+  applyOptions: { createMissingFilteredTarget: true },
+};
+
+/** The compatibility normalizers, in the order they run. */
+export const NORMALIZERS: readonly Normalizer[] = [
+  opCase,
+  emptyPath,
+  oktaIdInValue,
+  dottedKeys,
+  entraRemoveMembersValue,
+  singleElementArray,
+  wrapSingleValue,
+  complexValueString,
+  booleanStrings,
+  entraFilteredAddCreates,
+];
+
+export function isNormalizerEnabled(normalizer: Normalizer, compat: CompatSettings): boolean {
+  return Object.hasOwn(compat, normalizer.name) ? compat[normalizer.name] === true : normalizer.enabledByDefault;
+}
+
+/** Checks organization settings: every key a known normalizer name, every value a boolean. Throws ScimError 400. */
+export function validateCompatSettings(settings: unknown): CompatSettings {
+  if (!isPlainObject(settings)) throw ScimError.invalidValue('compat settings must be an object of normalizer name -> true/false');
+  const out: Record<string, boolean> = {};
+  for (const key of Object.keys(settings)) {
+    if (!NORMALIZERS.some((n) => n.name === key)) {
+      throw ScimError.invalidValue(`Unknown compatibility normalizer "${key}"; known: ${NORMALIZERS.map((n) => n.name).join(', ')}`);
+    }
+    const on = settings[key];
+    if (typeof on !== 'boolean') throw ScimError.invalidValue(`compat setting "${key}" must be true or false`);
+    out[key] = on;
+  }
+  return out;
+}
+
+/** Spells an operation's `op`, `path` and `value` members canonically (RFC 7643 section 2.1: names are case-insensitive). */
+function canonicalMembers(op: unknown): unknown {
+  if (!isPlainObject(op)) return op;
+  let out: Json | undefined;
+  for (const name of ['op', 'path', 'value']) {
+    const found = getKeyIgnoringCase(op, name);
+    if (!found || found.ambiguous || found.key === name) continue; // ambiguous: strict parsing rejects it
+    out ??= { ...op };
+    out[name] = out[found.key];
+    delete out[found.key];
+  }
+  return out ?? op;
+}
+
+/**
+ * Runs the enabled normalizers over a raw PATCH body, in order. Returns input it cannot read (not an object, no
+ * `Operations` array) unchanged for strict parsing to reject. Throws ScimError 400 for keys that could reach a prototype.
+ */
+export function normalizePatchBody(body: unknown, rs: ResourceSchema, compat: CompatSettings): unknown {
+  if (!isPlainObject(body)) return body;
+  assertSafeJson(body, 'PATCH body');
+  const found = getKeyIgnoringCase(body, 'Operations');
+  if (!found || found.ambiguous || !Array.isArray(body[found.key])) return body;
+  const { [found.key]: operations, ...rest } = body;
+  let current: PatchBody = { ...rest, Operations: (operations as unknown[]).map(canonicalMembers) };
+  const ctx: NormalizerContext = { rs };
+  for (const normalizer of NORMALIZERS) {
+    if (isNormalizerEnabled(normalizer, compat)) current = normalizer.apply(current, ctx);
+  }
+  return current;
+}
+
+/** Runs the enabled normalizers that also apply to POST/PUT resource bodies (boolean strings). */
+export function normalizeResourceBody(body: unknown, rs: ResourceSchema, compat: CompatSettings): unknown {
+  if (!isPlainObject(body)) return body;
+  assertSafeJson(body, 'Request body');
+  let current: Json = body;
+  const ctx: NormalizerContext = { rs };
+  for (const normalizer of NORMALIZERS) {
+    if (normalizer.applyToResource && isNormalizerEnabled(normalizer, compat)) current = normalizer.applyToResource(current, ctx);
+  }
+  return current;
+}
+
+/** The apply-time switches of the enabled normalizers. */
+export function patchApplyOptions(compat: CompatSettings): PatchApplyOptions {
+  let options: PatchApplyOptions = {};
+  for (const normalizer of NORMALIZERS) {
+    if (normalizer.applyOptions && isNormalizerEnabled(normalizer, compat)) options = { ...options, ...normalizer.applyOptions };
+  }
+  return options;
+}

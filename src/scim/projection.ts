@@ -1,0 +1,227 @@
+/**
+ * Response projection: the `attributes` and `excludedAttributes` parameters (RFC 7644 section 3.4.2.5) combined with
+ * each attribute's `returned` characteristic (RFC 7643 section 7). Names match case-insensitively; paths naming
+ * nothing in the schema are ignored, as the RFC asks of servers.
+ */
+import { ScimError } from './errors.ts';
+import { parseAttrPath } from './filter/index.ts';
+import { COMMON_ATTRIBUTES, GROUP_SCHEMA, USER_SCHEMA } from './schema/core.ts';
+import { findAttribute, findExtension, isCoreUrn, resolveAttribute, splitUrn } from './schema/registry.ts';
+import type { ResourceSchema } from './schema/registry.ts';
+import type { AttributeDefinition } from './schema/types.ts';
+import { isPlainObject } from './validate.ts';
+
+export interface ProjectionOptions {
+  readonly attributes?: readonly string[];
+  readonly excludedAttributes?: readonly string[];
+}
+
+/**
+ * Splits an `attributes`/`excludedAttributes` value (comma separated; an array when repeated or sent in a
+ * SearchRequest body) into trimmed paths, checking the syntax of each.
+ */
+export function parseAttributeList(param: string | string[] | undefined): string[] {
+  if (param === undefined) return [];
+  const parts = Array.isArray(param) ? param : [param];
+  const paths: string[] = [];
+  for (const part of parts) {
+    if (typeof part !== 'string') throw ScimError.invalidValue('Attribute lists must contain strings');
+    for (const raw of part.split(',')) {
+      const path = raw.trim();
+      if (path === '') continue;
+      try {
+        parseAttrPath(path);
+      } catch (err) {
+        if (err instanceof ScimError) throw ScimError.invalidValue(`Invalid attribute path "${path}": ${err.message}`);
+        throw err;
+      }
+      paths.push(path);
+    }
+  }
+  return paths;
+}
+
+/** A resolved path: `scope` is the extension URN (null for core and common attributes); null `attr` names the whole scope. */
+interface Named {
+  readonly scope: string | null;
+  readonly attr: string | null;
+  readonly sub: string | null;
+}
+
+function key(scope: string | null, attr: string | null, sub: string | null): string {
+  // NUL cannot occur in resolved canonical names, so keys never collide.
+  return `${scope ?? ''}\u0000${attr ?? ''}\u0000${sub ?? ''}`;
+}
+
+function resolveNamed(rs: ResourceSchema, path: string): Named | undefined {
+  const { urn, rest } = splitUrn(rs, path);
+  if (urn !== null && !isCoreUrn(rs, urn) && !findExtension(rs, urn)) return undefined;
+  const scope = urn === null || isCoreUrn(rs, urn) ? null : (findExtension(rs, urn)?.id ?? null);
+  if (rest === '') return { scope, attr: null, sub: null };
+  const dot = rest.indexOf('.');
+  const resolved = resolveAttribute(rs, urn, dot < 0 ? rest : rest.slice(0, dot), dot < 0 ? null : rest.slice(dot + 1));
+  if (!resolved) return undefined;
+  return { scope, attr: resolved.attribute.name, sub: resolved.subAttribute?.name ?? null };
+}
+
+/** How much of an attribute is returned: nothing, its sub-attributes by `returned`, or only the named ones. */
+type Inclusion = 'none' | 'full' | 'named';
+
+/** One returned attribute: its canonical name and, for a complex attribute, the returned sub-attributes. */
+interface PlannedAttribute {
+  readonly name: string;
+  readonly multiValued: boolean;
+  readonly subs: readonly string[] | null;
+}
+
+/** The resolved `attributes` and `excludedAttributes` of one request. */
+class Selection {
+  /** null when no `attributes` were given (the default set applies). */
+  private readonly include: Set<string> | null;
+  private readonly exclude = new Set<string>();
+
+  constructor(rs: ResourceSchema, options: ProjectionOptions) {
+    const attributes = options.attributes ?? [];
+    const include = attributes.length > 0 ? new Set<string>() : null;
+    for (const path of attributes) {
+      const named = resolveNamed(rs, path);
+      if (!named || !include) continue;
+      include.add(key(named.scope, named.attr, named.sub));
+      // Marks the parent so that naming `name.givenName` brings `name` with only that sub-attribute.
+      if (named.sub !== null) include.add(key(named.scope, named.attr, '*'));
+    }
+    this.include = include;
+    for (const path of options.excludedAttributes ?? []) {
+      const named = resolveNamed(rs, path);
+      if (named) this.exclude.add(key(named.scope, named.attr, named.sub));
+    }
+  }
+
+  private inclusion(scope: string | null, def: AttributeDefinition): Inclusion {
+    if (def.returned === 'never') return 'none';
+    if (def.returned === 'always') return 'full';
+    if (this.exclude.has(key(scope, null, null)) || this.exclude.has(key(scope, def.name, null))) return 'none';
+    if (this.include === null) return def.returned === 'default' ? 'full' : 'none';
+    if (this.include.has(key(scope, def.name, null))) return 'full';
+    if (def.returned === 'default' && this.include.has(key(scope, null, null))) return 'full';
+    if (this.include.has(key(scope, def.name, '*'))) return 'named';
+    return 'none';
+  }
+
+  private subIncluded(scope: string | null, parent: AttributeDefinition, sub: AttributeDefinition, inclusion: Inclusion): boolean {
+    if (sub.returned === 'never') return false;
+    if (sub.returned === 'always') return true;
+    if (this.exclude.has(key(scope, parent.name, sub.name))) return false;
+    const named = this.include?.has(key(scope, parent.name, sub.name)) ?? false;
+    if (inclusion === 'named' || sub.returned === 'request') return named;
+    return true;
+  }
+
+  /** The returned attributes among `defs`, in schema order. */
+  plan(scope: string | null, defs: readonly AttributeDefinition[]): PlannedAttribute[] {
+    const planned: PlannedAttribute[] = [];
+    for (const def of defs) {
+      const inclusion = this.inclusion(scope, def);
+      if (inclusion === 'none') continue;
+      if (def.type !== 'complex') {
+        planned.push({ name: def.name, multiValued: def.multiValued, subs: null });
+        continue;
+      }
+      const subs = (def.subAttributes ?? []).filter((sub) => this.subIncluded(scope, def, sub, inclusion)).map((sub) => sub.name);
+      if (subs.length > 0) planned.push({ name: def.name, multiValued: def.multiValued, subs });
+    }
+    return planned;
+  }
+}
+
+function projectObject(subs: readonly string[], value: unknown): Record<string, unknown> | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const out: Record<string, unknown> = {};
+  let empty = true;
+  for (const sub of subs) {
+    const v = value[sub];
+    if (v === undefined || v === null) continue;
+    out[sub] = Array.isArray(v) ? v.slice() : v;
+    empty = false;
+  }
+  return empty ? undefined : out;
+}
+
+function projectAttributes(plan: readonly PlannedAttribute[], source: Record<string, unknown>, out: Record<string, unknown>): void {
+  for (const attribute of plan) {
+    const value = source[attribute.name];
+    if (value === undefined || value === null) continue;
+    if (attribute.subs === null) {
+      out[attribute.name] = Array.isArray(value) ? value.slice() : value;
+    } else if (attribute.multiValued) {
+      if (!Array.isArray(value)) continue;
+      const items: Record<string, unknown>[] = [];
+      for (const item of value) {
+        const projected = projectObject(attribute.subs, item);
+        if (projected) items.push(projected);
+      }
+      if (items.length > 0) out[attribute.name] = items;
+    } else {
+      const projected = projectObject(attribute.subs, value);
+      if (projected) out[attribute.name] = projected;
+    }
+  }
+}
+
+/**
+ * The projection of one request, resolved once against the schema into a plan of returned attributes
+ * and then applied to every resource of the response.
+ */
+export class Projection {
+  private readonly core: readonly PlannedAttribute[];
+  private readonly extensions: ReadonlyArray<{ readonly id: string; readonly plan: readonly PlannedAttribute[] }>;
+
+  constructor(rs: ResourceSchema, options: ProjectionOptions) {
+    const selection = new Selection(rs, options);
+    this.core = selection.plan(null, [...COMMON_ATTRIBUTES, ...rs.core.attributes]);
+    this.extensions = rs.extensions.map((ext) => ({ id: ext.id, plan: selection.plan(ext.id, ext.attributes) }));
+  }
+
+  /** Whether any part of the core (or common) attribute with this canonical name is returned. */
+  returns(name: string): boolean {
+    return this.core.some((a) => a.name === name);
+  }
+
+  /** Returns a new object holding what this projection returns of `resource` (a full SCIM representation). */
+  apply(resource: Record<string, unknown>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    // `schemas` is not a schema attribute; it always describes the resource.
+    if (Array.isArray(resource.schemas)) out.schemas = resource.schemas.slice();
+    projectAttributes(this.core, resource, out);
+    for (const ext of this.extensions) {
+      const source = resource[ext.id];
+      if (!isPlainObject(source) || ext.plan.length === 0) continue;
+      const projected: Record<string, unknown> = {};
+      projectAttributes(ext.plan, source, projected);
+      if (Object.keys(projected).length > 0) out[ext.id] = projected;
+    }
+    return out;
+  }
+}
+
+/** Projects one resource. To project many with the same options, build one `Projection` and call `apply`. */
+export function project(rs: ResourceSchema, resource: Record<string, unknown>, options: ProjectionOptions): Record<string, unknown> {
+  return new Projection(rs, options).apply(resource);
+}
+
+/**
+ * The attribute of a resource type that is served from the membership table rather than the stored document:
+ * a Group's `members`, a User's `groups`.
+ */
+export function relationAttribute(rs: ResourceSchema): AttributeDefinition | undefined {
+  const core = rs.core.id.toLowerCase();
+  if (core === GROUP_SCHEMA.toLowerCase()) return findAttribute(rs.core.attributes, 'members');
+  if (core === USER_SCHEMA.toLowerCase()) return findAttribute(rs.core.attributes, 'groups');
+  return undefined;
+}
+
+/** Whether the projected output includes the membership relation, so the store can skip loading it when false. */
+export function needsRelations(rs: ResourceSchema, options: ProjectionOptions): boolean {
+  const relation = relationAttribute(rs);
+  return relation !== undefined && new Projection(rs, options).returns(relation.name);
+}

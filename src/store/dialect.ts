@@ -1,0 +1,104 @@
+/**
+ * The SQL that differs between SQLite and PostgreSQL: JSON access, case folding, collation and parameter casts.
+ * Everything else (tables, statements, the filter compiler) is written once against this interface.
+ */
+import { raw, sql } from './sql.ts';
+import type { Sql } from './sql.ts';
+
+/** A JSON value inside a row: `keys` below the JSON expression `json`; `each` marks a SQLite json_each row alias. */
+export interface JsonRef {
+  readonly json: Sql;
+  readonly keys: readonly string[];
+  /** SQLite: `json` is a json_each alias, whose scalar elements are read from `atom`, not parsed as JSON. */
+  readonly each?: string;
+}
+
+/** How a stored value is compared in SQL. */
+export type ScalarKind = 'text' | 'number' | 'boolean';
+
+export interface Dialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** A bound JSON document parameter. */
+  jsonParam(text: string): Sql;
+  /** Suffix that locks the rows a SELECT reads inside a write transaction (SQLite's write lock already covers it). */
+  readonly forUpdate: Sql;
+  /** Lower-cases like JavaScript's toLowerCase (SQLite: a registered function; PostgreSQL: lower()). */
+  lower(expr: Sql): Sql;
+  /** Byte-order (code point) collation for ordering comparisons, so both databases sort alike. */
+  binary(expr: Sql): Sql;
+  /** The value at `ref` as SQL of `kind`, NULL when absent or JSON null. */
+  scalar(ref: JsonRef, kind: ScalarKind): Sql;
+  /** True when the value at `ref` is a scalar that is not null and not "" (the evaluator's `pr` for scalars). */
+  scalarPresent(ref: JsonRef): Sql;
+  /** FROM item iterating the array (or, with `object`, the object members) at `ref`, and a reference to one item. */
+  items(ref: JsonRef, alias: string, container: 'array' | 'object'): { readonly from: Sql; readonly item: JsonRef };
+  /** True when the value at `ref` is a JSON object. */
+  isObject(ref: JsonRef): Sql;
+  /** Normalizes an xsd:dateTime text to the fixed `YYYY-MM-DDTHH:MM:SS.sssZ` form used for stored timestamps. */
+  dateTime(expr: Sql): Sql;
+}
+
+/** SQLite JSON path `$."a"."b"`; keys are schema names (no quotes) so quoting needs no escaping. */
+function sqlitePath(keys: readonly string[]): string {
+  return '$' + keys.map((k) => `."${k}"`).join('');
+}
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  jsonParam: (text) => sql`${text}`,
+  forUpdate: raw(''),
+  lower: (expr) => sql`scim_lower(${expr})`,
+  binary: (expr) => expr,
+  scalar(ref) {
+    // json_extract returns SQL text for strings, numbers for numbers and 1/0 for booleans: comparable as they are.
+    if (ref.each !== undefined && ref.keys.length === 0) return raw(`${ref.each}.atom`);
+    return sql`json_extract(${ref.json}, ${sqlitePath(ref.keys)})`;
+  },
+  scalarPresent(ref) {
+    if (ref.each !== undefined && ref.keys.length === 0) {
+      const a = ref.each;
+      return raw(`(${a}.type IN ('true', 'false', 'integer', 'real') OR (${a}.type = 'text' AND ${a}.atom <> ''))`);
+    }
+    const path = sqlitePath(ref.keys);
+    return sql`(json_type(${ref.json}, ${path}) IN ('true', 'false', 'integer', 'real') OR (json_type(${ref.json}, ${path}) = 'text' AND json_extract(${ref.json}, ${path}) <> ''))`;
+  },
+  items(ref, alias) {
+    // json_each walks arrays and objects alike; an element of an outer json_each is read from its `value`.
+    const source = ref.each !== undefined && ref.keys.length === 0 ? raw(`${ref.each}.value`) : sql`${ref.json}, ${sqlitePath(ref.keys)}`;
+    return { from: sql`json_each(${source}) AS ${raw(alias)}`, item: { json: raw(`${alias}.value`), keys: [], each: alias } };
+  },
+  isObject: (ref) => sql`(json_type(${ref.json}, ${sqlitePath(ref.keys)}) = 'object')`,
+  dateTime: (expr) => sql`strftime('%Y-%m-%dT%H:%M:%fZ', ${expr})`,
+};
+
+export const postgresDialect: Dialect = {
+  name: 'postgres',
+  jsonParam: (text) => sql`${text}::json`,
+  forUpdate: raw(' FOR UPDATE'),
+  lower: (expr) => sql`lower(${expr})`,
+  binary: (expr) => sql`(${expr}) COLLATE "C"`,
+  scalar(ref, kind) {
+    const value = sql`(${ref.json} #> ${[...ref.keys]}::text[])`;
+    const text = sql`(${ref.json} #>> ${[...ref.keys]}::text[])`;
+    // Casts are guarded by the JSON type so a value of another type reads as NULL instead of failing the query.
+    if (kind === 'number') return sql`(CASE WHEN json_typeof(${value}) = 'number' THEN ${text}::numeric END)`;
+    if (kind === 'boolean') return sql`(CASE WHEN json_typeof(${value}) = 'boolean' THEN ${text}::boolean END)`;
+    return sql`(CASE WHEN json_typeof(${value}) = 'string' THEN ${text} END)`;
+  },
+  scalarPresent(ref) {
+    const value = sql`(${ref.json} #> ${[...ref.keys]}::text[])`;
+    const text = sql`(${ref.json} #>> ${[...ref.keys]}::text[])`;
+    return sql`(json_typeof(${value}) IN ('number', 'boolean') OR (json_typeof(${value}) = 'string' AND ${text} <> ''))`;
+  },
+  items(ref, alias, container) {
+    const value = sql`(${ref.json} #> ${[...ref.keys]}::text[])`;
+    const fn = container === 'array' ? raw('json_array_elements') : raw('json_each');
+    const columns = container === 'array' ? raw(`${alias}(value)`) : raw(alias);
+    return {
+      from: sql`${fn}(CASE WHEN json_typeof(${value}) = ${container} THEN ${value} END) AS ${columns}`,
+      item: { json: raw(`${alias}.value`), keys: [] },
+    };
+  },
+  isObject: (ref) => sql`(json_typeof(${ref.json} #> ${[...ref.keys]}::text[]) = 'object')`,
+  dateTime: (expr) => sql`to_char((${expr})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+};

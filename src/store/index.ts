@@ -1,0 +1,25 @@
+/** Server persistence: one Store interface, SQLite (embedded default) and PostgreSQL implementations. */
+import { PostgresDriver } from './postgres.ts';
+import { SqliteDriver } from './sqlite.ts';
+import { SqlStore } from './store.ts';
+import type { Store } from './types.ts';
+
+export * from './types.ts';
+export { SqlStore } from './store.ts';
+
+export interface OpenStoreOptions {
+  /** A SQLite database file (created when missing), or ':memory:' for a private in-memory database. */
+  readonly sqlitePath?: string;
+  /** A PostgreSQL connection URL. */
+  readonly postgresUrl?: string;
+  /** PostgreSQL pool size (default 10). */
+  readonly poolSize?: number;
+}
+
+/** Opens a store and applies pending migrations. Exactly one of sqlitePath and postgresUrl must be given. */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const { sqlitePath, postgresUrl } = options;
+  if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
+  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath));
+  return new SqlStore(await PostgresDriver.open(postgresUrl as string, options.poolSize));
+}

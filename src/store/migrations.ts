@@ -1,0 +1,148 @@
+/**
+ * Versioned schema migrations, one list per dialect, applied in order on open and recorded in schema_migrations.
+ * Append new versions; never edit one that has shipped.
+ *
+ * Data model: one `resources` table for Users and Groups (the JSON document plus hot columns), `memberships` for
+ * Group members (so member changes cost O(changed members)), `organizations` and `api_tokens` (SHA-256 hashes only).
+ * Timestamps are fixed-width ISO 8601 UTC text (`2026-11-23T10:00:00.000Z`), so text order is time order.
+ */
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sqlite: readonly string[];
+  readonly postgres: readonly string[];
+}
+
+export const MIGRATIONS_TABLE = {
+  sqlite: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)',
+  postgres: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)',
+} as const;
+
+/** Index definitions shared by both dialects. */
+const COMMON_INDEXES = [
+  // userName is case-insensitively unique per organization; NULL (Groups) never collides.
+  'CREATE UNIQUE INDEX resources_user_name ON resources (org_id, user_name_folded)',
+  'CREATE UNIQUE INDEX resources_group_name ON resources (org_id, group_name_folded)',
+  // Default listing order and cursor paging, and incremental sync on lastModified.
+  'CREATE INDEX resources_created ON resources (org_id, kind, created, id)',
+  'CREATE INDEX resources_modified ON resources (org_id, kind, last_modified, id)',
+  'CREATE INDEX resources_external_id ON resources (org_id, kind, external_id)',
+  // A User's groups, and cascading deletes of a member.
+  'CREATE INDEX memberships_member ON memberships (org_id, member_id)',
+  'CREATE INDEX api_tokens_org ON api_tokens (org_id)',
+];
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sqlite: [
+      `CREATE TABLE organizations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created TEXT NOT NULL
+      )`,
+      `CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        token_hash TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL CHECK (scope IN ('read', 'read-write')),
+        user_id TEXT,
+        created TEXT NOT NULL,
+        revoked TEXT
+      )`,
+      `CREATE TABLE resources (
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('User', 'Group')),
+        user_name_folded TEXT,
+        group_name_folded TEXT,
+        external_id TEXT,
+        display TEXT,
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (org_id, id)
+      )`,
+      `CREATE TABLE memberships (
+        org_id TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
+        PRIMARY KEY (org_id, group_id, member_id),
+        FOREIGN KEY (org_id, group_id) REFERENCES resources (org_id, id) ON DELETE CASCADE,
+        FOREIGN KEY (org_id, member_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+      ) WITHOUT ROWID`,
+      ...COMMON_INDEXES,
+    ],
+    postgres: [
+      `CREATE TABLE organizations (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT NOT NULL,
+        settings JSON NOT NULL,
+        created TEXT COLLATE "C" NOT NULL
+      )`,
+      `CREATE TABLE api_tokens (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        token_hash TEXT COLLATE "C" NOT NULL UNIQUE,
+        scope TEXT NOT NULL CHECK (scope IN ('read', 'read-write')),
+        user_id TEXT COLLATE "C",
+        created TEXT COLLATE "C" NOT NULL,
+        revoked TEXT COLLATE "C"
+      )`,
+      // JSON (not JSONB) keeps the document's key order as the client sent it.
+      `CREATE TABLE resources (
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        id TEXT COLLATE "C" NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL CHECK (kind IN ('User', 'Group')),
+        user_name_folded TEXT COLLATE "C",
+        group_name_folded TEXT COLLATE "C",
+        external_id TEXT COLLATE "C",
+        display TEXT COLLATE "C",
+        created TEXT COLLATE "C" NOT NULL,
+        last_modified TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL,
+        doc JSON NOT NULL,
+        PRIMARY KEY (org_id, id)
+      )`,
+      `CREATE TABLE memberships (
+        org_id TEXT COLLATE "C" NOT NULL,
+        group_id TEXT COLLATE "C" NOT NULL,
+        member_id TEXT COLLATE "C" NOT NULL,
+        member_type TEXT COLLATE "C" NOT NULL CHECK (member_type IN ('User', 'Group')),
+        PRIMARY KEY (org_id, group_id, member_id),
+        FOREIGN KEY (org_id, group_id) REFERENCES resources (org_id, id) ON DELETE CASCADE,
+        FOREIGN KEY (org_id, member_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+      )`,
+      ...COMMON_INDEXES,
+    ],
+  },
+  {
+    // Unfiltered listings report totalResults from a counter kept in the same transactions as creates and deletes,
+    // instead of counting a million rows for every page.
+    version: 2,
+    name: 'resource counts',
+    sqlite: [
+      `CREATE TABLE resource_counts (
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (org_id, kind)
+      )`,
+      'INSERT INTO resource_counts (org_id, kind, n) SELECT org_id, kind, COUNT(*) FROM resources GROUP BY org_id, kind',
+    ],
+    postgres: [
+      `CREATE TABLE resource_counts (
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        kind TEXT COLLATE "C" NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (org_id, kind)
+      )`,
+      'INSERT INTO resource_counts (org_id, kind, n) SELECT org_id, kind, COUNT(*) FROM resources GROUP BY org_id, kind',
+    ],
+  },
+];

@@ -1,0 +1,484 @@
+/**
+ * The store's operations, written once for both dialects as generators of SQL statements (see sql.ts).
+ * Each runs inside one transaction opened by the driver. Every statement is scoped by org_id.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { ScimError } from '../scim/errors.ts';
+import { applyPatch } from '../scim/patch/index.ts';
+import type { MemberChange, MemberRef, PatchOperation } from '../scim/patch/types.ts';
+import { GROUP, USER, isForbiddenKey } from '../scim/schema/registry.ts';
+import type { ResourceSchema } from '../scim/schema/registry.ts';
+import { validateResource } from '../scim/validate.ts';
+import type { Dialect } from './dialect.ts';
+import { compileMemberFilterSql } from './filter-sql.ts';
+import { chunks, exec, first, join, list, raw, rows, sql } from './sql.ts';
+import type { Op, Row, Sql } from './sql.ts';
+import { DEFAULT_ORG_SETTINGS } from './types.ts';
+import type {
+  ApiToken,
+  NewToken,
+  Organization,
+  OrgSettings,
+  PatchOptions,
+  ReadOptions,
+  ResourceKind,
+  StoredResource,
+  TokenScope,
+  WriteOptions,
+} from './types.ts';
+
+/** Per-store context handed to every operation. */
+export interface OpContext {
+  readonly dialect: Dialect;
+  /** The current time as ISO 8601 UTC with milliseconds. */
+  now(): string;
+}
+
+/** Ids per statement when a list becomes `IN (...)` or a multi-row VALUES: far below both databases' limits. */
+const CHUNK = 500;
+const RESOURCE_COLUMNS = raw('r.id, r.kind, r.version, r.created, r.last_modified, r.doc');
+
+export function schemaFor(kind: ResourceKind): ResourceSchema {
+  return kind === 'User' ? USER : GROUP;
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+export function hashToken(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+function parseJson(value: unknown): Record<string, unknown> {
+  // SQLite returns JSON as text; pg has already parsed it.
+  return (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------- organizations
+
+const LIMIT_MAX = 1_000_000;
+
+function checkLimit(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > LIMIT_MAX) {
+    throw ScimError.invalidValue(`Organization setting "${name}" must be an integer from 1 to ${LIMIT_MAX}`);
+  }
+  return value;
+}
+
+/** Merges a partial settings update over `base`, checking every value; compat flags merge by name. */
+export function mergeSettings(base: OrgSettings, update: Partial<OrgSettings> | undefined): OrgSettings {
+  if (update === undefined) return base;
+  if (typeof update !== 'object' || update === null || Array.isArray(update)) throw ScimError.invalidValue('Organization settings must be an object');
+  const compat: Record<string, boolean> = Object.create(null) as Record<string, boolean>;
+  Object.assign(compat, base.compat);
+  if (update.compat !== undefined) {
+    if (typeof update.compat !== 'object' || update.compat === null || Array.isArray(update.compat)) {
+      throw ScimError.invalidValue('Organization setting "compat" must be an object of booleans');
+    }
+    for (const [name, on] of Object.entries(update.compat)) {
+      if (isForbiddenKey(name)) throw ScimError.invalidValue(`Compatibility setting name "${name}" is not allowed`);
+      if (typeof on !== 'boolean') throw ScimError.invalidValue(`Compatibility setting "${name}" must be true or false`);
+      compat[name] = on;
+    }
+  }
+  return {
+    readLimit: update.readLimit === undefined ? base.readLimit : checkLimit(update.readLimit, 'readLimit'),
+    writeLimit: update.writeLimit === undefined ? base.writeLimit : checkLimit(update.writeLimit, 'writeLimit'),
+    compat: { ...compat },
+  };
+}
+
+function toOrganization(row: Row): Organization {
+  const settings = parseJson(row.settings) as unknown as OrgSettings;
+  return { id: String(row.id), name: String(row.name), settings: mergeSettings(DEFAULT_ORG_SETTINGS, settings), created: String(row.created) };
+}
+
+export function* createOrganization(ctx: OpContext, name: string, settings?: Partial<OrgSettings>): Op<Organization> {
+  if (typeof name !== 'string' || name.trim() === '' || name.includes('\u0000')) throw ScimError.invalidValue('Organization name must be a non-empty string');
+  const merged = mergeSettings(DEFAULT_ORG_SETTINGS, settings);
+  const org: Organization = { id: randomUUID(), name, settings: merged, created: ctx.now() };
+  yield* exec(sql`INSERT INTO organizations (id, name, settings, created) VALUES (${org.id}, ${name}, ${ctx.dialect.jsonParam(JSON.stringify(merged))}, ${org.created})`);
+  return org;
+}
+
+export function* getOrganization(_ctx: OpContext, id: string): Op<Organization | null> {
+  const row = yield* first(sql`SELECT id, name, settings, created FROM organizations WHERE id = ${String(id)}`);
+  return row ? toOrganization(row) : null;
+}
+
+export function* listOrganizations(): Op<Organization[]> {
+  const found = yield* rows(sql`SELECT id, name, settings, created FROM organizations ORDER BY created, id`);
+  return found.map(toOrganization);
+}
+
+export function* updateOrganization(ctx: OpContext, id: string, settings: Partial<OrgSettings>): Op<Organization> {
+  const current = yield* getOrganization(ctx, id);
+  if (!current) throw ScimError.notFound(`Organization ${JSON.stringify(id)} not found`);
+  const merged = mergeSettings(current.settings, settings);
+  yield* exec(sql`UPDATE organizations SET settings = ${ctx.dialect.jsonParam(JSON.stringify(merged))} WHERE id = ${id}`);
+  return { ...current, settings: merged };
+}
+
+// ------------------------------------------------------------------------------------------------------ tokens
+
+const TOKEN_COLUMNS = raw('id, org_id, scope, user_id, created, revoked');
+
+function toToken(row: Row): ApiToken {
+  return {
+    id: String(row.id),
+    orgId: String(row.org_id),
+    scope: row.scope as TokenScope,
+    userId: row.user_id === null ? null : String(row.user_id),
+    created: String(row.created),
+    revoked: row.revoked === null ? null : String(row.revoked),
+  };
+}
+
+export function* createToken(ctx: OpContext, orgId: string, options: { scope: TokenScope; userId?: string | null }): Op<NewToken> {
+  if (options.scope !== 'read' && options.scope !== 'read-write') throw ScimError.invalidValue('Token scope must be "read" or "read-write"');
+  const userId = options.userId ?? null;
+  if (userId !== null) {
+    const user = yield* first(sql`SELECT id FROM resources WHERE org_id = ${orgId} AND id = ${String(userId)} AND kind = 'User'`);
+    if (!user) throw ScimError.invalidValue(`User ${JSON.stringify(userId)} does not exist in this organization`);
+  }
+  const secret = randomBytes(32).toString('base64url');
+  const token: ApiToken = { id: randomUUID(), orgId, scope: options.scope, userId, created: ctx.now(), revoked: null };
+  yield* exec(
+    sql`INSERT INTO api_tokens (id, org_id, token_hash, scope, user_id, created) VALUES (${token.id}, ${orgId}, ${hashToken(secret)}, ${token.scope}, ${userId}, ${token.created})`,
+    { foreignKey: () => ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`) },
+  );
+  return { token, secret };
+}
+
+export function* findToken(_ctx: OpContext, secret: string): Op<ApiToken | null> {
+  if (typeof secret !== 'string' || secret === '') return null;
+  const row = yield* first(sql`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ${hashToken(secret)} AND revoked IS NULL`);
+  return row ? toToken(row) : null;
+}
+
+export function* listTokens(_ctx: OpContext, orgId: string): Op<ApiToken[]> {
+  const found = yield* rows(sql`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE org_id = ${orgId} ORDER BY created, id`);
+  return found.map(toToken);
+}
+
+export function* revokeToken(ctx: OpContext, tokenId: string): Op<boolean> {
+  const changed = yield* exec(sql`UPDATE api_tokens SET revoked = ${ctx.now()} WHERE id = ${String(tokenId)} AND revoked IS NULL`);
+  return changed > 0;
+}
+
+// --------------------------------------------------------------------------------------------------- resources
+
+interface HotColumns {
+  readonly userNameFolded: string | null;
+  readonly groupNameFolded: string | null;
+  readonly externalId: string | null;
+  readonly display: string | null;
+}
+
+/** Folding for case-insensitive uniqueness and lookups; filters fold their operands the same way. */
+export function fold(text: string): string {
+  return text.toLowerCase();
+}
+
+function requiredString(doc: Record<string, unknown>, name: string, kind: ResourceKind): string {
+  const value = doc[name];
+  if (typeof value !== 'string' || value === '') throw ScimError.invalidValue(`Required attribute "${name}" of a ${kind} is missing or empty`);
+  return value;
+}
+
+function hotColumns(kind: ResourceKind, doc: Record<string, unknown>): HotColumns {
+  const externalId = typeof doc.externalId === 'string' ? doc.externalId : null;
+  if (kind === 'User') {
+    const userName = requiredString(doc, 'userName', kind);
+    const displayName = typeof doc.displayName === 'string' && doc.displayName !== '' ? doc.displayName : null;
+    return { userNameFolded: fold(userName), groupNameFolded: null, externalId, display: displayName ?? userName };
+  }
+  const displayName = requiredString(doc, 'displayName', kind);
+  return { userNameFolded: null, groupNameFolded: fold(displayName), externalId, display: displayName };
+}
+
+/**
+ * Splits a validated document into what goes in the JSON column and a Group's members (kept in their own table).
+ * Rejects NUL characters, which PostgreSQL cannot hold in text, so both stores accept the same documents.
+ */
+function splitDocument(kind: ResourceKind, document: Record<string, unknown>): { doc: Record<string, unknown>; members: MemberRef[] | null } {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) throw ScimError.invalidSyntax(`A ${kind} must be a JSON object`);
+  const text = JSON.stringify(document);
+  if (text.includes('\\u0000')) throw ScimError.invalidValue('Attribute values must not contain NUL characters');
+  const doc = JSON.parse(text) as Record<string, unknown>;
+  delete doc.id;
+  delete doc.meta;
+  delete doc.groups; // readOnly, computed from memberships
+  if (kind !== 'Group') return { doc, members: null };
+  const raw = doc.members;
+  delete doc.members;
+  if (raw === undefined || raw === null) return { doc, members: [] };
+  if (!Array.isArray(raw)) throw ScimError.invalidValue('Attribute "members" must be an array');
+  const members = raw.map((item, i): MemberRef => {
+    const value = typeof item === 'object' && item !== null ? (item as Record<string, unknown>).value : undefined;
+    if (typeof value !== 'string' || value === '') throw ScimError.invalidValue(`Attribute "members[${i}].value" must be a non-empty string`);
+    return { value };
+  });
+  return { doc, members };
+}
+
+function uniquenessError(kind: ResourceKind, doc: Record<string, unknown>): () => ScimError {
+  return () =>
+    kind === 'User'
+      ? ScimError.uniqueness(`A User with userName ${JSON.stringify(doc.userName)} already exists (userName is case-insensitive)`)
+      : ScimError.uniqueness(`A Group with displayName ${JSON.stringify(doc.displayName)} already exists (displayName is case-insensitive)`);
+}
+
+function toResource(row: Row, document: Record<string, unknown>): StoredResource {
+  return {
+    id: String(row.id),
+    resourceType: row.kind as ResourceKind,
+    version: Number(row.version),
+    created: String(row.created),
+    lastModified: String(row.last_modified),
+    document,
+  };
+}
+
+function notFound(kind: ResourceKind, id: string): ScimError {
+  return ScimError.notFound(`${kind} ${JSON.stringify(id)} not found`);
+}
+
+/** Keeps the per-organization count of each kind, read by unfiltered listings. */
+function* addToCount(orgId: string, kind: ResourceKind, delta: number): Op<void> {
+  yield* exec(sql`INSERT INTO resource_counts (org_id, kind, n) VALUES (${orgId}, ${kind}, ${delta})
+    ON CONFLICT (org_id, kind) DO UPDATE SET n = resource_counts.n + excluded.n`);
+}
+
+/** Adds members to a group: O(k) lookups and inserts, whatever the group's size. Members already there are kept. */
+function* addMembers(orgId: string, groupId: string, members: readonly MemberRef[]): Op<void> {
+  const ids = [...new Set(members.map((m) => m.value))];
+  for (const id of ids) {
+    if (typeof id !== 'string' || id === '' || id.includes('\u0000')) throw ScimError.invalidValue('Member values must be non-empty resource ids');
+    if (id === groupId) throw ScimError.invalidValue(`Group ${JSON.stringify(groupId)} cannot be a member of itself`);
+  }
+  for (const part of chunks(ids, CHUNK)) {
+    const found = yield* rows<{ id: string; kind: ResourceKind }>(sql`SELECT id, kind FROM resources WHERE org_id = ${orgId} AND id IN (${list(part)})`);
+    const kinds = new Map(found.map((r) => [String(r.id), r.kind]));
+    const missing = part.find((id) => !kinds.has(id));
+    if (missing !== undefined) throw ScimError.invalidValue(`Member ${JSON.stringify(missing)} is not a User or Group of this organization`);
+    const values = join(
+      part.map((id) => sql`(${orgId}, ${groupId}, ${id}, ${kinds.get(id)})`),
+      ', ',
+    );
+    yield* exec(sql`INSERT INTO memberships (org_id, group_id, member_id, member_type) VALUES ${values} ON CONFLICT DO NOTHING`, {
+      foreignKey: () => ScimError.invalidValue('A member was deleted while being added; retry the request'),
+    });
+  }
+}
+
+function* applyMemberChange(ctx: OpContext, orgId: string, groupId: string, change: MemberChange): Op<void> {
+  switch (change.kind) {
+    case 'add':
+      yield* addMembers(orgId, groupId, change.members);
+      return;
+    case 'remove':
+      for (const part of chunks(change.ids, CHUNK)) {
+        yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)})`);
+      }
+      return;
+    case 'removeWhere': {
+      const where = compileMemberFilterSql(change.filter, GROUP, ctx.dialect, 'm');
+      yield* exec(sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where}`);
+      return;
+    }
+    case 'removeAll':
+      yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId}`);
+      return;
+  }
+}
+
+/** Members of the given groups (value, display, type), or groups of the given users (value, display, type 'direct'). */
+function* loadRelations(orgId: string, kind: ResourceKind, ids: readonly string[]): Op<Map<string, Record<string, unknown>[]>> {
+  const out = new Map<string, Record<string, unknown>[]>();
+  for (const part of chunks(ids, CHUNK)) {
+    const found =
+      kind === 'Group'
+        ? yield* rows(sql`SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, d.display AS display
+            FROM memberships m JOIN resources d ON d.org_id = m.org_id AND d.id = m.member_id
+            WHERE m.org_id = ${orgId} AND m.group_id IN (${list(part)}) ORDER BY m.group_id, m.member_id`)
+        : yield* rows(sql`SELECT m.member_id AS owner, m.group_id AS value, 'direct' AS type, d.display AS display
+            FROM memberships m JOIN resources d ON d.org_id = m.org_id AND d.id = m.group_id
+            WHERE m.org_id = ${orgId} AND m.member_id IN (${list(part)}) ORDER BY m.member_id, m.group_id`);
+    for (const row of found) {
+      const entry: Record<string, unknown> = { value: String(row.value) };
+      if (row.display !== null && row.display !== undefined) entry.display = String(row.display);
+      entry.type = String(row.type);
+      const owner = String(row.owner);
+      const listed = out.get(owner);
+      if (listed) listed.push(entry);
+      else out.set(owner, [entry]);
+    }
+  }
+  return out;
+}
+
+/** Adds `members` (Groups) or `groups` (Users) to documents, when any; reads the memberships table. */
+export function* withRelations(orgId: string, kind: ResourceKind, resources: StoredResource[]): Op<StoredResource[]> {
+  if (resources.length === 0) return resources;
+  const relations = yield* loadRelations(
+    orgId,
+    kind,
+    resources.map((r) => r.id),
+  );
+  const attribute = kind === 'Group' ? 'members' : 'groups';
+  return resources.map((r) => {
+    const related = relations.get(r.id);
+    return related ? { ...r, document: { ...r.document, [attribute]: related } } : r;
+  });
+}
+
+function* withRelationsIf(orgId: string, resource: StoredResource, options: ReadOptions | undefined): Op<StoredResource> {
+  if (!options?.relations) return resource;
+  const [one] = yield* withRelations(orgId, resource.resourceType, [resource]);
+  return one;
+}
+
+export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Op<StoredResource> {
+  const { doc, members } = splitDocument(kind, document);
+  const cols = hotColumns(kind, doc);
+  const id = randomUUID();
+  const now = ctx.now();
+  yield* exec(
+    sql`INSERT INTO resources (org_id, id, kind, user_name_folded, group_name_folded, external_id, display, created, last_modified, version, doc)
+      VALUES (${orgId}, ${id}, ${kind}, ${cols.userNameFolded}, ${cols.groupNameFolded}, ${cols.externalId}, ${cols.display}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`,
+    { unique: uniquenessError(kind, doc), foreignKey: () => ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`) },
+  );
+  yield* addToCount(orgId, kind, 1);
+  if (members && members.length > 0) yield* addMembers(orgId, id, members);
+  const stored = toResource({ id, kind, version: 1, created: now, last_modified: now }, doc);
+  return yield* withRelationsIf(orgId, stored, options);
+}
+
+/**
+ * Inserts many resources in one transaction with multi-row INSERTs, through the same document checks and hot
+ * columns as create. For seeding and benchmarks (SqlStore.bulkCreate); Groups must come without members.
+ */
+export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Op<string[]> {
+  const ids: string[] = [];
+  const now = ctx.now();
+  for (const part of chunks(documents, CHUNK)) {
+    const values = part.map((document) => {
+      const { doc, members } = splitDocument(kind, document);
+      if (members && members.length > 0) throw ScimError.invalidValue('bulkCreate takes Groups without members');
+      const cols = hotColumns(kind, doc);
+      const id = randomUUID();
+      ids.push(id);
+      return sql`(${orgId}, ${id}, ${kind}, ${cols.userNameFolded}, ${cols.groupNameFolded}, ${cols.externalId}, ${cols.display}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`;
+    });
+    yield* exec(
+      sql`INSERT INTO resources (org_id, id, kind, user_name_folded, group_name_folded, external_id, display, created, last_modified, version, doc) VALUES ${join(values, ', ')}`,
+      { unique: () => ScimError.uniqueness(`A ${kind} in the batch has a userName or displayName that is already taken`) },
+    );
+  }
+  yield* addToCount(orgId, kind, ids.length);
+  return ids;
+}
+
+export function* getResource(_ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Op<StoredResource | null> {
+  const row = yield* first(sql`SELECT ${RESOURCE_COLUMNS} FROM resources r WHERE r.org_id = ${orgId} AND r.id = ${String(id)} AND r.kind = ${kind}`);
+  if (!row) return null;
+  return yield* withRelationsIf(orgId, toResource(row, parseJson(row.doc)), options);
+}
+
+/** After an update or delete matched no row: 412 when the resource exists (its version moved on), else 404. */
+function* missedWrite(orgId: string, kind: ResourceKind, id: string, expectedVersion: number | undefined): Op<never> {
+  const exists = yield* first(sql`SELECT 1 AS one FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}`);
+  if (exists && expectedVersion !== undefined) {
+    throw ScimError.preconditionFailed(`${kind} ${JSON.stringify(id)} has changed: version ${expectedVersion} is no longer current`);
+  }
+  throw notFound(kind, id);
+}
+
+function checkExpectedVersion(expectedVersion: unknown): number | undefined {
+  if (expectedVersion === undefined) return undefined;
+  if (typeof expectedVersion !== 'number' || !Number.isSafeInteger(expectedVersion)) throw ScimError.invalidValue('expectedVersion must be an integer');
+  return expectedVersion;
+}
+
+/** Rewrites the document and hot columns, bumps the version; atomic on `version` when one is expected. */
+function* updateDocument(
+  ctx: OpContext,
+  orgId: string,
+  kind: ResourceKind,
+  id: string,
+  doc: Record<string, unknown>,
+  expectedVersion: number | undefined,
+): Op<Row | undefined> {
+  const cols = hotColumns(kind, doc);
+  const now = ctx.now();
+  const versionCheck: Sql = expectedVersion === undefined ? raw('') : sql` AND version = ${expectedVersion}`;
+  return yield* first(
+    sql`UPDATE resources SET doc = ${ctx.dialect.jsonParam(JSON.stringify(doc))}, user_name_folded = ${cols.userNameFolded},
+        group_name_folded = ${cols.groupNameFolded}, external_id = ${cols.externalId}, display = ${cols.display}, version = version + 1,
+        last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END
+      WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCheck}
+      RETURNING id, kind, version, created, last_modified`,
+    { unique: uniquenessError(kind, doc) },
+  );
+}
+
+export function* replaceResource(
+  ctx: OpContext,
+  orgId: string,
+  kind: ResourceKind,
+  id: string,
+  document: Record<string, unknown>,
+  options?: WriteOptions,
+): Op<StoredResource> {
+  const expectedVersion = checkExpectedVersion(options?.expectedVersion);
+  const { doc, members } = splitDocument(kind, document);
+  const row = yield* updateDocument(ctx, orgId, kind, id, doc, expectedVersion);
+  if (!row) return yield* missedWrite(orgId, kind, id, expectedVersion);
+  if (members) {
+    // PUT replaces the whole resource, members included.
+    yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${String(id)}`);
+    if (members.length > 0) yield* addMembers(orgId, String(id), members);
+  }
+  return yield* withRelationsIf(orgId, toResource(row, doc), options);
+}
+
+export function* patchResource(
+  ctx: OpContext,
+  orgId: string,
+  kind: ResourceKind,
+  id: string,
+  operations: readonly PatchOperation[],
+  options?: PatchOptions,
+): Op<StoredResource> {
+  const expectedVersion = checkExpectedVersion(options?.expectedVersion);
+  // Lock the row for the read-modify-write (SQLite's write transaction already excludes other writers).
+  const current = yield* first(
+    sql`SELECT version, doc FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${ctx.dialect.forUpdate}`,
+  );
+  if (!current) throw notFound(kind, id);
+  if (expectedVersion !== undefined && Number(current.version) !== expectedVersion) {
+    throw ScimError.preconditionFailed(`${kind} ${JSON.stringify(id)} has changed: version ${expectedVersion} is no longer current`);
+  }
+  const rs = schemaFor(kind);
+  const existing = parseJson(current.doc);
+  const result = applyPatch(rs, existing, operations, { ...options?.apply, membersAsChanges: true });
+  const validated = validateResource(rs, result.document, { mode: 'patch', existing });
+  const { doc } = splitDocument(kind, validated);
+  const row = yield* updateDocument(ctx, orgId, kind, id, doc, Number(current.version));
+  if (!row) return yield* missedWrite(orgId, kind, id, Number(current.version));
+  for (const change of result.memberChanges) yield* applyMemberChange(ctx, orgId, String(id), change);
+  return yield* withRelationsIf(orgId, toResource(row, doc), options);
+}
+
+export function* deleteResource(_ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Op<void> {
+  const expectedVersion = checkExpectedVersion(options?.expectedVersion);
+  const versionCheck: Sql = expectedVersion === undefined ? raw('') : sql` AND version = ${expectedVersion}`;
+  // Memberships (as group and as member) go with it through ON DELETE CASCADE, in this transaction.
+  const deleted = yield* exec(sql`DELETE FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCheck}`);
+  if (deleted === 0) yield* missedWrite(orgId, kind, id, expectedVersion);
+  yield* addToCount(orgId, kind, -1);
+}
+
+export { RESOURCE_COLUMNS, parseJson, toResource };

@@ -1,0 +1,129 @@
+/**
+ * Listing: a filter compiled to SQL, a stable total order (sort key, then id), an exact COUNT, and either
+ * startIndex/count paging or RFC 9865 cursor paging. Cursors are keyset positions (the last row's sort key and id),
+ * so rows inserted or deleted between pages never cause skips or repeats.
+ */
+import { ScimError } from '../scim/errors.ts';
+import { compileFilterSql, CREATED_SORT, sortKey } from './filter-sql.ts';
+import type { SortKey } from './filter-sql.ts';
+import { first, raw, rows, sql } from './sql.ts';
+import type { Op, Row, Sql } from './sql.ts';
+import { RESOURCE_COLUMNS, parseJson, schemaFor, toResource, withRelations } from './operations.ts';
+import type { OpContext } from './operations.ts';
+import type { QueryOptions, QueryResult, ResourceKind } from './types.ts';
+
+type CursorKey = string | number | boolean | null;
+
+interface CursorPosition {
+  readonly key: CursorKey;
+  readonly id: string;
+}
+
+const MAX_CURSOR_LENGTH = 2048;
+
+function invalidCursor(detail: string): ScimError {
+  return new ScimError(400, `Invalid cursor: ${detail}`, 'invalidCursor');
+}
+
+/** The sort key value as the cursor keeps it: one JSON type per key kind, whatever the driver returned. */
+function cursorKey(value: unknown, sort: SortKey): CursorKey {
+  if (value === null || value === undefined) return null;
+  if (sort.kind === 'number') return Number(value);
+  if (sort.kind === 'boolean') return value === true || value === 1 || value === '1' || value === 't';
+  return String(value);
+}
+
+export function encodeCursor(sort: SortKey, position: CursorPosition): string {
+  return Buffer.from(JSON.stringify([sort.tag, position.key, position.id]), 'utf8').toString('base64url');
+}
+
+/** Decodes a cursor for this sort; anything we did not issue for it is a 400 invalidCursor. */
+export function decodeCursor(cursor: string, sort: SortKey): CursorPosition {
+  if (typeof cursor !== 'string' || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalidCursor('not a cursor this server issued');
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalidCursor('not a cursor this server issued');
+  }
+  if (!Array.isArray(decoded) || decoded.length !== 3 || typeof decoded[2] !== 'string' || decoded[2].includes('\u0000')) {
+    throw invalidCursor('not a cursor this server issued');
+  }
+  const [tag, key, id] = decoded as [unknown, unknown, string];
+  if (tag !== sort.tag) throw invalidCursor('it was issued for a different sortBy');
+  const expected = sort.kind === 'number' ? 'number' : sort.kind === 'boolean' ? 'boolean' : 'string';
+  if (key !== null && typeof key !== expected) throw invalidCursor('not a cursor this server issued');
+  if (typeof key === 'number' && !Number.isFinite(key)) throw invalidCursor('not a cursor this server issued');
+  if (typeof key === 'string' && key.includes('\u0000')) throw invalidCursor('not a cursor this server issued');
+  return { key: key as CursorKey, id };
+}
+
+/** ORDER BY for the key expression `k` and id expression `id`; absent keys go last ascending, first descending. */
+function orderBy(sort: SortKey, k: Sql, id: Sql, descending: boolean): Sql {
+  const dir = raw(descending ? 'DESC' : 'ASC');
+  if (!sort.nullable) return sql`${k} ${dir}, ${id} ${dir}`;
+  return sql`(CASE WHEN ${k} IS NULL THEN 1 ELSE 0 END) ${dir}, ${k} ${dir}, ${id} ${dir}`;
+}
+
+/** Rows strictly after `after` in the order above. */
+function keysetAfter(sort: SortKey, after: CursorPosition, descending: boolean): Sql {
+  const k = sort.expr;
+  const cmp = raw(descending ? '<' : '>');
+  const beyond = sql`(${k}, r.id) ${cmp} (${after.key}, ${after.id})`;
+  if (!sort.nullable) return beyond;
+  if (descending) {
+    // Nulls first: after a null key come the remaining nulls, then every non-null key; after a non-null, smaller keys.
+    return after.key === null ? sql`((${k} IS NULL AND r.id < ${after.id}) OR ${k} IS NOT NULL)` : sql`(${k} IS NOT NULL AND ${beyond})`;
+  }
+  return after.key === null ? sql`(${k} IS NULL AND r.id > ${after.id})` : sql`((${k} IS NOT NULL AND ${beyond}) OR ${k} IS NULL)`;
+}
+
+function checkCount(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw ScimError.invalidValue(`${name} must be a number`);
+  return Math.floor(value);
+}
+
+export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKind, options: QueryOptions): Op<QueryResult> {
+  const rs = schemaFor(kind);
+  // RFC 7644 section 3.4.2.4: a negative count means 0 and a startIndex below 1 means 1.
+  const count = Math.max(0, checkCount(options.count, 'count'));
+  const startIndex = Math.max(1, options.startIndex === undefined ? 1 : checkCount(options.startIndex, 'startIndex'));
+  const descending = options.sortOrder === 'descending';
+  const sort = options.sortBy === undefined ? CREATED_SORT : sortKey(options.sortBy, rs, ctx.dialect);
+  const after = options.cursor === undefined || options.cursor === '' ? null : decodeCursor(options.cursor, sort);
+  const filter = options.filter ? sql` AND ${compileFilterSql(options.filter, rs, ctx.dialect)}` : raw('');
+  const where = sql`r.org_id = ${orgId} AND r.kind = ${kind}${filter}`;
+
+  const counted = options.filter
+    ? yield* first(sql`SELECT COUNT(*) AS n FROM resources r WHERE ${where}`)
+    : yield* first(sql`SELECT n FROM resource_counts WHERE org_id = ${orgId} AND kind = ${kind}`);
+  const totalResults = Number(counted?.n ?? 0);
+  if (count === 0 || totalResults === 0) return { totalResults, resources: [] };
+
+  let found: Row[];
+  let nextCursor: string | undefined;
+  if (options.cursor !== undefined) {
+    const keyset = after ? sql` AND ${keysetAfter(sort, after, descending)}` : raw('');
+    found = yield* rows(
+      sql`SELECT ${RESOURCE_COLUMNS}, ${sort.expr} AS sort_key FROM resources r WHERE ${where}${keyset}
+        ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${count + 1}`,
+    );
+    if (found.length > count) {
+      found = found.slice(0, count);
+      const last = found[found.length - 1];
+      nextCursor = encodeCursor(sort, { key: cursorKey(last.sort_key, sort), id: String(last.id) });
+    }
+  } else {
+    // Deferred join: the offset walks the (index-only) keys, and only the page's documents are read.
+    found = yield* rows(
+      sql`SELECT ${RESOURCE_COLUMNS} FROM (
+          SELECT r.org_id AS o, r.id AS i, ${sort.expr} AS k FROM resources r WHERE ${where}
+          ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${count} OFFSET ${startIndex - 1}
+        ) p JOIN resources r ON r.org_id = p.o AND r.id = p.i
+        ORDER BY ${orderBy(sort, raw('p.k'), raw('p.i'), descending)}`,
+    );
+  }
+  let resources = found.map((row) => toResource(row, parseJson(row.doc)));
+  if (options.relations) resources = yield* withRelations(orgId, kind, resources);
+  return nextCursor === undefined ? { totalResults, resources } : { totalResults, resources, nextCursor };
+}

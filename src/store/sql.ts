@@ -1,0 +1,105 @@
+/**
+ * Dialect-neutral SQL building blocks. Statements are fragments with `?` placeholders (PostgreSQL renumbers them
+ * to `$n` when it runs them), and store operations are generators that yield statements: the SQLite driver runs
+ * them synchronously inside one better-sqlite3 transaction, the PostgreSQL driver awaits each on one pooled client.
+ * One piece of operation logic therefore serves both databases.
+ */
+import type { ScimError } from '../scim/errors.ts';
+
+/** A piece of SQL text with its parameters, in placeholder order. The text never contains a literal `?`. */
+export interface Sql {
+  readonly text: string;
+  readonly params: readonly unknown[];
+}
+
+function isSql(value: unknown): value is Sql {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === SqlFragment.prototype;
+}
+
+class SqlFragment implements Sql {
+  constructor(
+    readonly text: string,
+    readonly params: readonly unknown[],
+  ) {}
+}
+
+/** Tagged template: interpolated `Sql` fragments are inlined, any other value becomes a bound parameter. */
+export function sql(strings: TemplateStringsArray, ...values: unknown[]): Sql {
+  let text = strings[0];
+  const params: unknown[] = [];
+  values.forEach((value, i) => {
+    if (isSql(value)) {
+      text += value.text;
+      params.push(...value.params);
+    } else {
+      text += '?';
+      params.push(value);
+    }
+    text += strings[i + 1];
+  });
+  return new SqlFragment(text, params);
+}
+
+/** Trusted SQL text (identifiers, keywords chosen by code, never input). */
+export function raw(text: string): Sql {
+  if (text.includes('?')) throw new Error('raw SQL must not contain "?"');
+  return new SqlFragment(text, []);
+}
+
+export function join(fragments: readonly Sql[], separator: string): Sql {
+  return new SqlFragment(
+    fragments.map((f) => f.text).join(separator),
+    fragments.flatMap((f) => f.params),
+  );
+}
+
+/** `?, ?, ?` for a list of values. */
+export function list(values: readonly unknown[]): Sql {
+  return new SqlFragment(values.map(() => '?').join(', '), values);
+}
+
+export type Row = Record<string, unknown>;
+
+/** What a statement's constraint violations mean to the client (the drivers detect them per dialect). */
+export interface ViolationMessages {
+  /** The error for a unique index violation (a 409 uniqueness, usually). */
+  readonly unique?: () => ScimError;
+  /** The error for a foreign key violation (an unknown organization, a member deleted meanwhile). */
+  readonly foreignKey?: () => ScimError;
+}
+
+export interface Statement extends ViolationMessages {
+  readonly sql: Sql;
+}
+
+export interface StatementResult {
+  readonly rows: Row[];
+  /** Rows changed by INSERT/UPDATE/DELETE (with RETURNING: rows returned). */
+  readonly changes: number;
+}
+
+/** A store operation: yields statements, receives their results, returns T. */
+export type Op<T> = Generator<Statement, T, StatementResult>;
+
+export function* rows<R = Row>(query: Sql, messages: ViolationMessages = {}): Op<R[]> {
+  const result = yield { sql: query, ...messages };
+  return result.rows as R[];
+}
+
+export function* first<R = Row>(query: Sql, messages: ViolationMessages = {}): Op<R | undefined> {
+  const result = yield { sql: query, ...messages };
+  return result.rows[0] as R | undefined;
+}
+
+/** Runs a statement for its effect; returns the number of rows changed. */
+export function* exec(query: Sql, messages: ViolationMessages = {}): Op<number> {
+  const result = yield { sql: query, ...messages };
+  return result.changes;
+}
+
+/** Splits a list into chunks, keeping statements under the databases' parameter limits. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

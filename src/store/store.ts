@@ -1,0 +1,105 @@
+/** The Store, once for both dialects: each method runs one operation (operations.ts) in one driver transaction. */
+import type { PatchOperation } from '../scim/patch/types.ts';
+import type { Dialect } from './dialect.ts';
+import * as ops from './operations.ts';
+import type { OpContext } from './operations.ts';
+import { queryResources } from './query.ts';
+import type { Op } from './sql.ts';
+import type {
+  ApiToken,
+  NewToken,
+  Organization,
+  OrgSettings,
+  PatchOptions,
+  QueryOptions,
+  QueryResult,
+  ReadOptions,
+  ResourceKind,
+  Store,
+  StoredResource,
+  TokenScope,
+  WriteOptions,
+} from './types.ts';
+
+/** Runs operations against one database. */
+export interface Driver {
+  readonly dialect: Dialect;
+  /** Runs `op` in one transaction: read-only ones see one snapshot, write ones are serialized where they conflict. */
+  run<T>(op: () => Op<T>, mode: 'read' | 'write'): Promise<T>;
+  close(): Promise<void>;
+}
+
+export class SqlStore implements Store {
+  readonly dialect: Dialect['name'];
+  private readonly ctx: OpContext;
+
+  constructor(private readonly driver: Driver) {
+    this.dialect = driver.dialect.name;
+    this.ctx = { dialect: driver.dialect, now: ops.nowIso };
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+
+  createOrganization(name: string, settings?: Partial<OrgSettings>): Promise<Organization> {
+    return this.driver.run(() => ops.createOrganization(this.ctx, name, settings), 'write');
+  }
+
+  getOrganization(id: string): Promise<Organization | null> {
+    return this.driver.run(() => ops.getOrganization(this.ctx, id), 'read');
+  }
+
+  listOrganizations(): Promise<Organization[]> {
+    return this.driver.run(() => ops.listOrganizations(), 'read');
+  }
+
+  updateOrganization(id: string, settings: Partial<OrgSettings>): Promise<Organization> {
+    return this.driver.run(() => ops.updateOrganization(this.ctx, id, settings), 'write');
+  }
+
+  createToken(orgId: string, options: { scope: TokenScope; userId?: string | null }): Promise<NewToken> {
+    return this.driver.run(() => ops.createToken(this.ctx, orgId, options), 'write');
+  }
+
+  findToken(secret: string): Promise<ApiToken | null> {
+    return this.driver.run(() => ops.findToken(this.ctx, secret), 'read');
+  }
+
+  listTokens(orgId: string): Promise<ApiToken[]> {
+    return this.driver.run(() => ops.listTokens(this.ctx, orgId), 'read');
+  }
+
+  revokeToken(tokenId: string): Promise<boolean> {
+    return this.driver.run(() => ops.revokeToken(this.ctx, tokenId), 'write');
+  }
+
+  create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource> {
+    return this.driver.run(() => ops.createResource(this.ctx, orgId, kind, document, options), 'write');
+  }
+
+  get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null> {
+    return this.driver.run(() => ops.getResource(this.ctx, orgId, kind, id, options), 'read');
+  }
+
+  replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource> {
+    return this.driver.run(() => ops.replaceResource(this.ctx, orgId, kind, id, document, options), 'write');
+  }
+
+  patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource> {
+    return this.driver.run(() => ops.patchResource(this.ctx, orgId, kind, id, operations, options), 'write');
+  }
+
+  delete(orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Promise<void> {
+    return this.driver.run(() => ops.deleteResource(this.ctx, orgId, kind, id, options), 'write');
+  }
+
+  query(orgId: string, kind: ResourceKind, options: QueryOptions): Promise<QueryResult> {
+    return this.driver.run(() => queryResources(this.ctx, orgId, kind, options), 'read');
+  }
+
+  /** Not part of Store: inserts many resources in one transaction (seeding and benchmarks). Returns their ids. */
+  bulkCreate(orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Promise<string[]> {
+    return this.driver.run(() => ops.bulkCreateResources(this.ctx, orgId, kind, documents), 'write');
+  }
+}

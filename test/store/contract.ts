@@ -1,0 +1,702 @@
+/**
+ * The Store contract: one suite, registered once per implementation (sqlite.test.ts, postgres.test.ts), so both
+ * stores are held to the same behaviour.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { ScimError } from '../../src/scim/errors.ts';
+import { parseFilter } from '../../src/scim/filter/index.ts';
+import { parsePatchOperations } from '../../src/scim/patch/index.ts';
+import { ENTERPRISE_USER_SCHEMA, GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER, USER_SCHEMA } from '../../src/scim/schema/index.ts';
+import { validateResource } from '../../src/scim/validate.ts';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
+import type { QueryOptions, ResourceKind, Store, StoredResource } from '../../src/store/index.ts';
+import type { StoreHarness } from './harness.ts';
+
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export function userDoc(userName: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return validateResource(USER, { schemas: [USER_SCHEMA], userName, ...extra }, { mode: 'create' });
+}
+
+export function groupDoc(displayName: string, members: string[] = []): Record<string, unknown> {
+  const input: Record<string, unknown> = { schemas: [GROUP_SCHEMA], displayName };
+  if (members.length > 0) input.members = members.map((value) => ({ value }));
+  return validateResource(GROUP, input, { mode: 'create' });
+}
+
+function ops(kind: ResourceKind, operations: unknown[]) {
+  return parsePatchOperations({ schemas: [PATCH_OP_SCHEMA], Operations: operations }, kind === 'User' ? USER : GROUP);
+}
+
+async function rejects(promise: Promise<unknown>, status: number, scimType?: string): Promise<ScimError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof ScimError, `expected a ScimError, got ${String(err)}`);
+    assert.equal(err.status, status, err.message);
+    if (scimType !== undefined) assert.equal(err.scimType, scimType, err.message);
+    return err;
+  }
+  assert.fail(`expected a ${status} error`);
+}
+
+function ids(resources: readonly StoredResource[]): string[] {
+  return resources.map((r) => r.id).sort();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Every case variant of `word` (up to 2^length), in a fixed order. */
+function caseVariants(word: string, count: number): string[] {
+  const out: string[] = [];
+  for (let mask = 0; out.length < count; mask++) {
+    out.push([...word].map((c, i) => (mask & (1 << i) ? c.toUpperCase() : c)).join(''));
+  }
+  return out;
+}
+
+export function storeContract(label: string, open: () => Promise<StoreHarness>): void {
+  describe(`Store contract: ${label}`, () => {
+    let h: StoreHarness;
+    let store: Store;
+    before(async () => {
+      h = await open();
+      store = h.store;
+    });
+    after(async () => {
+      await h.close();
+    });
+
+    const newOrg = async (name = 'org') => (await store.createOrganization(name)).id;
+    const memberIds = (r: StoredResource | null) => ((r?.document.members as { value: string }[] | undefined) ?? []).map((m) => m.value).sort();
+    const groupIds = (r: StoredResource | null) => ((r?.document.groups as { value: string }[] | undefined) ?? []).map((m) => m.value).sort();
+
+    describe('organizations', () => {
+      it('creates with default settings, gets, lists and merges setting updates', async () => {
+        const org = await store.createOrganization('Acme');
+        assert.equal(org.name, 'Acme');
+        assert.deepEqual(org.settings, { readLimit: 10, writeLimit: 10, compat: {} });
+        assert.match(org.created, ISO_MS);
+        assert.deepEqual(await store.getOrganization(org.id), org);
+        assert.ok((await store.listOrganizations()).some((o) => o.id === org.id));
+        const updated = await store.updateOrganization(org.id, { readLimit: 50, compat: { entraPatch: true } });
+        assert.deepEqual(updated.settings, { readLimit: 50, writeLimit: 10, compat: { entraPatch: true } });
+        const again = await store.updateOrganization(org.id, { compat: { oktaGroups: false } });
+        assert.deepEqual(again.settings, { readLimit: 50, writeLimit: 10, compat: { entraPatch: true, oktaGroups: false } });
+        assert.deepEqual((await store.getOrganization(org.id))?.settings, again.settings);
+      });
+
+      it('rejects bad settings and unknown organizations', async () => {
+        await rejects(store.createOrganization('x', { readLimit: 0 }), 400, 'invalidValue');
+        await rejects(store.createOrganization('x', { writeLimit: 1.5 }), 400, 'invalidValue');
+        await rejects(store.createOrganization('x', { compat: { a: 'yes' as unknown as boolean } }), 400, 'invalidValue');
+        await rejects(store.createOrganization('x', { compat: JSON.parse('{"__proto__": true}') }), 400, 'invalidValue');
+        await rejects(store.createOrganization(''), 400, 'invalidValue');
+        assert.equal(await store.getOrganization('no-such-org'), null);
+        await rejects(store.updateOrganization('no-such-org', { readLimit: 5 }), 404);
+        await rejects(store.create('no-such-org', 'User', userDoc('x')), 404);
+      });
+    });
+
+    describe('tokens', () => {
+      it('stores only the SHA-256 hash and finds live tokens by secret', async () => {
+        const org = await newOrg();
+        const { token, secret } = await store.createToken(org, { scope: 'read-write' });
+        assert.ok(secret.length >= 43, 'a 32-byte secret');
+        assert.equal(token.orgId, org);
+        assert.equal(token.scope, 'read-write');
+        assert.equal(token.userId, null);
+        assert.equal(token.revoked, null);
+        const stored = await h.raw('SELECT * FROM api_tokens WHERE id = ?', [token.id]);
+        assert.equal(stored.length, 1);
+        assert.equal(stored[0].token_hash, createHash('sha256').update(secret).digest('hex'));
+        for (const value of Object.values(stored[0])) assert.ok(!String(value).includes(secret), 'the secret is not stored');
+        assert.deepEqual(await store.findToken(secret), token);
+        assert.equal(await store.findToken(`${secret}x`), null);
+        assert.equal(await store.findToken(''), null);
+
+        const second = await store.createToken(org, { scope: 'read' });
+        assert.notEqual(second.secret, secret);
+        assert.deepEqual((await store.listTokens(org)).map((t) => t.id).sort(), [token.id, second.token.id].sort());
+
+        assert.equal(await store.revokeToken(token.id), true);
+        assert.equal(await store.findToken(secret), null, 'a revoked token is not found');
+        assert.equal(await store.revokeToken(token.id), false);
+        const listed = (await store.listTokens(org)).find((t) => t.id === token.id);
+        assert.match(listed?.revoked ?? '', ISO_MS);
+        assert.equal((await store.findToken(second.secret))?.scope, 'read');
+      });
+
+      it('binds tokens to users of the same organization only', async () => {
+        const org = await newOrg();
+        const other = await newOrg();
+        const user = await store.create(org, 'User', userDoc('me'));
+        const stranger = await store.create(other, 'User', userDoc('stranger'));
+        const { token } = await store.createToken(org, { scope: 'read', userId: user.id });
+        assert.equal(token.userId, user.id);
+        await rejects(store.createToken(org, { scope: 'read', userId: stranger.id }), 400, 'invalidValue');
+        await rejects(store.createToken(org, { scope: 'admin' as 'read' }), 400, 'invalidValue');
+        await rejects(store.createToken('no-such-org', { scope: 'read' }), 404);
+      });
+    });
+
+    describe('resources', () => {
+      it('creates, reads, replaces and deletes with versions and timestamps', async () => {
+        const org = await newOrg();
+        const created = await store.create(org, 'User', userDoc('Jane', { title: 'Dev', externalId: 'e1' }));
+        assert.equal(created.resourceType, 'User');
+        assert.equal(created.version, 1);
+        assert.match(created.created, ISO_MS);
+        assert.equal(created.lastModified, created.created);
+        assert.equal(created.document.userName, 'Jane');
+        assert.equal('id' in created.document || 'meta' in created.document, false);
+        assert.deepEqual(await store.get(org, 'User', created.id), created);
+        assert.equal(await store.get(org, 'Group', created.id), null, 'the kind is part of the address');
+        assert.equal(await store.get(org, 'User', 'missing'), null);
+
+        await sleep(3);
+        const replaced = await store.replace(org, 'User', created.id, userDoc('jane', { nickName: 'J' }));
+        assert.equal(replaced.version, 2);
+        assert.equal(replaced.created, created.created);
+        assert.ok(replaced.lastModified > created.lastModified);
+        const read = await store.get(org, 'User', created.id);
+        assert.deepEqual(read, replaced);
+        assert.equal(read?.document.title, undefined, 'replace drops attributes not sent');
+        assert.equal(read?.document.nickName, 'J');
+
+        const patched = await store.patch(org, 'User', created.id, ops('User', [{ op: 'replace', path: 'title', value: 'Lead' }, { op: 'add', value: { displayName: 'Jane D' } }]));
+        assert.equal(patched.version, 3);
+        assert.equal(patched.document.title, 'Lead');
+        assert.equal(patched.document.displayName, 'Jane D');
+        assert.equal(patched.document.nickName, 'J');
+        assert.deepEqual(await store.get(org, 'User', created.id), patched);
+
+        await store.delete(org, 'User', created.id);
+        assert.equal(await store.get(org, 'User', created.id), null);
+        await rejects(store.delete(org, 'User', created.id), 404);
+        await rejects(store.replace(org, 'User', created.id, userDoc('x')), 404);
+        await rejects(store.patch(org, 'User', created.id, ops('User', [{ op: 'replace', path: 'title', value: 'x' }])), 404);
+      });
+
+      it('answers a stale expectedVersion with 412 and a current one with success', async () => {
+        const org = await newOrg();
+        const u = await store.create(org, 'User', userDoc('v'));
+        const v2 = await store.replace(org, 'User', u.id, userDoc('v', { title: 'a' }), { expectedVersion: 1 });
+        assert.equal(v2.version, 2);
+        await rejects(store.replace(org, 'User', u.id, userDoc('v', { title: 'b' }), { expectedVersion: 1 }), 412);
+        await rejects(store.patch(org, 'User', u.id, ops('User', [{ op: 'replace', path: 'title', value: 'c' }]), { expectedVersion: 1 }), 412);
+        await rejects(store.delete(org, 'User', u.id, { expectedVersion: 1 }), 412);
+        assert.equal((await store.get(org, 'User', u.id))?.document.title, 'a', 'failed writes changed nothing');
+        const v3 = await store.patch(org, 'User', u.id, ops('User', [{ op: 'replace', path: 'title', value: 'c' }]), { expectedVersion: 2 });
+        assert.equal(v3.version, 3);
+        await rejects(store.replace(org, 'User', 'missing', userDoc('v'), { expectedVersion: 1 }), 404);
+        await store.delete(org, 'User', u.id, { expectedVersion: 3 });
+        assert.equal(await store.get(org, 'User', u.id), null);
+      });
+
+      it('enforces case-insensitive uniqueness of userName and Group displayName per organization', async () => {
+        const org = await newOrg();
+        const other = await newOrg();
+        const alice = await store.create(org, 'User', userDoc('Alice'));
+        await rejects(store.create(org, 'User', userDoc('ALICE')), 409, 'uniqueness');
+        await store.create(other, 'User', userDoc('alice'));
+        const bob = await store.create(org, 'User', userDoc('bob'));
+        await rejects(store.replace(org, 'User', bob.id, userDoc('aLiCe')), 409, 'uniqueness');
+        await rejects(store.patch(org, 'User', bob.id, ops('User', [{ op: 'replace', path: 'userName', value: 'alice' }])), 409, 'uniqueness');
+        assert.equal((await store.get(org, 'User', bob.id))?.version, 1);
+        // Renaming to another case of its own name is allowed.
+        assert.equal((await store.replace(org, 'User', alice.id, userDoc('ALICE'))).document.userName, 'ALICE');
+
+        await store.create(org, 'Group', groupDoc('Engineering'));
+        await rejects(store.create(org, 'Group', groupDoc('engineering')), 409, 'uniqueness');
+        await store.create(other, 'Group', groupDoc('ENGINEERING'));
+        // A User's displayName is not unique, and does not collide with Groups.
+        await store.create(org, 'User', userDoc('eng1', { displayName: 'Engineering' }));
+        await store.create(org, 'User', userDoc('eng2', { displayName: 'Engineering' }));
+      });
+
+      it('rejects NUL characters, which one of the databases cannot store', async () => {
+        const org = await newOrg();
+        await rejects(store.create(org, 'User', userDoc('nul\u0000name')), 400, 'invalidValue');
+        await rejects(store.create(org, 'User', userDoc('ok', { title: 'a\u0000b' })), 400, 'invalidValue');
+      });
+
+      it('validates patched documents and leaves the resource unchanged on error', async () => {
+        const org = await newOrg();
+        const u = await store.create(org, 'User', userDoc('p', { title: 't' }));
+        await rejects(store.patch(org, 'User', u.id, ops('User', [{ op: 'replace', path: 'active', value: 'yes' }])), 400);
+        await rejects(store.patch(org, 'User', u.id, ops('User', [{ op: 'replace', path: 'userName', value: '' }])), 400);
+        assert.deepEqual(await store.get(org, 'User', u.id), u);
+      });
+    });
+
+    describe('tenant isolation', () => {
+      it('never lets one organization reach another one\'s resources', async () => {
+        const a = await newOrg('a');
+        const b = await newOrg('b');
+        const user = await store.create(a, 'User', userDoc('secret-user', { title: 'x' }));
+        const group = await store.create(a, 'Group', groupDoc('secret-group', [user.id]));
+        assert.equal(await store.get(b, 'User', user.id), null);
+        assert.equal(await store.get(b, 'Group', group.id), null);
+        await rejects(store.replace(b, 'User', user.id, userDoc('hijack')), 404);
+        await rejects(store.patch(b, 'User', user.id, ops('User', [{ op: 'replace', path: 'title', value: 'y' }])), 404);
+        await rejects(store.delete(b, 'User', user.id), 404);
+        await rejects(store.delete(b, 'User', user.id, { expectedVersion: 1 }), 404);
+        for (const filter of ['userName pr', `id eq "${user.id}"`, 'userName eq "secret-user"']) {
+          const found = await store.query(b, 'User', { filter: parseFilter(filter), count: 10 });
+          assert.equal(found.totalResults, 0, filter);
+        }
+        assert.equal((await store.query(b, 'Group', { filter: parseFilter(`members.value eq "${user.id}"`), count: 10 })).totalResults, 0);
+        // A group in b cannot take a's user as a member.
+        await rejects(store.create(b, 'Group', groupDoc('b-group', [user.id])), 400, 'invalidValue');
+        const bGroup = await store.create(b, 'Group', groupDoc('b-group'));
+        await rejects(store.patch(b, 'Group', bGroup.id, ops('Group', [{ op: 'add', path: 'members', value: [{ value: user.id }] }])), 400, 'invalidValue');
+        // a's data is untouched.
+        assert.deepEqual(memberIds(await store.get(a, 'Group', group.id, { relations: true })), [user.id]);
+        assert.equal((await store.get(a, 'User', user.id))?.document.title, 'x');
+      });
+    });
+
+    describe('membership', () => {
+      it('keeps members in their own table, read only with relations', async () => {
+        const org = await newOrg();
+        const u1 = await store.create(org, 'User', userDoc('m1', { displayName: 'Member One' }));
+        const u2 = await store.create(org, 'User', userDoc('m2'));
+        const sub = await store.create(org, 'Group', groupDoc('Sub'));
+        const g = await store.create(org, 'Group', groupDoc('Parent', [u1.id, u2.id, sub.id]), { relations: true });
+        assert.deepEqual(
+          [...(g.document.members as object[])].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y))),
+          [
+            { value: u1.id, display: 'Member One', type: 'User' },
+            { value: u2.id, display: 'm2', type: 'User' },
+            { value: sub.id, display: 'Sub', type: 'Group' },
+          ].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y))),
+        );
+        const plain = await store.get(org, 'Group', g.id);
+        assert.equal(plain?.document.members, undefined);
+        assert.equal((await h.raw('SELECT doc FROM resources WHERE id = ?', [g.id]))[0].doc?.toString().includes(u1.id), false, 'members are not in the JSON');
+        assert.deepEqual(groupIds(await store.get(org, 'User', u1.id, { relations: true })), [g.id]);
+        assert.deepEqual(groupIds(await store.get(org, 'Group', sub.id, { relations: true })), [], 'a Group has members, not groups');
+        const withGroups = await store.get(org, 'User', u1.id, { relations: true });
+        assert.deepEqual(withGroups?.document.groups, [{ value: g.id, display: 'Parent', type: 'direct' }]);
+        assert.equal((await store.get(org, 'User', u1.id))?.document.groups, undefined);
+      });
+
+      it('applies PATCH member deltas: add, remove by id, remove by filter, remove all, replace', async () => {
+        const org = await newOrg();
+        const users = await Promise.all(['a', 'b', 'c', 'd'].map((n) => store.create(org, 'User', userDoc(`user-${n}`))));
+        const [a, b, c, d] = users;
+        const g = await store.create(org, 'Group', groupDoc('Team', [a.id]));
+        let r = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'add', path: 'members', value: [{ value: b.id }, { value: a.id }, { value: c.id }] }]), { relations: true });
+        assert.deepEqual(memberIds(r), [a.id, b.id, c.id].sort(), 'adding an existing member keeps one entry');
+        assert.equal(r.version, 2);
+        r = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'remove', path: `members[value eq "${b.id}"]` }]), { relations: true });
+        assert.deepEqual(memberIds(r), [a.id, c.id].sort());
+        r = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'remove', path: 'members[display eq "USER-C"]' }]), { relations: true });
+        assert.deepEqual(memberIds(r), [a.id], 'remove by a non-id filter (display, case-insensitive)');
+        r = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'replace', path: 'members', value: [{ value: c.id }, { value: d.id }] }]), { relations: true });
+        assert.deepEqual(memberIds(r), [c.id, d.id].sort());
+        r = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'replace', path: 'displayName', value: 'Team 2' }]), { relations: true });
+        assert.deepEqual(memberIds(r), [c.id, d.id].sort(), 'other changes leave members alone');
+        assert.equal(r.document.displayName, 'Team 2');
+        r = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'remove', path: 'members' }]), { relations: true });
+        assert.deepEqual(memberIds(r), []);
+        assert.equal(r.version, 7);
+        const rows = await h.raw('SELECT COUNT(*) AS n FROM memberships WHERE group_id = ?', [g.id]);
+        assert.equal(Number(rows[0].n), 0);
+      });
+
+      it('rejects members that are not resources of the organization, and self-membership', async () => {
+        const org = await newOrg();
+        const g = await store.create(org, 'Group', groupDoc('G'));
+        const err = await rejects(store.patch(org, 'Group', g.id, ops('Group', [{ op: 'add', path: 'members', value: [{ value: 'ghost-id' }] }])), 400, 'invalidValue');
+        assert.match(err.message, /ghost-id/);
+        await rejects(store.create(org, 'Group', groupDoc('H', ['ghost-id'])), 400, 'invalidValue');
+        await rejects(store.patch(org, 'Group', g.id, ops('Group', [{ op: 'add', path: 'members', value: [{ value: g.id }] }])), 400, 'invalidValue');
+        assert.equal((await store.get(org, 'Group', g.id))?.version, 1, 'nothing changed');
+        assert.equal((await store.query(org, 'Group', { filter: parseFilter('displayName eq "H"'), count: 1 })).totalResults, 0, 'the failed create left nothing');
+      });
+
+      it('PUT replaces the member list', async () => {
+        const org = await newOrg();
+        const [a, b] = await Promise.all(['a', 'b'].map((n) => store.create(org, 'User', userDoc(n))));
+        const g = await store.create(org, 'Group', groupDoc('G', [a.id]));
+        const r = await store.replace(org, 'Group', g.id, groupDoc('G', [b.id]), { relations: true });
+        assert.deepEqual(memberIds(r), [b.id]);
+        assert.deepEqual(memberIds(await store.replace(org, 'Group', g.id, groupDoc('G'), { relations: true })), []);
+      });
+
+      it('deleting a user or group removes its memberships in the same operation', async () => {
+        const org = await newOrg();
+        const u = await store.create(org, 'User', userDoc('leaver'));
+        const stay = await store.create(org, 'User', userDoc('stayer'));
+        const g1 = await store.create(org, 'Group', groupDoc('G1', [u.id, stay.id]));
+        const g2 = await store.create(org, 'Group', groupDoc('G2', [u.id, g1.id]));
+        await store.delete(org, 'User', u.id);
+        assert.deepEqual(memberIds(await store.get(org, 'Group', g1.id, { relations: true })), [stay.id]);
+        assert.deepEqual(memberIds(await store.get(org, 'Group', g2.id, { relations: true })), [g1.id]);
+        assert.equal(Number((await h.raw('SELECT COUNT(*) AS n FROM memberships WHERE member_id = ?', [u.id]))[0].n), 0);
+        await store.delete(org, 'Group', g1.id);
+        assert.deepEqual(memberIds(await store.get(org, 'Group', g2.id, { relations: true })), []);
+        assert.deepEqual(groupIds(await store.get(org, 'User', stay.id, { relations: true })), []);
+        assert.equal(Number((await h.raw('SELECT COUNT(*) AS n FROM memberships WHERE group_id = ? OR member_id = ?', [g1.id, g1.id]))[0].n), 0);
+      });
+
+      it('reads and lists Groups without relations without touching the memberships table', async () => {
+        const org = await newOrg();
+        const u = await store.create(org, 'User', userDoc('x'));
+        const g = await store.create(org, 'Group', groupDoc('Untouched', [u.id]));
+        await h.raw('ALTER TABLE memberships RENAME TO memberships_away');
+        try {
+          assert.equal((await store.get(org, 'Group', g.id))?.document.displayName, 'Untouched');
+          const listed = await store.query(org, 'Group', { filter: parseFilter('displayName sw "unt"'), count: 10 });
+          assert.deepEqual(ids(listed.resources), [g.id]);
+          // The same reads with relations do need the table: proof that the test would notice.
+          await assert.rejects(store.get(org, 'Group', g.id, { relations: true }));
+        } finally {
+          await h.raw('ALTER TABLE memberships_away RENAME TO memberships');
+        }
+        assert.deepEqual(memberIds(await store.get(org, 'Group', g.id, { relations: true })), [u.id]);
+      });
+    });
+
+    describe('filters', () => {
+      let org: string;
+      const u: Record<string, StoredResource> = {};
+      let team: StoredResource;
+      let empty: StoredResource;
+      before(async () => {
+        org = await newOrg('filters');
+        u.alice = await store.create(org, 'User', userDoc('alice', {
+          name: { givenName: 'Alice', familyName: 'Smith' },
+          title: 'Engineer',
+          active: true,
+          externalId: 'ext-1',
+          emails: [{ value: 'alice@example.com', type: 'work', primary: true }, { value: 'al@home.org', type: 'home' }],
+          [ENTERPRISE_USER_SCHEMA]: { department: 'R&D' },
+        }));
+        u.bob = await store.create(org, 'User', userDoc('Bob_1', {
+          name: { givenName: 'Bob' },
+          title: 'engineering manager',
+          active: false,
+          externalId: 'EXT-2',
+          emails: [{ value: 'bob@example.com', type: 'work' }],
+        }));
+        u.carol = await store.create(org, 'User', userDoc('carol%', { title: '', [ENTERPRISE_USER_SCHEMA]: { department: 'Sales' } }));
+        u.dave = await store.create(org, 'User', userDoc('dave', { displayName: 'Dave D', title: 'Engineer', emails: [{ value: '', type: 'other' }] }));
+        team = await store.create(org, 'Group', groupDoc('Eng Team', [u.alice.id, u.bob.id]));
+        empty = await store.create(org, 'Group', groupDoc('Empty'));
+      });
+
+      const expectUsers = async (filter: string, names: string[]) => {
+        const result = await store.query(org, 'User', { filter: parseFilter(filter), count: 100 });
+        assert.deepEqual(ids(result.resources), names.map((n) => u[n].id).sort(), filter);
+        assert.equal(result.totalResults, names.length, filter);
+      };
+
+      it('compares strings with eq/ne/co/sw/ew/gt/ge/lt/le, case-insensitively unless caseExact', async () => {
+        await expectUsers('userName eq "ALICE"', ['alice']);
+        await expectUsers('userName ne "alice"', ['bob', 'carol', 'dave']);
+        await expectUsers('userName co "_"', ['bob']);
+        await expectUsers('userName co "%"', ['carol']);
+        await expectUsers('userName sw "B"', ['bob']);
+        await expectUsers('userName ew "OL%"', ['carol']);
+        await expectUsers('userName gt "bob_1"', ['carol', 'dave']);
+        await expectUsers('userName ge "BOB_1"', ['bob', 'carol', 'dave']);
+        await expectUsers('userName lt "bob"', ['alice']);
+        await expectUsers('userName le "alice"', ['alice']);
+        await expectUsers('title eq "engineer"', ['alice', 'dave']);
+        await expectUsers('title co "ENG"', ['alice', 'bob', 'dave']);
+        await expectUsers('title ew "MANAGER"', ['bob']);
+        await expectUsers('name.givenName sw "a"', ['alice']);
+        await expectUsers('externalId eq "ext-2"', []);
+        await expectUsers('externalId eq "EXT-2"', ['bob']);
+        await expectUsers('externalId co "xt"', ['alice']);
+        await expectUsers('externalId co "XT"', ['bob']);
+        await expectUsers(`id eq "${u.bob.id}"`, ['bob']);
+        await expectUsers(`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "r&d"`, ['alice']);
+        await expectUsers('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department pr', ['alice', 'carol']);
+        await expectUsers('schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"', ['alice', 'carol']);
+      });
+
+      it('escapes LIKE wildcards and the escape character in operands', async () => {
+        const other = await newOrg();
+        const names = ['a_c', 'abc', 'a%c', 'a\\c', 'aXc'];
+        const made = await Promise.all(names.map((n) => store.create(other, 'User', userDoc(n))));
+        const byName = new Map(names.map((n, i) => [n, made[i].id]));
+        for (const [operand, expected] of [['_', ['a_c']], ['%', ['a%c']], ['\\\\', ['a\\c']], ['a_', ['a_c']], ['x', ['aXc']]] as const) {
+          const result = await store.query(other, 'User', { filter: parseFilter(`userName co "${operand}"`), count: 10 });
+          assert.deepEqual(ids(result.resources), expected.map((n) => byName.get(n)).sort(), operand);
+        }
+      });
+
+      it('handles pr, null, booleans, not, and, or', async () => {
+        await expectUsers('title pr', ['alice', 'bob', 'dave']);
+        await expectUsers('not (title pr)', ['carol']);
+        await expectUsers('title eq null', ['carol']);
+        await expectUsers('title ne null', ['alice', 'bob', 'dave']);
+        await expectUsers('active eq true', ['alice']);
+        await expectUsers('active eq false', ['bob']);
+        await expectUsers('active ne true', ['bob', 'carol', 'dave']);
+        await expectUsers('name pr', ['alice', 'bob']);
+        await expectUsers('not (userName eq "alice") and active pr', ['bob']);
+        await expectUsers('(title eq "Engineer" or active eq false) and not (userName sw "d")', ['alice', 'bob']);
+        await expectUsers('not (not (active eq true))', ['alice']);
+        await expectUsers('nickName pr or not (nickName pr)', ['alice', 'bob', 'carol', 'dave']);
+      });
+
+      it('matches multi-valued attributes when any value matches, and value paths', async () => {
+        await expectUsers('emails.value ew "EXAMPLE.COM"', ['alice', 'bob']);
+        await expectUsers('emails co "home"', ['alice']);
+        await expectUsers('emails eq "bob@example.com"', ['bob']);
+        await expectUsers('emails.value ne "bob@example.com"', ['alice', 'carol', 'dave']);
+        await expectUsers('emails[type eq "work" and value sw "bob"]', ['bob']);
+        await expectUsers('emails[type eq "home"]', ['alice']);
+        await expectUsers('emails[type eq "home" and value co "example"]', []);
+        await expectUsers('emails[primary eq true]', ['alice']);
+        await expectUsers('emails[not (primary pr)]', ['alice', 'bob', 'dave']);
+        await expectUsers('emails.value pr', ['alice', 'bob']);
+        await expectUsers('emails pr', ['alice', 'bob', 'dave']);
+        await expectUsers('emails eq null', ['carol', 'dave']);
+        await expectUsers('name[givenName eq "bob"]', ['bob']);
+      });
+
+      it('compares dateTimes as instants, in any offset', async () => {
+        const [first, ...rest] = [u.alice, u.bob, u.carol, u.dave].sort((x, y) => x.created.localeCompare(y.created));
+        const later = rest.filter((r) => r.created > first.created).map((r) => r.id).sort();
+        const result = await store.query(org, 'User', { filter: parseFilter(`meta.created gt "${first.created}"`), count: 10 });
+        assert.deepEqual(ids(result.resources), later);
+        // The same instant written with an offset.
+        const shifted = new Date(Date.parse(first.created) + 2 * 3600_000).toISOString().replace('Z', '+02:00');
+        const again = await store.query(org, 'User', { filter: parseFilter(`meta.created gt "${shifted}"`), count: 10 });
+        assert.deepEqual(ids(again.resources), later);
+        await expectUsers(`meta.created le "${first.created}" and meta.created ge "${first.created}"`, Object.keys(u).filter((k) => u[k].created === first.created));
+        await expectUsers('meta.lastModified lt "2999-01-01T00:00:00+14:00"', ['alice', 'bob', 'carol', 'dave']);
+        await expectUsers('meta.resourceType eq "User"', ['alice', 'bob', 'carol', 'dave']);
+        await expectUsers(`meta.version eq "W/\\"1\\""`, ['alice', 'bob', 'carol', 'dave']);
+      });
+
+      it('filters Group members and User groups through the memberships table', async () => {
+        const groups = async (filter: string) => ids((await store.query(org, 'Group', { filter: parseFilter(filter), count: 10 })).resources);
+        assert.deepEqual(await groups(`members.value eq "${u.alice.id}"`), [team.id]);
+        assert.deepEqual(await groups(`members[value eq "${u.bob.id}"]`), [team.id]);
+        assert.deepEqual(await groups(`members eq "${u.carol.id}"`), []);
+        assert.deepEqual(await groups('members[type eq "user" and display co "ALI"]'), [team.id]);
+        assert.deepEqual(await groups('members pr'), [team.id]);
+        assert.deepEqual(await groups('not (members pr)'), [empty.id]);
+        assert.deepEqual(await groups('displayName eq "eng team"'), [team.id]);
+        assert.deepEqual(await groups('displayName gt "E"'), [empty.id, team.id].sort());
+        await expectUsers(`groups.value eq "${team.id}"`, ['alice', 'bob']);
+        await expectUsers('groups[display eq "ENG TEAM" and type eq "direct"]', ['alice', 'bob']);
+        await expectUsers('not (groups pr)', ['carol', 'dave']);
+      });
+
+      it('rejects misuse with 400 invalidFilter and matches nothing for unknown attributes', async () => {
+        for (const bad of ['active gt true', 'userName eq 5', 'meta.created gt "yesterday"', 'password eq "x"', 'title co null', 'name eq "x"']) {
+          await rejects(store.query(org, 'User', { filter: parseFilter(bad), count: 10 }), 400, 'invalidFilter');
+        }
+        await expectUsers('noSuchAttribute eq "x"', []);
+        await expectUsers('not (noSuchAttribute eq "x")', ['alice', 'bob', 'carol', 'dave']);
+      });
+    });
+
+    describe('sorting and paging', () => {
+      let org: string;
+      const names = ['delta', 'Alpha', 'charlie', 'Bravo', 'echo'];
+      const titles: Record<string, string | undefined> = { delta: 'b', Alpha: undefined, charlie: 'a', Bravo: 'C', echo: undefined };
+      const byName = new Map<string, StoredResource>();
+      before(async () => {
+        org = await newOrg('paging');
+        for (const n of names) {
+          const title = titles[n];
+          byName.set(n, await store.create(org, 'User', userDoc(n, { ...(title ? { title } : {}), name: { givenName: n.toUpperCase() } })));
+        }
+      });
+
+      const page = async (options: Omit<QueryOptions, 'count'> & { count?: number }) =>
+        (await store.query(org, 'User', { count: 100, ...options })).resources.map((r) => String(r.document.userName));
+
+      it('sorts by any singular attribute, case-insensitively unless caseExact, absent values last ascending', async () => {
+        assert.deepEqual(await page({ sortBy: 'userName' }), ['Alpha', 'Bravo', 'charlie', 'delta', 'echo']);
+        assert.deepEqual(await page({ sortBy: 'userName', sortOrder: 'descending' }), ['echo', 'delta', 'charlie', 'Bravo', 'Alpha']);
+        const titleAsc = await page({ sortBy: 'title' });
+        assert.deepEqual(titleAsc.slice(0, 3), ['charlie', 'delta', 'Bravo']);
+        assert.deepEqual(new Set(titleAsc.slice(3)), new Set(['Alpha', 'echo']));
+        const titleDesc = await page({ sortBy: 'title', sortOrder: 'descending' });
+        assert.deepEqual(new Set(titleDesc.slice(0, 2)), new Set(['Alpha', 'echo']));
+        assert.deepEqual(titleDesc.slice(2), ['Bravo', 'delta', 'charlie']);
+        assert.deepEqual(await page({ sortBy: 'name.givenName' }), ['Alpha', 'Bravo', 'charlie', 'delta', 'echo']);
+        assert.deepEqual(await page({ sortBy: 'meta.created' }), await page({}));
+        const byId = [...byName.values()].map((r) => r.id).sort();
+        assert.deepEqual((await store.query(org, 'User', { count: 10, sortBy: 'id' })).resources.map((r) => r.id), byId);
+      });
+
+      it('rejects sortBy on unknown, multi-valued or complex attributes', async () => {
+        for (const bad of ['nope', 'emails', 'emails.value', 'name', 'password']) {
+          await rejects(store.query(org, 'User', { count: 10, sortBy: bad }), 400);
+        }
+      });
+
+      it('pages with startIndex and count over an exact totalResults', async () => {
+        const all = await page({ sortBy: 'userName' });
+        const first = await store.query(org, 'User', { count: 2, startIndex: 1, sortBy: 'userName' });
+        assert.equal(first.totalResults, 5);
+        assert.deepEqual(first.resources.map((r) => r.document.userName), all.slice(0, 2));
+        assert.deepEqual(await page({ count: 2, startIndex: 3, sortBy: 'userName' }), all.slice(2, 4));
+        assert.deepEqual(await page({ count: 2, startIndex: 5, sortBy: 'userName' }), all.slice(4));
+        assert.deepEqual(await page({ count: 2, startIndex: 9, sortBy: 'userName' }), []);
+        assert.deepEqual(await page({ count: 2, startIndex: -4, sortBy: 'userName' }), all.slice(0, 2), 'startIndex below 1 means 1');
+        const counted = await store.query(org, 'User', { count: 0, filter: parseFilter('title pr') });
+        assert.deepEqual(counted, { totalResults: 3, resources: [] });
+        assert.equal((await store.query(org, 'User', { count: -1 })).resources.length, 0);
+        assert.equal((await store.query(org, 'User', { count: 1, filter: parseFilter('title pr') })).totalResults, 3);
+      });
+
+      it('pages with cursors over every sort, without skips or repeats', async () => {
+        for (const options of [{}, { sortBy: 'userName' }, { sortBy: 'title' }, { sortBy: 'title', sortOrder: 'descending' as const }, { sortOrder: 'descending' as const }]) {
+          const expected = await page(options);
+          const seen: string[] = [];
+          let cursor: string | undefined = '';
+          let pages = 0;
+          while (cursor !== undefined) {
+            const result: Awaited<ReturnType<Store['query']>> = await store.query(org, 'User', { ...options, count: 2, cursor });
+            assert.equal(result.totalResults, 5);
+            seen.push(...result.resources.map((r) => String(r.document.userName)));
+            cursor = result.nextCursor;
+            pages++;
+          }
+          assert.deepEqual(seen, expected, JSON.stringify(options));
+          assert.equal(pages, 3);
+        }
+      });
+
+      it('refuses cursors it did not issue, or issued for another sort', async () => {
+        await rejects(store.query(org, 'User', { count: 2, cursor: 'garbage!' }), 400, 'invalidCursor');
+        await rejects(store.query(org, 'User', { count: 2, cursor: Buffer.from('{"a":1}').toString('base64url') }), 400, 'invalidCursor');
+        await rejects(store.query(org, 'User', { count: 2, cursor: Buffer.from('["meta.created",5,"x"]').toString('base64url') }), 400, 'invalidCursor');
+        const first = await store.query(org, 'User', { count: 2, cursor: '', sortBy: 'userName' });
+        assert.ok(first.nextCursor);
+        await rejects(store.query(org, 'User', { count: 2, cursor: first.nextCursor, sortBy: 'title' }), 400, 'invalidCursor');
+      });
+    });
+
+    describe('cursor stability', () => {
+      it('never skips or repeats rows while others are inserted and deleted between pages', async () => {
+        for (const options of [{ sortBy: 'userName' }, {}, { sortBy: 'userName', sortOrder: 'descending' as const }]) {
+          const org = await newOrg();
+          const initial = new Map<string, string>();
+          for (let i = 0; i < 30; i++) {
+            const r = await store.create(org, 'User', userDoc(`user${String(i * 2).padStart(3, '0')}`));
+            initial.set(r.id, String(r.document.userName));
+          }
+          const deletedUnseen = new Set<string>();
+          const deletedSeen = new Set<string>();
+          const late: string[] = [];
+          const seen: string[] = [];
+          let cursor: string | undefined = '';
+          let step = 0;
+          while (cursor !== undefined) {
+            const result: Awaited<ReturnType<Store['query']>> = await store.query(org, 'User', { ...options, count: 4, cursor });
+            seen.push(...result.resources.map((r) => r.id));
+            cursor = result.nextCursor;
+            if (cursor === undefined) break;
+            // Between pages: delete one row already seen and one not yet seen, insert rows on both sides.
+            const unseen = [...initial.keys()].filter((id) => !seen.includes(id) && !deletedUnseen.has(id));
+            const seenLive = seen.filter((id) => initial.has(id) && !deletedSeen.has(id));
+            if (seenLive.length > 0) {
+              await store.delete(org, 'User', seenLive[0]);
+              deletedSeen.add(seenLive[0]);
+            }
+            if (unseen.length > 0) {
+              await store.delete(org, 'User', unseen[unseen.length - 1]);
+              deletedUnseen.add(unseen[unseen.length - 1]);
+            }
+            await store.create(org, 'User', userDoc(`user${String(step * 2 + 1).padStart(3, '0')}x`));
+            late.push((await store.create(org, 'User', userDoc(`zz-late-${step}`))).id);
+            step++;
+          }
+          const label = JSON.stringify(options);
+          const total = (await store.query(org, 'User', { count: 0 })).totalResults;
+          assert.equal(total, (await store.query(org, 'User', { count: 0, filter: parseFilter('id pr') })).totalResults, 'the kept count matches a real count');
+          assert.equal(total, 30 - deletedSeen.size - deletedUnseen.size + 2 * step);
+          assert.ok(step >= 5, 'several pages were read');
+          assert.equal(new Set(seen).size, seen.length, `no row is returned twice (${label})`);
+          for (const id of deletedUnseen) assert.ok(!seen.includes(id), `a row deleted before its page is not returned (${label})`);
+          for (const id of initial.keys()) {
+            if (!deletedUnseen.has(id)) assert.ok(seen.includes(id), `row ${initial.get(id)} present throughout was returned (${label})`);
+          }
+          // Rows inserted beyond the current position show up on later pages ("zz-" sorts last by userName).
+          if (options.sortBy === 'userName') {
+            const ascending = options.sortOrder !== 'descending';
+            for (const id of late) assert.equal(seen.includes(id), ascending, `late insert seen only when it sorts after the position (${label})`);
+          }
+        }
+      });
+    });
+
+    describe('concurrency', () => {
+      it('50 concurrent creates of one userName in different case: one succeeds, 49 get 409 uniqueness', async () => {
+        const org = await newOrg();
+        const variants = caseVariants('racers', 50);
+        assert.equal(new Set(variants).size, 50);
+        const results = await Promise.allSettled(variants.map((name) => store.create(org, 'User', userDoc(name))));
+        const ok = results.filter((r) => r.status === 'fulfilled');
+        const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+        assert.equal(ok.length, 1);
+        assert.equal(failed.length, 49);
+        for (const f of failed) {
+          assert.ok(f.reason instanceof ScimError, String(f.reason));
+          assert.equal(f.reason.status, 409);
+          assert.equal(f.reason.scimType, 'uniqueness');
+        }
+        assert.equal((await store.query(org, 'User', { count: 0, filter: parseFilter('userName eq "RACERS"') })).totalResults, 1);
+      });
+
+      it('20 concurrent replaces expecting the same version: one succeeds, 19 get 412', async () => {
+        const org = await newOrg();
+        const u = await store.create(org, 'User', userDoc('contended'));
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => store.replace(org, 'User', u.id, userDoc('contended', { title: `writer ${i}` }), { expectedVersion: 1 })),
+        );
+        const ok = results.filter((r): r is PromiseFulfilledResult<StoredResource> => r.status === 'fulfilled');
+        const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+        assert.equal(ok.length, 1);
+        assert.equal(failed.length, 19);
+        for (const f of failed) assert.equal((f.reason as ScimError).status, 412, String(f.reason));
+        const final = await store.get(org, 'User', u.id);
+        assert.equal(final?.version, 2);
+        assert.equal(final?.document.title, ok[0].value.document.title);
+      });
+
+      it('concurrent member adds and removes on one group keep exactly the surviving members', async () => {
+        const org = await newOrg();
+        const users = await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(org, 'User', userDoc(`c${i}`))));
+        const g = await store.create(org, 'Group', groupDoc('busy', users.slice(0, 10).map((x) => x.id)));
+        await Promise.all([
+          ...users.slice(10).map((x) => store.patch(org, 'Group', g.id, ops('Group', [{ op: 'add', path: 'members', value: [{ value: x.id }] }]))),
+          ...users.slice(0, 5).map((x) => store.patch(org, 'Group', g.id, ops('Group', [{ op: 'remove', path: `members[value eq "${x.id}"]` }]))),
+        ]);
+        const final = await store.get(org, 'Group', g.id, { relations: true });
+        assert.deepEqual(memberIds(final), users.slice(5).map((x) => x.id).sort());
+        assert.equal(final?.version, 16);
+      });
+    });
+
+    describe('migrations', () => {
+      it('are recorded once and idempotent when the database is opened again', async () => {
+        const org = await newOrg();
+        const u = await store.create(org, 'User', userDoc('survivor'));
+        const again = await h.reopen();
+        const third = await h.reopen();
+        assert.deepEqual(await again.get(org, 'User', u.id), u);
+        assert.deepEqual(await third.get(org, 'User', u.id), u);
+        const recorded = await h.raw('SELECT version FROM schema_migrations ORDER BY version');
+        assert.deepEqual(recorded.map((r) => Number(r.version)), MIGRATIONS.map((m) => m.version));
+      });
+    });
+  });
+}
