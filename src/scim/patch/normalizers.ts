@@ -323,7 +323,7 @@ const entraFilteredAddCreates: Normalizer = {
 };
 
 /** The compatibility normalizers, in the order they run. */
-export const NORMALIZERS: readonly Normalizer[] = [
+export const NORMALIZERS: readonly Normalizer[] = Object.freeze([
   opCase,
   emptyPath,
   oktaIdInValue,
@@ -334,7 +334,7 @@ export const NORMALIZERS: readonly Normalizer[] = [
   complexValueString,
   booleanStrings,
   entraFilteredAddCreates,
-];
+].map((n) => Object.freeze(n)));
 
 export function isNormalizerEnabled(normalizer: Normalizer, compat: CompatSettings): boolean {
   return Object.hasOwn(compat, normalizer.name) ? compat[normalizer.name] === true : normalizer.enabledByDefault;
