@@ -1,6 +1,8 @@
 /** The `scimkit` command: wires the layers together. Each command group lives in its own module. */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerServerCommands } from './server.ts';
+import { registerConnectorCommands } from './connector.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError();
   // Command groups register themselves here.
+  registerServerCommands(program);
+  registerConnectorCommands(program);
   return program;
 }
 

@@ -1,0 +1,246 @@
+/**
+ * Server benchmark (npm run bench:server). Loads N users (default 100,000) and a group of M members (default
+ * 100,000) into the embedded default store (a SQLite file) with the organization's rate limits raised, then runs
+ * `scimkit serve` on it as its own process and measures it with autocannon over loopback:
+ * GET by id, `filter=userName eq "..."`, a page of 100, POST create (a unique userName per request), and PATCH
+ * adding one member (a different user each time) to the big group; and GET /healthz, which has no auth, rate limit
+ * or store call, as the floor of the server's own stack (fastify, logging, metrics). In the same run a plain node:http hello-world
+ * process is measured the same way, as the ceiling; each figure is printed as a ratio to it.
+ *
+ * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS), --members=M (SCIMKIT_BENCH_MEMBERS),
+ * --duration=S seconds per scenario (SCIMKIT_BENCH_DURATION), --connections=C (SCIMKIT_BENCH_CONNECTIONS),
+ * --profile=DIR (SCIMKIT_BENCH_PROFILE): write a V8 CPU profile of the server process into DIR,
+ * --only=healthz,id,filter,page,post,patch (SCIMKIT_BENCH_ONLY): run only those scenarios (patch needs post's new users).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import type { AutocannonRequest, AutocannonResult } from 'autocannon';
+import { parsePatchOperations } from '../src/scim/patch/index.ts';
+import { GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA } from '../src/scim/schema/index.ts';
+import { openStore, SqlStore } from '../src/store/index.ts';
+
+function option(name: string, env: string, fallback: string): string {
+  const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return flag ? flag.slice(name.length + 3) : (process.env[env] ?? fallback);
+}
+
+const USERS = Number(option('users', 'SCIMKIT_BENCH_USERS', '100000'));
+const MEMBERS = Math.min(USERS, Number(option('members', 'SCIMKIT_BENCH_MEMBERS', '100000')));
+const DURATION = Number(option('duration', 'SCIMKIT_BENCH_DURATION', '8'));
+const CONNECTIONS = Number(option('connections', 'SCIMKIT_BENCH_CONNECTIONS', '10'));
+const PROFILE_DIR = option('profile', 'SCIMKIT_BENCH_PROFILE', '');
+const ONLY = new Set(option('only', 'SCIMKIT_BENCH_ONLY', 'healthz,id,filter,page,post,patch').split(','));
+if (ONLY.has('patch')) ONLY.add('post');
+const BATCH = 10_000;
+const BIN = fileURLToPath(new URL('../bin/scimkit.mjs', import.meta.url));
+// High enough that the limiter never refuses during a run; the limiter still runs on every request.
+const RAISED_LIMIT = 1_000_000;
+
+function userDocument(i: number): Record<string, unknown> {
+  return {
+    schemas: [USER_SCHEMA],
+    userName: `user${i}@example.com`,
+    externalId: `ext-${i}`,
+    name: { givenName: `Given${i % 1000}`, familyName: `Family${i % 7919}` },
+    displayName: `User Number ${i}`,
+    emails: [{ value: `user${i}@example.com`, type: 'work', primary: true }],
+    active: true,
+  };
+}
+
+interface Loaded {
+  readonly dbPath: string;
+  readonly orgId: string;
+  readonly token: string;
+  readonly userIds: string[];
+  readonly groupId: string;
+}
+
+async function load(dir: string): Promise<Loaded> {
+  const dbPath = join(dir, 'scimkit.db');
+  const store = await openStore({ sqlitePath: dbPath });
+  if (!(store instanceof SqlStore)) throw new Error('expected the SQL store');
+  try {
+    const org = await store.createOrganization('bench', { readLimit: RAISED_LIMIT, writeLimit: RAISED_LIMIT });
+    const { secret } = await store.createToken(org.id, { scope: 'read-write' });
+    let started = performance.now();
+    const userIds: string[] = [];
+    for (let from = 0; from < USERS; from += BATCH) {
+      const docs = Array.from({ length: Math.min(BATCH, USERS - from) }, (_, k) => userDocument(from + k));
+      userIds.push(...(await store.bulkCreate(org.id, 'User', docs)));
+    }
+    console.log(`loaded ${USERS.toLocaleString('en')} users in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    started = performance.now();
+    const group = await store.create(org.id, 'Group', { schemas: [GROUP_SCHEMA], displayName: 'everyone' });
+    for (let from = 0; from < MEMBERS; from += 1000) {
+      const value = userIds.slice(from, Math.min(MEMBERS, from + 1000)).map((id) => ({ value: id }));
+      await store.patch(org.id, 'Group', group.id, parsePatchOperations({ schemas: [PATCH_OP_SCHEMA], Operations: [{ op: 'add', path: 'members', value }] }, GROUP));
+    }
+    console.log(`filled a group of ${MEMBERS.toLocaleString('en')} members in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return { dbPath, orgId: org.id, token: secret, userIds, groupId: group.id };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Spawns a server process and resolves with its origin once it prints "listening on <url>". */
+function startProcess(args: string[]): Promise<{ child: ChildProcess; origin: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, origin: m[1] });
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const HELLO_WORLD = `
+const http = require('node:http');
+const server = http.createServer((req, res) => { res.setHeader('content-type', 'text/plain'); res.end('hello world'); });
+server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+interface Figure {
+  readonly name: string;
+  readonly result: AutocannonResult;
+}
+
+async function measure(name: string, url: string, requests: AutocannonRequest[], extra: { amount?: number; connections?: number } = {}): Promise<Figure> {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, requests, ...extra });
+  const bad = result.non2xx + result.errors + result.timeouts;
+  if (bad > 0) console.warn(`  ${name}: ${bad} requests failed (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}); the figure is not valid`);
+  console.log(`  ${name}: ${Math.round(rate(result)).toLocaleString('en')} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms (${result.requests.total.toLocaleString('en')} requests)`);
+  return { name, result };
+}
+
+/** Completed requests over the run's measured duration (autocannon's per-second average rounds the last second). */
+function rate(result: AutocannonResult): number {
+  return result.requests.total / result.duration;
+}
+
+function pick<T>(items: readonly T[]): T {
+  return items[Math.floor(Math.random() * items.length)];
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:server: ${USERS.toLocaleString('en')} users, a group of ${MEMBERS.toLocaleString('en')}, ${DURATION} s per scenario, ${CONNECTIONS} connections, ${cpus().length} cores, Node ${process.version}`);
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-server-'));
+  try {
+    const loaded = await load(dir);
+
+    const ceilingProcess = await startProcess(['-e', HELLO_WORLD]);
+    let ceiling: Figure;
+    try {
+      await measure('warm-up', ceilingProcess.origin, [{ method: 'GET', path: '/' }]);
+      ceiling = await measure('node:http hello world (ceiling)', ceilingProcess.origin, [{ method: 'GET', path: '/' }]);
+    } finally {
+      await stopProcess(ceilingProcess.child);
+    }
+
+    const profileArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+    const server = await startProcess([...profileArgs, BIN, 'serve', '--db', loaded.dbPath, '--port', '0']);
+    const figures: Figure[] = [];
+    const outsiders: string[] = [];
+    try {
+      const base = `/scim/v2/organizations/${loaded.orgId}`;
+      const headers = { authorization: `Bearer ${loaded.token}`, 'content-type': 'application/scim+json' };
+      const getById: AutocannonRequest = { method: 'GET', headers, setupRequest: (r) => ({ ...r, path: `${base}/Users/${pick(loaded.userIds)}` }) };
+      await measure('warm-up', server.origin, [getById]);
+      if (ONLY.has('healthz')) figures.push(await measure('GET /healthz (no auth, no store)', server.origin, [{ method: 'GET', path: '/healthz' }]));
+      if (ONLY.has('id')) figures.push(await measure('GET /Users/{id}', server.origin, [getById]));
+      if (ONLY.has('filter')) figures.push(
+        await measure('GET /Users?filter=userName eq "..."', server.origin, [
+          {
+            method: 'GET',
+            headers,
+            setupRequest: (r) => ({ ...r, path: `${base}/Users?filter=${encodeURIComponent(`userName eq "user${Math.floor(Math.random() * USERS)}@example.com"`)}` }),
+          },
+        ]),
+      );
+      if (ONLY.has('page')) figures.push(await measure('GET /Users?startIndex=1&count=100', server.origin, [{ method: 'GET', headers, path: `${base}/Users?startIndex=1&count=100` }]));
+      let serial = 0;
+      const runTag = Date.now().toString(36);
+      if (ONLY.has('post')) figures.push(
+        await measure('POST /Users', server.origin, [
+          {
+            method: 'POST',
+            headers,
+            setupRequest: (r) => ({ ...r, path: `${base}/Users`, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: `new-${runTag}-${serial++}@example.com`, active: true }) }),
+            onResponse: (status, body) => {
+              if (status === 201) outsiders.push((JSON.parse(body) as { id: string }).id);
+            },
+          },
+        ]),
+      );
+      // Each PATCH adds a user who is not yet a member: the users the POST scenario just created. Measured saturated
+      // (CONNECTIONS clients, where latency includes queueing behind the others) and with one client (the latency of
+      // the operation itself); each run uses half of the new users.
+      let next = 0;
+      const patchRequest: AutocannonRequest = {
+        method: 'PATCH',
+        headers,
+        setupRequest: (r) => ({
+          ...r,
+          path: `${base}/Groups/${loaded.groupId}`,
+          body: JSON.stringify({ schemas: [PATCH_OP_SCHEMA], Operations: [{ op: 'add', path: 'members', value: [{ value: outsiders[next++ % outsiders.length] }] }] }),
+        }),
+      };
+      const half = Math.floor(Math.min(outsiders.length, 50_000) / 2);
+      const groupSize = MEMBERS.toLocaleString('en');
+      if (ONLY.has('patch')) {
+        figures.push(await measure(`PATCH /Groups/{id} add one member (group of ${groupSize}), ${CONNECTIONS} clients`, server.origin, [patchRequest], { amount: half }));
+        figures.push(await measure(`PATCH /Groups/{id} add one member (group of ${groupSize}), 1 client`, server.origin, [patchRequest], { amount: half, connections: 1 }));
+      }
+    } finally {
+      await stopProcess(server.child);
+    }
+
+    // The PATCHes really landed: the group grew by the users they added.
+    const store = await openStore({ sqlitePath: loaded.dbPath });
+    try {
+      const group = await store.get(loaded.orgId, 'Group', loaded.groupId, { relations: true });
+      const members = Array.isArray(group?.document.members) ? group.document.members.length : 0;
+      console.log(`group now has ${members.toLocaleString('en')} members (${MEMBERS.toLocaleString('en')} loaded + ${(members - MEMBERS).toLocaleString('en')} added over HTTP)`);
+    } finally {
+      await store.close();
+    }
+
+    const ceilingRate = rate(ceiling.result);
+    console.log('');
+    console.log(`| scenario | req/s | ratio to ceiling | p50 | p99 |`);
+    console.log(`|---|---|---|---|---|`);
+    const row = (f: Figure, ratio: string) =>
+      console.log(`| ${f.name} | ${Math.round(rate(f.result)).toLocaleString('en')} | ${ratio} | ${f.result.latency.p50} ms | ${f.result.latency.p99} ms |`);
+    row(ceiling, '1.00');
+    for (const f of figures) row(f, (rate(f.result) / ceilingRate).toFixed(2));
+    console.log('');
+    const find = (prefix: string) => figures.find((f) => f.name.startsWith(prefix));
+    const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    for (const [label, f] of [['GET by id', find('GET /Users/{id}')], ['userName filter', find('GET /Users?filter')]] as const) {
+      if (f) console.log(`target ${label} >= 1/4 of the ceiling: ${(rate(f.result) / ceilingRate).toFixed(2)} (${verdict(rate(f.result) >= ceilingRate / 4)})`);
+    }
+    for (const patch of figures.filter((f) => f.name.startsWith('PATCH'))) {
+      console.log(`target group PATCH p99 < 10 ms, ${patch.name.split(', ')[1]}: ${patch.result.latency.p99} ms (${verdict(patch.result.latency.p99 < 10)})`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,243 @@
+/**
+ * Sync connector benchmark (npm run bench:sync). Starts a real `scimkit serve` process, seeds it over HTTP with
+ * `seed()` (100,000 users, 1,000 groups of 10 and one group holding every user; a second organization with 10,000
+ * users, 100 groups and a 10,000-member group), then measures, each sync in its own child process:
+ * - full sync into SQLite and into PostgreSQL: records/s (SCIM resources), rows/s (users + groups + memberships),
+ *   wall time and peak RSS (the child's maxRSS), at 10,000 and at 100,000 users;
+ * - an incremental sync after 1% of the users changed: requests made and time;
+ * - with the organization's read limit at 10 requests/s: achieved request rate as a share of the limit, and 429s,
+ *   for a full sync at 100 records per page (so that the limit, not the server, sets the pace) and for an
+ *   incremental one after another 1% changed.
+ * Seeding writes everything within a minute or two; the connector's cursor keeps a 60 s lookback, so the bench waits
+ * out the lookback and then changes one user ("the latest change"), as in an organization where changes trickle
+ * in; otherwise the first incremental run would re-read every user seeded in the last minute.
+ *
+ * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
+ * default 1000), --dialects=sqlite,postgres. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
+ * scripts/services.mjs.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { parseConfig } from '../src/connector/config.ts';
+import { HttpClient } from '../src/connector/http.ts';
+import { createLogger, createRedactor, silentLogger } from '../src/connector/log.ts';
+import type { SyncSummary } from '../src/connector/progress.ts';
+import { runSync } from '../src/connector/sync.ts';
+import { BULK_REQUEST_SCHEMA, PATCH_OP_SCHEMA } from '../src/scim/schema/core.ts';
+
+function option(name: string, env: string, fallback: string): string {
+  const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return flag ? flag.slice(name.length + 3) : (process.env[env] ?? fallback);
+}
+
+interface ChildResult {
+  summary: SyncSummary;
+  maxRssMb: number;
+  /** Largest JS heap in use (plus external buffers), sampled every 10 ms: what the sync really holds. */
+  maxHeapMb: number;
+}
+
+/** Child mode: one sync with the given config, reporting its summary and the process's peak RSS. */
+async function child(configJson: string): Promise<void> {
+  if (configJson === 'baseline') {
+    // The same modules loaded, no sync: what the process costs before reading anything.
+    const m = process.memoryUsage();
+    process.stdout.write(`${JSON.stringify({ maxRssMb: process.resourceUsage().maxRSS / 1024, maxHeapMb: (m.heapUsed + m.external) / 1048576 })}\n`);
+    return;
+  }
+  let maxHeap = 0;
+  const sample = () => {
+    const m = process.memoryUsage();
+    maxHeap = Math.max(maxHeap, m.heapUsed + m.external);
+  };
+  const sampler = setInterval(sample, 10);
+  const summary = await runSync({ config: parseConfig(JSON.parse(configJson)), logger: silentLogger });
+  clearInterval(sampler);
+  sample();
+  const result: ChildResult = { summary, maxRssMb: process.resourceUsage().maxRSS / 1024, maxHeapMb: maxHeap / 1048576 };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function runChild(config: Record<string, unknown> | 'baseline'): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const arg = config === 'baseline' ? config : JSON.stringify(config);
+    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/sync.ts', '--child', arg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (err += d));
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string) as ChildResult) : reject(new Error(`sync child failed (${code}): ${err}`))));
+  });
+}
+
+const cli = (args: string[]) => spawnSync(process.execPath, ['bin/scimkit.mjs', ...args], { encoding: 'utf8' });
+
+async function startServer(db: string): Promise<{ child: ChildProcess; origin: string }> {
+  const c = spawn(process.execPath, ['bin/scimkit.mjs', 'serve', '--db', db, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const origin = await new Promise<string>((resolve, reject) => {
+    c.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    c.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
+  });
+  return { child: c, origin };
+}
+
+async function stopServer(s: { child: ChildProcess }): Promise<void> {
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGTERM');
+  await exited;
+}
+
+function createOrg(db: string, name: string): { id: string; token: string } {
+  const r = cli(['orgs', 'create', name, '--json', '--db', db, '--read-limit', '100000', '--write-limit', '100000']);
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as { id: string; token: string };
+}
+
+function setReadLimit(db: string, orgId: string, limit: number): void {
+  const r = cli(['orgs', 'update', orgId, '--read-limit', String(limit), '--db', db]);
+  if (r.status !== 0) throw new Error(r.stderr);
+}
+
+async function freshPostgres(baseUrl: string): Promise<string> {
+  const name = `scimkit_bench_sync_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(baseUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Changes the title of users (or the displayName of groups) through /Bulk PATCH operations (1,000 per request). */
+async function changeUsers(base: string, token: string, ids: readonly string[], endpoint = '/Users'): Promise<void> {
+  const http = new HttpClient({ baseUrl: base, token, timeoutMs: 60_000, retryAttempts: 5, logger: silentLogger, redact: createRedactor([token]) });
+  try {
+    for (let i = 0; i < ids.length; i += 1000) {
+      const ops = ids.slice(i, i + 1000).map((id) => ({
+        method: 'PATCH', path: `${endpoint}/${id}`,
+        data: { schemas: [PATCH_OP_SCHEMA], Operations: [{ op: 'replace', path: endpoint === '/Users' ? 'title' : 'displayName', value: `Changed ${i}` }] },
+      }));
+      await http.request('POST', '/Bulk', { body: { schemas: [BULK_REQUEST_SCHEMA], Operations: ops } });
+    }
+  } finally {
+    await http.close();
+  }
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function rows(s: SyncSummary): number {
+  return Object.values(s.tables).reduce((a, t) => a + t.inserted + t.updated + t.unchanged, 0);
+}
+
+async function main(): Promise<void> {
+  // Loaded here so the sync children, whose RSS is measured, never load faker.
+  const { seed } = await import('../src/connector/seed.ts');
+  const USERS = Number(option('users', 'SCIMKIT_BENCH_USERS', '100000'));
+  const SMALL = Math.max(1, Math.round(USERS / 10));
+  const PAGE = Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000'));
+  const dialects = option('dialects', 'SCIMKIT_BENCH_DIALECTS', 'sqlite,postgres').split(',');
+  const log = createLogger({ debug: false, redact: (s) => s });
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-sync-'));
+  const db = join(dir, 'server.db');
+  let pgStop: (() => Promise<void>) | null = null;
+  let pgUrl = process.env.SCIMKIT_BENCH_POSTGRES_URL ?? null;
+  if (dialects.includes('postgres') && !pgUrl) {
+    const servicesPath = new URL('../scripts/services.mjs', import.meta.url).href;
+    const services = (await import(servicesPath)) as { startPostgres(): Promise<{ url: string; stop(): Promise<void> } | null> };
+    const started = await services.startPostgres();
+    if (started) {
+      pgUrl = started.url;
+      pgStop = started.stop;
+    } else log.warn('PostgreSQL is not installed: its figures are skipped');
+  }
+  const big = createOrg(db, 'bench-big');
+  const small = createOrg(db, 'bench-small');
+  let server = await startServer(db);
+  const baseOf = (orgId: string) => `${server.origin}/scim/v2/organizations/${orgId}`;
+  const lines: string[] = [];
+  const report = (line: string) => {
+    lines.push(line);
+    log.info(line);
+  };
+  try {
+    const seeded: Record<string, string[]> = {};
+    const seededGroups: Record<string, string[]> = {};
+    for (const [org, users, groups] of [[small, SMALL, Math.max(1, Math.round(1000 * SMALL / USERS))], [big, USERS, 1000]] as const) {
+      const t0 = Date.now();
+      const r = await seed({ baseUrl: baseOf(org.id), token: org.token, users, groups, membersPerGroup: 10, bigGroupMembers: users, seed: 7, concurrency: 2, logger: silentLogger });
+      seeded[org.id] = r.userIds;
+      seededGroups[org.id] = r.groupIds;
+      log.info(`seeded ${fmt(users)} users, ${groups + 1} groups (one of ${fmt(users)} members) in ${fmt((Date.now() - t0) / 1000, 1)} s with ${r.requests} requests`);
+    }
+    log.info('waiting out the 60 s cursor lookback, then making the latest change');
+    await new Promise((r) => setTimeout(r, 61_000));
+    for (const org of [small, big]) {
+      await changeUsers(baseOf(org.id), org.token, [seeded[org.id][seeded[org.id].length - 1]]);
+      await changeUsers(baseOf(org.id), org.token, [seededGroups[org.id][0]], '/Groups');
+    }
+    const baseline = await runChild('baseline');
+
+    const config = (org: { id: string; token: string }, destination: string, page = PAGE) => ({
+      bearer_token: org.token, provider: 'scim', base_url: baseOf(org.id), destination, max_records_per_page: page,
+    });
+    const destinationFor = async (dialect: string, label: string) => (dialect === 'sqlite' ? `sqlite:${join(dir, `${label}.db`)}` : await freshPostgres(pgUrl as string));
+
+    report(`a sync process that loads the modules and reads nothing: RSS ${fmt(baseline.maxRssMb)} MB, heap ${fmt(baseline.maxHeapMb)} MB`);
+    report('');
+    report(`| destination | users | records/s | rows/s | wall s | peak RSS MB | peak heap MB (sampled) | requests |`);
+    report(`|---|---:|---:|---:|---:|---:|---:|---:|`);
+    let bigSqlite = '';
+    for (const dialect of dialects) {
+      if (dialect === 'postgres' && !pgUrl) continue;
+      for (const [org, users] of [[small, SMALL], [big, USERS]] as const) {
+        const dest = await destinationFor(dialect, `full-${users}`);
+        if (dialect === 'sqlite' && org === big) bigSqlite = dest;
+        const r = await runChild(config(org, dest));
+        const s = r.summary;
+        report(`| ${dialect} | ${fmt(users)} | ${fmt(s.recordsPerSecond)} | ${fmt(rows(s) / (s.wallMs / 1000))} | ${fmt(s.wallMs / 1000, 1)} | ${fmt(r.maxRssMb)} | ${fmt(r.maxHeapMb)} | ${s.requests} |`);
+      }
+    }
+
+    // 1% of the users change; the next sync reads the changes, then lists ids to find deletes.
+    const changed = seeded[big.id].filter((_, i) => i % 100 === 0);
+    await changeUsers(baseOf(big.id), big.token, changed);
+    const inc = await runChild(config(big, bigSqlite));
+    report('');
+    report(`incremental after ${fmt(changed.length)} of ${fmt(USERS)} users changed (sqlite, ${PAGE} per page): ${inc.summary.requests} requests, ${fmt(inc.summary.wallMs / 1000, 1)} s, ` +
+      `users updated ${fmt(inc.summary.tables.users.updated)}, re-read unchanged ${fmt(inc.summary.tables.users.unchanged)}, peak RSS ${fmt(inc.maxRssMb)} MB`);
+
+    // The same org under a read limit of 10 requests per second (the server reads settings at start).
+    await stopServer(server);
+    setReadLimit(db, big.id, 10);
+    server = await startServer(db);
+    const limitedDest = await destinationFor('sqlite', 'limited');
+    const full = await runChild(config(big, limitedDest, 100));
+    const rate = full.summary.requests / (full.summary.wallMs / 1000);
+    report(`at a 10 requests/s read limit, full sync of ${fmt(USERS)} users at 100 per page: ${full.summary.requests} requests in ${fmt(full.summary.wallMs / 1000, 1)} s = ` +
+      `${fmt(rate, 2)} requests/s (${fmt((rate / 10) * 100, 1)}% of the limit), ${full.summary.throttled} 429s, ${full.summary.retries} retries`);
+    await changeUsers(baseOf(big.id), big.token, seeded[big.id].filter((_, i) => i % 100 === 1));
+    const limitedInc = await runChild(config(big, limitedDest));
+    const incRate = limitedInc.summary.requests / (limitedInc.summary.wallMs / 1000);
+    report(`at a 10 requests/s read limit, incremental after a 1% change (${PAGE} per page): ${limitedInc.summary.requests} requests in ${fmt(limitedInc.summary.wallMs / 1000, 1)} s = ` +
+      `${fmt(incRate, 2)} requests/s (${fmt((incRate / 10) * 100, 1)}% of the limit), ${limitedInc.summary.throttled} 429s`);
+  } finally {
+    await stopServer(server).catch(() => {});
+    if (pgStop) await pgStop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+}
+
+const childIndex = process.argv.indexOf('--child');
+if (childIndex >= 0) await child(process.argv[childIndex + 1]);
+else await main();

@@ -1,0 +1,276 @@
+/**
+ * The connector's commands: `sync`, `check`, `state`, `reset` and `seed`.
+ * Exit codes: 0 success, 1 a failed run, 2 an invalid config or invalid arguments.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type ConnectorConfig } from '../connector/config.ts';
+import { openDestination } from '../connector/destination/index.ts';
+import { STREAMS } from '../connector/destination/types.ts';
+import { createLogger, createRedactor, type Redactor } from '../connector/log.ts';
+import { createProgress, formatSummary } from '../connector/progress.ts';
+import { probe } from '../connector/source.ts';
+import { clientFor, runSync } from '../connector/sync.ts';
+
+function out(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** Reports a failure on stderr (redacted) and sets the exit code: 2 for config problems, 1 otherwise. */
+function fail(err: unknown, redact: Redactor): void {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`scimkit: ${redact(err.message)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`scimkit: ${redact(message)}\n`);
+  process.exitCode = 1;
+}
+
+/** Loads the config, runs `fn`, and turns any error into a redacted message and exit code. */
+async function withConfig(path: string, fn: (config: ConnectorConfig, redact: Redactor) => Promise<void>): Promise<void> {
+  let redact: Redactor = (s) => s;
+  try {
+    const config = loadConfig(path);
+    redact = createRedactor([config.bearerToken]);
+    await fn(config, redact);
+  } catch (err) {
+    fail(err, redact);
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return n;
+}
+
+interface SyncFlags {
+  config: string;
+  fullRefresh?: boolean;
+  watch?: boolean;
+  allowMassDelete?: boolean;
+  json?: boolean;
+}
+
+async function syncCommand(flags: SyncFlags): Promise<void> {
+  await withConfig(flags.config, async (config, redact) => {
+    const logger = createLogger({ debug: config.enableDebugLogging, redact });
+    let stopping = false;
+    let wake: (() => void) | null = null;
+    const stop = () => {
+      stopping = true;
+      wake?.();
+    };
+    if (flags.watch) {
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    }
+    let first = true;
+    do {
+      try {
+        const summary = await runSync({
+          config,
+          logger,
+          fullRefresh: Boolean(flags.fullRefresh) && first,
+          allowMassDelete: flags.allowMassDelete,
+          progress: createProgress({ tty: Boolean(process.stderr.isTTY), write: (s) => process.stderr.write(s) }),
+        });
+        out(flags.json ? JSON.stringify(summary) : formatSummary(summary));
+      } catch (err) {
+        fail(err, redact);
+        if (!flags.watch) return;
+      }
+      first = false;
+      if (flags.watch && !stopping) {
+        const hours = config.syncFrequencyHours;
+        logger.info(`next sync in ${hours} h (sync_frequency_hours)`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, hours * 3_600_000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    } while (flags.watch && !stopping);
+  });
+}
+
+async function checkCommand(flags: { config: string; json?: boolean }): Promise<void> {
+  await withConfig(flags.config, async (config) => {
+    const { http, logger } = clientFor(config);
+    try {
+      const caps = await probe(http, { maxRecordsPerPage: config.maxRecordsPerPage, incremental: config.enableIncrementalSync });
+      const report = {
+        source: config.baseUrl,
+        provider: config.provider,
+        authentication: 'ok',
+        serviceProviderConfig: caps.spc,
+        paging: caps.paging,
+        pageSize: caps.pageSize,
+        rateLimitPerSecond: caps.rateLimit,
+        streams: caps.streams,
+        requests: http.stats.requests,
+      };
+      if (flags.json) {
+        out(JSON.stringify(report));
+        return;
+      }
+      const yn = (v: boolean | null) => (v === null ? 'unknown' : v ? 'yes' : 'no');
+      const spc = caps.spc;
+      out(`source: ${config.baseUrl} (provider ${config.provider})`);
+      out('authentication: ok');
+      out(spc.found
+        ? `ServiceProviderConfig: filter ${yn(spc.filter)}${spc.maxResults ? ` (maxResults ${spc.maxResults})` : ''}, sort ${yn(spc.sort)}, patch ${yn(spc.patch)}, bulk ${yn(spc.bulk.supported)}, etag ${yn(spc.etag)}, cursor paging ${yn(spc.pagination.cursor)}`
+        : 'ServiceProviderConfig: missing or unreadable (capabilities are probed directly)');
+      out(`paging: ${caps.paging}, ${caps.pageSize} per page; projection (attributes=) ${caps.projection ? 'honoured' : 'not honoured'}`);
+      out(`rate limit: ${caps.rateLimit ? `${caps.rateLimit} requests/s announced` : 'none announced'}`);
+      for (const s of STREAMS) {
+        const c = caps.streams[s];
+        out(`${s}: ${c.total ?? 'unknown number of'} resources; ${c.strategy === 'incremental' ? 'incremental' : 'full scan'} (${c.reason})`);
+      }
+      logger.debug(`check used ${http.stats.requests} requests`);
+    } finally {
+      await http.close();
+    }
+  });
+}
+
+async function stateCommand(flags: { config: string; json?: boolean }): Promise<void> {
+  await withConfig(flags.config, async (config) => {
+    const dest = await openDestination(config.destination);
+    try {
+      const states = await dest.loadState();
+      const counts = await dest.counts();
+      if (flags.json) {
+        out(JSON.stringify({ destination: dest.label, streams: Object.fromEntries(states), tables: counts }));
+        return;
+      }
+      out(`destination: ${dest.label}`);
+      for (const s of STREAMS) {
+        const st = states.get(s);
+        if (!st) {
+          out(`${s}: never synced`);
+          continue;
+        }
+        const running = st.phase ? `, ${st.phase} pass interrupted at record ${st.position?.startIndex ?? 1}` : '';
+        out(`${s}: strategy ${st.strategy ?? 'none'}, cursor ${st.cursor ?? 'none'}, last completed ${st.lastCompletedAt ?? 'never'}${running}`);
+      }
+      for (const [table, c] of Object.entries(counts)) out(`${table}: ${c.live} live rows, ${c.deleted} soft-deleted`);
+    } finally {
+      await dest.close();
+    }
+  });
+}
+
+async function resetCommand(flags: { config: string; dropTables?: boolean }): Promise<void> {
+  await withConfig(flags.config, async (config) => {
+    const dest = await openDestination(config.destination);
+    try {
+      await dest.lock();
+      await dest.reset({ dropTables: Boolean(flags.dropTables) });
+      out(flags.dropTables ? `state and synced tables removed from ${dest.label}` : `state cleared in ${dest.label}: the next sync reads everything again`);
+    } finally {
+      await dest.close();
+    }
+  });
+}
+
+interface SeedFlags {
+  url: string;
+  token?: string;
+  users: number;
+  groups: number;
+  membersPerGroup: number;
+  bigGroup: number;
+  seed: number;
+  concurrency: number;
+  json?: boolean;
+}
+
+async function seedCommand(flags: SeedFlags): Promise<void> {
+  const token = flags.token ?? process.env.SCIMKIT_TOKEN;
+  const redact = createRedactor([token]);
+  if (!token) {
+    process.stderr.write('scimkit: seed needs --token or SCIMKIT_TOKEN\n');
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    new URL(flags.url);
+  } catch {
+    process.stderr.write('scimkit: --url must be an absolute URL (the SCIM base, e.g. http://127.0.0.1:8080/scim/v2/organizations/ORG)\n');
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const logger = createLogger({ debug: false, redact });
+    // Loaded on demand: faker is large, and no other command needs it.
+    const { seed } = await import('../connector/seed.ts');
+    const result = await seed({
+      baseUrl: flags.url,
+      token,
+      users: flags.users,
+      groups: flags.groups,
+      membersPerGroup: flags.membersPerGroup,
+      bigGroupMembers: flags.bigGroup,
+      seed: flags.seed,
+      concurrency: Math.max(1, flags.concurrency),
+      logger,
+      onProgress: (p) => process.stderr.write(`seeded ${p.users} users, ${p.groups} groups\n`),
+    });
+    const summary = { users: result.userIds.length, groups: result.groupIds.length, requests: result.requests, retries: result.retries, throttled: result.throttled, wallMs: result.wallMs };
+    out(flags.json ? JSON.stringify(summary) : `seeded ${summary.users} users and ${summary.groups} groups in ${(summary.wallMs / 1000).toFixed(1)} s (${summary.requests} requests, ${summary.retries} retries, ${summary.throttled} 429s)`);
+  } catch (err) {
+    fail(err, redact);
+  }
+}
+
+export function registerConnectorCommands(program: Command): void {
+  program
+    .command('sync')
+    .description('Sync users, groups and memberships from a SCIM API into SQLite or PostgreSQL tables')
+    .requiredOption('--config <file>', 'connector config (JSON)')
+    .option('--full-refresh', 'forget cursors and read everything again (rows are compared, not duplicated)')
+    .option('--watch', 'repeat every sync_frequency_hours until interrupted')
+    .option('--allow-mass-delete', 'apply soft deletes even past max_delete_share or for an empty source')
+    .option('--json', 'print the summary as JSON')
+    .action(syncCommand);
+
+  program
+    .command('check')
+    .description('Check authentication and report what the source supports')
+    .requiredOption('--config <file>', 'connector config (JSON)')
+    .option('--json', 'print the report as JSON')
+    .action(checkCommand);
+
+  program
+    .command('state')
+    .description("Show the sync state kept in the destination (cursors, strategies, interrupted passes, row counts)")
+    .requiredOption('--config <file>', 'connector config (JSON)')
+    .option('--json', 'print as JSON')
+    .action(stateCommand);
+
+  program
+    .command('reset')
+    .description('Clear the sync state so the next sync reads everything again')
+    .requiredOption('--config <file>', 'connector config (JSON)')
+    .option('--drop-tables', 'also drop the synced tables')
+    .action(resetCommand);
+
+  program
+    .command('seed')
+    .description('Fill a SCIM server with fake people and groups (@faker-js/faker), within its rate limits')
+    .requiredOption('--url <base>', 'SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/organizations/ORG')
+    .option('--token <token>', 'bearer token (or set SCIMKIT_TOKEN, which keeps it out of the process list)')
+    .option('--users <n>', 'users to create', positiveInt, 100)
+    .option('--groups <n>', 'groups to create', positiveInt, 10)
+    .option('--members-per-group <n>', 'members of each group', positiveInt, 10)
+    .option('--big-group <n>', 'also create one group with this many members', positiveInt, 0)
+    .option('--seed <n>', 'random seed, for reproducible data', positiveInt, 1)
+    .option('--concurrency <n>', 'requests in flight at once', positiveInt, 2)
+    .option('--json', 'print the result as JSON')
+    .action(seedCommand);
+}

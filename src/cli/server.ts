@@ -1,0 +1,289 @@
+/**
+ * `scimkit serve`, `scimkit orgs ...` and `scimkit tokens ...`: run the SCIM service provider and administer its
+ * organizations and bearer tokens. Every command opens the same store (`--db PATH` or `--postgres URL`).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { isScimError } from '../scim/errors.ts';
+import type { RateLimiter } from '../server/ratelimit/types.ts';
+import type { OrgSettings, Store, TokenScope } from '../store/types.ts';
+
+// The server, store and protocol modules load inside the actions, so other commands (and --help) start fast.
+
+export const DEFAULT_DB_PATH = './data/scimkit.db';
+export const DEFAULT_ORG_NAME = 'default';
+
+interface StoreFlags {
+  db?: string;
+  postgres?: string;
+}
+
+function storeOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--db <path>', 'SQLite database file').default(DEFAULT_DB_PATH).conflicts('postgres'))
+    .addOption(new Option('--postgres <url>', 'PostgreSQL connection URL (instead of the SQLite file)').env('SCIMKIT_POSTGRES_URL'));
+}
+
+async function openConfiguredStore(flags: StoreFlags): Promise<Store> {
+  const { openStore } = await import('../store/index.ts');
+  if (flags.postgres) return openStore({ postgresUrl: flags.postgres });
+  const path = resolve(flags.db ?? DEFAULT_DB_PATH);
+  mkdirSync(dirname(path), { recursive: true });
+  return openStore({ sqlitePath: path });
+}
+
+/** Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors. */
+async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openConfiguredStore(flags);
+  try {
+    return await fn(store);
+  } catch (err) {
+    if (!isScimError(err)) throw err;
+    await store.close();
+    return command.error(`error: ${err.message}`);
+  } finally {
+    await store.close();
+  }
+}
+
+function positiveInteger(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('must be a positive integer');
+  }
+  return Number(value);
+}
+
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number (0 picks a free one)');
+  return Number(value);
+}
+
+/** `--compat name=on|off`, repeatable; names are checked against the IdP compatibility normalizers in the action. */
+function compatSwitch(value: string, previous: [string, boolean][] | undefined): [string, boolean][] {
+  const m = /^([^=]+)=(on|off|true|false)$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('must be NAME=on or NAME=off');
+  return [...(previous ?? []), [m[1].trim(), /^(on|true)$/i.test(m[2])]];
+}
+
+async function compatSettings(command: Command, switches: [string, boolean][], current: Readonly<Record<string, boolean>>): Promise<Record<string, boolean>> {
+  const { NORMALIZERS } = await import('../scim/patch/index.ts');
+  const known = NORMALIZERS.map((n) => n.name);
+  const out: Record<string, boolean> = { ...current };
+  for (const [given, on] of switches) {
+    const name = known.find((k) => k.toLowerCase() === given.toLowerCase());
+    if (!name) command.error(`error: unknown compatibility normalizer "${given}"; known: ${known.join(', ')}`);
+    out[name] = on;
+  }
+  return out;
+}
+
+/** The SCIM base path of an organization (the server also answers under /scim/v2.0). */
+function basePath(orgId: string): string {
+  return `/scim/v2/organizations/${encodeURIComponent(orgId)}`;
+}
+
+function print(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+interface ServeFlags extends StoreFlags {
+  host: string;
+  port: number;
+  redis?: string;
+  publicUrl?: string;
+  logLevel: string;
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const [{ pino }, { buildServer }, { createRateLimiter }] = await Promise.all([
+    import('pino'),
+    import('../server/app.ts'),
+    import('../server/ratelimit/index.ts'),
+  ]);
+  const store = await openConfiguredStore(flags);
+  let rateLimiter: RateLimiter | undefined;
+  try {
+    rateLimiter = createRateLimiter({ redisUrl: flags.redis });
+    // Fail at start-up, not on the first request, when Redis is unreachable.
+    const connectable = rateLimiter as RateLimiter & { connect?: () => Promise<void> };
+    if (connectable.connect) await connectable.connect();
+
+    let created: { orgId: string; secret: string } | undefined;
+    if ((await store.listOrganizations()).length === 0) {
+      const org = await store.createOrganization(DEFAULT_ORG_NAME);
+      const { secret } = await store.createToken(org.id, { scope: 'read-write' });
+      created = { orgId: org.id, secret };
+    }
+
+    // Logs go to stderr as JSON, so stdout carries only the lines below (which scripts and tests read).
+    const logger = pino({ level: flags.logLevel }, pino.destination(2));
+    const app = buildServer({ store, rateLimiter, logger, publicUrl: flags.publicUrl });
+    const address = await app.listen({ host: flags.host, port: flags.port });
+    const url = flags.publicUrl?.replace(/\/+$/, '') ?? address;
+    if (created) {
+      print(`Created organization "${DEFAULT_ORG_NAME}" (${created.orgId}).`);
+      print(`SCIM base URL: ${url}${basePath(created.orgId)}`);
+      print(`Bearer token (shown once, store it now): ${created.secret}`);
+    }
+    print(`listening on ${address}`);
+
+    const limiter = rateLimiter;
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        // A second signal means "now".
+        process.exit(1);
+      }
+      stopping = true;
+      app.log.info({ signal }, 'shutting down');
+      // close() stops accepting connections and waits for requests in flight before the store goes away.
+      app
+        .close()
+        .then(() => limiter.close())
+        .then(() => store.close())
+        .then(
+          () => process.exit(0),
+          (err: unknown) => {
+            app.log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  } catch (err) {
+    await rateLimiter?.close().catch(() => {});
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+function scopeOption(value: string): TokenScope {
+  const lower = value.toLowerCase();
+  if (lower === 'read') return 'read';
+  if (lower === 'write' || lower === 'read-write') return 'read-write';
+  throw new InvalidArgumentError('must be "read" or "write"');
+}
+
+export function registerServerCommands(program: Command): void {
+  storeOptions(
+    program
+      .command('serve')
+      .description('Run the SCIM 2.0 service provider')
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--port <port>', 'port to listen on (0 picks a free one)', port, 8080)
+      .option('--redis <url>', 'share rate-limit counters through Redis (several processes on one PostgreSQL)')
+      .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values')
+      .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info'),
+  ).action(async (flags: ServeFlags) => serve(flags));
+
+  const orgs = program.command('orgs').description('Manage organizations (tenants)');
+  storeOptions(
+    orgs
+      .command('create <name>')
+      .description('Create an organization and print its id and a new read-write token')
+      .option('--read-limit <n>', 'read requests per second', positiveInteger)
+      .option('--write-limit <n>', 'write requests per second', positiveInteger)
+      .option('--json', 'print one JSON object'),
+  ).action(async (name: string, flags: StoreFlags & { readLimit?: number; writeLimit?: number; json?: boolean }, command: Command) => {
+    await withStore(command, flags, async (store) => {
+      const settings: Partial<OrgSettings> = {
+        ...(flags.readLimit !== undefined ? { readLimit: flags.readLimit } : {}),
+        ...(flags.writeLimit !== undefined ? { writeLimit: flags.writeLimit } : {}),
+      };
+      const org = await store.createOrganization(name, settings);
+      const { token, secret } = await store.createToken(org.id, { scope: 'read-write' });
+      if (flags.json) {
+        print(JSON.stringify({ id: org.id, name: org.name, settings: org.settings, basePath: basePath(org.id), tokenId: token.id, token: secret }));
+      } else {
+        print(`Organization ${org.name}: ${org.id}`);
+        print(`SCIM base path: ${basePath(org.id)}`);
+        print(`Bearer token (shown once): ${secret}`);
+      }
+    });
+  });
+
+  storeOptions(orgs.command('list').description('List organizations').option('--json', 'print a JSON array')).action(
+    async (flags: StoreFlags & { json?: boolean }, command: Command) => {
+      await withStore(command, flags, async (store) => {
+        const list = await store.listOrganizations();
+        if (flags.json) {
+          print(JSON.stringify(list));
+          return;
+        }
+        for (const org of list) {
+          const compat = Object.entries(org.settings.compat).map(([k, v]) => `${k}=${v ? 'on' : 'off'}`).join(',');
+          print(`${org.id}\t${org.name}\tread=${org.settings.readLimit}/s\twrite=${org.settings.writeLimit}/s${compat ? `\tcompat=${compat}` : ''}`);
+        }
+      });
+    },
+  );
+
+  storeOptions(
+    orgs
+      .command('update <orgId>')
+      .description("Change an organization's rate limits and IdP compatibility switches")
+      .option('--read-limit <n>', 'read requests per second', positiveInteger)
+      .option('--write-limit <n>', 'write requests per second', positiveInteger)
+      .option('--compat <name=on|off>', 'switch an IdP compatibility normalizer on or off (repeatable)', compatSwitch)
+      .option('--json', 'print the organization as JSON'),
+  ).action(async (orgId: string, flags: StoreFlags & { readLimit?: number; writeLimit?: number; compat?: [string, boolean][]; json?: boolean }, command: Command) => {
+    if (flags.readLimit === undefined && flags.writeLimit === undefined && flags.compat === undefined) {
+      command.error('error: nothing to update: give --read-limit, --write-limit or --compat');
+    }
+    await withStore(command, flags, async (store) => {
+      const current = await store.getOrganization(orgId);
+      if (!current) command.error(`error: organization ${orgId} not found`);
+      const settings: Partial<OrgSettings> = {
+        ...(flags.readLimit !== undefined ? { readLimit: flags.readLimit } : {}),
+        ...(flags.writeLimit !== undefined ? { writeLimit: flags.writeLimit } : {}),
+        ...(flags.compat !== undefined ? { compat: await compatSettings(command, flags.compat, current.settings.compat) } : {}),
+      };
+      const org = await store.updateOrganization(orgId, settings);
+      if (flags.json) print(JSON.stringify(org));
+      else print(`Organization ${org.name} (${org.id}): read=${org.settings.readLimit}/s write=${org.settings.writeLimit}/s`);
+    });
+  });
+
+  const tokens = program.command('tokens').description('Manage bearer tokens');
+  storeOptions(
+    tokens
+      .command('create <orgId>')
+      .description('Create a bearer token for an organization')
+      .addOption(new Option('--scope <scope>', 'read or write (read-write)').argParser(scopeOption).default('read-write' as TokenScope, 'write'))
+      .option('--user <userId>', 'the User this token acts as for /Me')
+      .option('--json', 'print one JSON object'),
+  ).action(async (orgId: string, flags: StoreFlags & { scope: TokenScope; user?: string; json?: boolean }, command: Command) => {
+    await withStore(command, flags, async (store) => {
+      if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+      if (flags.user !== undefined && !(await store.get(orgId, 'User', flags.user))) {
+        command.error(`error: User ${flags.user} not found in organization ${orgId}`);
+      }
+      const { token, secret } = await store.createToken(orgId, { scope: flags.scope, userId: flags.user ?? null });
+      if (flags.json) print(JSON.stringify({ id: token.id, orgId, scope: token.scope, userId: token.userId, token: secret }));
+      else {
+        print(`Token ${token.id} (${token.scope}) for organization ${orgId}`);
+        print(`Bearer token (shown once): ${secret}`);
+      }
+    });
+  });
+
+  storeOptions(tokens.command('list <orgId>').description("List an organization's tokens (never their secrets)").option('--json', 'print a JSON array')).action(
+    async (orgId: string, flags: StoreFlags & { json?: boolean }, command: Command) => {
+      await withStore(command, flags, async (store) => {
+        if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+        const list = await store.listTokens(orgId);
+        if (flags.json) print(JSON.stringify(list));
+        else for (const t of list) print(`${t.id}\t${t.scope}\t${t.userId ?? '-'}\t${t.revoked ? `revoked ${t.revoked}` : 'live'}`);
+      });
+    },
+  );
+
+  storeOptions(tokens.command('revoke <tokenId>').description('Revoke a bearer token')).action(async (tokenId: string, flags: StoreFlags, command: Command) => {
+    await withStore(command, flags, async (store) => {
+      if (!(await store.revokeToken(tokenId))) command.error(`error: token ${tokenId} not found or already revoked`);
+      print(`Revoked token ${tokenId}`);
+    });
+  });
+}

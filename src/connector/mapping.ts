@@ -1,0 +1,149 @@
+/**
+ * SCIM resources to table rows. Reads only the attributes it maps (never merges server objects into ours), tolerates
+ * numbers where strings are expected and strings where booleans are, and normalises timestamps to UTC ISO-8601.
+ */
+import { createHash } from 'node:crypto';
+import { ENTERPRISE_USER_SCHEMA } from '../scim/schema/core.ts';
+import type { Cell } from './tables.ts';
+
+export type Json = Record<string, unknown>;
+
+/** A mapped row: cells in the table's column order, plus its content hash. */
+export interface Row {
+  readonly values: readonly Cell[];
+  readonly hash: string;
+}
+
+export interface MappedGroup {
+  readonly id: string;
+  readonly row: Row;
+  /**
+   * Members as sent, keyed by member id (a member listed twice counts once). Their rows are made on demand
+   * (memberRow), a chunk at a time, so a 100,000-member group never holds 100,000 rows at once.
+   */
+  readonly members: Map<string, Json>;
+}
+
+function obj(v: unknown): Json | null {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
+}
+
+function text(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return null;
+}
+
+function bool(v: unknown): boolean | null {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string') {
+    const s = v.trim().toLowerCase();
+    if (s === 'true') return true;
+    if (s === 'false') return false;
+  }
+  return null;
+}
+
+/** A SCIM dateTime as a UTC ISO-8601 string, or null when absent or unparseable. */
+export function timestamp(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+}
+
+export function hashValues(values: readonly Cell[]): string {
+  return createHash('sha1').update(JSON.stringify(values)).digest('base64');
+}
+
+function row(values: Cell[]): Row {
+  return { values, hash: hashValues(values) };
+}
+
+/** The resource's id, when it has a usable one. */
+export function resourceId(resource: unknown): string | null {
+  const o = obj(resource);
+  if (!o) return null;
+  const id = text(o.id);
+  return id && id.length > 0 ? id : null;
+}
+
+/** The resource's `meta.lastModified` in epoch ms, or null. */
+export function lastModifiedMs(resource: Json): number | null {
+  const meta = obj(resource.meta);
+  if (!meta || typeof meta.lastModified !== 'string') return null;
+  const ms = Date.parse(meta.lastModified);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function primaryEmail(emails: unknown): string | null {
+  if (!Array.isArray(emails)) return null;
+  const values = emails.map(obj).filter((e): e is Json => e !== null && text(e.value) !== null);
+  const primary = values.find((e) => bool(e.primary) === true) ?? values[0];
+  return primary ? text(primary.value) : null;
+}
+
+export function mapUser(resource: Json): Row {
+  const name = obj(resource.name) ?? {};
+  const ent = obj(resource[ENTERPRISE_USER_SCHEMA]) ?? {};
+  const meta = obj(resource.meta) ?? {};
+  const manager = obj(ent.manager);
+  return row([
+    resourceId(resource),
+    text(resource.userName),
+    text(resource.externalId),
+    primaryEmail(resource.emails),
+    Array.isArray(resource.emails) ? JSON.stringify(resource.emails) : null,
+    text(name.givenName),
+    text(name.familyName),
+    text(resource.displayName),
+    bool(resource.active),
+    text(resource.title),
+    text(resource.userType),
+    text(ent.employeeNumber),
+    text(ent.department),
+    text(ent.division),
+    text(ent.costCenter),
+    text(ent.organization),
+    manager ? text(manager.value) : null,
+    timestamp(meta.created),
+    timestamp(meta.lastModified),
+    JSON.stringify(resource),
+  ]);
+}
+
+/** The group_members row of one member value. */
+export function memberRow(groupId: string, memberId: string, member: Json): Row {
+  return row([groupId, memberId, text(member.type), text(member.display), JSON.stringify(member)]);
+}
+
+/**
+ * A group row and its memberships. The row's `raw` leaves out `members` (they live in group_members, one row each),
+ * so a 100,000-member group does not also sit in one giant JSON cell.
+ */
+export function mapGroup(resource: Json): MappedGroup {
+  const id = resourceId(resource) as string;
+  const members = new Map<string, Json>();
+  const list = Array.isArray(resource.members) ? resource.members : [];
+  for (const m of list) {
+    const member = obj(m);
+    const memberId = member ? text(member.value) : null;
+    if (member && memberId) members.set(memberId, member);
+  }
+  const meta = obj(resource.meta) ?? {};
+  // A null-prototype copy: a server-sent "__proto__" key stays a plain key.
+  const withoutMembers: Json = Object.create(null) as Json;
+  for (const [k, v] of Object.entries(resource)) if (k !== 'members') withoutMembers[k] = v;
+  return {
+    id,
+    members,
+    row: row([
+      id,
+      text(resource.displayName),
+      text(resource.externalId),
+      members.size,
+      timestamp(meta.created),
+      timestamp(meta.lastModified),
+      JSON.stringify(withoutMembers),
+    ]),
+  };
+}

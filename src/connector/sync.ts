@@ -1,0 +1,473 @@
+/**
+ * The sync engine. Per stream (users, then groups with their memberships): read pages, map them to rows, and write
+ * each page's rows together with the stream's state in one destination transaction, so a process killed at any
+ * moment resumes where it stopped with nothing lost and nothing duplicated. Deletes are found after a complete pass
+ * (every key the pass saw is recorded alongside the page) and applied as soft deletes behind a guard.
+ */
+import type { ConnectorConfig } from './config.ts';
+import { openDestination } from './destination/index.ts';
+import {
+  emptyState, STREAMS, type Destination, type DestinationTx, type ExistingRow, type StreamName, type StreamPosition, type StreamState,
+} from './destination/types.ts';
+import { HttpClient, HttpError } from './http.ts';
+import { createLogger, createRedactor, type Logger, type Redactor } from './log.ts';
+import { lastModifiedMs, mapGroup, mapUser, memberRow, resourceId, type Json, type Row } from './mapping.ts';
+import { emptyTableStats, noProgress, type ProgressSink, type SyncSummary, type TableStats } from './progress.ts';
+import { ENDPOINTS, lastModifiedFilter, listPage, probe, type Capabilities, type ListPage } from './source.ts';
+import type { TableName } from './tables.ts';
+
+/** How far behind the newest server timestamp a cursor is set, so changes committed out of order are not lost. */
+export const CURSOR_LOOKBACK_MS = 60_000;
+
+const FIRST_PAGE: StreamPosition = { startIndex: 1, cursor: '', done: false, total: null };
+/** Unseen rows confirmed one by one before a soft delete (beyond that the listing is trusted; the guard still applies). */
+const CONFIRM_LIMIT = 1000;
+const CONFIRM_BY_GET_LIMIT = 100;
+const ID_FILTER_BATCH = 25;
+
+/** Raised (and caught) when a source answers an `id eq` filter with resources that were not asked for. */
+class IgnoredFilter extends Error {}
+
+/** A run stopped on purpose, with a message for the user; the stream's state was not advanced. */
+export class SyncError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SyncError';
+  }
+}
+
+export interface SyncOptions {
+  readonly config: ConnectorConfig;
+  readonly fullRefresh?: boolean;
+  readonly allowMassDelete?: boolean;
+  readonly logger?: Logger;
+  readonly progress?: ProgressSink;
+  /** An already-open destination (left open); otherwise the config's is opened and closed. */
+  readonly destination?: Destination;
+  /** Overrides for tests that cannot wait out the configured minimums. */
+  readonly timeoutMs?: number;
+  readonly backoffBaseMs?: number;
+}
+
+/** The client and logger a config implies, shared by sync, check and seed. */
+export function clientFor(config: ConnectorConfig, opts: { logger?: Logger; timeoutMs?: number; backoffBaseMs?: number; connections?: number } = {}): {
+  http: HttpClient;
+  logger: Logger;
+  redact: Redactor;
+} {
+  const redact = createRedactor([config.bearerToken]);
+  const logger = opts.logger ?? createLogger({ debug: config.enableDebugLogging, redact });
+  const http = new HttpClient({
+    baseUrl: config.baseUrl,
+    token: config.bearerToken,
+    timeoutMs: opts.timeoutMs ?? config.requestTimeoutSeconds * 1000,
+    retryAttempts: config.retryAttempts,
+    logger,
+    redact,
+    backoffBaseMs: opts.backoffBaseMs,
+    connections: opts.connections,
+  });
+  return { http, logger, redact };
+}
+
+/** A server timestamp as a filter value: whole seconds, UTC. */
+function isoSeconds(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+/** The next cursor: the newest timestamp seen, capped by the server's clock when the pass began, minus the lookback. */
+export function nextCursor(state: StreamState): string | null {
+  const seen = state.passMaxModified ? Date.parse(state.passMaxModified) : NaN;
+  if (Number.isNaN(seen)) return state.cursor;
+  const start = state.passServerStart ? Date.parse(state.passServerStart) : NaN;
+  const candidate = (Number.isNaN(start) ? seen : Math.min(seen, start)) - CURSOR_LOOKBACK_MS;
+  const previous = state.cursor ? Date.parse(state.cursor) : -Infinity;
+  return isoSeconds(Math.max(candidate, previous));
+}
+
+type Change = 'inserted' | 'updated' | 'unchanged';
+
+/** Insert, update (content changed, or back from a soft delete) or leave alone. */
+function compare(existing: ExistingRow | undefined, row: Row): Change {
+  if (!existing) return 'inserted';
+  return existing.hash !== row.hash || existing.deleted ? 'updated' : 'unchanged';
+}
+
+interface Classified {
+  readonly changed: Row[];
+  readonly stats: Pick<TableStats, Change>;
+}
+
+function classify(rows: Iterable<[string, Row]>, existing: Map<string, ExistingRow> | undefined): Classified {
+  const changed: Row[] = [];
+  const stats = { inserted: 0, updated: 0, unchanged: 0 };
+  for (const [key, row] of rows) {
+    const change = compare(existing?.get(key), row);
+    stats[change] += 1;
+    if (change !== 'unchanged') changed.push(row);
+  }
+  return { changed, stats };
+}
+
+/** Membership rows written per statement batch, bounding memory for very large groups. */
+const MEMBER_CHUNK = 5000;
+
+function addStats(into: TableStats, from: Partial<TableStats>): void {
+  into.inserted += from.inserted ?? 0;
+  into.updated += from.updated ?? 0;
+  into.unchanged += from.unchanged ?? 0;
+  into.softDeleted += from.softDeleted ?? 0;
+}
+
+type PageStats = Partial<Record<TableName, Partial<TableStats>>>;
+
+class SyncRun {
+  private readonly tables = emptyTableStats();
+  private records = 0;
+  private readonly strategies: Record<string, string> = {};
+
+  constructor(
+    private readonly opts: SyncOptions,
+    private readonly http: HttpClient,
+    private readonly dest: Destination,
+    private readonly caps: Capabilities,
+    private readonly logger: Logger,
+    private readonly progress: ProgressSink,
+  ) {}
+
+  summary(wallMs: number): SyncSummary {
+    const s = this.http.stats;
+    return {
+      tables: this.tables,
+      strategies: this.strategies,
+      records: this.records,
+      requests: s.requests,
+      retries: s.retries,
+      throttled: s.throttled,
+      wallMs,
+      recordsPerSecond: wallMs > 0 ? this.records / (wallMs / 1000) : 0,
+    };
+  }
+
+  private merge(stats: PageStats): void {
+    for (const [table, s] of Object.entries(stats) as [TableName, Partial<TableStats>][]) addStats(this.tables[table], s);
+  }
+
+  /** Decides how a stream starts (or resumes), saves that, and runs its phases to completion. */
+  async stream(name: StreamName, saved: StreamState | undefined): Promise<void> {
+    const cap = this.caps.streams[name];
+    const { config } = this.opts;
+    let st = saved ?? emptyState(name);
+    this.strategies[name] = cap.strategy;
+    if (st.strategy && st.strategy !== cap.strategy) this.logger.info(`${name}: strategy changes from ${st.strategy} to ${cap.strategy}`);
+    this.logger.info(`${name}: ${cap.strategy === 'incremental' ? 'incremental by meta.lastModified' : 'full scan with local change detection'} (${cap.reason})`);
+
+    const restart = st.phase === 'changes' && cap.strategy === 'full';
+    if (restart) this.logger.info(`${name}: the interrupted incremental pass restarts as a full pass`);
+    if (st.phase === null || restart) {
+      const serverNow = this.caps.serverDate ?? Date.now();
+      if (cap.strategy === 'incremental' && st.cursor) st = { ...st, phase: 'changes', since: st.cursor, detectDeletes: true };
+      else if (cap.strategy === 'incremental' && config.initialSyncDays !== null) {
+        st = { ...st, phase: 'changes', since: isoSeconds(serverNow - config.initialSyncDays * 86_400_000), detectDeletes: false };
+      } else {
+        if (!st.cursor && config.initialSyncDays !== null) this.logger.info(`${name}: initial_sync_days does not apply: the server cannot filter by meta.lastModified, so the first sync reads everything`);
+        st = { ...st, phase: 'full', since: null, detectDeletes: true };
+      }
+      st = { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passRecords: 0 };
+      const fresh = st;
+      await this.dest.transaction(async (tx) => {
+        await tx.clearSeen(name);
+        await tx.saveState(fresh);
+      });
+    } else {
+      st = { ...st, strategy: cap.strategy };
+      this.logger.info(`${name}: resuming the ${st.phase} pass at record ${st.position?.startIndex ?? 1}`);
+    }
+    while (st.phase !== null) st = await this.phase(st);
+  }
+
+  /** Reads one phase page by page, then completes it; returns the state after completion. */
+  private async phase(start: StreamState): Promise<StreamState> {
+    let st = start;
+    const name = st.stream;
+    const phase = st.phase as NonNullable<StreamState['phase']>;
+    const idsOnly = phase === 'ids';
+    const { caps } = this;
+    const useCursor = caps.paging === 'cursor';
+    let restartedCursor = false;
+    let announced = false;
+    for (;;) {
+      const pos: StreamPosition = st.position ?? FIRST_PAGE;
+      if (pos.done) break;
+      let page: ListPage;
+      try {
+        page = await listPage(this.http, name, {
+          count: caps.pageSize,
+          filter: phase === 'changes' ? lastModifiedFilter(st.since as string) : undefined,
+          attributes: idsOnly && caps.projection ? 'id' : undefined,
+          startIndex: useCursor ? undefined : pos.startIndex,
+          cursor: useCursor ? pos.cursor ?? '' : undefined,
+        });
+      } catch (err) {
+        // An RFC 9865 cursor may expire between runs: start the phase over (seen keys make it idempotent).
+        const expired = err instanceof HttpError && (err.scimType === 'expiredCursor' || err.scimType === 'invalidCursor');
+        if (useCursor && expired && pos.cursor && !restartedCursor) {
+          this.logger.warn(`${name}: the saved paging cursor is no longer valid; reading the ${phase} pass again from the start`);
+          restartedCursor = true;
+          st = { ...st, position: FIRST_PAGE };
+          continue;
+        }
+        throw err;
+      }
+      if (!announced) {
+        this.progress.phase(name, phase, page.totalResults);
+        announced = true;
+      }
+      const byId = new Map<string, Json>();
+      for (const r of page.resources) {
+        const id = resourceId(r);
+        if (id) byId.set(id, r);
+      }
+      if (page.resources.length > byId.size) this.logger.debug(`${name}: ${page.resources.length - byId.size} resources without an id or repeated within one page were skipped`);
+      const where = useCursor ? 'the saved cursor' : `startIndex ${pos.startIndex}`;
+      const last = useCursor ? page.nextCursor === null : page.returned === 0;
+      const total = page.totalResults ?? pos.total;
+      if (byId.size === 0) {
+        if (page.returned > 0) throw new SyncError(`${name}: the page at ${where} holds ${page.returned} entries but none with an id`);
+        if (!last && page.nextCursor === pos.cursor) throw new SyncError(`${name}: the server returned an empty page whose nextCursor repeats the one asked for; stopping instead of looping`);
+        st = { ...st, position: { startIndex: pos.startIndex, cursor: page.nextCursor, done: last, total } };
+        if (last) break;
+        continue;
+      }
+      const outcome = await this.dest.transaction(async (tx) => {
+        const ids = [...byId.keys()];
+        if ((await tx.countSeen(name, ids)) === ids.length) {
+          // The whole page was already read in this pass: the server ignored our paging parameter.
+          const seen = await tx.seenTotal(name);
+          if (page.totalResults !== null && seen >= page.totalResults) return null;
+          throw new SyncError(
+            `${name}: the server sent the same ${ids.length} records again for ${where}; it appears to ignore ` +
+              `${useCursor ? 'the cursor' : 'startIndex'}, so the sync stops instead of looping (nothing was lost; the cursor did not advance)`,
+          );
+        }
+        const stats = idsOnly ? {} : await this.writePage(tx, name, byId);
+        await tx.markSeen(name, ids);
+        let max = st.passMaxModified ? Date.parse(st.passMaxModified) : -Infinity;
+        if (!idsOnly) for (const r of byId.values()) max = Math.max(max, lastModifiedMs(r) ?? -Infinity);
+        const next: StreamState = {
+          ...st,
+          position: { startIndex: pos.startIndex + page.returned, cursor: useCursor ? page.nextCursor : null, done: last, total },
+          passMaxModified: Number.isFinite(max) ? new Date(max).toISOString() : st.passMaxModified,
+          passServerStart: st.passServerStart ?? (page.serverDate !== null ? new Date(page.serverDate).toISOString() : null),
+          passRecords: st.passRecords + byId.size,
+        };
+        await tx.saveState(next);
+        return { stats, state: next };
+      });
+      if (outcome === null) {
+        st = { ...st, position: { ...pos, done: true, total } };
+        break;
+      }
+      this.merge(outcome.stats);
+      if (!idsOnly) this.records += byId.size;
+      this.progress.update(name, outcome.state.passRecords);
+      st = outcome.state;
+    }
+    this.progress.finish(name);
+    const final = st;
+    if ((final.phase === 'full' || final.phase === 'ids') && final.detectDeletes) await this.confirmUnseen(name);
+    const done = await this.dest.transaction((tx) => this.complete(tx, final));
+    this.merge(done.deletes);
+    return done.state;
+  }
+
+  /**
+   * Rows a pass did not see are asked about by id before they are soft-deleted: with index paging, a delete at the
+   * source during the pass shifts later records back by one page slot, and the record that slipped past must not
+   * be taken for deleted. Those that still exist are marked seen.
+   */
+  private async confirmUnseen(name: StreamName): Promise<void> {
+    const candidates = await this.dest.transaction((tx) => tx.unseenIds(name, CONFIRM_LIMIT + 1));
+    if (candidates.length === 0) return;
+    if (candidates.length > CONFIRM_LIMIT) {
+      this.logger.debug(`${name}: ${candidates.length}+ rows not seen; too many to confirm one by one, trusting the listing`);
+      return;
+    }
+    const alive = await this.stillAtSource(name, candidates);
+    if (alive.length === 0) return;
+    this.logger.warn(`${name}: ${alive.length} resources missing from the listing still exist at the source (paging shifted during the pass); they are kept`);
+    await this.dest.transaction((tx) => tx.markSeen(name, alive));
+  }
+
+  private async stillAtSource(name: StreamName, ids: readonly string[]): Promise<string[]> {
+    const alive: string[] = [];
+    if (this.idFilter !== false) {
+      try {
+        for (let i = 0; i < ids.length; i += ID_FILTER_BATCH) {
+          const batch = ids.slice(i, i + ID_FILTER_BATCH);
+          const wanted = new Set(batch);
+          const page = await listPage(this.http, name, {
+            count: batch.length,
+            filter: batch.map((id) => `id eq ${JSON.stringify(id)}`).join(' or '),
+            attributes: this.caps.projection ? 'id' : undefined,
+          });
+          const found = page.resources.map(resourceId);
+          // A server that ignored the filter answers with other resources: its answer proves nothing.
+          if (found.some((id) => id === null || !wanted.has(id))) throw new IgnoredFilter();
+          for (const id of found) alive.push(id as string);
+        }
+        this.idFilter = true;
+        return alive;
+      } catch (err) {
+        const refused = err instanceof HttpError && err.status !== null && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 403;
+        if (!refused && !(err instanceof IgnoredFilter)) throw err;
+        this.idFilter = false;
+        alive.length = 0;
+      }
+    }
+    if (ids.length > CONFIRM_BY_GET_LIMIT) {
+      this.logger.debug(`${name}: the server cannot filter by id and ${ids.length} rows are unseen; trusting the listing`);
+      return [];
+    }
+    for (const id of ids) {
+      try {
+        await this.http.get(`${ENDPOINTS[name]}/${encodeURIComponent(id)}`, this.caps.projection ? { attributes: 'id' } : undefined);
+        alive.push(id);
+      } catch (err) {
+        if (!(err instanceof HttpError && err.status === 404)) throw err;
+      }
+    }
+    return alive;
+  }
+
+  /** Whether the source answers `id eq` filters (learned on first use). */
+  private idFilter: boolean | null = null;
+
+  private async writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>): Promise<PageStats> {
+    const syncedAt = new Date().toISOString();
+    const ids = [...byId.keys()];
+    if (name === 'users') {
+      const existing = await tx.existing('users', ids);
+      const { changed, stats } = classify(ids.map((id) => [id, mapUser(byId.get(id) as Json)]), existing);
+      await tx.upsert('users', changed, syncedAt);
+      return { users: stats };
+    }
+    const groups = ids.map((id) => mapGroup(byId.get(id) as Json));
+    const existing = await tx.existing('groups', ids);
+    const g = classify(groups.map((grp) => [grp.id, grp.row]), existing);
+    await tx.upsert('groups', g.changed, syncedAt);
+    const members = await tx.existingMembers(ids);
+    let pending: Row[] = [];
+    const m = { inserted: 0, updated: 0, unchanged: 0, softDeleted: 0 };
+    for (const grp of groups) {
+      const current = members.get(grp.id);
+      for (const [memberId, value] of grp.members) {
+        const row = memberRow(grp.id, memberId, value);
+        const change = compare(current?.get(memberId), row);
+        m[change] += 1;
+        if (change === 'unchanged') continue;
+        pending.push(row);
+        if (pending.length >= MEMBER_CHUNK) {
+          await tx.upsert('group_members', pending, syncedAt);
+          pending = [];
+        }
+      }
+      // The group lists all its members, so a live membership it no longer lists was removed.
+      const removed: string[] = [];
+      if (current) for (const [memberId, ex] of current) if (!ex.deleted && !grp.members.has(memberId)) removed.push(memberId);
+      m.softDeleted += await tx.softDeleteMembers(grp.id, removed, syncedAt);
+      members.delete(grp.id);
+    }
+    await tx.upsert('group_members', pending, syncedAt);
+    return { groups: g.stats, group_members: m };
+  }
+
+  /** Ends a phase inside `tx`: reconciles deletes after a complete pass, then starts the id scan or closes the stream. */
+  private async complete(tx: DestinationTx, st: StreamState): Promise<{ state: StreamState; deletes: PageStats }> {
+    const name = st.stream;
+    const now = new Date().toISOString();
+    const deletes: PageStats = {};
+    if (st.phase === 'changes' && st.detectDeletes) {
+      // Changes are in; deletes need the list of ids that still exist.
+      const next: StreamState = { ...st, phase: 'ids', position: FIRST_PAGE, passRecords: 0 };
+      await tx.clearSeen(name);
+      await tx.saveState(next);
+      return { state: next, deletes };
+    }
+    if ((st.phase === 'full' || st.phase === 'ids') && st.detectDeletes) {
+      const plan = await tx.planDeletes(name);
+      const reported = st.position?.total ?? null;
+      if (reported !== null && reported > plan.seen) {
+        this.logger.warn(`${name}: the server reported ${reported} resources but paging returned ${plan.seen}; skipping delete detection for this pass`);
+      } else if (plan.unseen > 0 || plan.memberships > 0) {
+        this.guard(name, plan.unseen, plan.live, plan.seen);
+        this.guard('group_members', plan.memberships, plan.liveMemberships, null);
+        const res = await tx.applyDeletes(name, now);
+        deletes[name] = { softDeleted: res.rows };
+        deletes.group_members = { softDeleted: res.memberships };
+        this.logger.info(`${name}: soft-deleted ${res.rows} rows and ${res.memberships} memberships no longer in the source`);
+      }
+    }
+    await tx.clearSeen(name);
+    const done: StreamState = {
+      ...st, phase: null, position: null, since: null, cursor: nextCursor(st), passMaxModified: null, passServerStart: null,
+      passRecords: 0, lastCompletedAt: now,
+    };
+    await tx.saveState(done);
+    return { state: done, deletes };
+  }
+
+  /** Refuses deletes that look like a broken source rather than real removals, unless told otherwise. */
+  private guard(table: string, toDelete: number, live: number, seen: number | null): void {
+    if (this.opts.allowMassDelete || toDelete === 0) return;
+    if (seen === 0 && live > 0) {
+      throw new SyncError(
+        `${table}: the source returned no resources but the table holds ${live} live rows; refusing to soft-delete them all ` +
+          '(re-run with --allow-mass-delete if the source really is empty)',
+      );
+    }
+    const share = toDelete / live;
+    const max = this.opts.config.maxDeleteShare;
+    if (share > max) {
+      throw new SyncError(
+        `${table}: this run would soft-delete ${toDelete} of ${live} live rows (${(share * 100).toFixed(1)}%), more than max_delete_share ` +
+          `(${(max * 100).toFixed(1)}%); refusing (re-run with --allow-mass-delete if this is intended)`,
+      );
+    }
+  }
+}
+
+/** Runs one sync. Throws ConfigError-free errors: HttpError, SyncError, or destination errors; state is never advanced past what was committed. */
+export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
+  const started = Date.now();
+  const { config } = opts;
+  const { http, logger } = clientFor(config, opts);
+  const progress = opts.progress ?? noProgress;
+  const dest = opts.destination ?? (await openDestination(config.destination));
+  let locked = false;
+  try {
+    await dest.lock();
+    locked = true;
+    logger.debug(`syncing ${config.baseUrl} into ${dest.label}`);
+    const caps = await probe(http, { maxRecordsPerPage: config.maxRecordsPerPage, incremental: config.enableIncrementalSync });
+    logger.debug(`paging by ${caps.paging}, ${caps.pageSize} per page${caps.rateLimit ? `, server limit ${caps.rateLimit} requests/s` : ''}`);
+    if (opts.fullRefresh) {
+      await dest.transaction(async (tx) => {
+        for (const s of STREAMS) {
+          await tx.clearSeen(s);
+          await tx.saveState(emptyState(s));
+        }
+      });
+      logger.info('full refresh: cursors and positions cleared');
+    }
+    const states = await dest.loadState();
+    const run = new SyncRun(opts, http, dest, caps, logger, progress);
+    for (const s of STREAMS) await run.stream(s, states.get(s));
+    return run.summary(Date.now() - started);
+  } finally {
+    progress.stop();
+    if (locked) await dest.unlock().catch(() => {});
+    if (!opts.destination) await dest.close().catch(() => {});
+    await http.close().catch(() => {});
+  }
+}

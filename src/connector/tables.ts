@@ -1,0 +1,58 @@
+/**
+ * The destination tables, as data: both SQL dialects build their DDL and statements from these definitions, so
+ * SQLite and PostgreSQL always have the same columns. Every table also gets the bookkeeping columns
+ * `_hash` (content hash: unchanged rows are never rewritten), `_synced_at`, `_deleted` and `_deleted_at`.
+ */
+
+export type ColumnType = 'text' | 'boolean' | 'integer' | 'timestamp' | 'json';
+export type Cell = string | number | boolean | null;
+
+export interface ColumnDef {
+  readonly name: string;
+  readonly type: ColumnType;
+}
+
+export type TableName = 'users' | 'groups' | 'group_members';
+
+export interface TableDef {
+  readonly name: TableName;
+  /** Primary key columns, a prefix of `columns`. */
+  readonly key: readonly string[];
+  readonly columns: readonly ColumnDef[];
+}
+
+const c = (name: string, type: ColumnType): ColumnDef => ({ name, type });
+
+export const USERS_TABLE: TableDef = {
+  name: 'users',
+  key: ['id'],
+  columns: [
+    c('id', 'text'), c('user_name', 'text'), c('external_id', 'text'), c('email', 'text'), c('emails', 'json'),
+    c('first_name', 'text'), c('last_name', 'text'), c('display_name', 'text'), c('active', 'boolean'), c('title', 'text'),
+    c('user_type', 'text'), c('employee_number', 'text'), c('department', 'text'), c('division', 'text'),
+    c('cost_center', 'text'), c('organization', 'text'), c('manager_id', 'text'), c('created', 'timestamp'),
+    c('last_modified', 'timestamp'), c('raw', 'json'),
+  ],
+};
+
+export const GROUPS_TABLE: TableDef = {
+  name: 'groups',
+  key: ['id'],
+  columns: [
+    c('id', 'text'), c('display_name', 'text'), c('external_id', 'text'), c('member_count', 'integer'),
+    c('created', 'timestamp'), c('last_modified', 'timestamp'), c('raw', 'json'),
+  ],
+};
+
+export const MEMBERS_TABLE: TableDef = {
+  name: 'group_members',
+  key: ['group_id', 'member_id'],
+  columns: [c('group_id', 'text'), c('member_id', 'text'), c('member_type', 'text'), c('display', 'text'), c('raw', 'json')],
+};
+
+export const TABLES: readonly TableDef[] = [USERS_TABLE, GROUPS_TABLE, MEMBERS_TABLE];
+
+/** The connector's own tables: per-stream state, and the keys seen by the pass in progress (for delete detection). */
+export const STATE_TABLE = '_scimkit_state';
+export const SEEN_TABLE = '_scimkit_seen';
+export const LOCK_TABLE = '_scimkit_lock';

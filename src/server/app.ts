@@ -1,0 +1,179 @@
+/**
+ * The SCIM 2.0 service provider as a fastify instance. Everything lives on the instance (metrics, auth
+ * block list) or on the request; nothing is shared between instances or tenants.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Logger, LoggerOptions } from 'pino';
+import { ScimError } from '../scim/errors.ts';
+import type { ServiceProviderFeatures } from '../scim/discovery.ts';
+import type { Store } from '../store/types.ts';
+import { organizationAuth } from './auth.ts';
+import { errorBody, parseJsonBody, scimClientErrorHandler, sendScim, toErrorResponse } from './http.ts';
+import { ServerMetrics } from './metrics.ts';
+import type { RateLimiter } from './ratelimit/types.ts';
+import { registerBulkRoute } from './bulk.ts';
+import { registerScimRoutes } from './routes.ts';
+
+export interface ServerLimits {
+  /** Largest request body accepted, in bytes (413 past it); advertised as bulk.maxPayloadSize. */
+  readonly maxPayloadBytes: number;
+  /** Most operations in one Bulk request; advertised as bulk.maxOperations. */
+  readonly maxBulkOperations: number;
+  /** Largest page a list or search returns; advertised as filter.maxResults. */
+  readonly maxResults: number;
+  /** Page size when the request gives no `count`. */
+  readonly defaultCount: number;
+  /** Failed authentications per client address per second before 429s. */
+  readonly authFailuresPerSecond: number;
+  /** Deepest startIndex served when the result set is that large (400 tooMany past it; cursors have no limit). */
+  readonly maxStartIndex: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxPayloadBytes: 1024 * 1024,
+  maxBulkOperations: 1000,
+  maxResults: 1000,
+  defaultCount: 100,
+  authFailuresPerSecond: 5,
+  maxStartIndex: 1_000_000,
+};
+
+/** The SCIM base paths; each organization lives under `<prefix>/organizations/<orgId>`. */
+export const BASE_PREFIXES = ['/scim/v2', '/scim/v2.0'] as const;
+
+export interface BuildServerOptions {
+  readonly store: Store;
+  readonly rateLimiter: RateLimiter;
+  /** false (default) for silence, pino options, or a pino logger. The Authorization header is always redacted. */
+  readonly logger?: boolean | LoggerOptions | Logger;
+  readonly limits?: Partial<ServerLimits>;
+  /** Scheme and authority used in Location, meta.location and $ref, e.g. `https://scim.example.com`; else taken from the request. */
+  readonly publicUrl?: string;
+  /** Trust X-Forwarded-* from a reverse proxy (client address for auth-failure limits, scheme and host for links). */
+  readonly trustProxy?: boolean;
+}
+
+/** What an organization-scoped plugin receives; `bulk.ts` registers `/Bulk` with it. */
+export interface ScimPluginContext {
+  readonly store: Store;
+  readonly limits: ServerLimits;
+}
+
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'];
+
+function isLogger(value: unknown): value is Logger {
+  return typeof value === 'object' && value !== null && typeof (value as Logger).child === 'function' && typeof (value as Logger).info === 'function';
+}
+
+function loggerOptions(logger: BuildServerOptions['logger']): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (isLogger(logger)) return { loggerInstance: logger };
+  if (logger === undefined || logger === false) return { logger: false };
+  const base: LoggerOptions = logger === true ? {} : logger;
+  const paths = Array.isArray(base.redact) ? base.redact : (base.redact?.paths ?? []);
+  return { logger: { ...base, redact: { paths: [...new Set([...paths, ...REDACT])], censor: '[redacted]' } } };
+}
+
+export function buildServer(options: BuildServerOptions): FastifyInstance {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metrics = new ServerMetrics();
+  const features: ServiceProviderFeatures = {
+    patch: true,
+    bulk: { supported: true, maxOperations: limits.maxBulkOperations, maxPayloadSize: limits.maxPayloadBytes },
+    filter: { supported: true, maxResults: limits.maxResults },
+    changePassword: false,
+    sort: true,
+    etag: true,
+    cursorPaging: true,
+  };
+
+  const app = Fastify({
+    ...loggerOptions(options.logger),
+    // One line per request, written by the onResponse hook below, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Request ids are ours, never the client's, so a log line cannot be forged through a header.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: limits.maxPayloadBytes,
+    trustProxy: options.trustProxy ?? false,
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: 512 },
+    clientErrorHandler: scimClientErrorHandler,
+    frameworkErrors: (error, request, reply) => {
+      const detail = error.code === 'FST_ERR_BAD_URL' ? 'The request URL is malformed' : error.message;
+      reply.header('x-request-id', request.id);
+      sendScim(reply, 400, errorBody(400, detail, 'invalidSyntax'));
+    },
+  });
+  app.decorateRequest('scim', null);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    ['application/scim+json', 'application/json'],
+    { parseAs: 'string', bodyLimit: limits.maxPayloadBytes },
+    (_request, body, done) => {
+      try {
+        done(null, parseJsonBody(body as string));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    },
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.recordRequest(request.method, route, reply.statusCode, seconds);
+    request.log.info(
+      {
+        org: request.scim?.org.id,
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const response = toErrorResponse(error, request.id);
+    if (response.internal) request.log.error({ err: error }, 'internal error');
+    return sendScim(reply, response.status, response.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    return sendScim(reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  app.get('/healthz', async (_request, reply) => reply.type('application/json; charset=utf-8').send({ status: 'ok' }));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+
+  const authenticateUnder = organizationAuth({
+    store: options.store,
+    rateLimiter: options.rateLimiter,
+    metrics,
+    authFailuresPerSecond: limits.authFailuresPerSecond,
+    maxStartIndex: limits.maxStartIndex,
+    publicUrl: options.publicUrl,
+  });
+  for (const prefix of BASE_PREFIXES) {
+    app.register(
+      async (org) => {
+        org.addHook('onRequest', authenticateUnder(prefix));
+        org.setNotFoundHandler(async (request) => {
+          throw ScimError.notFound(`No endpoint ${request.method} ${request.url.split('?')[0]}`);
+        });
+        registerScimRoutes(org, {
+          listLimits: { defaultCount: limits.defaultCount, maxCount: limits.maxResults },
+          features,
+        });
+        registerBulkRoute(org, { store: options.store, limits });
+      },
+      { prefix: `${prefix}/organizations/:orgId` },
+    );
+  }
+  return app;
+}

@@ -1,0 +1,171 @@
+/**
+ * Authentication, tenancy and rate limiting for the organization-scoped routes (one onRequest hook).
+ * Order: failed-authentication block per client address, bearer token, organization match, rate limit by
+ * organization and class, then scope. Everything the request learns is kept on `request.scim`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ScimError } from '../scim/errors.ts';
+import type { ApiToken, Organization, Store } from '../store/types.ts';
+import type { RateLimitDecision, RateLimiter } from './ratelimit/types.ts';
+import type { ServerMetrics } from './metrics.ts';
+import type { ResourceContext } from './resources.ts';
+
+/** Reads are GET and POST .search; everything else that changes state is a write. */
+export type AccessClass = 'read' | 'write';
+
+/** What an authenticated request on an organization's path carries. */
+export interface ScimRequestState {
+  readonly org: Organization;
+  readonly token: ApiToken;
+  readonly ctx: ResourceContext;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    scim: ScimRequestState | null;
+  }
+  interface FastifyContextConfig {
+    /** The rate-limit class of a route; routes without one are classed by method. */
+    access?: AccessClass;
+  }
+}
+
+export const AUTH_REALM = 'scimkit';
+
+export interface AuthOptions {
+  readonly store: Store;
+  readonly rateLimiter: RateLimiter;
+  readonly metrics: ServerMetrics;
+  /** Failed authentications allowed per client address per second before 429s. */
+  readonly authFailuresPerSecond: number;
+  readonly maxStartIndex: number;
+  /** Base URL (scheme and authority) for links, when the server sits behind a proxy; else taken from the request. */
+  readonly publicUrl?: string;
+}
+
+/**
+ * Client addresses currently refused for failing authentication too often, with when the refusal ends.
+ * It belongs to one server instance; the counting itself happens in the rate limiter (shared across processes
+ * with Redis), this only lets a blocked address be refused before its guess is checked.
+ */
+class AuthBlocklist {
+  private readonly until = new Map<string, number>();
+  // Bounded, so a flood of spoofed addresses cannot grow it without limit.
+  private static readonly MAX_ENTRIES = 10_000;
+
+  blockedFor(ip: string, now: number): number {
+    const end = this.until.get(ip);
+    if (end === undefined) return 0;
+    if (end <= now) {
+      this.until.delete(ip);
+      return 0;
+    }
+    return end - now;
+  }
+
+  block(ip: string, now: number, ms: number): void {
+    if (this.until.size >= AuthBlocklist.MAX_ENTRIES) {
+      for (const [key, end] of this.until) if (end <= now) this.until.delete(key);
+      if (this.until.size >= AuthBlocklist.MAX_ENTRIES) this.until.delete(this.until.keys().next().value as string);
+    }
+    this.until.set(ip, now + ms);
+  }
+}
+
+function accessClass(request: FastifyRequest): AccessClass {
+  const configured = request.routeOptions.config?.access;
+  if (configured) return configured;
+  return request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' ? 'read' : 'write';
+}
+
+/** The bearer secret, or null when the header is absent; undefined when present but not a bearer credential. */
+function bearerSecret(header: string | undefined): string | null | undefined {
+  if (header === undefined) return null;
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? m[1] : undefined;
+}
+
+function retryAfterSeconds(resetMs: number): number {
+  return Math.max(1, Math.ceil(resetMs / 1000));
+}
+
+export function setRateLimitHeaders(reply: FastifyReply, decision: RateLimitDecision): void {
+  reply.header('x-ratelimit-limit', String(decision.limit));
+  reply.header('x-ratelimit-remaining', String(Math.max(0, decision.remaining)));
+}
+
+// A host header we are willing to echo into Location and $ref values.
+const SAFE_HOST = /^[A-Za-z0-9.\-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+export function requestOrigin(request: FastifyRequest, publicUrl: string | undefined): string {
+  if (publicUrl) return publicUrl.replace(/\/+$/, '');
+  const host = SAFE_HOST.test(request.host) ? request.host : 'localhost';
+  return `${request.protocol}://${host}`;
+}
+
+/**
+ * Builds the onRequest hooks of one server instance: call the result once per base path prefix (`/scim/v2`,
+ * `/scim/v2.0`); the hooks share one block list, so switching prefixes buys a blocked address nothing.
+ */
+export function organizationAuth(options: AuthOptions): (prefix: string) => (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const blocklist = new AuthBlocklist();
+  return (prefix) => authenticateUnder(options, blocklist, prefix);
+}
+
+function authenticateUnder(options: AuthOptions, blocklist: AuthBlocklist, prefix: string) {
+
+  async function refuseAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string, tokenGiven: boolean): Promise<never> {
+    if (tokenGiven) {
+      // Only failed guesses count, so a client that sends no token is told so rather than slowed down.
+      const decision = await options.rateLimiter.hit(`auth-fail:${request.ip}`, options.authFailuresPerSecond);
+      if (!decision.allowed) {
+        blocklist.block(request.ip, Date.now(), decision.resetMs);
+        options.metrics.recordRateLimited('auth');
+        reply.header('retry-after', String(retryAfterSeconds(decision.resetMs)));
+        throw ScimError.tooManyRequests('Too many failed authentications from this address; retry later');
+      }
+    }
+    reply.header('www-authenticate', tokenGiven ? `Bearer realm="${AUTH_REALM}", error="invalid_token"` : `Bearer realm="${AUTH_REALM}"`);
+    throw ScimError.unauthorized(detail);
+  }
+
+  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const blockedMs = blocklist.blockedFor(request.ip, Date.now());
+    if (blockedMs > 0) {
+      options.metrics.recordRateLimited('auth');
+      reply.header('retry-after', String(retryAfterSeconds(blockedMs)));
+      throw ScimError.tooManyRequests('Too many failed authentications from this address; retry later');
+    }
+
+    const secret = bearerSecret(request.headers.authorization);
+    if (secret === null) return refuseAuthentication(request, reply, 'Authentication required: send Authorization: Bearer <token>', false);
+    if (secret === undefined) return refuseAuthentication(request, reply, 'The Authorization header must use the Bearer scheme', true);
+    const token = await options.store.findToken(secret);
+    if (!token) return refuseAuthentication(request, reply, 'The bearer token is invalid or revoked', true);
+
+    const orgId = (request.params as { orgId?: string }).orgId ?? '';
+    // The same answer whether or not the path's organization exists, so a token cannot probe for others.
+    if (token.orgId !== orgId) throw ScimError.forbidden('This token is not valid for this organization');
+    const org = await options.store.getOrganization(orgId);
+    if (!org) throw ScimError.forbidden('This token is not valid for this organization');
+
+    const access = accessClass(request);
+    const limit = access === 'read' ? org.settings.readLimit : org.settings.writeLimit;
+    const decision = await options.rateLimiter.hit(`org:${org.id}:${access}`, limit);
+    setRateLimitHeaders(reply, decision);
+    if (!decision.allowed) {
+      options.metrics.recordRateLimited(access);
+      reply.header('retry-after', String(retryAfterSeconds(decision.resetMs)));
+      throw ScimError.tooManyRequests(`The organization's ${access} rate limit of ${decision.limit} requests per second is exceeded`);
+    }
+
+    if (access === 'write' && token.scope !== 'read-write') throw ScimError.forbidden('This token is read-only');
+
+    const baseUrl = `${requestOrigin(request, options.publicUrl)}${prefix}/organizations/${encodeURIComponent(org.id)}`;
+    request.scim = {
+      org,
+      token,
+      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex },
+    };
+  };
+}

@@ -1,0 +1,120 @@
+/** SCIM response helpers shared by the routes, the hooks and the error handler. */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+import { ERROR_SCHEMA, ScimError, isScimError } from '../scim/errors.ts';
+import { isForbiddenKey } from '../scim/schema/registry.ts';
+
+export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
+
+/** A SCIM error body for any HTTP status, including the few (405, 415) that ScimError does not model. */
+export interface HttpErrorBody {
+  schemas: [typeof ERROR_SCHEMA];
+  status: string;
+  scimType?: string;
+  detail: string;
+}
+
+export function errorBody(status: number, detail: string, scimType?: string): HttpErrorBody {
+  const body: HttpErrorBody = { schemas: [ERROR_SCHEMA], status: String(status), detail };
+  if (scimType) body.scimType = scimType;
+  return body;
+}
+
+export function sendScim(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).type(SCIM_CONTENT_TYPE).send(body);
+}
+
+export function sendError(reply: FastifyReply, error: ScimError): FastifyReply {
+  return sendScim(reply, error.status, error.toJSON());
+}
+
+/** Fastify's own errors carry a statusCode and a code such as FST_ERR_CTP_BODY_TOO_LARGE. */
+interface FrameworkError {
+  statusCode?: number;
+  code?: string;
+  message: string;
+}
+
+function isFrameworkError(value: unknown): value is FrameworkError {
+  return value instanceof Error && typeof (value as FrameworkError).statusCode === 'number';
+}
+
+/**
+ * Maps any thrown value to a status and SCIM body. Client errors keep their message; anything else becomes a
+ * generic 500 naming the request id, so the cause stays in the log.
+ */
+export function toErrorResponse(error: unknown, requestId: string): { status: number; body: HttpErrorBody; internal: boolean } {
+  if (isScimError(error)) {
+    if (error.status >= 500 && error.status !== 501) return internalError(requestId);
+    return { status: error.status, body: error.toJSON(), internal: false };
+  }
+  if (isFrameworkError(error)) {
+    const status = error.statusCode ?? 500;
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
+      return { status: 413, body: errorBody(413, 'Request body is larger than the maximum payload size'), internal: false };
+    }
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
+      return {
+        status: 415,
+        body: errorBody(415, 'Unsupported media type: send application/scim+json or application/json'),
+        internal: false,
+      };
+    }
+    if (status >= 400 && status < 500) {
+      return { status, body: errorBody(status, error.message, status === 400 ? 'invalidSyntax' : undefined), internal: false };
+    }
+  }
+  return internalError(requestId);
+}
+
+function internalError(requestId: string): { status: number; body: HttpErrorBody; internal: boolean } {
+  return { status: 500, body: errorBody(500, `Internal server error (request id ${requestId})`), internal: true };
+}
+
+/** Parses a JSON request body; malformed JSON and prototype-reaching keys are client errors. */
+export function parseJsonBody(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw ScimError.invalidSyntax(`Request body is not valid JSON: ${(e as Error).message}`);
+  }
+  assertNoForbiddenKeys(value, 0);
+  return value;
+}
+
+const MAX_JSON_DEPTH = 64;
+
+function assertNoForbiddenKeys(value: unknown, depth: number): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (depth > MAX_JSON_DEPTH) throw ScimError.invalidSyntax(`Request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (Array.isArray(value)) {
+    for (const item of value) assertNoForbiddenKeys(item, depth + 1);
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    if (isForbiddenKey(key)) throw ScimError.invalidSyntax(`Request body uses the reserved key "${key}"`);
+    assertNoForbiddenKeys((value as Record<string, unknown>)[key], depth + 1);
+  }
+}
+
+/**
+ * Answers what Node's HTTP parser rejects before fastify sees a request (oversized headers or URL, malformed
+ * request lines, bad Host headers) with a SCIM error body instead of fastify's generic JSON.
+ */
+export function scimClientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const detail =
+    status === 431 ? 'The request headers or URL are larger than the server accepts' : status === 408 ? 'The request did not arrive in time' : 'The request is not valid HTTP';
+  const body = JSON.stringify(errorBody(status, detail, status === 400 ? 'invalidSyntax' : undefined));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: ${SCIM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+

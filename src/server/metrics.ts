@@ -1,0 +1,77 @@
+/**
+ * A small Prometheus registry (text exposition format 0.0.4), one per server instance: request counts by
+ * method, route and status, a latency histogram by route, and rate-limit rejections by class.
+ */
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface Histogram {
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function labels(pairs: Record<string, string>): string {
+  const inner = Object.entries(pairs).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+  return inner ? `{${inner}}` : '';
+}
+
+function formatNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
+}
+
+export class ServerMetrics {
+  // Keys are label tuples we build ourselves (route patterns, not raw URLs), so cardinality stays bounded.
+  private readonly requests = new Map<string, { method: string; route: string; status: string; value: number }>();
+  private readonly latency = new Map<string, { route: string; histogram: Histogram }>();
+  private readonly rateLimited = new Map<string, number>();
+
+  recordRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method}\u0000${route}\u0000${status}`;
+    const entry = this.requests.get(key);
+    if (entry) entry.value++;
+    else this.requests.set(key, { method, route, status: String(status), value: 1 });
+
+    let lat = this.latency.get(route);
+    if (!lat) {
+      lat = { route, histogram: { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 } };
+      this.latency.set(route, lat);
+    }
+    const h = lat.histogram;
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) h.counts[i]++;
+    h.sum += seconds;
+    h.count++;
+  }
+
+  /** `limitClass` is `read`, `write` or `auth` (failed authentications per client address). */
+  recordRateLimited(limitClass: string): void {
+    this.rateLimited.set(limitClass, (this.rateLimited.get(limitClass) ?? 0) + 1);
+  }
+
+  render(): string {
+    const out: string[] = [];
+    out.push('# HELP scimkit_http_requests_total HTTP requests by method, route and status.');
+    out.push('# TYPE scimkit_http_requests_total counter');
+    for (const r of this.requests.values()) {
+      out.push(`scimkit_http_requests_total${labels({ method: r.method, route: r.route, status: r.status })} ${r.value}`);
+    }
+    out.push('# HELP scimkit_http_request_duration_seconds HTTP request latency by route.');
+    out.push('# TYPE scimkit_http_request_duration_seconds histogram');
+    for (const { route, histogram } of this.latency.values()) {
+      LATENCY_BUCKETS.forEach((le, i) => {
+        out.push(`scimkit_http_request_duration_seconds_bucket${labels({ route, le: formatNumber(le) })} ${histogram.counts[i]}`);
+      });
+      out.push(`scimkit_http_request_duration_seconds_bucket${labels({ route, le: '+Inf' })} ${histogram.count}`);
+      out.push(`scimkit_http_request_duration_seconds_sum${labels({ route })} ${formatNumber(histogram.sum)}`);
+      out.push(`scimkit_http_request_duration_seconds_count${labels({ route })} ${histogram.count}`);
+    }
+    out.push('# HELP scimkit_rate_limited_total Requests refused with 429, by limit class (read, write, auth).');
+    out.push('# TYPE scimkit_rate_limited_total counter');
+    for (const [limitClass, value] of this.rateLimited) out.push(`scimkit_rate_limited_total${labels({ class: limitClass })} ${value}`);
+    return out.join('\n') + '\n';
+  }
+}

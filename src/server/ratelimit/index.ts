@@ -1,0 +1,22 @@
+import { MemoryRateLimiter } from './memory.ts';
+import { RedisRateLimiter } from './redis.ts';
+import type { RateLimiter } from './types.ts';
+
+export type { RateLimitDecision, RateLimiter } from './types.ts';
+export { MemoryRateLimiter, type MemoryRateLimiterOptions } from './memory.ts';
+export { RedisRateLimiter, type RedisRateLimiterOptions } from './redis.ts';
+
+export interface CreateRateLimiterOptions {
+  /** Count in Redis (shared by several processes); in this process's memory when absent. */
+  readonly redisUrl?: string;
+  /** Clock for the in-memory limiter; Redis always uses the Redis server's clock. */
+  readonly now?: () => number;
+  /** Key prefix in Redis. */
+  readonly keyPrefix?: string;
+}
+
+/** The Redis limiter connects lazily: call `connect()` on it to check Redis at start-up. */
+export function createRateLimiter(options: CreateRateLimiterOptions = {}): RateLimiter {
+  if (options.redisUrl) return new RedisRateLimiter({ url: options.redisUrl, keyPrefix: options.keyPrefix });
+  return new MemoryRateLimiter({ now: options.now });
+}

@@ -1,0 +1,358 @@
+/**
+ * The resource service: every Users/Groups operation of the HTTP API, shared by the routes and by `/Bulk`.
+ *
+ * API (all functions are async and throw ScimError values: 400 for bad input, 404, 409 uniqueness, 412):
+ *
+ *   interface ResourceContext { store; org; baseUrl; compat; maxStartIndex? }
+ *     baseUrl is the organization's SCIM base without a trailing slash, e.g.
+ *     `http://127.0.0.1:8080/scim/v2/organizations/<orgId>`; `meta.location` and `$ref` values are built from it.
+ *     compat is the organization's IdP compatibility switches (org.settings.compat).
+ *
+ *   createResource(ctx, kind, body, view?)                    -> ServedResource   (POST)
+ *   getResource(ctx, kind, id, view?)                         -> ServedResource   (GET by id; 404 when absent)
+ *   replaceResource(ctx, kind, id, body, precondition?, view?) -> ServedResource  (PUT)
+ *   patchResource(ctx, kind, id, body, precondition?, view?)  -> ServedResource   (PATCH; body is a PatchOp message)
+ *   deleteResource(ctx, kind, id, precondition?)              -> void             (DELETE)
+ *   listResources(ctx, kind, query: ListQuery)                -> ListResponse body (GET list, POST .search;
+ *                                                                400 tooMany for startIndex past ctx.maxStartIndex)
+ *   searchAll(ctx, query: ListQuery)                          -> ListResponse body (root POST /.search)
+ *
+ *   `view` holds the request's `attributes` / `excludedAttributes`; the membership relation (a Group's members,
+ *   a User's groups) is loaded only when the view returns it. `returned: never` attributes (password) are never
+ *   in a ServedResource. `precondition` is a parsed If-Match header (see etag.ts); the version check runs inside
+ *   the store's write, so it is atomic.
+ */
+import { ScimError } from '../scim/errors.ts';
+import { checkFilterAttributes } from '../scim/filter/index.ts';
+import type { ListQuery } from '../scim/list.ts';
+import { listResponse } from '../scim/list.ts';
+import { normalizeResourceBody, parsePatchRequest, patchApplyOptions } from '../scim/patch/index.ts';
+import { Projection, needsRelations } from '../scim/projection.ts';
+import type { ProjectionOptions } from '../scim/projection.ts';
+import { GROUP, USER } from '../scim/schema/registry.ts';
+import type { ResourceSchema } from '../scim/schema/registry.ts';
+import { isPlainObject, validateResource } from '../scim/validate.ts';
+import type { Organization, QueryResult, ResourceKind, Store, StoredResource } from '../store/types.ts';
+import { conditionMatches, formatEtag } from './etag.ts';
+import type { EtagCondition } from './etag.ts';
+
+export interface ResourceContext {
+  readonly store: Store;
+  readonly org: Organization;
+  /** The organization's SCIM base URL, without a trailing slash. */
+  readonly baseUrl: string;
+  readonly compat: Readonly<Record<string, boolean>>;
+  /**
+   * Index paging (startIndex) goes no deeper than this into a result set (400 tooMany past it, pointing to cursor
+   * paging), since every skipped row costs the database work. Unlimited when absent.
+   */
+  readonly maxStartIndex?: number;
+}
+
+/** A resource as the API serves it. */
+export interface ServedResource {
+  readonly id: string;
+  readonly kind: ResourceKind;
+  readonly version: number;
+  /** `W/"<version>"`, for the ETag header and meta.version. */
+  readonly etag: string;
+  /** meta.location: baseUrl + /Users/<id> or /Groups/<id>. */
+  readonly location: string;
+  /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view. */
+  readonly body: Record<string, unknown>;
+}
+
+/** The `attributes` / `excludedAttributes` of a request. */
+export type ResourceView = ProjectionOptions;
+
+const DEFAULT_VIEW: ResourceView = {};
+
+/** How many times a write without If-Match retries when a concurrent write changed the resource under it (each round, one of the racing writers wins). */
+const UNCONDITIONAL_RETRIES = 25;
+
+export function schemaFor(kind: ResourceKind): ResourceSchema {
+  return kind === 'User' ? USER : GROUP;
+}
+
+export function endpointFor(kind: ResourceKind): string {
+  return kind === 'User' ? 'Users' : 'Groups';
+}
+
+export function resourceLocation(ctx: ResourceContext, kind: ResourceKind, id: string): string {
+  return `${ctx.baseUrl}/${endpointFor(kind)}/${encodeURIComponent(id)}`;
+}
+
+function notFound(kind: ResourceKind, id: string): ScimError {
+  return ScimError.notFound(`${kind} ${JSON.stringify(id)} not found`);
+}
+
+/** Adds `$ref` to membership entries, which the store keeps as ids only. */
+function withRefs(ctx: ResourceContext, entries: unknown, defaultType: ResourceKind): unknown {
+  if (!Array.isArray(entries)) return entries;
+  return entries.map((entry) => {
+    if (!isPlainObject(entry) || typeof entry.value !== 'string') return entry;
+    const type: ResourceKind = entry.type === 'Group' ? 'Group' : entry.type === 'User' ? 'User' : defaultType;
+    return { ...entry, $ref: resourceLocation(ctx, type, entry.value) };
+  });
+}
+
+/** The full SCIM representation of a stored resource (before projection). */
+export function representation(ctx: ResourceContext, stored: StoredResource): Record<string, unknown> {
+  const rs = schemaFor(stored.resourceType);
+  const { schemas, ...attributes } = stored.document;
+  const out: Record<string, unknown> = { schemas: Array.isArray(schemas) ? schemas : [rs.core.id], id: stored.id, ...attributes };
+  if (stored.resourceType === 'Group' && 'members' in out) out.members = withRefs(ctx, out.members, 'User');
+  if (stored.resourceType === 'User' && 'groups' in out) out.groups = withRefs(ctx, out.groups, 'Group');
+  out.meta = {
+    resourceType: stored.resourceType,
+    created: stored.created,
+    lastModified: stored.lastModified,
+    location: resourceLocation(ctx, stored.resourceType, stored.id),
+    version: formatEtag(stored.version),
+  };
+  return out;
+}
+
+/** Projects a stored resource through the request's view; meta goes last, where readers look for it. */
+function present(ctx: ResourceContext, stored: StoredResource, projection: Projection): Record<string, unknown> {
+  const { meta, ...rest } = projection.apply(representation(ctx, stored));
+  if (meta !== undefined) rest.meta = meta;
+  return rest;
+}
+
+function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {
+  return {
+    id: stored.id,
+    kind: stored.resourceType,
+    version: stored.version,
+    etag: formatEtag(stored.version),
+    location: resourceLocation(ctx, stored.resourceType, stored.id),
+    body: present(ctx, stored, projection),
+  };
+}
+
+/** Applies the organization's IdP compatibility normalizers to a POST/PUT body before validation. */
+function normalized(ctx: ResourceContext, rs: ResourceSchema, body: unknown): unknown {
+  return normalizeResourceBody(body, rs, ctx.compat);
+}
+
+export async function createResource(ctx: ResourceContext, kind: ResourceKind, body: unknown, view: ResourceView = DEFAULT_VIEW): Promise<ServedResource> {
+  const rs = schemaFor(kind);
+  const projection = new Projection(rs, view);
+  const document = validateResource(rs, normalized(ctx, rs, body), { mode: 'create' });
+  const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, view) });
+  return serve(ctx, stored, projection);
+}
+
+export async function getResource(ctx: ResourceContext, kind: ResourceKind, id: string, view: ResourceView = DEFAULT_VIEW): Promise<ServedResource> {
+  const rs = schemaFor(kind);
+  const stored = await ctx.store.get(ctx.org.id, kind, id, { relations: needsRelations(rs, view) });
+  if (!stored) throw notFound(kind, id);
+  return serve(ctx, stored, new Projection(rs, view));
+}
+
+/** The stored version of a resource, without its relations (for preconditions); 404 when absent. */
+async function currentVersion(ctx: ResourceContext, kind: ResourceKind, id: string): Promise<StoredResource> {
+  const stored = await ctx.store.get(ctx.org.id, kind, id, { relations: false });
+  if (!stored) throw notFound(kind, id);
+  return stored;
+}
+
+/**
+ * The version to hand the store for an If-Match header: a single listed version goes straight to the store's
+ * atomic check; `*` or several versions are checked against the current version, which then guards the write.
+ */
+async function expectedVersionFor(ctx: ResourceContext, kind: ResourceKind, id: string, precondition: EtagCondition | null): Promise<number | undefined> {
+  if (!precondition) return undefined;
+  if (!precondition.any && precondition.versions.size === 1) return [...precondition.versions][0];
+  const current = await currentVersion(ctx, kind, id);
+  if (!conditionMatches(precondition, current.version)) throw preconditionFailed(kind, id);
+  return current.version;
+}
+
+function preconditionFailed(kind: ResourceKind, id: string): ScimError {
+  return ScimError.preconditionFailed(`${kind} ${JSON.stringify(id)} has changed: its version does not match If-Match`);
+}
+
+function isPreconditionFailure(err: unknown): boolean {
+  return err instanceof ScimError && err.status === 412;
+}
+
+export async function replaceResource(
+  ctx: ResourceContext,
+  kind: ResourceKind,
+  id: string,
+  body: unknown,
+  precondition: EtagCondition | null = null,
+  view: ResourceView = DEFAULT_VIEW,
+): Promise<ServedResource> {
+  const rs = schemaFor(kind);
+  const projection = new Projection(rs, view);
+  const input = normalized(ctx, rs, body);
+  for (let attempt = 0; ; attempt++) {
+    // Immutability is checked against the stored document, so the write is guarded by the version that was read.
+    const existing = await currentVersion(ctx, kind, id);
+    if (precondition && !conditionMatches(precondition, existing.version)) throw preconditionFailed(kind, id);
+    const document = validateResource(rs, input, { mode: 'replace', existing: existing.document });
+    try {
+      const stored = await ctx.store.replace(ctx.org.id, kind, id, document, {
+        expectedVersion: existing.version,
+        relations: needsRelations(rs, view),
+      });
+      return serve(ctx, stored, projection);
+    } catch (err) {
+      // Without If-Match the client asked for no precondition: a concurrent change only means "read again".
+      if (precondition || !isPreconditionFailure(err) || attempt >= UNCONDITIONAL_RETRIES) throw err;
+    }
+  }
+}
+
+export async function patchResource(
+  ctx: ResourceContext,
+  kind: ResourceKind,
+  id: string,
+  body: unknown,
+  precondition: EtagCondition | null = null,
+  view: ResourceView = DEFAULT_VIEW,
+): Promise<ServedResource> {
+  const rs = schemaFor(kind);
+  const projection = new Projection(rs, view);
+  const operations = parsePatchRequest(body, rs, ctx.compat);
+  const expectedVersion = await expectedVersionFor(ctx, kind, id, precondition);
+  const stored = await ctx.store.patch(ctx.org.id, kind, id, operations, {
+    expectedVersion,
+    relations: needsRelations(rs, view),
+    apply: patchApplyOptions(ctx.compat),
+  });
+  return serve(ctx, stored, projection);
+}
+
+export async function deleteResource(ctx: ResourceContext, kind: ResourceKind, id: string, precondition: EtagCondition | null = null): Promise<void> {
+  const expectedVersion = await expectedVersionFor(ctx, kind, id, precondition);
+  await ctx.store.delete(ctx.org.id, kind, id, expectedVersion === undefined ? {} : { expectedVersion });
+}
+
+/** Checks the filter and sortBy against the resource type (400 invalidFilter / invalidValue for unknown attributes). */
+function checkQuery(rs: ResourceSchema, query: ListQuery): void {
+  if (query.filter) checkFilterAttributes(query.filter, rs);
+}
+
+async function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, overrides: { startIndex?: number; count?: number; cursor?: string }): Promise<QueryResult> {
+  const rs = schemaFor(kind);
+  const cursor = 'cursor' in overrides ? overrides.cursor : query.cursor;
+  return ctx.store.query(ctx.org.id, kind, {
+    filter: query.filter,
+    sortBy: query.sortBy,
+    sortOrder: query.sortOrder,
+    count: overrides.count ?? query.count,
+    ...(cursor !== undefined ? { cursor } : { startIndex: overrides.startIndex ?? query.startIndex }),
+    relations: needsRelations(rs, query),
+  });
+}
+
+/**
+ * RFC 7644 tooMany: a startIndex past maxStartIndex is refused when the result set really is that deep; past its
+ * end the page is simply empty. Only deep pages pay for the extra count.
+ */
+async function checkDepth(ctx: ResourceContext, kinds: readonly ResourceKind[], query: ListQuery): Promise<void> {
+  if (query.cursor !== undefined || ctx.maxStartIndex === undefined || query.startIndex <= ctx.maxStartIndex) return;
+  let total = 0;
+  for (const kind of kinds) total += (await queryKind(ctx, kind, query, { startIndex: 1, count: 0 })).totalResults;
+  if (total >= query.startIndex) {
+    throw ScimError.tooMany(
+      `The filter yields ${total} results; index paging stops at startIndex ${ctx.maxStartIndex}. Narrow the filter or page with cursors (cursor=)`,
+    );
+  }
+}
+
+export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<Record<string, unknown>> {
+  const rs = schemaFor(kind);
+  checkQuery(rs, query);
+  await checkDepth(ctx, [kind], query);
+  const result = await queryKind(ctx, kind, query, {});
+  const projection = new Projection(rs, query);
+  const resources = result.resources.map((stored) => present(ctx, stored, projection));
+  return listResponse(resources, {
+    totalResults: result.totalResults,
+    ...(query.cursor === undefined ? { startIndex: query.startIndex } : {}),
+    itemsPerPage: resources.length,
+    ...(result.nextCursor !== undefined ? { nextCursor: result.nextCursor } : {}),
+    ...(result.previousCursor !== undefined ? { previousCursor: result.previousCursor } : {}),
+  });
+}
+
+const ALL_KINDS: readonly ResourceKind[] = ['User', 'Group'];
+
+/** Root cursors name the resource type they continue: `U.<store cursor>` or `G.<store cursor>`. */
+function encodeRootCursor(kind: ResourceKind, cursor: string): string {
+  return `${kind === 'User' ? 'U' : 'G'}.${cursor}`;
+}
+
+function decodeRootCursor(cursor: string): { kind: ResourceKind; cursor: string } {
+  if (cursor === '') return { kind: 'User', cursor: '' };
+  const tag = cursor.slice(0, 2);
+  if (tag === 'U.') return { kind: 'User', cursor: cursor.slice(2) };
+  if (tag === 'G.') return { kind: 'Group', cursor: cursor.slice(2) };
+  throw ScimError.invalidValue('The cursor is not valid for this search');
+}
+
+/**
+ * Root `POST /.search` across Users and Groups. A resource type whose schema cannot express the filter (it names
+ * attributes the type lacks) is left out of the search; the filter is refused only when no type can express it.
+ * Results list every matching User before any Group; totalResults is the sum, and paging runs over that
+ * concatenation (startIndex/count, or cursors that carry the type they continue).
+ */
+export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<Record<string, unknown>> {
+  const kinds: ResourceKind[] = [];
+  let firstError: unknown;
+  for (const kind of ALL_KINDS) {
+    try {
+      checkQuery(schemaFor(kind), query);
+      kinds.push(kind);
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (kinds.length === 0) throw firstError;
+  await checkDepth(ctx, kinds, query);
+
+  const resources: Record<string, unknown>[] = [];
+  const add = (result: QueryResult, kind: ResourceKind) => {
+    const projection = new Projection(schemaFor(kind), query);
+    for (const stored of result.resources) resources.push(present(ctx, stored, projection));
+  };
+
+  let totalResults = 0;
+  let nextCursor: string | undefined;
+  if (query.cursor !== undefined) {
+    const position = decodeRootCursor(query.cursor);
+    const start = kinds.indexOf(position.kind);
+    if (start < 0) throw ScimError.invalidValue('The cursor is not valid for this search');
+    for (let i = 0; i < kinds.length; i++) {
+      const kind = kinds[i];
+      const remaining = query.count - resources.length;
+      if (i < start || remaining <= 0 || nextCursor !== undefined) {
+        // Types before or after the current page still count towards totalResults.
+        totalResults += (await queryKind(ctx, kind, query, { count: 0, startIndex: 1, cursor: undefined })).totalResults;
+        continue;
+      }
+      const result = await queryKind(ctx, kind, query, { count: remaining, cursor: i === start ? position.cursor : '' });
+      totalResults += result.totalResults;
+      add(result, kind);
+      if (result.nextCursor !== undefined) nextCursor = encodeRootCursor(kind, result.nextCursor);
+      else if (i + 1 < kinds.length && resources.length >= query.count) nextCursor = encodeRootCursor(kinds[i + 1], '');
+    }
+    return listResponse(resources, { totalResults, itemsPerPage: resources.length, ...(nextCursor !== undefined ? { nextCursor } : {}) });
+  }
+
+  // startIndex is 1-based over the concatenation; `skip` is how many of it lie before the page.
+  let skip = query.startIndex - 1;
+  for (const kind of kinds) {
+    const remaining = query.count - resources.length;
+    const result = await queryKind(ctx, kind, query, { startIndex: skip + 1, count: Math.max(0, remaining) });
+    totalResults += result.totalResults;
+    if (remaining > 0) add(result, kind);
+    skip = Math.max(0, skip - result.totalResults);
+  }
+  return listResponse(resources, { totalResults, startIndex: query.startIndex, itemsPerPage: resources.length });
+}

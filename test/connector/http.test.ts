@@ -1,0 +1,183 @@
+/**
+ * The connector's HTTP layer: Retry-After parsing, error explanations, the pacer (on a virtual clock, so the
+ * assertions are about decisions, not wall time), and the client's retry rules against a real loopback server.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { explainErrorBody, HttpClient, HttpError, isRetryableStatus, parseRetryAfter } from '../../src/connector/http.ts';
+import { createRedactor, silentLogger } from '../../src/connector/log.ts';
+import { RatePacer, readRateLimit, type PacerClock } from '../../src/connector/pacer.ts';
+
+function virtualClock(start = 1_700_000_000_000): PacerClock & { t: number; sleeps: number[] } {
+  const c = {
+    t: start,
+    sleeps: [] as number[],
+    now: () => c.t,
+    sleep: async (ms: number) => {
+      c.sleeps.push(ms);
+      c.t += Math.max(0, ms);
+    },
+  };
+  return c;
+}
+
+describe('Retry-After and error bodies', () => {
+  it('reads delta-seconds and HTTP dates (against the server clock when known)', () => {
+    assert.equal(parseRetryAfter('3', null, 0), 3000);
+    assert.equal(parseRetryAfter(' 0 ', null, 0), 0);
+    const serverNow = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
+    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:05 GMT', serverNow, serverNow + 60_000), 5000, 'relative to the Date header, not our clock');
+    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:05 GMT', null, serverNow + 2000), 3000);
+    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', serverNow, serverNow), 0, 'a date in the past means now');
+    assert.equal(parseRetryAfter('soon', null, 0), null);
+    assert.equal(parseRetryAfter(null, null, 0), null);
+  });
+
+  it('explains SCIM, Contentstack, Contentful and plain-text errors', () => {
+    assert.deepEqual(explainErrorBody({ detail: 'bad filter', scimType: 'invalidFilter', status: '400' }, ''), { detail: 'bad filter', scimType: 'invalidFilter' });
+    assert.deepEqual(explainErrorBody({ error_message: 'Org not found', error_code: 104 }, ''), { detail: 'Org not found', scimType: null });
+    assert.deepEqual(explainErrorBody({ sys: { type: 'Error', id: 'AccessTokenInvalid' }, message: 'The access token is invalid' }, ''), { detail: 'The access token is invalid', scimType: null });
+    assert.deepEqual(explainErrorBody(null, '<html>\n<b>Bad gateway</b></html>'), { detail: '<html> <b>Bad gateway</b></html>', scimType: null });
+  });
+
+  it('retries exactly the transient statuses', () => {
+    for (const s of [408, 425, 429, 500, 502, 503, 504]) assert.equal(isRetryableStatus(s), true, String(s));
+    for (const s of [400, 401, 403, 404, 409, 413, 422]) assert.equal(isRetryableStatus(s), false, String(s));
+  });
+});
+
+describe('pacer', () => {
+  it('reads X-RateLimit-* and Contentful headers', () => {
+    assert.deepEqual(readRateLimit(new Headers({ 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '3' }), 0), { limit: 10, remaining: 3, resetMs: null });
+    assert.deepEqual(
+      readRateLimit(new Headers({ 'x-contentful-ratelimit-second-limit': '7', 'x-contentful-ratelimit-second-remaining': '0', 'x-contentful-ratelimit-reset': '1' }), 0),
+      { limit: 7, remaining: 0, resetMs: 1000 },
+    );
+    assert.deepEqual(readRateLimit(new Headers({ 'x-ratelimit-reset': '1700000002' }), 1_700_000_000_500), { limit: null, remaining: null, resetMs: 1500 });
+  });
+
+  it('keeps every one-second window within the announced limit while using most of it', async () => {
+    const clock = virtualClock();
+    const pacer = new RatePacer(clock);
+    const limit = 10;
+    const starts: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      await pacer.acquire();
+      const started = clock.now();
+      starts.push(started);
+      clock.t += 4; // the request's latency
+      const window = Math.floor(started / 1000);
+      const inWindow = starts.filter((s) => Math.floor(s / 1000) === window).length;
+      pacer.observe({ limit, remaining: limit - inWindow, resetMs: null }, started);
+    }
+    const perWindow = new Map<number, number>();
+    for (const s of starts) perWindow.set(Math.floor(s / 1000), (perWindow.get(Math.floor(s / 1000)) ?? 0) + 1);
+    assert.ok(Math.max(...perWindow.values()) <= limit, 'never more than the limit in a window');
+    const seconds = (starts[starts.length - 1] - starts[0]) / 1000;
+    assert.ok(starts.length / seconds >= 0.9 * limit, `uses at least 90% of the limit (${(starts.length / seconds).toFixed(2)}/s)`);
+  });
+
+  it('waits for the next window when the server says nothing remains (others share the budget)', async () => {
+    const clock = virtualClock(5_000_200);
+    const pacer = new RatePacer(clock);
+    await pacer.acquire();
+    pacer.observe({ limit: 100, remaining: 0, resetMs: null }, clock.now());
+    await pacer.acquire();
+    assert.ok(clock.now() >= 5_001_000, `held until the window turned (${clock.now()})`);
+  });
+
+  it('holds every caller during a pause', async () => {
+    const clock = virtualClock(0);
+    const pacer = new RatePacer(clock);
+    pacer.pause(2500);
+    const startedAt = await Promise.all([pacer.acquire().then(() => clock.now()), pacer.acquire().then(() => clock.now())]);
+    assert.ok(startedAt.every((t) => t >= 2500), `both started after the pause (${startedAt})`);
+  });
+});
+
+describe('HTTP client retries', () => {
+  let server: Server;
+  let base = '';
+  const script: { status: number; headers?: Record<string, string>; body?: string }[] = [];
+  let hits = 0;
+  let lastAuth = '';
+  before(async () => {
+    server = createServer((req, res) => {
+      hits += 1;
+      lastAuth = String(req.headers.authorization);
+      const next = script.shift() ?? { status: 200, body: '{"ok":true}' };
+      res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers });
+      res.end(next.body ?? '');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  const client = (clock: PacerClock, retryAttempts = 3) =>
+    new HttpClient({ baseUrl: base, token: 'secret-token-xyz', timeoutMs: 5000, retryAttempts, logger: silentLogger, redact: createRedactor(['secret-token-xyz']), clock });
+
+  it('honours Retry-After before retrying a 429, and counts it', async () => {
+    const clock = virtualClock();
+    const http = client(clock);
+    script.push({ status: 429, headers: { 'retry-after': '7' }, body: '{"detail":"slow down"}' });
+    hits = 0;
+    const res = await http.get('/Users');
+    assert.deepEqual(res.body, { ok: true });
+    assert.equal(hits, 2);
+    assert.ok(clock.sleeps.some((s) => s >= 7000), 'waited the 7 seconds asked for');
+    assert.deepEqual([http.stats.requests, http.stats.retries, http.stats.throttled], [2, 1, 1]);
+    assert.equal(lastAuth, 'Bearer secret-token-xyz');
+    await http.close();
+  });
+
+  it('backs off with full jitter, never longer than the exponential bound', async () => {
+    const clock = virtualClock();
+    const http = new HttpClient({ baseUrl: base, token: 't', timeoutMs: 5000, retryAttempts: 3, logger: silentLogger, redact: (s) => s, clock, backoffBaseMs: 1000 });
+    script.push({ status: 503 }, { status: 502 }, { status: 500 });
+    const res = await http.get('/x');
+    assert.equal(res.status, 200);
+    assert.equal(clock.sleeps.length, 3);
+    clock.sleeps.forEach((s, i) => assert.ok(s >= 0 && s <= 1000 * 2 ** i, `retry ${i + 1} waited ${s} ms`));
+    await http.close();
+  });
+
+  it('gives up after retry_attempts retries with the last reason', async () => {
+    const clock = virtualClock();
+    const http = client(clock, 1);
+    script.push({ status: 503, body: '{"detail":"maintenance"}' }, { status: 503, body: '{"detail":"maintenance"}' });
+    hits = 0;
+    await assert.rejects(http.get('/Users', { count: 5 }), (err: Error) => {
+      assert.ok(err instanceof HttpError);
+      assert.equal(err.message, 'GET /Users?count=5 failed after 2 attempts: 503 Service Unavailable: maintenance');
+      assert.equal(err.status, 503);
+      return true;
+    });
+    assert.equal(hits, 2);
+    await http.close();
+  });
+
+  it('does not retry 404, and redacts a token the server echoes', async () => {
+    const clock = virtualClock();
+    const http = client(clock);
+    script.push({ status: 404, body: '{"detail":"no such org for secret-token-xyz"}' });
+    hits = 0;
+    await assert.rejects(http.get('/Users'), /404 Not Found: no such org for \[redacted\]/);
+    assert.equal(hits, 1);
+    await http.close();
+  });
+
+  it('retries refused connections, then reports the network error', async () => {
+    const clock = virtualClock();
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const http = new HttpClient({ baseUrl: `http://127.0.0.1:${port}`, token: 't', timeoutMs: 2000, retryAttempts: 2, logger: silentLogger, redact: (s) => s, clock });
+    await assert.rejects(http.get('/Users'), /GET \/Users failed after 3 attempts: ECONNREFUSED/);
+    assert.equal(http.stats.retries, 2);
+    await http.close();
+  });
+});

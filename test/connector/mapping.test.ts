@@ -1,0 +1,58 @@
+/** SCIM resources to rows: tolerant reads, primary email, timestamps in UTC, hashes, and hostile keys kept inert. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { mapGroup, mapUser, memberRow, timestamp } from '../../src/connector/mapping.ts';
+import { GROUPS_TABLE, USERS_TABLE } from '../../src/connector/tables.ts';
+
+const col = (name: string) => USERS_TABLE.columns.findIndex((c) => c.name === name);
+
+describe('mapping', () => {
+  it('takes the primary email, else the first, and reads strings and numbers loosely', () => {
+    const u = mapUser({
+      id: 'a', userName: 'a@x', active: 'false',
+      emails: [{ value: 'first@x' }, { value: 'primary@x', primary: 'true' }],
+      'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { employeeNumber: 4711, manager: { value: 'm1' } },
+      meta: { created: '2024-03-01T10:00:00+02:00', lastModified: 'not a date' },
+    });
+    assert.equal(u.values[col('email')], 'primary@x');
+    assert.equal(u.values[col('active')], false);
+    assert.equal(u.values[col('employee_number')], '4711');
+    assert.equal(u.values[col('manager_id')], 'm1');
+    assert.equal(u.values[col('created')], '2024-03-01T08:00:00.000Z', 'timestamps are normalised to UTC');
+    assert.equal(u.values[col('last_modified')], null);
+    assert.equal(mapUser({ id: 'b', emails: [{ value: 'only@x', type: 'work' }] }).values[col('email')], 'only@x');
+    assert.equal(mapUser({ id: 'c', name: 'not an object', emails: 'nope' }).values[col('first_name')], null);
+  });
+
+  it('changes the hash exactly when a mapped value changes', () => {
+    const base = { id: 'a', userName: 'a@x', title: 'Engineer', meta: { lastModified: '2024-01-01T00:00:00Z' } };
+    assert.equal(mapUser(base).hash, mapUser(structuredClone(base)).hash);
+    assert.notEqual(mapUser(base).hash, mapUser({ ...base, title: 'Director' }).hash);
+  });
+
+  it('splits a group into its row (without members) and one row per distinct member', () => {
+    const g = mapGroup({
+      id: 'g1', displayName: 'Team',
+      members: [{ value: 'u1', type: 'User', display: 'One' }, { value: 'u2' }, { value: 'u1', type: 'User', display: 'One again' }, { display: 'no value' }],
+    });
+    assert.deepEqual([...g.members.keys()], ['u1', 'u2']);
+    assert.deepEqual(memberRow('g1', 'u1', g.members.get('u1') as Record<string, unknown>).values.slice(0, 4), ['g1', 'u1', 'User', 'One again'], 'the last listing wins');
+    assert.equal(g.row.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'member_count')], 2);
+    const raw = JSON.parse(String(g.row.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'raw')]));
+    assert.equal(raw.members, undefined);
+    assert.equal(raw.displayName, 'Team');
+  });
+
+  it('keeps a "__proto__" key sent by a server as plain data', () => {
+    const hostile = JSON.parse('{"id":"g2","displayName":"x","__proto__":{"polluted":true},"members":[]}') as Record<string, unknown>;
+    const g = mapGroup(hostile);
+    const raw = JSON.parse(String(g.row.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'raw')]));
+    assert.deepEqual(Object.keys(raw).sort(), ['__proto__', 'displayName', 'id']);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it('parses SCIM dateTimes', () => {
+    assert.equal(timestamp('2025-06-01T12:00:00Z'), '2025-06-01T12:00:00.000Z');
+    assert.equal(timestamp(12345), null);
+  });
+});

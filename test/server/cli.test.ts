@@ -1,0 +1,155 @@
+/** `scimkit serve`, `orgs` and `tokens` as real processes over a SQLite file. */
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { call, user } from './helpers.ts';
+
+const BIN = join(import.meta.dirname, '../../bin/scimkit.mjs');
+const run = promisify(execFile);
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+    return { stdout, stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+interface Served {
+  readonly child: ChildProcess;
+  readonly origin: string;
+  readonly lines: string[];
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `scimkit serve` and waits for its "listening on" line. */
+async function serve(args: string[]): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d) => { stderr += d; });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const origin = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (d) => {
+      buffer += d;
+      let nl;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        lines.push(line);
+        const m = /^listening on (http:\/\/\S+)$/.exec(line);
+        if (m) resolve(m[1]);
+      }
+    });
+    void exit.then(({ code }) => reject(new Error(`serve exited with ${code} before listening: ${stderr}`)));
+  });
+  return { child, origin, lines, exit };
+}
+
+describe('scimkit serve and admin commands', () => {
+  let dir: string;
+  let db: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'scimkit-cli-'));
+    db = join(dir, 'nested', 'scimkit.db');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('first start creates the default organization, prints its base URL and token once; SIGTERM exits 0', async () => {
+    const server = await serve(['--db', db]);
+    assert.ok(existsSync(db), 'the database folder is created');
+    const baseLine = server.lines.find((l) => l.startsWith('SCIM base URL: '));
+    const tokenLine = server.lines.find((l) => l.startsWith('Bearer token'));
+    assert.ok(baseLine && tokenLine, server.lines.join('\n'));
+    const base = baseLine.slice('SCIM base URL: '.length);
+    assert.match(base, new RegExp(`^${server.origin}/scim/v2/organizations/[^/]+$`));
+    const token = tokenLine.split(': ').pop()!;
+
+    const created = await call(base, 'POST', '/Users', { token, body: user('cli-user') });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.headers.get('location'), `${base}/Users/${created.body.id}`);
+    const listed = await call(base, 'GET', '/Users', { token });
+    assert.equal(listed.body.totalResults, 1);
+    assert.equal((await call(server.origin, 'GET', '/healthz')).status, 200);
+
+    server.child.kill('SIGTERM');
+    assert.deepEqual(await server.exit, { code: 0, signal: null });
+
+    // A second start finds the organization and prints no token.
+    const again = await serve(['--db', db]);
+    assert.ok(!again.lines.some((l) => l.startsWith('Bearer token')), again.lines.join('\n'));
+    assert.equal((await call(base.replace(server.origin, again.origin), 'GET', `/Users/${created.body.id}`, { token })).status, 200);
+    again.child.kill('SIGINT');
+    assert.equal((await again.exit).code, 0);
+  });
+
+  test('orgs create --json, tokens create/revoke, orgs update and list, against a running server', async () => {
+    const server = await serve(['--db', db]);
+    try {
+      const made = await cli('orgs', 'create', 'Initech', '--read-limit', '7', '--write-limit', '4', '--json', '--db', db);
+      assert.equal(made.code, 0, made.stderr);
+      const org = JSON.parse(made.stdout.trim());
+      assert.equal(typeof org.id, 'string');
+      assert.equal(typeof org.token, 'string');
+      assert.equal(org.name, 'Initech');
+      const base = `${server.origin}/scim/v2/organizations/${org.id}`;
+      const res = await call(base, 'GET', '/Users', { token: org.token });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-ratelimit-limit'), '7');
+
+      const ro = await cli('tokens', 'create', org.id, '--scope', 'read', '--json', '--db', db);
+      assert.equal(ro.code, 0, ro.stderr);
+      const roToken = JSON.parse(ro.stdout.trim());
+      assert.equal(roToken.scope, 'read');
+      assert.equal((await call(base, 'GET', '/Users', { token: roToken.token })).status, 200);
+      assert.equal((await call(base, 'POST', '/Users', { token: roToken.token, body: user('nope') })).status, 403);
+
+      const revoked = await cli('tokens', 'revoke', roToken.id, '--db', db);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.equal((await call(base, 'GET', '/Users', { token: roToken.token })).status, 401);
+      assert.notEqual((await cli('tokens', 'revoke', roToken.id, '--db', db)).code, 0, 'revoking twice reports an error');
+
+      const updated = await cli('orgs', 'update', org.id, '--read-limit', '9', '--write-limit', '30', '--db', db);
+      assert.equal(updated.code, 0, updated.stderr);
+      const after = await call(base, 'GET', '/Users', { token: org.token });
+      assert.equal(after.headers.get('x-ratelimit-limit'), '9');
+
+      const listed = await cli('orgs', 'list', '--json', '--db', db);
+      const orgs = JSON.parse(listed.stdout) as { id: string; name: string; settings: { readLimit: number; writeLimit: number } }[];
+      assert.deepEqual(orgs.map((o) => o.name).sort(), ['Initech', 'default']);
+      assert.deepEqual(orgs.find((o) => o.id === org.id)!.settings.writeLimit, 30);
+
+      const plain = await cli('orgs', 'list', '--db', db);
+      assert.match(plain.stdout, new RegExp(`${org.id}\\tInitech\\tread=9/s\\twrite=30/s`));
+
+      // A compatibility switch turned off through the CLI changes how the running server reads requests.
+      assert.equal((await call(base, 'POST', '/Users', { token: org.token, body: user('stringly', { active: 'True' }) })).status, 201);
+      const compat = await cli('orgs', 'update', org.id, '--compat', 'boolean-strings=off', '--json', '--db', db);
+      assert.equal(compat.code, 0, compat.stderr);
+      assert.equal(JSON.parse(compat.stdout).settings.compat['boolean-strings'], false);
+      const strict = await call(base, 'POST', '/Users', { token: org.token, body: user('stringly-2', { active: 'True' }) });
+      assert.equal(strict.status, 400);
+
+      const bad = await cli('orgs', 'update', org.id, '--read-limit', 'lots', '--db', db);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /positive integer/);
+      const unknownCompat = await cli('orgs', 'update', org.id, '--compat', 'no-such-normalizer=on', '--db', db);
+      assert.notEqual(unknownCompat.code, 0);
+      assert.match(unknownCompat.stderr, /unknown compatibility normalizer/);
+      const missing = await cli('tokens', 'create', 'no-such-org', '--db', db);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /not found/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exit;
+    }
+  });
+});

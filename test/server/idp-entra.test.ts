@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { client, startHarness } from './helpers.ts';
+import { loadFixture, replay } from './idp-replay.ts';
+
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+test('Entra ID: users and groups, replayed end to end with default compat settings', async () => {
+  const h = await startHarness();
+  try {
+    const vars = await replay(h, loadFixture('entra.json'));
+    const api = client(h);
+    const g = await api('GET', `/Groups/${vars.get('groupId')}`);
+    assert.equal(g.body.displayName, '1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName');
+    // The remove listed one member: only that one left, the others stayed.
+    assert.deepEqual(g.body.members.map((m: { value: string }) => m.value).sort(), [vars.get('user2Id'), vars.get('managerId')].sort());
+    const u2 = await api('GET', `/Users/${vars.get('user2Id')}`);
+    assert.deepEqual(
+      u2.body.emails.map((e: { type: string; value: string }) => [e.type, e.value]).sort(),
+      [['home', 'home@example.org'], ['work', 'work@testuser.com']],
+    );
+    const m = await api('GET', `/Users/${vars.get('managerId')}`);
+    assert.equal(m.status, 200);
+    // The deleted user is gone from list results as well.
+    const found = await api('GET', `/Users?filter=${encodeURIComponent('externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"')}`);
+    assert.equal(found.body.totalResults, 0);
+    const remaining = await api('GET', '/Users?count=100');
+    assert.equal(remaining.body.totalResults, 2);
+    assert.ok(remaining.body.Resources.every((r: Record<string, unknown>) => r[ENTERPRISE] === undefined || typeof r[ENTERPRISE] === 'object'));
+  } finally {
+    await h.close();
+  }
+});

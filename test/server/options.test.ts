@@ -1,0 +1,112 @@
+/** Per-organization IdP compatibility switches, index-paging depth (tooMany), and the Prometheus endpoint. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SEARCH_SCHEMA, call, client, patchOp, startHarness, user } from './helpers.ts';
+import type { Harness } from './helpers.ts';
+
+describe('per-organization compatibility switches', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => h.close());
+
+  test('boolean-strings and op-case follow org.settings.compat, per organization', async () => {
+    const api = client(h);
+    // Entra ID style: "True" as a string, "Replace" capitalised. The normalizers are on by default.
+    const created = await api('POST', '/Users', { body: user('entra-style', { active: 'True' }) });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.active, true);
+    const patched = await api('PATCH', `/Users/${created.body.id}`, { body: patchOp({ op: 'Replace', path: 'active', value: 'False' }) });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.equal(patched.body.active, false);
+
+    // Another organization switches them off: the same requests are refused there, and still accepted here.
+    const strict = await h.store.createOrganization('strict', {
+      readLimit: 100_000,
+      writeLimit: 100_000,
+      compat: { 'boolean-strings': false, 'op-case': false },
+    });
+    const strictToken = (await h.store.createToken(strict.id, { scope: 'read-write' })).secret;
+    const strictBase = `${h.origin}/scim/v2/organizations/${strict.id}`;
+    const refused = await call(strictBase, 'POST', '/Users', { token: strictToken, body: user('entra-style', { active: 'True' }) });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.scimType, 'invalidValue');
+    const ok = await call(strictBase, 'POST', '/Users', { token: strictToken, body: user('entra-style', { active: true }) });
+    assert.equal(ok.status, 201);
+    const badOp = await call(strictBase, 'PATCH', `/Users/${ok.body.id}`, { token: strictToken, body: patchOp({ op: 'Replace', path: 'active', value: false }) });
+    assert.equal(badOp.status, 400);
+
+    assert.equal((await api('POST', '/Users', { body: user('entra-style-2', { active: 'false' }) })).status, 201);
+  });
+});
+
+describe('index paging depth', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ limits: { maxStartIndex: 5 } });
+    for (let i = 0; i < 8; i++) await h.store.create(h.org.id, 'User', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `deep-${i}` });
+  });
+  after(async () => h.close());
+
+  test('startIndex past maxStartIndex within the results is 400 tooMany; past their end an empty page; cursors are unaffected', async () => {
+    const api = client(h);
+    assert.equal((await api('GET', '/Users?startIndex=5&count=2')).body.Resources.length, 2);
+    const deep = await api('GET', '/Users?startIndex=6&count=2');
+    assert.equal(deep.status, 400);
+    assert.equal(deep.body.scimType, 'tooMany');
+    assert.match(deep.body.detail, /cursor/);
+    const rootDeep = await api('POST', '/.search', { body: { schemas: [SEARCH_SCHEMA], startIndex: 7 } });
+    assert.equal(rootDeep.body.scimType, 'tooMany');
+    const narrow = await api('GET', `/Users?startIndex=6&filter=${encodeURIComponent('userName eq "deep-1"')}`);
+    assert.equal(narrow.status, 200);
+    assert.equal(narrow.body.totalResults, 1);
+    assert.deepEqual(narrow.body.Resources, []);
+    let cursor = '';
+    let seen = 0;
+    for (let i = 0; i < 10; i++) {
+      const page = await api('GET', `/Users?count=3&cursor=${encodeURIComponent(cursor)}`);
+      seen += page.body.Resources.length;
+      if (!page.body.nextCursor) break;
+      cursor = page.body.nextCursor;
+    }
+    assert.equal(seen, 8);
+  });
+});
+
+describe('operations endpoints', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => h.close());
+
+  test('/metrics counts requests by route and status, with a latency histogram', async () => {
+    const api = client(h);
+    await api('GET', '/Users');
+    await api('GET', '/Users');
+    await api('GET', '/Users/missing');
+    const res = await call(h.origin, 'GET', '/metrics');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const text = res.text;
+    assert.match(text, /# TYPE scimkit_http_requests_total counter/);
+    assert.match(text, /scimkit_http_requests_total\{method="GET",route="\/scim\/v2\/organizations\/:orgId\/Users",status="200"\} 2\n/);
+    assert.match(text, /scimkit_http_requests_total\{method="GET",route="\/scim\/v2\/organizations\/:orgId\/Users\/:id",status="404"\} 1\n/);
+    assert.match(text, /# TYPE scimkit_http_request_duration_seconds histogram/);
+    const inf = /scimkit_http_request_duration_seconds_bucket\{route="\/scim\/v2\/organizations\/:orgId\/Users",le="\+Inf"\} (\d+)/.exec(text);
+    assert.equal(inf?.[1], '2');
+    assert.match(text, /scimkit_http_request_duration_seconds_count\{route="\/scim\/v2\/organizations\/:orgId\/Users"\} 2\n/);
+    // Bucket counts never decrease as le grows.
+    const buckets = [...text.matchAll(/_bucket\{route="\/scim\/v2\/organizations\/:orgId\/Users",le="[^"]+"\} (\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual([...buckets].sort((a, b) => a - b), buckets);
+    assert.match(text, /# TYPE scimkit_rate_limited_total counter/);
+  });
+
+  test('every response carries an X-Request-Id', async () => {
+    const a = await call(h.origin, 'GET', '/healthz');
+    const b = await call(h.origin, 'GET', '/healthz');
+    assert.match(a.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    assert.notEqual(a.headers.get('x-request-id'), b.headers.get('x-request-id'));
+  });
+});
