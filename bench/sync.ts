@@ -24,7 +24,7 @@ import pg from 'pg';
 import { parseConfig } from '../src/connector/config.ts';
 import { HttpClient } from '../src/connector/http.ts';
 import { createLogger, createRedactor, silentLogger } from '../src/connector/log.ts';
-import type { SyncSummary } from '../src/connector/progress.ts';
+import type { ProgressSink, SyncSummary } from '../src/connector/progress.ts';
 import { runSync } from '../src/connector/sync.ts';
 import { BULK_REQUEST_SCHEMA, PATCH_OP_SCHEMA } from '../src/scim/schema/core.ts';
 
@@ -38,6 +38,8 @@ interface ChildResult {
   maxRssMb: number;
   /** Largest JS heap in use (plus external buffers), sampled every 10 ms: what the sync really holds. */
   maxHeapMb: number;
+  /** The same, per stream (users, groups). */
+  streamHeapMb?: Record<string, number>;
 }
 
 /** Child mode: one sync with the given config, reporting its summary and the process's peak RSS. */
@@ -49,15 +51,28 @@ async function child(configJson: string): Promise<void> {
     return;
   }
   let maxHeap = 0;
+  let stream = 'probe';
+  const perStream: Record<string, number> = {};
   const sample = () => {
     const m = process.memoryUsage();
-    maxHeap = Math.max(maxHeap, m.heapUsed + m.external);
+    const used = (m.heapUsed + m.external) / 1048576;
+    maxHeap = Math.max(maxHeap, used);
+    perStream[stream] = Math.max(perStream[stream] ?? 0, used);
   };
   const sampler = setInterval(sample, 10);
-  const summary = await runSync({ config: parseConfig(JSON.parse(configJson)), logger: silentLogger });
+  const progress: ProgressSink = {
+    phase: (name) => {
+      sample();
+      stream = name;
+    },
+    update: () => {},
+    finish: () => sample(),
+    stop: () => {},
+  };
+  const summary = await runSync({ config: parseConfig(JSON.parse(configJson)), logger: silentLogger, progress });
   clearInterval(sampler);
   sample();
-  const result: ChildResult = { summary, maxRssMb: process.resourceUsage().maxRSS / 1024, maxHeapMb: maxHeap / 1048576 };
+  const result: ChildResult = { summary, maxRssMb: process.resourceUsage().maxRSS / 1024, maxHeapMb: maxHeap, streamHeapMb: perStream };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -194,7 +209,7 @@ async function main(): Promise<void> {
 
     report(`a sync process that loads the modules and reads nothing: RSS ${fmt(baseline.maxRssMb)} MB, heap ${fmt(baseline.maxHeapMb)} MB`);
     report('');
-    report(`| destination | users | records/s | rows/s | wall s | peak RSS MB | peak heap MB (sampled) | requests |`);
+    report(`| destination | users | records/s | rows/s | wall s | peak RSS MB | peak heap MB: all / users / groups | requests |`);
     report(`|---|---:|---:|---:|---:|---:|---:|---:|`);
     let bigSqlite = '';
     for (const dialect of dialects) {
@@ -204,7 +219,7 @@ async function main(): Promise<void> {
         if (dialect === 'sqlite' && org === big) bigSqlite = dest;
         const r = await runChild(config(org, dest));
         const s = r.summary;
-        report(`| ${dialect} | ${fmt(users)} | ${fmt(s.recordsPerSecond)} | ${fmt(rows(s) / (s.wallMs / 1000))} | ${fmt(s.wallMs / 1000, 1)} | ${fmt(r.maxRssMb)} | ${fmt(r.maxHeapMb)} | ${s.requests} |`);
+        report(`| ${dialect} | ${fmt(users)} | ${fmt(s.recordsPerSecond)} | ${fmt(rows(s) / (s.wallMs / 1000))} | ${fmt(s.wallMs / 1000, 1)} | ${fmt(r.maxRssMb)} | ${fmt(r.maxHeapMb)} / ${fmt(r.streamHeapMb?.users ?? 0)} / ${fmt(r.streamHeapMb?.groups ?? 0)} | ${s.requests} |`);
       }
     }
 
