@@ -109,6 +109,15 @@ async function serve(flags: ServeFlags): Promise<void> {
     const connectable = rateLimiter as RateLimiter & { connect?: () => Promise<void> };
     if (connectable.connect) await connectable.connect();
 
+    // Logs go to stderr as JSON, so stdout carries only the lines below (which scripts and tests read).
+    const logger = pino({ level: flags.logLevel }, pino.destination(2));
+    const app = buildServer({ store, rateLimiter, logger, publicUrl: flags.publicUrl });
+    const address = await app.listen({ host: flags.host, port: flags.port }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') throw new Error(`port ${flags.port} on ${flags.host} is already in use: stop the other process or pass --port`);
+      if (err.code === 'EACCES') throw new Error(`no permission to listen on ${flags.host}:${flags.port}: pick a port above 1023 with --port`);
+      throw err;
+    });
+    // Created only once the server listens, so a failed start never swallows the one-time token.
     let created: { orgId: string; secret: string } | undefined;
     if ((await store.listOrganizations()).length === 0) {
       const org = await store.createOrganization(DEFAULT_ORG_NAME);
@@ -116,10 +125,6 @@ async function serve(flags: ServeFlags): Promise<void> {
       created = { orgId: org.id, secret };
     }
 
-    // Logs go to stderr as JSON, so stdout carries only the lines below (which scripts and tests read).
-    const logger = pino({ level: flags.logLevel }, pino.destination(2));
-    const app = buildServer({ store, rateLimiter, logger, publicUrl: flags.publicUrl });
-    const address = await app.listen({ host: flags.host, port: flags.port });
     const url = flags.publicUrl?.replace(/\/+$/, '') ?? address;
     if (created) {
       print(`Created organization "${DEFAULT_ORG_NAME}" (${created.orgId}).`);
@@ -176,7 +181,10 @@ export function registerServerCommands(program: Command): void {
       .option('--redis <url>', 'share rate-limit counters through Redis (several processes on one PostgreSQL)')
       .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values')
       .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info'),
-  ).action(async (flags: ServeFlags) => serve(flags));
+  ).action(async (flags: ServeFlags) => serve(flags).catch((err: Error) => {
+    process.stderr.write(`scimkit serve: ${err.message}\n`);
+    process.exit(1);
+  }));
 
   const orgs = program.command('orgs').description('Manage organizations (tenants)');
   storeOptions(
