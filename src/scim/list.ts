@@ -7,7 +7,7 @@ import type { Filter } from './filter/ast.ts';
 import { parseAttrPath, parseFilter } from './filter/index.ts';
 import { parseAttributeList } from './projection.ts';
 import { LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA } from './schema/core.ts';
-import { isPlainObject } from './validate.ts';
+import { isPlainObject } from './json.ts';
 
 export interface ListQuery {
   readonly filter?: Filter;

@@ -9,7 +9,7 @@ import { COMMON_ATTRIBUTES, GROUP_SCHEMA, USER_SCHEMA } from './schema/core.ts';
 import { findAttribute, findExtension, isCoreUrn, resolveAttribute, splitUrn } from './schema/registry.ts';
 import type { ResourceSchema } from './schema/registry.ts';
 import type { AttributeDefinition } from './schema/types.ts';
-import { isPlainObject } from './validate.ts';
+import { isPlainObject } from './json.ts';
 
 export interface ProjectionOptions {
   readonly attributes?: readonly string[];
@@ -204,6 +204,35 @@ export class Projection {
   }
 }
 
+/**
+ * Projections already resolved, per resource type and view, so that requests asking for the same view share one.
+ * Projections never change once built. One cache belongs to one owner (a server instance); it is bounded, since
+ * views come from requests.
+ */
+export class ProjectionCache {
+  private readonly bySchema = new WeakMap<ResourceSchema, { plain: Projection; byView: Map<string, Projection> }>();
+  private static readonly MAX_VIEWS = 500;
+
+  get(rs: ResourceSchema, options: ProjectionOptions): Projection {
+    let cached = this.bySchema.get(rs);
+    if (!cached) {
+      cached = { plain: new Projection(rs, {}), byView: new Map() };
+      this.bySchema.set(rs, cached);
+    }
+    const attributes = options.attributes ?? [];
+    const excluded = options.excludedAttributes ?? [];
+    if (attributes.length === 0 && excluded.length === 0) return cached.plain;
+    const key = JSON.stringify([attributes, excluded]);
+    let projection = cached.byView.get(key);
+    if (!projection) {
+      projection = new Projection(rs, options);
+      if (cached.byView.size >= ProjectionCache.MAX_VIEWS) cached.byView.clear();
+      cached.byView.set(key, projection);
+    }
+    return projection;
+  }
+}
+
 /** Projects one resource. To project many with the same options, build one `Projection` and call `apply`. */
 export function project(rs: ResourceSchema, resource: Record<string, unknown>, options: ProjectionOptions): Record<string, unknown> {
   return new Projection(rs, options).apply(resource);
@@ -220,8 +249,12 @@ export function relationAttribute(rs: ResourceSchema): AttributeDefinition | und
   return undefined;
 }
 
-/** Whether the projected output includes the membership relation, so the store can skip loading it when false. */
-export function needsRelations(rs: ResourceSchema, options: ProjectionOptions): boolean {
+/**
+ * Whether the projected output includes the membership relation, so the store can skip loading it when false.
+ * Takes the options, or the projection already built from them for `rs`.
+ */
+export function needsRelations(rs: ResourceSchema, options: ProjectionOptions | Projection): boolean {
   const relation = relationAttribute(rs);
-  return relation !== undefined && new Projection(rs, options).returns(relation.name);
+  if (relation === undefined) return false;
+  return (options instanceof Projection ? options : new Projection(rs, options)).returns(relation.name);
 }

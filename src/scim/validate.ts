@@ -5,6 +5,7 @@
  */
 import { ScimError } from './errors.ts';
 import { parseScimDateTime } from './filter/evaluate.ts';
+import { deepEqual, isPlainObject } from './json.ts';
 import { COMMON_ATTRIBUTES } from './schema/core.ts';
 import { findAttribute, findExtension, isCoreUrn, isForbiddenKey } from './schema/registry.ts';
 import type { ResourceSchema } from './schema/registry.ts';
@@ -28,9 +29,7 @@ const INT32_MAX = 2147483647;
 // RFC 4648 section 4 base64; padding may be omitted.
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 
-export function isPlainObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isPlainObject };
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -61,18 +60,6 @@ function assertNoForbiddenKeys(value: unknown, path: string): void {
       }
     }
   }
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) {
-    return Array.isArray(b) && a.length === b.length && a.every((item, i) => deepEqual(item, b[i]));
-  }
-  if (isPlainObject(a) && isPlainObject(b)) {
-    const keys = Object.keys(a);
-    return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
-  }
-  return false;
 }
 
 /** Checks a single (non-multi-valued, non-complex) value against its type; returns the value to store. */

@@ -5,6 +5,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError } from '../scim/errors.ts';
+import { ProjectionCache } from '../scim/projection.ts';
+import { hashToken } from '../store/operations.ts';
 import type { ApiToken, Organization, Store } from '../store/types.ts';
 import type { RateLimitDecision, RateLimiter } from './ratelimit/types.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -72,6 +74,47 @@ class AuthBlocklist {
   }
 }
 
+/** A live token and its organization, as the store returned them while its authStamp was `stamp`. */
+interface KnownToken {
+  readonly token: ApiToken;
+  readonly org: Organization;
+  readonly stamp: string;
+}
+
+/**
+ * Tokens recently authenticated by this server instance, by secret hash. An entry is used only while the store's
+ * authStamp is unchanged, i.e. while no token or organization can have changed anywhere, so a revocation or a new
+ * limit applies to the very next request; stores without a stamp are asked every time.
+ */
+class TokenCache {
+  private readonly byHash = new Map<string, KnownToken>();
+  // Only valid tokens are kept, and they are few; the bound guards against churn all the same.
+  private static readonly MAX_ENTRIES = 10_000;
+
+  constructor(private readonly store: Store) {}
+
+  /** The live token for `secret` and, when it belongs to `orgId`, that organization (null when it does not exist). */
+  async find(secret: string, orgId: string): Promise<{ token: ApiToken; org: Organization | null } | null> {
+    const stamp = this.store.authStamp?.() ?? null;
+    const hash = stamp === null ? '' : hashToken(secret);
+    if (stamp !== null) {
+      const known = this.byHash.get(hash);
+      if (known !== undefined && known.stamp === stamp) return known.token.orgId === orgId ? known : { token: known.token, org: null };
+    }
+    const token = await this.store.findToken(secret);
+    if (!token) return null;
+    // Another organization's path: the caller refuses it without looking that organization up.
+    if (token.orgId !== orgId) return { token, org: null };
+    const org = await this.store.getOrganization(orgId);
+    if (org && stamp !== null) {
+      if (this.byHash.size >= TokenCache.MAX_ENTRIES) this.byHash.clear();
+      // The stamp read before the lookups: a change made meanwhile invalidates this entry at its first use.
+      this.byHash.set(hash, { token, org, stamp });
+    }
+    return { token, org };
+  }
+}
+
 function accessClass(request: FastifyRequest): AccessClass {
   const configured = request.routeOptions.config?.access;
   if (configured) return configured;
@@ -108,11 +151,18 @@ export function requestOrigin(request: FastifyRequest, publicUrl: string | undef
  * `/scim/v2.0`); the hooks share one block list, so switching prefixes buys a blocked address nothing.
  */
 export function organizationAuth(options: AuthOptions): (prefix: string) => (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const blocklist = new AuthBlocklist();
-  return (prefix) => authenticateUnder(options, blocklist, prefix);
+  const instance: InstanceState = { blocklist: new AuthBlocklist(), tokens: new TokenCache(options.store), projections: new ProjectionCache() };
+  return (prefix) => authenticateUnder(options, instance, prefix);
 }
 
-function authenticateUnder(options: AuthOptions, blocklist: AuthBlocklist, prefix: string) {
+/** What one server instance keeps between requests. */
+interface InstanceState {
+  readonly blocklist: AuthBlocklist;
+  readonly tokens: TokenCache;
+  readonly projections: ProjectionCache;
+}
+
+function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections }: InstanceState, prefix: string) {
 
   async function refuseAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string, tokenGiven: boolean): Promise<never> {
     if (tokenGiven) {
@@ -140,14 +190,12 @@ function authenticateUnder(options: AuthOptions, blocklist: AuthBlocklist, prefi
     const secret = bearerSecret(request.headers.authorization);
     if (secret === null) return refuseAuthentication(request, reply, 'Authentication required: send Authorization: Bearer <token>', false);
     if (secret === undefined) return refuseAuthentication(request, reply, 'The Authorization header must use the Bearer scheme', true);
-    const token = await options.store.findToken(secret);
-    if (!token) return refuseAuthentication(request, reply, 'The bearer token is invalid or revoked', true);
-
     const orgId = (request.params as { orgId?: string }).orgId ?? '';
+    const found = await tokens.find(secret, orgId);
+    if (!found) return refuseAuthentication(request, reply, 'The bearer token is invalid or revoked', true);
+    const { token, org } = found;
     // The same answer whether or not the path's organization exists, so a token cannot probe for others.
-    if (token.orgId !== orgId) throw ScimError.forbidden('This token is not valid for this organization');
-    const org = await options.store.getOrganization(orgId);
-    if (!org) throw ScimError.forbidden('This token is not valid for this organization');
+    if (token.orgId !== orgId || !org) throw ScimError.forbidden('This token is not valid for this organization');
 
     const access = accessClass(request);
     const limit = access === 'read' ? org.settings.readLimit : org.settings.writeLimit;
@@ -165,7 +213,7 @@ function authenticateUnder(options: AuthOptions, blocklist: AuthBlocklist, prefi
     request.scim = {
       org,
       token,
-      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex },
+      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections },
     };
   };
 }

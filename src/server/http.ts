@@ -104,15 +104,17 @@ function assertNoForbiddenKeys(value: unknown, depth: number): void {
  * Answers what Node's HTTP parser rejects before fastify sees a request (oversized headers or URL, malformed
  * request lines, bad Host headers) with a SCIM error body instead of fastify's generic JSON.
  */
-export function scimClientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
+export function scimClientErrorHandler(error: Error & { code?: string; rawPacket?: unknown }, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const detail =
     status === 431 ? 'The request headers or URL are larger than the server accepts' : status === 408 ? 'The request did not arrive in time' : 'The request is not valid HTTP';
   const body = JSON.stringify(errorBody(status, detail, status === 400 ? 'invalidSyntax' : undefined));
+  // A response to HEAD carries no content (RFC 9110 section 9.3.2); bytes after its header would be read as garbage.
+  const head = Buffer.isBuffer(error.rawPacket) && error.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: ${SCIM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: ${SCIM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${head ? '' : body}`,
     );
   }
   socket.destroy();

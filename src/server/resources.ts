@@ -28,7 +28,7 @@ import type { ListQuery } from '../scim/list.ts';
 import { listResponse } from '../scim/list.ts';
 import { normalizeResourceBody, parsePatchRequest, patchApplyOptions } from '../scim/patch/index.ts';
 import { Projection, needsRelations } from '../scim/projection.ts';
-import type { ProjectionOptions } from '../scim/projection.ts';
+import type { ProjectionCache, ProjectionOptions } from '../scim/projection.ts';
 import { GROUP, USER } from '../scim/schema/registry.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { isPlainObject, validateResource } from '../scim/validate.ts';
@@ -47,6 +47,8 @@ export interface ResourceContext {
    * paging), since every skipped row costs the database work. Unlimited when absent.
    */
   readonly maxStartIndex?: number;
+  /** The server instance's resolved projections; without it every request resolves its own. */
+  readonly projections?: ProjectionCache;
 }
 
 /** A resource as the API serves it. */
@@ -113,6 +115,10 @@ export function representation(ctx: ResourceContext, stored: StoredResource): Re
   return out;
 }
 
+function projectionFor(ctx: ResourceContext, rs: ResourceSchema, view: ResourceView): Projection {
+  return ctx.projections ? ctx.projections.get(rs, view) : new Projection(rs, view);
+}
+
 /** Projects a stored resource through the request's view; meta goes last, where readers look for it. */
 function present(ctx: ResourceContext, stored: StoredResource, projection: Projection): Record<string, unknown> {
   const { meta, ...rest } = projection.apply(representation(ctx, stored));
@@ -138,17 +144,18 @@ function normalized(ctx: ResourceContext, rs: ResourceSchema, body: unknown): un
 
 export async function createResource(ctx: ResourceContext, kind: ResourceKind, body: unknown, view: ResourceView = DEFAULT_VIEW): Promise<ServedResource> {
   const rs = schemaFor(kind);
-  const projection = new Projection(rs, view);
+  const projection = projectionFor(ctx, rs, view);
   const document = validateResource(rs, normalized(ctx, rs, body), { mode: 'create' });
-  const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, view) });
+  const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, projection) });
   return serve(ctx, stored, projection);
 }
 
 export async function getResource(ctx: ResourceContext, kind: ResourceKind, id: string, view: ResourceView = DEFAULT_VIEW): Promise<ServedResource> {
   const rs = schemaFor(kind);
-  const stored = await ctx.store.get(ctx.org.id, kind, id, { relations: needsRelations(rs, view) });
+  const projection = projectionFor(ctx, rs, view);
+  const stored = await ctx.store.get(ctx.org.id, kind, id, { relations: needsRelations(rs, projection) });
   if (!stored) throw notFound(kind, id);
-  return serve(ctx, stored, new Projection(rs, view));
+  return serve(ctx, stored, projection);
 }
 
 /** The stored version of a resource, without its relations (for preconditions); 404 when absent. */
@@ -187,7 +194,7 @@ export async function replaceResource(
   view: ResourceView = DEFAULT_VIEW,
 ): Promise<ServedResource> {
   const rs = schemaFor(kind);
-  const projection = new Projection(rs, view);
+  const projection = projectionFor(ctx, rs, view);
   const input = normalized(ctx, rs, body);
   for (let attempt = 0; ; attempt++) {
     // Immutability is checked against the stored document, so the write is guarded by the version that was read.
@@ -197,7 +204,7 @@ export async function replaceResource(
     try {
       const stored = await ctx.store.replace(ctx.org.id, kind, id, document, {
         expectedVersion: existing.version,
-        relations: needsRelations(rs, view),
+        relations: needsRelations(rs, projection),
       });
       return serve(ctx, stored, projection);
     } catch (err) {
@@ -216,12 +223,12 @@ export async function patchResource(
   view: ResourceView = DEFAULT_VIEW,
 ): Promise<ServedResource> {
   const rs = schemaFor(kind);
-  const projection = new Projection(rs, view);
+  const projection = projectionFor(ctx, rs, view);
   const operations = parsePatchRequest(body, rs, ctx.compat);
   const expectedVersion = await expectedVersionFor(ctx, kind, id, precondition);
   const stored = await ctx.store.patch(ctx.org.id, kind, id, operations, {
     expectedVersion,
-    relations: needsRelations(rs, view),
+    relations: needsRelations(rs, projection),
     apply: patchApplyOptions(ctx.compat),
   });
   return serve(ctx, stored, projection);
@@ -246,7 +253,7 @@ async function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQu
     sortOrder: query.sortOrder,
     count: overrides.count ?? query.count,
     ...(cursor !== undefined ? { cursor } : { startIndex: overrides.startIndex ?? query.startIndex }),
-    relations: needsRelations(rs, query),
+    relations: needsRelations(rs, projectionFor(ctx, rs, query)),
   });
 }
 
@@ -270,7 +277,7 @@ export async function listResources(ctx: ResourceContext, kind: ResourceKind, qu
   checkQuery(rs, query);
   await checkDepth(ctx, [kind], query);
   const result = await queryKind(ctx, kind, query, {});
-  const projection = new Projection(rs, query);
+  const projection = projectionFor(ctx, rs, query);
   const resources = result.resources.map((stored) => present(ctx, stored, projection));
   return listResponse(resources, {
     totalResults: result.totalResults,
@@ -318,7 +325,7 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
 
   const resources: Record<string, unknown>[] = [];
   const add = (result: QueryResult, kind: ResourceKind) => {
-    const projection = new Projection(schemaFor(kind), query);
+    const projection = projectionFor(ctx, schemaFor(kind), query);
     for (const stored of result.resources) resources.push(present(ctx, stored, projection));
   };
 

@@ -22,7 +22,10 @@ export interface Dialect {
   jsonParam(text: string): Sql;
   /** Suffix that locks the rows a SELECT reads inside a write transaction (SQLite's write lock already covers it). */
   readonly forUpdate: Sql;
-  /** Lower-cases like JavaScript's toLowerCase (SQLite: a registered function; PostgreSQL: lower()). */
+  /**
+   * Lower-cases like JavaScript's toLowerCase (SQLite: a registered function; PostgreSQL: lower() under the database's
+   * collation, which matches it for non-ASCII letters only when the database has a UTF-8 locale such as C.UTF-8).
+   */
   lower(expr: Sql): Sql;
   /** Byte-order (code point) collation for ordering comparisons, so both databases sort alike. */
   binary(expr: Sql): Sql;
@@ -75,7 +78,8 @@ export const postgresDialect: Dialect = {
   name: 'postgres',
   jsonParam: (text) => sql`${text}::json`,
   forUpdate: raw(' FOR UPDATE'),
-  lower: (expr) => sql`lower(${expr})`,
+  // The database's collation, not a column's "C" (resources.display is one), under which lower() folds only ASCII.
+  lower: (expr) => sql`lower((${expr}) COLLATE "default")`,
   binary: (expr) => sql`(${expr}) COLLATE "C"`,
   scalar(ref, kind) {
     const value = sql`(${ref.json} #> ${[...ref.keys]}::text[])`;

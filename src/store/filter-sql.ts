@@ -70,9 +70,13 @@ export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** A NUL, or a surrogate without its pair. */
+const UNSTORABLE_CHAR = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function checkText(value: string, what: string): string {
-  // PostgreSQL text cannot hold NUL, and no stored value contains one (writes reject it).
-  if (value.includes('\u0000')) throw ScimError.invalidFilter(`${what} must not contain NUL characters`);
+  // PostgreSQL text cannot hold NUL, drivers turn unpaired surrogates into U+FFFD, and no stored value contains
+  // either (writes reject them), so such an operand is refused rather than compared differently per database.
+  if (UNSTORABLE_CHAR.test(value)) throw ScimError.invalidFilter(`${what} must not contain NUL characters or unpaired surrogates`);
   return value;
 }
 

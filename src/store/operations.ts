@@ -102,8 +102,12 @@ export function* createOrganization(ctx: OpContext, name: string, settings?: Par
   return org;
 }
 
-export function* getOrganization(_ctx: OpContext, id: string): Op<Organization | null> {
-  const row = yield* first(sql`SELECT id, name, settings, created FROM organizations WHERE id = ${String(id)}`);
+function* organizationRow(ctx: OpContext, id: string, lock: boolean): Op<Row | undefined> {
+  return yield* first(sql`SELECT id, name, settings, created FROM organizations WHERE id = ${String(id)}${lock ? ctx.dialect.forUpdate : raw('')}`);
+}
+
+export function* getOrganization(ctx: OpContext, id: string): Op<Organization | null> {
+  const row = yield* organizationRow(ctx, id, false);
   return row ? toOrganization(row) : null;
 }
 
@@ -113,8 +117,10 @@ export function* listOrganizations(): Op<Organization[]> {
 }
 
 export function* updateOrganization(ctx: OpContext, id: string, settings: Partial<OrgSettings>): Op<Organization> {
-  const current = yield* getOrganization(ctx, id);
-  if (!current) throw ScimError.notFound(`Organization ${JSON.stringify(id)} not found`);
+  // Locks the row for the read-merge-write, so concurrent updates of different settings all take effect.
+  const row = yield* organizationRow(ctx, id, true);
+  if (!row) throw ScimError.notFound(`Organization ${JSON.stringify(id)} not found`);
+  const current = toOrganization(row);
   const merged = mergeSettings(current.settings, settings);
   yield* exec(sql`UPDATE organizations SET settings = ${ctx.dialect.jsonParam(JSON.stringify(merged))} WHERE id = ${id}`);
   return { ...current, settings: merged };
@@ -199,13 +205,20 @@ function hotColumns(kind: ResourceKind, doc: Record<string, unknown>): HotColumn
 }
 
 /**
+ * In JSON.stringify output, the escape of a NUL (`\u0000`) or of an unpaired surrogate (`\ud800`..`\udfff`, the only
+ * surrogates it escapes), preceded by an even run of backslashes (an odd run makes it a literal backslash and text).
+ */
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/**
  * Splits a validated document into what goes in the JSON column and a Group's members (kept in their own table).
- * Rejects NUL characters, which PostgreSQL cannot hold in text, so both stores accept the same documents.
+ * Rejects NUL characters, which PostgreSQL cannot hold in text, and unpaired surrogates, which PostgreSQL stores in a
+ * JSON column but then fails to read in every JSON operator, so both stores accept the same documents.
  */
 function splitDocument(kind: ResourceKind, document: Record<string, unknown>): { doc: Record<string, unknown>; members: MemberRef[] | null } {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) throw ScimError.invalidSyntax(`A ${kind} must be a JSON object`);
   const text = JSON.stringify(document);
-  if (text.includes('\\u0000')) throw ScimError.invalidValue('Attribute values must not contain NUL characters');
+  if (UNSTORABLE_ESCAPE.test(text)) throw ScimError.invalidValue('Attribute values must not contain NUL characters or unpaired surrogates');
   const doc = JSON.parse(text) as Record<string, unknown>;
   delete doc.id;
   delete doc.meta;
@@ -402,7 +415,19 @@ function checkExpectedVersion(expectedVersion: unknown): number | undefined {
   return expectedVersion;
 }
 
-/** Rewrites the document and hot columns, bumps the version; atomic on `version` when one is expected. */
+/** The WHERE condition that makes an UPDATE or DELETE atomic on the expected version, when there is one. */
+function versionCondition(expectedVersion: number | undefined): Sql {
+  return expectedVersion === undefined ? raw('') : sql` AND version = ${expectedVersion}`;
+}
+
+/** The stored row's document and hot columns, as patchResource reads them before an update. */
+const STORED_COLUMNS = raw('version, doc, user_name_folded, group_name_folded, external_id, display');
+
+/**
+ * Rewrites the document and hot columns, bumps the version; atomic on `version` when one is expected. Given the
+ * `stored` row (STORED_COLUMNS), only what changed is written: every indexed column left out of the SET is an
+ * index entry the database does not rewrite, which matters most for a member change that leaves the document as it is.
+ */
 function* updateDocument(
   ctx: OpContext,
   orgId: string,
@@ -410,15 +435,23 @@ function* updateDocument(
   id: string,
   doc: Record<string, unknown>,
   expectedVersion: number | undefined,
+  stored?: Row,
 ): Op<Row | undefined> {
   const cols = hotColumns(kind, doc);
   const now = ctx.now();
-  const versionCheck: Sql = expectedVersion === undefined ? raw('') : sql` AND version = ${expectedVersion}`;
+  const text = JSON.stringify(doc);
+  const changed = (column: string, value: unknown) => stored === undefined || (stored[column] ?? null) !== value;
+  const sets: Sql[] = [];
+  // PostgreSQL hands JSON back parsed; our own stringify of it gives the text we wrote.
+  if (stored === undefined || (typeof stored.doc === 'string' ? stored.doc : JSON.stringify(stored.doc)) !== text) sets.push(sql`doc = ${ctx.dialect.jsonParam(text)}`);
+  if (changed('user_name_folded', cols.userNameFolded)) sets.push(sql`user_name_folded = ${cols.userNameFolded}`);
+  if (changed('group_name_folded', cols.groupNameFolded)) sets.push(sql`group_name_folded = ${cols.groupNameFolded}`);
+  if (changed('external_id', cols.externalId)) sets.push(sql`external_id = ${cols.externalId}`);
+  if (changed('display', cols.display)) sets.push(sql`display = ${cols.display}`);
+  sets.push(raw('version = version + 1'), sql`last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END`);
   return yield* first(
-    sql`UPDATE resources SET doc = ${ctx.dialect.jsonParam(JSON.stringify(doc))}, user_name_folded = ${cols.userNameFolded},
-        group_name_folded = ${cols.groupNameFolded}, external_id = ${cols.externalId}, display = ${cols.display}, version = version + 1,
-        last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END
-      WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCheck}
+    sql`UPDATE resources SET ${join(sets, ', ')}
+      WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}
       RETURNING id, kind, version, created, last_modified`,
     { unique: uniquenessError(kind, doc) },
   );
@@ -455,7 +488,7 @@ export function* patchResource(
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
   // Lock the row for the read-modify-write (SQLite's write transaction already excludes other writers).
   const current = yield* first(
-    sql`SELECT version, doc FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${ctx.dialect.forUpdate}`,
+    sql`SELECT ${STORED_COLUMNS} FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${ctx.dialect.forUpdate}`,
   );
   if (!current) throw notFound(kind, id);
   if (expectedVersion !== undefined && Number(current.version) !== expectedVersion) {
@@ -466,7 +499,7 @@ export function* patchResource(
   const result = applyPatch(rs, existing, operations, { ...options?.apply, membersAsChanges: true });
   const validated = validateResource(rs, result.document, { mode: 'patch', existing });
   const { doc } = splitDocument(kind, validated);
-  const row = yield* updateDocument(ctx, orgId, kind, id, doc, Number(current.version));
+  const row = yield* updateDocument(ctx, orgId, kind, id, doc, Number(current.version), current);
   if (!row) return yield* missedWrite(orgId, kind, id, Number(current.version));
   for (const change of result.memberChanges) yield* applyMemberChange(ctx, orgId, String(id), change);
   return yield* withRelationsIf(orgId, toResource(row, doc), options);
@@ -474,9 +507,8 @@ export function* patchResource(
 
 export function* deleteResource(_ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Op<void> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
-  const versionCheck: Sql = expectedVersion === undefined ? raw('') : sql` AND version = ${expectedVersion}`;
   // Memberships (as group and as member) go with it through ON DELETE CASCADE, in this transaction.
-  const deleted = yield* exec(sql`DELETE FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCheck}`);
+  const deleted = yield* exec(sql`DELETE FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}`);
   if (deleted === 0) yield* missedWrite(orgId, kind, id, expectedVersion);
   yield* addToCount(orgId, kind, -1);
 }

@@ -6,7 +6,7 @@
 import { ScimError } from '../scim/errors.ts';
 import { compileFilterSql, CREATED_SORT, sortKey } from './filter-sql.ts';
 import type { SortKey } from './filter-sql.ts';
-import { first, raw, rows, sql } from './sql.ts';
+import { chunks, first, list, raw, rows, sql } from './sql.ts';
 import type { Op, Row, Sql } from './sql.ts';
 import { RESOURCE_COLUMNS, parseJson, schemaFor, toResource, withRelations } from './operations.ts';
 import type { OpContext } from './operations.ts';
@@ -83,6 +83,24 @@ function checkCount(value: unknown, name: string): number {
   return Math.floor(value);
 }
 
+/** Ids per statement when the page's documents are read by id. */
+const PAGE_CHUNK = 500;
+
+/** The resource rows with these ids, in the order given. */
+function* rowsInOrder(orgId: string, ids: readonly string[]): Op<Row[]> {
+  const byId = new Map<string, Row>();
+  for (const part of chunks(ids, PAGE_CHUNK)) {
+    const found = yield* rows(sql`SELECT ${RESOURCE_COLUMNS} FROM resources r WHERE r.org_id = ${orgId} AND r.id IN (${list(part)})`);
+    for (const row of found) byId.set(String(row.id), row);
+  }
+  const ordered: Row[] = [];
+  for (const id of ids) {
+    const row = byId.get(id);
+    if (row) ordered.push(row);
+  }
+  return ordered;
+}
+
 export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKind, options: QueryOptions): Op<QueryResult> {
   const rs = schemaFor(kind);
   // RFC 7644 section 3.4.2.4: a negative count means 0 and a startIndex below 1 means 1.
@@ -94,11 +112,19 @@ export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKin
   const filter = options.filter ? sql` AND ${compileFilterSql(options.filter, rs, ctx.dialect)}` : raw('');
   const where = sql`r.org_id = ${orgId} AND r.kind = ${kind}${filter}`;
 
-  const counted = options.filter
-    ? yield* first(sql`SELECT COUNT(*) AS n FROM resources r WHERE ${where}`)
-    : yield* first(sql`SELECT n FROM resource_counts WHERE org_id = ${orgId} AND kind = ${kind}`);
-  const totalResults = Number(counted?.n ?? 0);
-  if (count === 0 || totalResults === 0) return { totalResults, resources: [] };
+  // Without a filter the kept per-organization count answers at once. With one, the page is read first: a page
+  // that ends before `count` rows tells the total by itself, so only a full page or an empty deep one needs COUNT.
+  const countMatches = function* (): Op<number> {
+    const counted = yield* first(sql`SELECT COUNT(*) AS n FROM resources r WHERE ${where}`);
+    return Number(counted?.n ?? 0);
+  };
+  let totalResults: number | undefined;
+  if (!options.filter) {
+    const counted = yield* first(sql`SELECT n FROM resource_counts WHERE org_id = ${orgId} AND kind = ${kind}`);
+    totalResults = Number(counted?.n ?? 0);
+    if (totalResults === 0) return { totalResults, resources: [] };
+  }
+  if (count === 0) return { totalResults: totalResults ?? (yield* countMatches()), resources: [] };
 
   let found: Row[];
   let nextCursor: string | undefined;
@@ -114,14 +140,19 @@ export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKin
       nextCursor = encodeCursor(sort, { key: cursorKey(last.sort_key, sort), id: String(last.id) });
     }
   } else {
-    // Deferred join: the offset walks the (index-only) keys, and only the page's documents are read.
-    found = yield* rows(
-      sql`SELECT ${RESOURCE_COLUMNS} FROM (
-          SELECT r.org_id AS o, r.id AS i, ${sort.expr} AS k FROM resources r WHERE ${where}
-          ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${count} OFFSET ${startIndex - 1}
-        ) p JOIN resources r ON r.org_id = p.o AND r.id = p.i
-        ORDER BY ${orderBy(sort, raw('p.k'), raw('p.i'), descending)}`,
+    // Keys first, so the offset walks (index-only) keys, then only the page's documents are read, by id. The order
+    // is the first statement's; sorting the joined rows again in SQL cost more than both reads together.
+    const page = yield* rows<{ i: string }>(
+      sql`SELECT r.id AS i FROM resources r WHERE ${where}
+        ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${count} OFFSET ${startIndex - 1}`,
     );
+    found = yield* rowsInOrder(orgId, page.map((p) => String(p.i)));
+  }
+  if (totalResults === undefined) {
+    // Rows of the result before this page, when known: none before a first page, startIndex - 1 before an index page.
+    const before = options.cursor !== undefined ? (after ? undefined : 0) : startIndex - 1;
+    const ended = options.cursor !== undefined ? nextCursor === undefined : found.length < count;
+    totalResults = before !== undefined && ended && (found.length > 0 || before === 0) ? before + found.length : yield* countMatches();
   }
   let resources = found.map((row) => toResource(row, parseJson(row.doc)));
   if (options.relations) resources = yield* withRelations(orgId, kind, resources);

@@ -2,9 +2,19 @@
  * SQLite driver (better-sqlite3): one connection, WAL, each operation in one transaction (BEGIN IMMEDIATE for
  * writes). better-sqlite3 is synchronous, so an operation runs start to finish without yielding to the event loop
  * and concurrent calls never interleave inside a transaction.
+ *
+ * WAL checkpoints run on a worker thread with its own connection once a process has written a little (a server,
+ * not a one-shot CLI command): an automatic checkpoint would otherwise run inside whichever commit crosses the WAL
+ * size threshold, copying a thousand pages and syncing the file while every request queued behind it waits.
+ * Under a steady stream of writes the worker's checkpoint never catches up with the last commit, and the WAL only
+ * starts over once a checkpoint has copied all of it; so when the WAL has grown past a threshold the worker raises
+ * a flag and the next write first finishes the checkpoint itself, which leaves only the few pages written since
+ * the worker's last pass to copy.
  */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { Database as DatabaseType, Statement as PreparedStatement } from 'better-sqlite3';
+import type { Database as DatabaseType, Statement as PreparedStatement, Transaction } from 'better-sqlite3';
 import { ScimError } from '../scim/errors.ts';
 import { sqliteDialect } from './dialect.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
@@ -13,6 +23,39 @@ import type { Driver } from './store.ts';
 
 /** Prepared statements kept per connection; filters make many shapes, so the cache is bounded. */
 const STATEMENT_CACHE_SIZE = 500;
+/** Write transactions after which the checkpoint worker starts; until then SQLite checkpoints as it commits. */
+const CHECKPOINT_WORKER_AFTER_WRITES = 100;
+const CHECKPOINT_INTERVAL_MS = 50;
+/** WAL pages (4 KiB each) past which the next write finishes the worker's checkpoint, so that the WAL starts over. */
+const WAL_RESTART_PAGES = 4000;
+/** With the worker on, SQLite's own automatic checkpoint stays as a backstop at a size the worker never lets the WAL reach. */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 4 * WAL_RESTART_PAGES;
+/** SQLite's default wal_autocheckpoint, restored when the worker cannot run. */
+const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
+
+/**
+ * The checkpoint worker (CommonJS, run with eval): a PASSIVE checkpoint never waits for or blocks readers and
+ * writers; it copies what it can and leaves the rest for the next round. `flag[0]` set to 1 asks the main thread
+ * to finish the checkpoint (shared memory, so it works even while the main thread never returns to its event loop).
+ */
+const CHECKPOINT_WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.path, { fileMustExist: true });
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+const flag = new Int32Array(workerData.flag);
+const timer = setInterval(() => {
+  try {
+    const [result] = checkpoint.all();
+    if (result.log >= workerData.restartPages) Atomics.store(flag, 0, 1);
+  } catch { /* busy or closing: the next round retries */ }
+}, workerData.intervalMs);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
 
 function bindable(value: unknown): unknown {
   if (value === undefined) return null;
@@ -30,15 +73,27 @@ export function sqliteError(err: unknown, statement: Statement): unknown {
   return err;
 }
 
+type RunOp = (op: () => Op<unknown>) => unknown;
+
 export class SqliteDriver implements Driver {
   readonly dialect = sqliteDialect;
   private readonly db: DatabaseType;
   private readonly statements = new Map<string, PreparedStatement>();
+  /** Built once: better-sqlite3 makes a transaction wrapper per call to db.transaction(), which costs more than BEGIN and COMMIT. */
+  private readonly transaction: Transaction<RunOp>;
+  private readonly dataVersion: PreparedStatement;
+  private readonly fileBacked: boolean;
+  private writes = 0;
+  private checkpointer: Worker | null = null;
+  /** Set to 1 by the checkpoint worker when the next write should finish its checkpoint. */
+  private readonly finishCheckpoint = new Int32Array(new SharedArrayBuffer(4));
+  private closing = false;
 
-  constructor(path: string) {
+  constructor(private readonly path: string) {
     this.db = new Database(path);
+    this.fileBacked = path !== ':memory:' && path !== '';
     try {
-      if (path !== ':memory:' && path !== '') this.db.pragma('journal_mode = WAL');
+      if (this.fileBacked) this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('foreign_keys = ON');
@@ -46,10 +101,30 @@ export class SqliteDriver implements Driver {
       this.db.pragma('case_sensitive_like = ON');
       this.db.function('scim_lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
       this.migrate();
+      this.transaction = this.db.transaction((op: () => Op<unknown>): unknown => {
+        const steps = op();
+        try {
+          let step = steps.next();
+          while (!step.done) step = steps.next(this.execute(step.value));
+          return step.value;
+        } finally {
+          steps.return(undefined);
+        }
+      });
+      this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
     } catch (err) {
       this.db.close();
       throw err;
     }
+  }
+
+  /**
+   * Changes whenever this connection or another one (another process on the same file) may have committed a
+   * change to the organizations or tokens: SQLite's data_version counts other connections' commits, and
+   * `localChanges` is the caller's count of its own such writes.
+   */
+  changeStamp(localChanges: number): string {
+    return `${this.dataVersion.get() as number}:${localChanges}`;
   }
 
   private migrate(): void {
@@ -92,25 +167,60 @@ export class SqliteDriver implements Driver {
   }
 
   run<T>(op: () => Op<T>, mode: 'read' | 'write'): Promise<T> {
-    const transaction = this.db.transaction((): T => {
-      const steps = op();
-      try {
-        let step = steps.next();
-        while (!step.done) step = steps.next(this.execute(step.value));
-        return step.value;
-      } finally {
-        steps.return(undefined as T);
-      }
-    });
     try {
-      return Promise.resolve(mode === 'write' ? transaction.immediate() : transaction.deferred());
+      if (mode === 'read') return Promise.resolve(this.transaction.deferred(op) as T);
+      if (++this.writes === CHECKPOINT_WORKER_AFTER_WRITES && this.fileBacked) this.startCheckpointer();
+      if (Atomics.exchange(this.finishCheckpoint, 0, 0) === 1) this.db.pragma('wal_checkpoint(PASSIVE)');
+      return Promise.resolve(this.transaction.immediate(op) as T);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  close(): Promise<void> {
+  private startCheckpointer(): void {
+    let worker: Worker;
+    try {
+      worker = new Worker(CHECKPOINT_WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          module: createRequire(import.meta.url).resolve('better-sqlite3'),
+          path: this.path,
+          intervalMs: CHECKPOINT_INTERVAL_MS,
+          restartPages: WAL_RESTART_PAGES,
+          flag: this.finishCheckpoint.buffer,
+        },
+      });
+    } catch {
+      return; // SQLite keeps checkpointing inside commits, as it did so far.
+    }
+    worker.unref();
+    this.checkpointer = worker;
+    const fallBack = () => {
+      if (this.checkpointer !== worker) return;
+      this.checkpointer = null;
+      if (!this.closing) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
+    };
+    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+    worker.once('error', fallBack);
+    worker.once('exit', fallBack);
+  }
+
+  private async stopCheckpointer(): Promise<void> {
+    const worker = this.checkpointer;
+    this.checkpointer = null;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage('close');
+    // It closes its connection between checkpoints; a worker that does not answer is stopped.
+    const timer = setTimeout(() => void worker.terminate(), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    // The worker's connection goes first, so that closing the last connection checkpoints and removes the WAL.
+    await this.stopCheckpointer();
     this.db.close();
-    return Promise.resolve();
   }
 }

@@ -27,11 +27,15 @@ export interface Driver {
   /** Runs `op` in one transaction: read-only ones see one snapshot, write ones are serialized where they conflict. */
   run<T>(op: () => Op<T>, mode: 'read' | 'write'): Promise<T>;
   close(): Promise<void>;
+  /** Optional: a stamp that changes when another connection commits, combined with the caller's own change count. */
+  changeStamp?(localChanges: number): string;
 }
 
 export class SqlStore implements Store {
   readonly dialect: Dialect['name'];
   private readonly ctx: OpContext;
+  /** Writes through this store that change tokens or organizations (see authStamp). */
+  private authChanges = 0;
 
   constructor(private readonly driver: Driver) {
     this.dialect = driver.dialect.name;
@@ -55,7 +59,7 @@ export class SqlStore implements Store {
   }
 
   updateOrganization(id: string, settings: Partial<OrgSettings>): Promise<Organization> {
-    return this.driver.run(() => ops.updateOrganization(this.ctx, id, settings), 'write');
+    return this.authWrite(() => ops.updateOrganization(this.ctx, id, settings));
   }
 
   createToken(orgId: string, options: { scope: TokenScope; userId?: string | null }): Promise<NewToken> {
@@ -71,7 +75,20 @@ export class SqlStore implements Store {
   }
 
   revokeToken(tokenId: string): Promise<boolean> {
-    return this.driver.run(() => ops.revokeToken(this.ctx, tokenId), 'write');
+    return this.authWrite(() => ops.revokeToken(this.ctx, tokenId));
+  }
+
+  authStamp(): string | null {
+    return this.driver.changeStamp?.(this.authChanges) ?? null;
+  }
+
+  /** A write that changes a token or an organization: the stamp moves once it has run and again once it settles. */
+  private authWrite<T>(op: () => Op<T>): Promise<T> {
+    try {
+      return this.driver.run(op, 'write').finally(() => this.authChanges++);
+    } finally {
+      this.authChanges++;
+    }
   }
 
   create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource> {

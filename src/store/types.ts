@@ -102,6 +102,12 @@ export interface Store {
   findToken(secret: string): Promise<ApiToken | null>;
   listTokens(orgId: string): Promise<ApiToken[]>;
   revokeToken(tokenId: string): Promise<boolean>;
+  /**
+   * Optional: a value that stays the same only while no token or organization can have changed (through this
+   * store, or through any other connection to the same database). While it is unchanged, what findToken and
+   * getOrganization returned is still current, so callers may keep it. null when the store cannot tell cheaply.
+   */
+  authStamp?(): string | null;
 
   create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource>;
   get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null>;

@@ -560,6 +560,9 @@ test('operators that no value of the attribute type could satisfy are invalidFil
     ['meta.created sw "2011"', /"sw" applies to string attributes/],
     ['password eq "secret"', /"password" cannot be used in a filter/],
     ['userName[value eq "x"]', /needs a complex attribute/],
+    // RFC 7644 section 3.4.2.2: gt, ge, lt and le on Boolean and Binary attributes SHALL fail with invalidFilter.
+    ['x509Certificates.value gt "TUlJ"', /"gt" cannot be applied to "x509Certificates.value" \(binary\)/],
+    ['x509Certificates[value le "TUlJ"]', /"le" cannot be applied/],
   ];
   for (const [text, detail] of cases) {
     const filter = parseFilter(text);

@@ -143,6 +143,19 @@ test('dotted-keys: attribute paths as keys of a path-less value become path oper
   assert.deepEqual(normalizePatchBody(body(...ext), USER, only('dotted-keys')), body(...ext));
 });
 
+test('dotted-keys on its own copies a "__proto__" key as data, never as a prototype', () => {
+  // normalizePatchBody refuses such keys first; the normalizer itself must still not let one reach a prototype.
+  const dotted = NORMALIZERS.find((n) => n.name === 'dotted-keys');
+  assert.ok(dotted);
+  const value = JSON.parse('{"title":"T","__proto__":{"polluted":1},"name.givenName":"X"}') as Record<string, unknown>;
+  const out = dotted.apply({ schemas: [], Operations: [{ op: 'add', value }] }, { rs: USER });
+  const plain = out.Operations[0] as { value: Record<string, unknown> };
+  assert.equal(Object.getPrototypeOf(plain.value), Object.prototype);
+  assert.deepEqual(Object.keys(plain.value), ['title', '__proto__']);
+  assert.equal((plain.value as { polluted?: unknown }).polluted, undefined);
+  assert.deepEqual(out.Operations[1], { op: 'add', path: 'name.givenName', value: 'X' });
+});
+
 test('entra-remove-members-value: removes only the listed members; off, the request is refused', () => {
   const ops = [{ op: 'Remove', path: 'members', value: [{ $ref: null, value: 'id1' }, { value: 'id3' }] }];
   const compat = { ...only('entra-remove-members-value'), 'op-case': true };
@@ -160,6 +173,21 @@ test('entra-remove-members-value: removes only the listed members; off, the requ
   // Values it cannot read as member ids are left for strict parsing to refuse.
   assertScimError(() => patch(GROUP, EXISTING_GROUP, [{ op: 'remove', path: 'members', value: [{ display: 'x' }] }], only('entra-remove-members-value')), 'invalidValue');
   assertScimError(() => patch(USER, EXISTING_USER, [{ op: 'remove', path: 'emails', value: [{ value: 'bjensen@example.com' }] }], only('entra-remove-members-value')), 'invalidValue');
+});
+
+test('entra-remove-members-value: thousands of listed members stay within the operation limit', () => {
+  // One Entra operation listing more members than MAX_PATCH_OPERATIONS used to become one operation per member and
+  // be refused as too many operations; it removes exactly the listed members.
+  const ids = Array.from({ length: 2500 }, (_, i) => `2819c223-7f76-453a-919d-${String(i).padStart(12, '0')}`);
+  const keep = ['keep-1', 'keep-2'];
+  const group = { displayName: 'Big', members: [...ids, ...keep].map((value) => ({ value })) };
+  const ops = [{ op: 'Remove', path: 'members', value: ids.map((value) => ({ value })) }];
+  const normalized = normalizePatchBody(body(...ops), GROUP, {}) as { Operations: { path: string }[] };
+  assert.ok(normalized.Operations.length < 100, `${normalized.Operations.length} operations`);
+  assert.ok(normalized.Operations.every((op) => op.path.length <= 4096));
+  assert.deepEqual(patch(GROUP, group, ops, {}).document.members, keep.map((value) => ({ value })));
+  const { memberChanges } = patch(GROUP, group, ops, {}, { membersAsChanges: true });
+  assert.deepEqual(memberChanges, [{ kind: 'remove', ids }]);
 });
 
 test('entra-filtered-add-creates: a filtered write that matches nothing creates the value; off, noTarget', () => {

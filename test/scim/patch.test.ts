@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ScimError } from '../../src/scim/errors.ts';
 import { MAX_PATCH_OPERATIONS, applyPatch, parsePatchRequest } from '../../src/scim/patch/index.ts';
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA } from '../../src/scim/schema/core.ts';
@@ -332,6 +334,22 @@ test('apply-time value shape errors', () => {
   assertScimError(() => validateResource(USER, document, { mode: 'patch', existing: user() }), 'invalidValue', /active/);
 });
 
+test('add deduplicates against values changed in place by earlier operations of the request', () => {
+  const { document } = patch(USER, user(), [
+    { op: 'add', path: 'emails', value: [{ value: 'a@x.org' }] },
+    { op: 'replace', path: 'emails.display', value: 'D' }, // every value changes in place
+    { op: 'add', path: 'emails', value: [{ display: 'D', value: 'a@x.org' }] }, // now equal to one of them
+    { op: 'add', path: 'emails', value: [{ value: 'p@x.org', primary: true }] }, // demotes the work address in place
+    { op: 'add', path: 'emails', value: [{ value: 'bjensen@example.com', type: 'work', display: 'D' }] },
+  ]);
+  assert.deepEqual(document.emails, [
+    { value: 'bjensen@example.com', type: 'work', display: 'D' },
+    { value: 'babs@jensen.org', type: 'home', display: 'D' },
+    { value: 'a@x.org', display: 'D' },
+    { value: 'p@x.org', primary: true },
+  ]);
+});
+
 test('add deduplicates exact duplicates, and members by id', () => {
   const { document } = patch(GROUP, group([BJENSEN]), [
     { op: 'add', path: 'members', value: [{ value: BJENSEN, display: 'Babs again' }, { value: JSMITH }, { value: JSMITH }] },
@@ -436,4 +454,22 @@ test('applyPatch is pure: a ScimError is always thrown as a ScimError with statu
     assert.ok(err instanceof ScimError);
     assert.deepEqual(err.toJSON().scimType, 'noTarget');
   }
+});
+
+test('large PATCH requests on large documents finish: no work quadratic in the number of values', () => {
+  // A hang guard, not a speed test: the fixture takes about a second; with quadratic dedupe, primary demotion,
+  // filtered writes or member-change merging it ran for minutes (50,000 values), so a minute means it hangs.
+  const fixture = fileURLToPath(new URL('./fixtures/large-patch.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+  assert.equal(child.signal, null, 'the large PATCH did not finish within a minute');
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual(JSON.parse(child.stdout), {
+    added: 100_000, // 50,000 new values; re-adding the 50,000 existing ones changes nothing
+    addedDistinct: 100_000,
+    primaries: ['new.user49999@example.com'], // the added primary demotes the old one
+    typed: 50_000,
+    removed: 45_000,
+    memberAdds: [50_000], // 1,000 add operations merge into one change
+    memberRemoves: [50_000],
+  });
 });

@@ -90,6 +90,16 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         assert.deepEqual((await store.getOrganization(org.id))?.settings, again.settings);
       });
 
+      it('keeps every one of concurrent setting updates (no lost update)', async () => {
+        const org = await newOrg();
+        const names = Array.from({ length: 12 }, (_, i) => `switch${i}`);
+        for (const on of [false, true]) {
+          await Promise.all(names.map((name) => store.updateOrganization(org, { compat: { [name]: on } })));
+          const compat = (await store.getOrganization(org))?.settings.compat;
+          assert.deepEqual(compat, Object.fromEntries(names.map((name) => [name, on])));
+        }
+      });
+
       it('rejects bad settings and unknown organizations', async () => {
         await rejects(store.createOrganization('x', { readLimit: 0 }), 400, 'invalidValue');
         await rejects(store.createOrganization('x', { writeLimit: 1.5 }), 400, 'invalidValue');
@@ -223,6 +233,22 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         const org = await newOrg();
         await rejects(store.create(org, 'User', userDoc('nul\u0000name')), 400, 'invalidValue');
         await rejects(store.create(org, 'User', userDoc('ok', { title: 'a\u0000b' })), 400, 'invalidValue');
+      });
+
+      it('rejects unpaired surrogates, which PostgreSQL cannot read back from JSON, and keeps a literal "\\u0000"', async () => {
+        const org = await newOrg();
+        // Stored, a lone surrogate made every filter on the document's JSON fail in PostgreSQL (a 500 for the org).
+        for (const title of ['a\ud800b', 'end\udfff', '\udc00\ud800']) {
+          await rejects(store.create(org, 'User', userDoc('lone', { title })), 400, 'invalidValue');
+        }
+        const u = await store.create(org, 'User', userDoc('fine', { title: 'pair \ud83d\ude00 and a backslash \\u0000 \\\\' }));
+        assert.equal((await store.get(org, 'User', u.id))?.document.title, 'pair \ud83d\ude00 and a backslash \\u0000 \\\\');
+        await rejects(store.replace(org, 'User', u.id, userDoc('fine', { title: '\ud800' })), 400, 'invalidValue');
+        await rejects(store.patch(org, 'User', u.id, ops('User', [{ op: 'replace', path: 'title', value: 'x\udbff' }])), 400, 'invalidValue');
+        await rejects(store.create(org, 'User', userDoc('nul\\\u0000')), 400, 'invalidValue');
+        const found = await store.query(org, 'User', { filter: parseFilter('title co "\\\\u0000" and title pr'), count: 10 });
+        assert.deepEqual(ids(found.resources), [u.id]);
+        await rejects(store.query(org, 'User', { filter: parseFilter('title eq "\\ud800"'), count: 10 }), 400, 'invalidFilter');
       });
 
       it('validates patched documents and leaves the resource unchanged on error', async () => {
@@ -493,6 +519,20 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         await expectUsers(`groups.value eq "${team.id}"`, ['alice', 'bob']);
         await expectUsers('groups[display eq "ENG TEAM" and type eq "direct"]', ['alice', 'bob']);
         await expectUsers('not (groups pr)', ['carol', 'dave']);
+      });
+
+      it('folds non-ASCII letters in member and group display names as in the other filters', async () => {
+        const other = await newOrg();
+        const elodie = await store.create(other, 'User', userDoc('elodie', { displayName: 'Élodie Ünal' }));
+        const max = await store.create(other, 'User', userDoc('max'));
+        const g = await store.create(other, 'Group', groupDoc('Équipe Öst', [elodie.id, max.id]));
+        const query = async (kind: ResourceKind, filter: string) => ids((await store.query(other, kind, { filter: parseFilter(filter), count: 10 })).resources);
+        assert.deepEqual(await query('User', 'groups[display eq "équipe öst"]'), [elodie.id, max.id].sort());
+        assert.deepEqual(await query('User', 'groups.display co "ÉQUIPE"'), [elodie.id, max.id].sort());
+        assert.deepEqual(await query('Group', 'members[display sw "élodie ü"]'), [g.id]);
+        assert.deepEqual(await query('Group', 'displayName eq "ÉQUIPE ÖST"'), [g.id]);
+        const r = await store.patch(other, 'Group', g.id, ops('Group', [{ op: 'remove', path: 'members[display eq "ÉLODIE ÜNAL"]' }]), { relations: true });
+        assert.deepEqual(memberIds(r), [max.id]);
       });
 
       it('rejects misuse with 400 invalidFilter and matches nothing for unknown attributes', async () => {

@@ -5,7 +5,7 @@
  * - Attribute names and document keys match case-insensitively; only own properties are read.
  * - Strings compare case-insensitively (lower-cased) unless the attribute is `caseExact`; gt/ge/lt/le compare strings
  *   by UTF-16 code units after that. dateTime attributes compare as instants (see parseScimDateTime); integer and
- *   decimal attributes numerically; booleans only with eq/ne.
+ *   decimal attributes numerically; booleans and binary values are not ordered (gt/ge/lt/le are invalid).
  * - Multi-valued attributes match when ANY value matches. A complex attribute compared without a sub-attribute
  *   (`emails co "x"`, `members eq "id"`) compares its `value` sub-attribute.
  * - `ne` is the negation of `eq`: true when the attribute is absent, and for multi-valued attributes true when no
@@ -17,6 +17,7 @@
  *   attributes such as password, nested value paths) throws ScimError 400 invalidFilter in both.
  */
 import { ScimError } from '../errors.ts';
+import { isPlainObject } from '../json.ts';
 import { attr } from '../schema/attribute.ts';
 import { findAttribute, isForbiddenKey, resolveAttribute } from '../schema/registry.ts';
 import type { ResolvedAttribute, ResourceSchema } from '../schema/registry.ts';
@@ -84,10 +85,6 @@ export function parseScimDateTime(text: string): number | undefined {
 type Container = Record<string, unknown>;
 type Predicate = (container: Container) => boolean;
 
-function isRecord(value: unknown): value is Container {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Case-insensitive own-property lookup: documents may spell keys in any case, and the prototype is never read. */
 function getOwn(obj: Container, key: string): unknown {
   if (Object.hasOwn(obj, key)) return obj[key];
@@ -101,7 +98,7 @@ function isPresent(value: unknown): boolean {
   if (value === undefined || value === null) return false;
   if (typeof value === 'string') return value.length > 0;
   if (Array.isArray(value)) return value.some(isPresent);
-  if (isRecord(value)) return Object.keys(value).some((k) => isPresent(value[k]));
+  if (isPlainObject(value)) return Object.keys(value).some((k) => isPresent(value[k]));
   return true;
 }
 
@@ -111,12 +108,12 @@ function isPresent(value: unknown): boolean {
  */
 function valuesAt(container: Container, resolved: ResolvedAttribute, subName: string | null): unknown[] {
   const holder = resolved.extension !== null ? getOwn(container, resolved.extension) : container;
-  if (!isRecord(holder)) return [];
+  if (!isPlainObject(holder)) return [];
   const raw = getOwn(holder, resolved.attribute.name);
   if (raw === undefined || raw === null) return [];
   const items = Array.isArray(raw) ? raw : [raw];
   if (subName === null) return items;
-  return items.map((item) => (isRecord(item) ? getOwn(item, subName) : undefined));
+  return items.map((item) => (isPlainObject(item) ? getOwn(item, subName) : undefined));
 }
 
 const ORDERING_OPS: ReadonlySet<CompareOp> = new Set(['gt', 'ge', 'lt', 'le']);
@@ -148,6 +145,8 @@ function compareNumbers(a: number, b: number): number {
 function valueTest(def: AttributeDefinition, op: CompareOp, operand: Exclude<FilterValue, null>, where: string): (v: unknown) => boolean {
   const describe = `${where} (${def.type})`;
   const test: CompareOp = op === 'ne' ? 'eq' : op;
+  // RFC 7644 section 3.4.2.2: ordering Boolean and Binary values is an invalid filter.
+  if (ORDERING_OPS.has(op) && (def.type === 'boolean' || def.type === 'binary')) throw ScimError.invalidFilter(`Operator "${op}" cannot be applied to ${describe}`);
   if (STRING_TYPES.has(def.type)) {
     if (typeof operand !== 'string') throw ScimError.invalidFilter(`Filter compares ${describe} with ${JSON.stringify(operand)}; use a string`);
     const fold = (s: string): string => (def.caseExact ? s : s.toLowerCase());
@@ -163,7 +162,6 @@ function valueTest(def: AttributeDefinition, op: CompareOp, operand: Exclude<Fil
   }
   if (STRING_OPS.has(op)) throw ScimError.invalidFilter(`Operator "${op}" applies to string attributes, not ${describe}`);
   if (def.type === 'boolean') {
-    if (ORDERING_OPS.has(op)) throw ScimError.invalidFilter(`Operator "${op}" cannot be applied to ${describe}`);
     if (typeof operand !== 'boolean') throw ScimError.invalidFilter(`Filter compares ${describe} with ${JSON.stringify(operand)}; use true or false`);
     return (v) => v === operand;
   }
@@ -268,7 +266,7 @@ function compile(filter: Filter, ctx: CompileContext, parent: AttributeDefinitio
       }
       if (!resolved) return NEVER;
       const inner = compile(filter.filter, ctx, resolved.attribute);
-      return (c) => valuesAt(c, resolved, null).some((item) => isRecord(item) && inner(item));
+      return (c) => valuesAt(c, resolved, null).some((item) => isPlainObject(item) && inner(item));
     }
   }
 }
@@ -284,7 +282,7 @@ export function compileFilter(
   parent?: AttributeDefinition,
 ): (resource: Record<string, unknown>) => boolean {
   const predicate = compile(filter, { rs, strict: false }, parent);
-  return (resource) => isRecord(resource) && predicate(resource);
+  return (resource) => isPlainObject(resource) && predicate(resource);
 }
 
 /** Evaluates a filter against a full SCIM resource representation (extension attributes under their URN key). */

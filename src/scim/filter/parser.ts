@@ -91,61 +91,47 @@ class Parser {
     this.pos++;
   }
 
-  /** Enters one level of `(`, `not (` or `[`; refuses before recursing when that would exceed the limit. */
-  enter(): void {
+  /** orExpr := andExpr ("or" andExpr)*, andExpr := unary ("and" unary)* */
+  parseOr(inValuePath: boolean): Filter {
+    return this.chain('or', () => this.chain('and', () => this.parseUnary(inValuePath)));
+  }
+
+  /** `operand (keyword operand)*` as a left-associative tree, by a loop rather than recursion. */
+  private chain(keyword: 'and' | 'or', operand: () => Filter): Filter {
+    let left = operand();
+    for (;;) {
+      const word = this.peekWord();
+      if (word.text.toLowerCase() !== keyword) return left;
+      this.pos = word.start + word.text.length;
+      left = { kind: keyword, left, right: operand() };
+    }
+  }
+
+  /**
+   * Parses `( orExpr )` or `[ orExpr ]` with the cursor on the opening character: one level of `(`, `not (` or `[`,
+   * refused before recursing when it would exceed the depth limit.
+   */
+  private enclosed(close: ')' | ']', inValuePath: boolean): Filter {
     if (this.depth >= FILTER_MAX_DEPTH) this.fail(`nesting is deeper than ${FILTER_MAX_DEPTH} levels`);
     this.depth++;
-  }
-
-  leave(): void {
+    this.pos++;
+    const inner = this.parseOr(inValuePath);
+    this.expectChar(close, `"${close}"`);
     this.depth--;
-  }
-
-  /** orExpr := andExpr ("or" andExpr)* */
-  parseOr(inValuePath: boolean): Filter {
-    let left = this.parseAnd(inValuePath);
-    for (;;) {
-      const word = this.peekWord();
-      if (word.text.toLowerCase() !== 'or') return left;
-      this.pos = word.start + word.text.length;
-      left = { kind: 'or', left, right: this.parseAnd(inValuePath) };
-    }
-  }
-
-  /** andExpr := unary ("and" unary)* */
-  private parseAnd(inValuePath: boolean): Filter {
-    let left = this.parseUnary(inValuePath);
-    for (;;) {
-      const word = this.peekWord();
-      if (word.text.toLowerCase() !== 'and') return left;
-      this.pos = word.start + word.text.length;
-      left = { kind: 'and', left, right: this.parseUnary(inValuePath) };
-    }
+    return inner;
   }
 
   /** unary := "not" "(" orExpr ")" | "(" orExpr ")" | attrPath "pr" | attrPath compareOp value | attrPath "[" orExpr "]" */
   private parseUnary(inValuePath: boolean): Filter {
     this.skipSpaces();
     if (this.atEnd()) this.fail('expected an attribute path, "(" or "not" but found end of input');
-    if (this.text[this.pos] === '(') {
-      this.enter();
-      this.pos++;
-      const inner = this.parseOr(inValuePath);
-      this.expectChar(')', '")"');
-      this.leave();
-      return inner;
-    }
+    if (this.text[this.pos] === '(') return this.enclosed(')', inValuePath);
     const word = this.readWord();
     if (!word.text) this.fail(`expected an attribute path, "(" or "not" but found ${quote(this.text[this.pos])}`);
     if (word.text.toLowerCase() === 'not') {
       this.skipSpaces();
       if (this.text[this.pos] !== '(') this.fail(`expected "(" after "not" but found ${this.describeHere()}`);
-      this.enter();
-      this.pos++;
-      const inner = this.parseOr(inValuePath);
-      this.expectChar(')', '")"');
-      this.leave();
-      return { kind: 'not', filter: inner };
+      return { kind: 'not', filter: this.enclosed(')', inValuePath) };
     }
     const path = this.attrPath(word, inValuePath);
     this.skipSpaces();
@@ -168,12 +154,7 @@ class Parser {
 
   /** Parses `[ valFilter ]` with the cursor on `[`. */
   bracketFilter(): Filter {
-    this.enter();
-    this.pos++;
-    const filter = this.parseOr(true);
-    this.expectChar(']', '"]"');
-    this.leave();
-    return filter;
+    return this.enclosed(']', true);
   }
 
   /** compValue := false / null / true / number / string (JSON); keywords are case-insensitive. */
@@ -236,6 +217,14 @@ class Parser {
     if (!ATTR_NAME.test(name)) this.fail(`invalid attribute name ${quote(name)}`, at);
   }
 
+  /** The attribute path that starts the input, after optional spaces, and the word it was read from. */
+  leadingAttrPath(): { path: AttrPath; word: Word } {
+    this.skipSpaces();
+    const word = this.readWord();
+    if (!word.text) this.fail(`expected an attribute path but found ${this.describeHere()}`);
+    return { path: this.attrPath(word, false), word };
+  }
+
   /**
    * attrPath := [URN ":"] ATTRNAME ["." subAttr]. The URN is everything up to the last colon; inside a value path
    * only a bare sub-attribute name is allowed, since names there are relative to the multi-valued attribute.
@@ -271,15 +260,16 @@ class Parser {
   }
 }
 
-function checkInput(text: unknown, makeError: ErrorFactory, label: string): asserts text is string {
+/** Checks the input's type and length, then starts a parser whose every error comes from `makeError`. */
+function parserFor(text: unknown, makeError: ErrorFactory, label: string): Parser {
   if (typeof text !== 'string') throw makeError(`${label}: expected a string`);
   if (text.length > FILTER_MAX_LENGTH) throw makeError(`${label}: longer than ${FILTER_MAX_LENGTH} characters`);
+  return new Parser(text, makeError, label);
 }
 
 /** Parses a filter expression; any bad input throws ScimError 400 invalidFilter. */
 export function parseFilter(text: string): Filter {
-  checkInput(text, ScimError.invalidFilter, 'Invalid filter');
-  const parser = new Parser(text, ScimError.invalidFilter, 'Invalid filter');
+  const parser = parserFor(text, ScimError.invalidFilter, 'Invalid filter');
   const filter = parser.parseOr(false);
   parser.expectEnd();
   return filter;
@@ -287,12 +277,8 @@ export function parseFilter(text: string): Filter {
 
 /** Parses a PATCH path: `attrPath` or `valuePath[.subAttr]`. Bad input throws ScimError 400 invalidPath. */
 export function parsePatchPath(text: string): PatchPath {
-  checkInput(text, ScimError.invalidPath, 'Invalid path');
-  const parser = new Parser(text, ScimError.invalidPath, 'Invalid path');
-  parser.skipSpaces();
-  const word = parser.readWord();
-  if (!word.text) parser.fail(`expected an attribute path but found ${parser.describeHere()}`);
-  const attribute = parser.attrPath(word, false);
+  const parser = parserFor(text, ScimError.invalidPath, 'Invalid path');
+  const { path: attribute, word } = parser.leadingAttrPath();
   let filter: Filter | null = null;
   let subAfterFilter: string | null = null;
   if (text[word.start + word.text.length] === '[') {
@@ -314,12 +300,8 @@ export function parsePatchPath(text: string): PatchPath {
  * spaces. Bad input throws ScimError 400 invalidPath.
  */
 export function parseAttrPath(text: string): AttrPath {
-  checkInput(text, ScimError.invalidPath, 'Invalid attribute path');
-  const parser = new Parser(text, ScimError.invalidPath, 'Invalid attribute path');
-  parser.skipSpaces();
-  const word = parser.readWord();
-  if (!word.text) parser.fail(`expected an attribute path but found ${parser.describeHere()}`);
-  const path = parser.attrPath(word, false);
+  const parser = parserFor(text, ScimError.invalidPath, 'Invalid attribute path');
+  const { path } = parser.leadingAttrPath();
   parser.expectEnd();
   return path;
 }

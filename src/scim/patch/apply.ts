@@ -6,11 +6,12 @@
 import { ScimError } from '../errors.ts';
 import type { Filter, PatchPath } from '../filter/ast.ts';
 import { compileFilter, printPatchPath } from '../filter/index.ts';
+import { canonicalJson, deepEqual, isPlainObject } from '../json.ts';
 import { GROUP_SCHEMA } from '../schema/core.ts';
 import { findAttribute, isForbiddenKey } from '../schema/registry.ts';
 import type { ResourceSchema } from '../schema/registry.ts';
 import type { AttributeDefinition } from '../schema/types.ts';
-import { isPlainObject, prefixScimError, resolvePatchTarget, resolveValueKey } from './parse.ts';
+import { prefixScimError, resolvePatchTarget, resolveValueKey } from './parse.ts';
 import type { Json, PatchTarget } from './parse.ts';
 import type { MemberChange, MemberRef, PatchApplyOptions, PatchOperation } from './types.ts';
 
@@ -28,16 +29,6 @@ export interface PatchResult {
 }
 
 type WriteOp = 'add' | 'replace';
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  if (isPlainObject(a) && isPlainObject(b)) {
-    const keys = Object.keys(a);
-    return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
-  }
-  return false;
-}
 
 /** Renames the keys of `obj` in place to their canonical spelling; input may spell attribute names in any case. */
 function renameKeys(obj: Json, canonical: (key: string) => string | undefined, where: string): void {
@@ -83,18 +74,9 @@ function canonicalizeResource(rs: ResourceSchema, doc: Json): void {
   }
 }
 
-/** Elements are the same value when equal, or, where `value` is an immutable identity (Group members), same `value`. */
-function sameElement(def: AttributeDefinition, a: unknown, b: unknown): boolean {
-  const identity = def.subAttributes?.find((s) => s.name === 'value' && s.mutability === 'immutable');
-  if (identity && isPlainObject(a) && isPlainObject(b) && typeof a.value === 'string') return a.value === b.value;
-  return deepEqual(a, b);
-}
-
-/** RFC 7643 section 2.4: "primary": true appears at most once, so a value written as primary demotes the others. */
-function demoteOtherPrimaries(def: AttributeDefinition, list: unknown[], written: readonly unknown[]): void {
-  if (!findAttribute(def.subAttributes, 'primary')) return;
-  if (!written.some((el) => isPlainObject(el) && el.primary === true)) return;
-  for (const el of list) if (isPlainObject(el) && el.primary === true && !written.includes(el)) delete el.primary;
+/** Whether `value` identifies the values of `def` (Group members): then two values with one `value` are the same. */
+function hasIdentity(def: AttributeDefinition): boolean {
+  return def.subAttributes?.some((s) => s.name === 'value' && s.mutability === 'immutable') ?? false;
 }
 
 function assertImmutableKept(def: AttributeDefinition, before: Json, after: Json, label: string): void {
@@ -170,8 +152,19 @@ function memberRefs(def: AttributeDefinition, value: unknown, label: string): Me
   return refs;
 }
 
+/** A member change that later changes of the same kind merge into; its ids are kept in a Set for O(1) merging. */
+type OpenChange = { readonly kind: 'add'; readonly members: MemberRef[] } | { readonly kind: 'remove'; readonly ids: string[] };
+
 class Applier {
   readonly memberChanges: MemberChange[] = [];
+  /** The last entry of memberChanges while it is an add or a remove by id, and the member ids it holds. */
+  private open: OpenChange | null = null;
+  private openIds = new Set<string>();
+  /**
+   * Keys of multi-valued elements (see keyOf), kept across operations so that each `add` costs a lookup per existing
+   * value; edit() forgets the key of an element changed in place.
+   */
+  private readonly keys = new WeakMap<object, string>();
 
   constructor(
     private readonly rs: ResourceSchema,
@@ -201,6 +194,36 @@ class Applier {
       else if (value !== undefined) present.push(ext.id);
     }
     if (Array.isArray(this.doc.schemas) || present.length > 0) this.doc.schemas = [this.rs.core.id, ...present];
+  }
+
+  /**
+   * Values with one key are the same value (RFC 7644 3.5.2.1): equal, or, for attributes with an identity, with the
+   * same `value`.
+   */
+  private keyOf(identity: boolean, element: unknown): string {
+    if (identity && isPlainObject(element) && typeof element.value === 'string') return `id:${element.value}`;
+    if (typeof element !== 'object' || element === null) return `json:${canonicalJson(element)}`;
+    let key = this.keys.get(element);
+    if (key === undefined) {
+      key = `json:${canonicalJson(element)}`;
+      this.keys.set(element, key);
+    }
+    return key;
+  }
+
+  /** Sets (or, with undefined, removes) a sub-attribute of a multi-valued element in place. */
+  private edit(element: Json, name: string, value: unknown): void {
+    this.keys.delete(element);
+    if (value === undefined) delete element[name];
+    else element[name] = value;
+  }
+
+  /** RFC 7643 section 2.4: "primary": true appears at most once, so a value written as primary demotes the others. */
+  private demoteOtherPrimaries(def: AttributeDefinition, list: unknown[], written: readonly unknown[]): void {
+    if (!findAttribute(def.subAttributes, 'primary')) return;
+    if (!written.some((el) => isPlainObject(el) && el.primary === true)) return;
+    const kept = new Set(written);
+    for (const el of list) if (isPlainObject(el) && el.primary === true && !kept.has(el)) this.edit(el, 'primary', undefined);
   }
 
   private holder(extension: string | null, create: boolean): Json | undefined {
@@ -262,13 +285,13 @@ class Applier {
       const list = Array.isArray(holder[attribute.name]) ? (holder[attribute.name] as unknown[]) : [];
       const elements = list.filter(isPlainObject);
       if (op === 'remove') {
-        for (const el of elements) delete el[sub.name];
+        for (const el of elements) this.edit(el, sub.name, undefined);
         this.store(holder, attribute, list.filter((el) => !isPlainObject(el) || Object.keys(el).length > 0));
         return;
       }
       if (elements.length === 0) throw ScimError.noTarget(`"${label}": "${attribute.name}" has no values to set "${sub.name}" on`);
-      for (const el of elements) el[sub.name] = value;
-      demoteOtherPrimaries(attribute, list, elements);
+      for (const el of elements) this.edit(el, sub.name, value);
+      this.demoteOtherPrimaries(attribute, list, elements);
       return;
     }
     const current = isPlainObject(holder[attribute.name]) ? (holder[attribute.name] as Json) : {};
@@ -299,14 +322,20 @@ class Applier {
       }
       const existing = holder[def.name];
       const list: unknown[] = Array.isArray(existing) ? existing : existing === undefined || existing === null ? [] : [existing];
-      const added: unknown[] = [];
+      // RFC 7644 3.5.2.1: adding a value that is already there (or given twice) changes nothing.
+      const identity = hasIdentity(def);
+      const wanted = new Map<string, unknown>();
       for (const item of value) {
-        // RFC 7644 3.5.2.1: adding a value that is already there changes nothing.
-        if (list.some((el) => sameElement(def, el, item))) continue;
-        list.push(item);
-        added.push(item);
+        const key = this.keyOf(identity, item);
+        if (!wanted.has(key)) wanted.set(key, item);
       }
-      demoteOtherPrimaries(def, list, added);
+      for (const el of list) {
+        if (wanted.size === 0) break;
+        wanted.delete(this.keyOf(identity, el));
+      }
+      const added = [...wanted.values()];
+      for (const item of added) list.push(item);
+      this.demoteOtherPrimaries(def, list, added);
       this.store(holder, def, list);
       return;
     }
@@ -338,29 +367,32 @@ class Applier {
       }
     }
     if (hits.length === 0 || !holder) throw ScimError.noTarget(`No value of "${attribute.name}" matches the filter in "${label}"`);
+    const hit = new Set<unknown>(hits);
     if (op === 'remove') {
-      if (sub !== null) for (const el of hits) delete el[sub.name];
-      const kept = list.filter((el) => (sub === null ? !hits.includes(el as Json) : !isPlainObject(el) || Object.keys(el).length > 0));
+      if (sub !== null) for (const el of hits) this.edit(el, sub.name, undefined);
+      const kept = list.filter((el) => (sub === null ? !hit.has(el) : !isPlainObject(el) || Object.keys(el).length > 0));
       this.store(holder, attribute, kept);
       return;
     }
     const written: Json[] = [];
     if (sub !== null) {
       for (const el of hits) {
-        el[sub.name] = structuredClone(value);
+        this.edit(el, sub.name, structuredClone(value));
         written.push(el);
       }
     } else {
       if (!isPlainObject(value)) throw ScimError.invalidValue(`"${label}" selects values of "${attribute.name}"; "value" must be an object`);
       canonicalizeValue(attribute, value, label);
-      for (const el of hits) {
-        const next: Json = op === 'replace' ? structuredClone(value) : { ...el, ...structuredClone(value) };
-        assertImmutableKept(attribute, el, next, label);
-        list[list.indexOf(el)] = next;
+      list.forEach((el, i) => {
+        if (!hit.has(el)) return;
+        const current = el as Json;
+        const next: Json = op === 'replace' ? structuredClone(value) : { ...current, ...structuredClone(value) };
+        assertImmutableKept(attribute, current, next, label);
+        list[i] = next;
         written.push(next);
-      }
+      });
     }
-    demoteOtherPrimaries(attribute, list, written);
+    this.demoteOtherPrimaries(attribute, list, written);
     this.store(holder, attribute, list);
   }
 
@@ -385,19 +417,32 @@ class Applier {
     if (members.length > 0) this.pushChange({ kind: 'add', members });
   }
 
-  /** Appends a change, merging it into the previous one when both add or both remove by id. */
+  /** Appends a change, merging it into the previous one when both add or both remove by id (duplicates dropped). */
   private pushChange(change: MemberChange): void {
     const last = this.memberChanges[this.memberChanges.length - 1];
-    if (last?.kind === 'add' && change.kind === 'add') {
-      const have = new Set(last.members.map((m) => m.value));
-      this.memberChanges[this.memberChanges.length - 1] = { kind: 'add', members: [...last.members, ...change.members.filter((m) => !have.has(m.value))] };
-    } else if (last?.kind === 'remove' && change.kind === 'remove') {
-      this.memberChanges[this.memberChanges.length - 1] = { kind: 'remove', ids: [...new Set([...last.ids, ...change.ids])] };
-    } else if (last?.kind === 'removeAll' && change.kind !== 'add') {
-      // Nothing is left to remove after removeAll.
-    } else {
-      this.memberChanges.push(change);
+    if (last?.kind === 'removeAll' && change.kind !== 'add') return; // nothing is left to remove after removeAll
+    if (change.kind === 'add' || change.kind === 'remove') {
+      if (this.open?.kind !== change.kind) {
+        this.open = change.kind === 'add' ? { kind: 'add', members: [] } : { kind: 'remove', ids: [] };
+        this.openIds = new Set();
+        this.memberChanges.push(this.open);
+      }
+      if (this.open.kind === 'add' && change.kind === 'add') {
+        for (const m of change.members) if (this.takeId(m.value)) this.open.members.push(m);
+      } else if (this.open.kind === 'remove' && change.kind === 'remove') {
+        for (const id of change.ids) if (this.takeId(id)) this.open.ids.push(id);
+      }
+      return;
     }
+    this.open = null;
+    this.memberChanges.push(change);
+  }
+
+  /** Records a member id in the open change; false when it is already there. */
+  private takeId(id: string): boolean {
+    if (this.openIds.has(id)) return false;
+    this.openIds.add(id);
+    return true;
   }
 }
 

@@ -6,11 +6,12 @@
  * describes each one.
  */
 import { ScimError } from '../errors.ts';
-import { parsePatchPath } from '../filter/index.ts';
+import { FILTER_MAX_LENGTH, parsePatchPath } from '../filter/index.ts';
 import { findAttribute, findExtension } from '../schema/registry.ts';
 import type { ResourceSchema } from '../schema/registry.ts';
 import type { AttributeDefinition } from '../schema/types.ts';
-import { assertSafeJson, getKeyIgnoringCase, isPlainObject, resolvePatchTarget, resolveValueKey } from './parse.ts';
+import { isPlainObject } from '../json.ts';
+import { OP_NAMES, assertSafeJson, getKeyIgnoringCase, resolvePatchTarget, resolveValueKey } from './parse.ts';
 import type { Json, PatchTarget } from './parse.ts';
 import type { PatchApplyOptions } from './types.ts';
 
@@ -170,8 +171,6 @@ function coerceBooleans(def: AttributeDefinition, value: unknown): unknown {
   return value;
 }
 
-const OP_NAMES: ReadonlySet<string> = new Set(['add', 'replace', 'remove']);
-
 // ---------------------------------------------------------------------------------------------------------------
 // The chain, in the order it runs.
 
@@ -226,28 +225,53 @@ const dottedKeys: Normalizer = {
       const isPathKey = (k: string): boolean =>
         k.toLowerCase() !== 'schemas' && !findExtension(rs, k) && (k.includes('.') || k.toLowerCase().startsWith('urn:'));
       if (!Object.keys(value).some(isPathKey)) return op;
-      // Keeps key order: runs of plain keys stay together in one path-less operation.
+      // Keeps key order: runs of plain keys stay together in one path-less operation. Their values are built with
+      // Object.fromEntries, which defines own properties, so even a `__proto__` key cannot set a prototype.
       const out: RawOperation[] = [];
-      let plain: Json | undefined;
+      let plain: [string, unknown][] = [];
+      const flush = (): void => {
+        if (plain.length > 0) out.push({ ...op, value: Object.fromEntries(plain) });
+        plain = [];
+      };
       for (const key of Object.keys(value)) {
         if (isPathKey(key)) {
-          if (plain) out.push({ ...op, value: plain });
-          plain = undefined;
+          flush();
           out.push({ ...op, path: key, value: value[key] });
         } else {
-          plain ??= {};
-          plain[key] = value[key];
+          plain.push([key, value[key]]);
         }
       }
-      if (plain) out.push({ ...op, value: plain });
+      flush();
       return out;
     }),
 };
 
+/**
+ * `members[value eq "a" or value eq "b" ...]` paths naming every id, each as long as a filter may be, so a removal of
+ * thousands of members stays within the per-request operation limit.
+ */
+function memberRemovalPaths(attribute: string, ids: readonly string[]): string[] {
+  const paths: string[] = [];
+  let terms: string[] = [];
+  let length = attribute.length + 2;
+  for (const id of ids) {
+    const term = `value eq ${JSON.stringify(id)}`;
+    if (terms.length > 0 && length + 4 + term.length > FILTER_MAX_LENGTH) {
+      paths.push(`${attribute}[${terms.join(' or ')}]`);
+      terms = [];
+      length = attribute.length + 2;
+    }
+    length += (terms.length > 0 ? 4 : 0) + term.length;
+    terms.push(term);
+  }
+  if (terms.length > 0) paths.push(`${attribute}[${terms.join(' or ')}]`);
+  return paths;
+}
+
 const entraRemoveMembersValue: Normalizer = {
   name: 'entra-remove-members-value',
   description:
-    'Entra ID removes members with {"op":"Remove","path":"members","value":[{"value":"<id>"}]}; this becomes one remove of members[value eq "<id>"] per listed member. Strict RFC would read it as "remove all members", so without this normalizer the request is rejected.',
+    'Entra ID removes members with {"op":"Remove","path":"members","value":[{"value":"<id>"}]}; this becomes a remove of members[value eq "<id>" or ...] naming exactly the listed members. Strict RFC would read it as "remove all members", so without this normalizer the request is rejected.',
   enabledByDefault: true,
   apply: (body, { rs }) =>
     mapOperations(body, (op) => {
@@ -266,7 +290,7 @@ const entraRemoveMembersValue: Normalizer = {
         ids.push(id);
       }
       const { value: _ids, ...rest } = op;
-      return ids.map((id) => ({ ...rest, path: `${target.attribute.name}[value eq ${JSON.stringify(id)}]` }));
+      return memberRemovalPaths(target.attribute.name, ids).map((path) => ({ ...rest, path }));
     }),
 };
 

@@ -11,7 +11,7 @@ import { COMMON_ATTRIBUTES, PATCH_OP_SCHEMA } from '../schema/core.ts';
 import { findAttribute, findExtension, isForbiddenKey, resolveAttribute } from '../schema/registry.ts';
 import type { ResourceSchema } from '../schema/registry.ts';
 import type { AttributeDefinition, SchemaDefinition } from '../schema/types.ts';
-import { isPlainObject } from '../validate.ts';
+import { isPlainObject } from '../json.ts';
 import type { PatchOperation, PatchOpName } from './types.ts';
 
 /** More operations than any IdP sends in one request; keeps a hostile body from costing unbounded work. */
@@ -21,7 +21,6 @@ export const MAX_VALUE_DEPTH = 16;
 
 export type Json = Record<string, unknown>;
 
-export { isPlainObject };
 
 /** Own-property lookup ignoring case (SCIM attribute names are case-insensitive); undefined when absent or ambiguous. */
 export function getKeyIgnoringCase(obj: Json, name: string): { key: string; ambiguous: boolean } | undefined {
@@ -98,7 +97,7 @@ function prefixed(err: unknown, prefix: string): unknown {
   return err instanceof ScimError ? new ScimError(err.status, `${prefix}: ${err.message}`, err.scimType) : err;
 }
 
-const OP_NAMES: ReadonlySet<string> = new Set<PatchOpName>(['add', 'replace', 'remove']);
+export const OP_NAMES: ReadonlySet<string> = new Set<PatchOpName>(['add', 'replace', 'remove']);
 
 function checkWritable(attribute: AttributeDefinition, sub: AttributeDefinition | null, label: string): void {
   if (attribute.mutability === 'readOnly' || sub?.mutability === 'readOnly') {
