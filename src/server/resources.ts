@@ -127,13 +127,18 @@ function present(ctx: ResourceContext, stored: StoredResource, projection: Proje
 }
 
 function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {
+  let body: Record<string, unknown> | undefined;
   return {
     id: stored.id,
     kind: stored.resourceType,
     version: stored.version,
     etag: formatEtag(stored.version),
     location: resourceLocation(ctx, stored.resourceType, stored.id),
-    body: present(ctx, stored, projection),
+    // Built when first read: a 204 PATCH answer and a Bulk result never send it.
+    get body() {
+      body ??= present(ctx, stored, projection);
+      return body;
+    },
   };
 }
 

@@ -307,6 +307,14 @@ function* applyMemberChange(ctx: OpContext, orgId: string, groupId: string, chan
   }
 }
 
+/** One entry of a Group's `members` or a User's `groups`, from a membership's value, display and type. */
+function relationEntry(value: unknown, display: unknown, type: unknown): Record<string, unknown> {
+  const entry: Record<string, unknown> = { value: String(value) };
+  if (display !== null && display !== undefined) entry.display = String(display);
+  entry.type = String(type);
+  return entry;
+}
+
 /** Members of the given groups (value, display, type), or groups of the given users (value, display, type 'direct'). */
 function* loadRelations(orgId: string, kind: ResourceKind, ids: readonly string[]): Op<Map<string, Record<string, unknown>[]>> {
   const out = new Map<string, Record<string, unknown>[]>();
@@ -320,9 +328,7 @@ function* loadRelations(orgId: string, kind: ResourceKind, ids: readonly string[
             FROM memberships m JOIN resources d ON d.org_id = m.org_id AND d.id = m.group_id
             WHERE m.org_id = ${orgId} AND m.member_id IN (${list(part)}) ORDER BY m.member_id, m.group_id`);
     for (const row of found) {
-      const entry: Record<string, unknown> = { value: String(row.value) };
-      if (row.display !== null && row.display !== undefined) entry.display = String(row.display);
-      entry.type = String(row.type);
+      const entry = relationEntry(row.value, row.display, row.type);
       const owner = String(row.owner);
       const listed = out.get(owner);
       if (listed) listed.push(entry);
@@ -395,6 +401,20 @@ export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: Resour
 }
 
 export function* getResource(_ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Op<StoredResource | null> {
+  if (kind === 'User' && options?.relations) {
+    // A User and its groups in one statement (a row per group): users belong to few groups, and a second query
+    // cost more than repeating the row. A Group's members can be many, so they keep their own query.
+    const found = yield* rows(
+      sql`SELECT ${RESOURCE_COLUMNS}, m.group_id AS group_id, g.display AS group_display FROM resources r
+        LEFT JOIN memberships m ON m.org_id = r.org_id AND m.member_id = r.id
+        LEFT JOIN resources g ON g.org_id = m.org_id AND g.id = m.group_id
+        WHERE r.org_id = ${orgId} AND r.id = ${String(id)} AND r.kind = 'User' ORDER BY m.group_id`,
+    );
+    if (found.length === 0) return null;
+    const resource = toResource(found[0], parseJson(found[0].doc));
+    const groups = found.filter((row) => row.group_id !== null && row.group_id !== undefined).map((row) => relationEntry(row.group_id, row.group_display, 'direct'));
+    return groups.length > 0 ? { ...resource, document: { ...resource.document, groups } } : resource;
+  }
   const row = yield* first(sql`SELECT ${RESOURCE_COLUMNS} FROM resources r WHERE r.org_id = ${orgId} AND r.id = ${String(id)} AND r.kind = ${kind}`);
   if (!row) return null;
   return yield* withRelationsIf(orgId, toResource(row, parseJson(row.doc)), options);

@@ -83,6 +83,15 @@ function checkCount(value: unknown, name: string): number {
   return Math.floor(value);
 }
 
+/**
+ * A LIMIT written into the statement rather than bound: SQLite (built with STAT4) prepares a statement again when a
+ * parameter its plan may depend on is bound, and a bound LIMIT doubled the cost of a one-row lookup. Page sizes
+ * are few, so the statement cache holds them all.
+ */
+function limitLiteral(n: number): Sql {
+  return raw(String(Math.min(Math.max(0, Math.floor(n)), Number.MAX_SAFE_INTEGER)));
+}
+
 /** Ids per statement when the page's documents are read by id. */
 const PAGE_CHUNK = 500;
 
@@ -132,16 +141,21 @@ export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKin
     const keyset = after ? sql` AND ${keysetAfter(sort, after, descending)}` : raw('');
     found = yield* rows(
       sql`SELECT ${RESOURCE_COLUMNS}, ${sort.expr} AS sort_key FROM resources r WHERE ${where}${keyset}
-        ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${count + 1}`,
+        ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${limitLiteral(count + 1)}`,
     );
     if (found.length > count) {
       found = found.slice(0, count);
       const last = found[found.length - 1];
       nextCursor = encodeCursor(sort, { key: cursorKey(last.sort_key, sort), id: String(last.id) });
     }
+  } else if (startIndex === 1) {
+    // A first page in one statement: with ORDER BY and LIMIT the database keeps only the best `count` rows.
+    found = yield* rows(
+      sql`SELECT ${RESOURCE_COLUMNS} FROM resources r WHERE ${where} ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${limitLiteral(count)}`,
+    );
   } else {
-    // Keys first, so the offset walks (index-only) keys, then only the page's documents are read, by id. The order
-    // is the first statement's; sorting the joined rows again in SQL cost more than both reads together.
+    // Deeper pages: keys first, so the offset walks (index-only) keys, then only the page's documents are read, by
+    // id. The order is the first statement's; sorting the joined rows again in SQL cost more than both reads.
     const page = yield* rows<{ i: string }>(
       sql`SELECT r.id AS i FROM resources r WHERE ${where}
         ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${count} OFFSET ${startIndex - 1}`,
