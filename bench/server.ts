@@ -10,11 +10,13 @@
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS), --members=M (SCIMKIT_BENCH_MEMBERS),
  * --duration=S seconds per scenario (SCIMKIT_BENCH_DURATION), --connections=C (SCIMKIT_BENCH_CONNECTIONS),
  * --profile=DIR (SCIMKIT_BENCH_PROFILE): write a V8 CPU profile of the server process into DIR,
+ * --perf-map=1 (SCIMKIT_BENCH_PERF_MAP): start the server with --perf-basic-prof, so that `perf record -p PID` names
+ * its JavaScript functions (the sampled CPU profile cannot tell CPU time from time spent descheduled in a system call),
  * --only=healthz,id,filter,page,post,patch (SCIMKIT_BENCH_ONLY): run only those scenarios (patch needs post's new users).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,9 +36,12 @@ const MEMBERS = Math.min(USERS, Number(option('members', 'SCIMKIT_BENCH_MEMBERS'
 const DURATION = Number(option('duration', 'SCIMKIT_BENCH_DURATION', '8'));
 const CONNECTIONS = Number(option('connections', 'SCIMKIT_BENCH_CONNECTIONS', '10'));
 const PROFILE_DIR = option('profile', 'SCIMKIT_BENCH_PROFILE', '');
+const PERF_MAP = option('perf-map', 'SCIMKIT_BENCH_PERF_MAP', '') !== '';
 const ONLY = new Set(option('only', 'SCIMKIT_BENCH_ONLY', 'healthz,id,filter,page,post,patch').split(','));
 if (ONLY.has('patch')) ONLY.add('post');
 const BATCH = 10_000;
+/** Distinct requests in the GET by id and userName filter lists. */
+const DISTINCT_READS = 5_000;
 const BIN = fileURLToPath(new URL('../bin/scimkit.mjs', import.meta.url));
 // High enough that the limiter never refuses during a run; the limiter still runs on every request.
 const RAISED_LIMIT = 1_000_000;
@@ -88,18 +93,28 @@ async function load(dir: string): Promise<Loaded> {
   }
 }
 
-/** Spawns a server process and resolves with its origin once it prints "listening on <url>". */
-function startProcess(args: string[]): Promise<{ child: ChildProcess; origin: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, origin: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
-  });
+/**
+ * Spawns a server process with its output going to a file, as a deployed server's would (the server logs a line per
+ * request, which the load generator must not have to read), and resolves with its origin once the file says
+ * "listening on <url>".
+ */
+interface Started {
+  readonly child: ChildProcess;
+  readonly origin: string;
+}
+
+async function startProcess(args: string[], logPath: string): Promise<Started> {
+  const log = openSync(logPath, 'w');
+  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
+  closeSync(log);
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (;;) {
+    const m = /listening on (http:\/\/\S+)/.exec(readFileSync(logPath, 'utf8'));
+    if (m) return { child, origin: m[1] };
+    if (exited) throw new Error(`${args.join(' ')} exited before listening:\n${readFileSync(logPath, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {
@@ -121,11 +136,44 @@ interface Figure {
   readonly result: AutocannonResult;
 }
 
-async function measure(name: string, url: string, requests: AutocannonRequest[], extra: { amount?: number; connections?: number } = {}): Promise<Figure> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, requests, ...extra });
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux), or NaN elsewhere. */
+function processCpuSeconds(pid: number, thread = false): number {
+  try {
+    const fields = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Runs one scenario against `target`, and prints alongside the rate the CPU time per request of the server and of
+ * this process (the load generator): with two cores, a load generator near one full core is the limit, not the server.
+ */
+async function measure(
+  name: string,
+  target: Started,
+  requests: AutocannonRequest[],
+  extra: { amount?: number; connections?: number } = {},
+): Promise<Figure> {
+  const pid = target.child.pid ?? -1;
+  const serverBefore = processCpuSeconds(pid);
+  const mainBefore = processCpuSeconds(pid, true);
+  const clientBefore = process.cpuUsage();
+  const result = await autocannon({ url: target.origin, connections: CONNECTIONS, duration: DURATION, requests, ...extra });
+  const serverCpu = processCpuSeconds(pid) - serverBefore;
+  const mainCpu = processCpuSeconds(pid, true) - mainBefore;
+  const clientUsage = process.cpuUsage(clientBefore);
+  const clientCpu = (clientUsage.user + clientUsage.system) / 1e6;
   const bad = result.non2xx + result.errors + result.timeouts;
   if (bad > 0) console.warn(`  ${name}: ${bad} requests failed (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}); the figure is not valid`);
-  console.log(`  ${name}: ${Math.round(rate(result)).toLocaleString('en')} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms (${result.requests.total.toLocaleString('en')} requests)`);
+  const perRequest = (seconds: number) => `${((seconds / result.requests.total) * 1e6).toFixed(0)} µs`;
+  console.log(
+    `  ${name}: ${Math.round(rate(result)).toLocaleString('en')} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms ` +
+      `(${result.requests.total.toLocaleString('en')} requests; CPU per request: server ${perRequest(serverCpu)} (main thread ${perRequest(mainCpu)}), load generator ${perRequest(clientCpu)}; ` +
+      `load generator busy ${((clientCpu / result.duration) * 100).toFixed(0)}%)`,
+  );
   return { name, result };
 }
 
@@ -144,40 +192,38 @@ async function main(): Promise<void> {
   try {
     const loaded = await load(dir);
 
-    const ceilingProcess = await startProcess(['-e', HELLO_WORLD]);
+    const ceilingProcess = await startProcess(['-e', HELLO_WORLD], join(dir, 'ceiling.log'));
     let ceiling: Figure;
     try {
-      await measure('warm-up', ceilingProcess.origin, [{ method: 'GET', path: '/' }]);
-      ceiling = await measure('node:http hello world (ceiling)', ceilingProcess.origin, [{ method: 'GET', path: '/' }]);
+      await measure('warm-up', ceilingProcess, [{ method: 'GET', path: '/' }]);
+      ceiling = await measure('node:http hello world (ceiling)', ceilingProcess, [{ method: 'GET', path: '/' }]);
     } finally {
       await stopProcess(ceilingProcess.child);
     }
 
-    const profileArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
-    const server = await startProcess([...profileArgs, BIN, 'serve', '--db', loaded.dbPath, '--port', '0']);
+    const profileArgs = [...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []), ...(PERF_MAP ? ['--perf-basic-prof'] : [])];
+    const server = await startProcess([...profileArgs, BIN, 'serve', '--db', loaded.dbPath, '--port', '0'], join(dir, 'server.log'));
     const figures: Figure[] = [];
     const outsiders: string[] = [];
     try {
       const base = `/scim/v2/organizations/${loaded.orgId}`;
       const headers = { authorization: `Bearer ${loaded.token}`, 'content-type': 'application/scim+json' };
-      const getById: AutocannonRequest = { method: 'GET', headers, setupRequest: (r) => ({ ...r, path: `${base}/Users/${pick(loaded.userIds)}` }) };
-      await measure('warm-up', server.origin, [getById]);
-      if (ONLY.has('healthz')) figures.push(await measure('GET /healthz (no auth, no store)', server.origin, [{ method: 'GET', path: '/healthz' }]));
-      if (ONLY.has('id')) figures.push(await measure('GET /Users/{id}', server.origin, [getById]));
-      if (ONLY.has('filter')) figures.push(
-        await measure('GET /Users?filter=userName eq "..."', server.origin, [
-          {
-            method: 'GET',
-            headers,
-            setupRequest: (r) => ({ ...r, path: `${base}/Users?filter=${encodeURIComponent(`userName eq "user${Math.floor(Math.random() * USERS)}@example.com"`)}` }),
-          },
-        ]),
-      );
-      if (ONLY.has('page')) figures.push(await measure('GET /Users?startIndex=1&count=100', server.origin, [{ method: 'GET', headers, path: `${base}/Users?startIndex=1&count=100` }]));
+      // Reads cycle through a fixed list of requests, built once, so that the load generator spends its time sending
+      // rather than building requests; the list is long enough to spread over the store.
+      const getById = Array.from({ length: DISTINCT_READS }, (): AutocannonRequest => ({ method: 'GET', headers, path: `${base}/Users/${pick(loaded.userIds)}` }));
+      const byUserName = Array.from({ length: DISTINCT_READS }, (): AutocannonRequest => {
+        const filter = `userName eq "user${Math.floor(Math.random() * USERS)}@example.com"`;
+        return { method: 'GET', headers, path: `${base}/Users?filter=${encodeURIComponent(filter)}` };
+      });
+      await measure('warm-up', server, getById);
+      if (ONLY.has('healthz')) figures.push(await measure('GET /healthz (no auth, no store)', server, [{ method: 'GET', path: '/healthz' }]));
+      if (ONLY.has('id')) figures.push(await measure('GET /Users/{id}', server, getById));
+      if (ONLY.has('filter')) figures.push(await measure('GET /Users?filter=userName eq "..."', server, byUserName));
+      if (ONLY.has('page')) figures.push(await measure('GET /Users?startIndex=1&count=100', server, [{ method: 'GET', headers, path: `${base}/Users?startIndex=1&count=100` }]));
       let serial = 0;
       const runTag = Date.now().toString(36);
       if (ONLY.has('post')) figures.push(
-        await measure('POST /Users', server.origin, [
+        await measure('POST /Users', server, [
           {
             method: 'POST',
             headers,
@@ -204,8 +250,8 @@ async function main(): Promise<void> {
       const half = Math.floor(Math.min(outsiders.length, 50_000) / 2);
       const groupSize = MEMBERS.toLocaleString('en');
       if (ONLY.has('patch')) {
-        figures.push(await measure(`PATCH /Groups/{id} add one member (group of ${groupSize}), ${CONNECTIONS} clients`, server.origin, [patchRequest], { amount: half }));
-        figures.push(await measure(`PATCH /Groups/{id} add one member (group of ${groupSize}), 1 client`, server.origin, [patchRequest], { amount: half, connections: 1 }));
+        figures.push(await measure(`PATCH /Groups/{id} add one member (group of ${groupSize}), ${CONNECTIONS} clients`, server, [patchRequest], { amount: half }));
+        figures.push(await measure(`PATCH /Groups/{id} add one member (group of ${groupSize}), 1 client`, server, [patchRequest], { amount: half, connections: 1 }));
       }
     } finally {
       await stopProcess(server.child);
