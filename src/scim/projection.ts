@@ -175,16 +175,20 @@ function projectAttributes(plan: readonly PlannedAttribute[], source: Record<str
 export class Projection {
   private readonly core: readonly PlannedAttribute[];
   private readonly extensions: ReadonlyArray<{ readonly id: string; readonly plan: readonly PlannedAttribute[] }>;
+  /** `meta`, when returned: written last, after the extensions, where readers look for it. */
+  private readonly meta: readonly PlannedAttribute[];
 
   constructor(rs: ResourceSchema, options: ProjectionOptions) {
     const selection = new Selection(rs, options);
-    this.core = selection.plan(null, [...COMMON_ATTRIBUTES, ...rs.core.attributes]);
+    const core = selection.plan(null, [...COMMON_ATTRIBUTES, ...rs.core.attributes]);
+    this.core = core.filter((a) => a.name !== 'meta');
+    this.meta = core.filter((a) => a.name === 'meta');
     this.extensions = rs.extensions.map((ext) => ({ id: ext.id, plan: selection.plan(ext.id, ext.attributes) }));
   }
 
   /** Whether any part of the core (or common) attribute with this canonical name is returned. */
   returns(name: string): boolean {
-    return this.core.some((a) => a.name === name);
+    return this.core.some((a) => a.name === name) || this.meta.some((a) => a.name === name);
   }
 
   /** Returns a new object holding what this projection returns of `resource` (a full SCIM representation). */
@@ -200,6 +204,7 @@ export class Projection {
       projectAttributes(ext.plan, source, projected);
       if (Object.keys(projected).length > 0) out[ext.id] = projected;
     }
+    projectAttributes(this.meta, resource, out);
     return out;
   }
 }

@@ -119,11 +119,9 @@ function projectionFor(ctx: ResourceContext, rs: ResourceSchema, view: ResourceV
   return ctx.projections ? ctx.projections.get(rs, view) : new Projection(rs, view);
 }
 
-/** Projects a stored resource through the request's view; meta goes last, where readers look for it. */
+/** Projects a stored resource through the request's view. */
 function present(ctx: ResourceContext, stored: StoredResource, projection: Projection): Record<string, unknown> {
-  const { meta, ...rest } = projection.apply(representation(ctx, stored));
-  if (meta !== undefined) rest.meta = meta;
-  return rest;
+  return projection.apply(representation(ctx, stored));
 }
 
 function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {

@@ -55,6 +55,9 @@ test('by default every returned=default attribute appears, and never the passwor
   assert.notEqual(out.emails, user.emails, 'a new document');
   assert.notEqual((out.emails as unknown[])[0], (user.emails as unknown[])[0]);
   assert.notEqual(out.meta, user.meta);
+  // Key order as served: schemas and id first, then the core attributes, the extension, and meta last.
+  assert.deepEqual(Object.keys(out).slice(0, 2), ['schemas', 'id']);
+  assert.deepEqual(Object.keys(out).slice(-2), [ENTERPRISE_USER_SCHEMA, 'meta']);
 });
 
 test('password never appears, even when asked for', () => {
