@@ -39,6 +39,11 @@ export interface Dialect {
   isObject(ref: JsonRef): Sql;
   /** Normalizes an xsd:dateTime text to the fixed `YYYY-MM-DDTHH:MM:SS.sssZ` form used for stored timestamps. */
   dateTime(expr: Sql): Sql;
+  /**
+   * The object element of the array at `ref` marked `"primary": true`, else the first object element, as JSON (NULL
+   * when there is none): what a sort by a multi-valued attribute compares (RFC 7644 section 3.4.2.3).
+   */
+  primaryOrFirst(ref: JsonRef): Sql;
 }
 
 /** SQLite JSON path `$."a"."b"`; keys are schema names (no quotes) so quoting needs no escaping. */
@@ -72,6 +77,9 @@ export const sqliteDialect: Dialect = {
   },
   isObject: (ref) => sql`(json_type(${ref.json}, ${sqlitePath(ref.keys)}) = 'object')`,
   dateTime: (expr) => sql`strftime('%Y-%m-%dT%H:%M:%fZ', ${expr})`,
+  primaryOrFirst: (ref) =>
+    sql`(SELECT e.value FROM json_each(${ref.json}, ${sqlitePath(ref.keys)}) AS e WHERE json_type(${ref.json}, ${sqlitePath(ref.keys)}) = 'array' AND e.type = 'object'
+      ORDER BY json_type(e.value, '$."primary"') = 'true' DESC, e.key LIMIT 1)`,
 };
 
 export const postgresDialect: Dialect = {
@@ -105,4 +113,10 @@ export const postgresDialect: Dialect = {
   },
   isObject: (ref) => sql`(json_typeof(${ref.json} #> ${[...ref.keys]}::text[]) = 'object')`,
   dateTime: (expr) => sql`to_char((${expr})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  primaryOrFirst(ref) {
+    const value = sql`(${ref.json} #> ${[...ref.keys]}::text[])`;
+    return sql`(SELECT e.value FROM json_array_elements(CASE WHEN json_typeof(${value}) = 'array' THEN ${value} END) WITH ORDINALITY AS e(value, n)
+      WHERE json_typeof(e.value) = 'object'
+      ORDER BY (CASE WHEN json_typeof(e.value -> 'primary') = 'boolean' THEN (e.value ->> 'primary')::boolean ELSE false END) DESC, e.n LIMIT 1)`;
+  },
 };

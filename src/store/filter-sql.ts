@@ -359,13 +359,18 @@ export function sortKey(sortBy: string, rs: ResourceSchema, dialect: Dialect): S
   const resolved = resolveFilterPath(path, rs);
   const printed = printAttrPath(path);
   if (!resolved) throw ScimError.invalidValue(`sortBy names unknown attribute "${printed}"`);
-  const def = resolved.subAttribute ?? resolved.attribute;
-  if (resolved.attribute.multiValued || def.type === 'complex') {
-    throw ScimError.invalidValue(`sortBy must name a single-valued attribute, not "${printed}"`);
+  const { attribute } = resolved;
+  const type = rs.resourceType.name;
+  if ((attribute.name === 'members' && type === 'Group') || (attribute.name === 'groups' && type === 'User')) {
+    throw ScimError.invalidValue(`sortBy cannot use "${printed}": memberships have no order to sort by`);
+  }
+  // A multi-valued complex attribute named alone sorts by its `value`; a singular complex one has nothing to compare.
+  const def = resolved.subAttribute ?? (attribute.multiValued && attribute.type === 'complex' ? findAttribute(attribute.subAttributes ?? [], 'value') : attribute);
+  if (!def || def.type === 'complex' || (attribute.multiValued && attribute.type !== 'complex')) {
+    throw ScimError.invalidValue(`sortBy must name an attribute with a simple value, not "${printed}"`);
   }
   if (def.returned === 'never') throw ScimError.invalidValue(`sortBy cannot use "${printed}"`);
-  const tag = (resolved.extension ? `${resolved.extension}:` : '') + resolved.attribute.name + (resolved.subAttribute ? `.${resolved.subAttribute.name}` : '');
-  const type = rs.resourceType.name;
+  const tag = (resolved.extension ? `${resolved.extension}:` : '') + attribute.name + (def === attribute ? '' : `.${def.name}`);
   if (resolved.extension === null) {
     const top = resolved.attribute.name;
     const sub = resolved.subAttribute?.name;
@@ -381,9 +386,13 @@ export function sortKey(sortBy: string, rs: ResourceSchema, dialect: Dialect): S
       return { expr: raw('r.id'), kind: 'text', nullable: false, tag };
     }
   }
-  const keys = [...(resolved.extension ? [resolved.extension] : []), resolved.attribute.name, ...(resolved.subAttribute ? [resolved.subAttribute.name] : [])];
+  const attributeKeys = [...(resolved.extension ? [resolved.extension] : []), attribute.name];
   const kind = scalarKind(def);
-  let expr = dialect.scalar({ json: DOC, keys }, kind);
+  // RFC 7644 section 3.4.2.3: a multi-valued attribute sorts by its primary value, else its first.
+  const ref: JsonRef = attribute.multiValued
+    ? { json: dialect.primaryOrFirst({ json: DOC, keys: attributeKeys }), keys: [def.name] }
+    : { json: DOC, keys: def === attribute ? attributeKeys : [...attributeKeys, def.name] };
+  let expr = dialect.scalar(ref, kind);
   if (def.type === 'dateTime') expr = dialect.dateTime(expr);
   else if (kind === 'text') expr = dialect.binary(def.caseExact ? expr : dialect.lower(expr));
   return { expr, kind, nullable: true, tag };

@@ -548,12 +548,21 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
       let org: string;
       const names = ['delta', 'Alpha', 'charlie', 'Bravo', 'echo'];
       const titles: Record<string, string | undefined> = { delta: 'b', Alpha: undefined, charlie: 'a', Bravo: 'C', echo: undefined };
+      // Sorted by emails, each user counts with its primary address, else its first: a, b, m, y, none.
+      const emails: Record<string, Record<string, unknown>[] | undefined> = {
+        delta: [{ value: 'z@example.com', type: 'work' }, { value: 'a@example.com', primary: true }],
+        Alpha: [{ value: 'M@example.com' }],
+        charlie: undefined,
+        Bravo: [{ value: 'b@example.com', type: 'home' }, { value: 'c@example.com', type: 'work' }],
+        echo: [{ value: 'y@example.com', primary: false }, { value: 'd@example.com' }],
+      };
       const byName = new Map<string, StoredResource>();
       before(async () => {
         org = await newOrg('paging');
         for (const n of names) {
           const title = titles[n];
-          byName.set(n, await store.create(org, 'User', userDoc(n, { ...(title ? { title } : {}), name: { givenName: n.toUpperCase() } })));
+          const extra = { ...(title ? { title } : {}), ...(emails[n] ? { emails: emails[n] } : {}), name: { givenName: n.toUpperCase() } };
+          byName.set(n, await store.create(org, 'User', userDoc(n, extra)));
         }
       });
 
@@ -575,10 +584,20 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         assert.deepEqual((await store.query(org, 'User', { count: 10, sortBy: 'id' })).resources.map((r) => r.id), byId);
       });
 
-      it('rejects sortBy on unknown, multi-valued or complex attributes', async () => {
-        for (const bad of ['nope', 'emails', 'emails.value', 'name', 'password']) {
+      it('sorts by a multi-valued attribute through its primary value, else its first (RFC 7644 section 3.4.2.3)', async () => {
+        const ascending = ['delta', 'Bravo', 'Alpha', 'echo', 'charlie'];
+        assert.deepEqual(await page({ sortBy: 'emails' }), ascending);
+        assert.deepEqual(await page({ sortBy: 'EMAILS.VALUE' }), ascending);
+        assert.deepEqual(await page({ sortBy: 'emails', sortOrder: 'descending' }), [...ascending].reverse());
+        // Only Bravo's first address has a type; the others' chosen addresses have none and sort last.
+        assert.deepEqual((await page({ sortBy: 'emails.type' }))[0], 'Bravo');
+      });
+
+      it('rejects sortBy on unknown, complex, membership or never-returned attributes', async () => {
+        for (const bad of ['nope', 'name', 'password', 'groups', 'groups.value', 'addresses']) {
           await rejects(store.query(org, 'User', { count: 10, sortBy: bad }), 400);
         }
+        await rejects(store.query(org, 'Group', { count: 10, sortBy: 'members' }), 400);
       });
 
       it('pages with startIndex and count over an exact totalResults', async () => {
@@ -597,7 +616,8 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
       });
 
       it('pages with cursors over every sort, without skips or repeats', async () => {
-        for (const options of [{}, { sortBy: 'userName' }, { sortBy: 'title' }, { sortBy: 'title', sortOrder: 'descending' as const }, { sortOrder: 'descending' as const }]) {
+        const sorts = [{}, { sortBy: 'userName' }, { sortBy: 'title' }, { sortBy: 'title', sortOrder: 'descending' as const }, { sortOrder: 'descending' as const }];
+        for (const options of [...sorts, { sortBy: 'emails' }, { sortBy: 'emails', sortOrder: 'descending' as const }]) {
           const expected = await page(options);
           const seen: string[] = [];
           let cursor: string | undefined = '';
