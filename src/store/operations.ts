@@ -11,6 +11,7 @@ import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { validateResource } from '../scim/validate.ts';
 import type { Dialect } from './dialect.ts';
 import { compileMemberFilterSql } from './filter-sql.ts';
+import { assertStorablePassword, isPasswordHash } from './passwords.ts';
 import { chunks, exec, first, join, list, raw, rows, sql } from './sql.ts';
 import type { Op, Row, Sql } from './sql.ts';
 import { DEFAULT_ORG_SETTINGS } from './types.ts';
@@ -223,7 +224,10 @@ function splitDocument(kind: ResourceKind, document: Record<string, unknown>): {
   delete doc.id;
   delete doc.meta;
   delete doc.groups; // readOnly, computed from memberships
-  if (kind !== 'Group') return { doc, members: null };
+  if (kind !== 'Group') {
+    assertStorablePassword(doc);
+    return { doc, members: null };
+  }
   const raw = doc.members;
   delete doc.members;
   if (raw === undefined || raw === null) return { doc, members: [] };
@@ -487,6 +491,12 @@ export function* replaceResource(
 ): Op<StoredResource> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
   const { doc, members } = splitDocument(kind, document);
+  if (kind === 'User' && doc.password === undefined) {
+    // A client cannot resend a password it can never read, so a PUT without one keeps the stored hash.
+    const current = yield* first(sql`SELECT doc FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = 'User'`);
+    const kept = current ? parseJson(current.doc).password : undefined;
+    if (isPasswordHash(kept)) doc.password = kept;
+  }
   const row = yield* updateDocument(ctx, orgId, kind, id, doc, expectedVersion);
   if (!row) return yield* missedWrite(orgId, kind, id, expectedVersion);
   if (members) {

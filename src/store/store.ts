@@ -3,6 +3,7 @@ import type { PatchOperation } from '../scim/patch/types.ts';
 import type { Dialect } from './dialect.ts';
 import * as ops from './operations.ts';
 import type { OpContext } from './operations.ts';
+import { withHashedPassword, withHashedPasswords } from './passwords.ts';
 import { queryResources } from './query.ts';
 import type { Op } from './sql.ts';
 import type {
@@ -91,20 +92,23 @@ export class SqlStore implements Store {
     }
   }
 
-  create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource> {
-    return this.driver.run(() => ops.createResource(this.ctx, orgId, kind, document, options), 'write');
+  async create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource> {
+    const hashed = await withHashedPassword(document);
+    return this.driver.run(() => ops.createResource(this.ctx, orgId, kind, hashed, options), 'write');
   }
 
   get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null> {
     return this.driver.run(() => ops.getResource(this.ctx, orgId, kind, id, options), 'read');
   }
 
-  replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource> {
-    return this.driver.run(() => ops.replaceResource(this.ctx, orgId, kind, id, document, options), 'write');
+  async replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource> {
+    const hashed = await withHashedPassword(document);
+    return this.driver.run(() => ops.replaceResource(this.ctx, orgId, kind, id, hashed, options), 'write');
   }
 
-  patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource> {
-    return this.driver.run(() => ops.patchResource(this.ctx, orgId, kind, id, operations, options), 'write');
+  async patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource> {
+    const hashed = await withHashedPasswords(ops.schemaFor(kind), operations);
+    return this.driver.run(() => ops.patchResource(this.ctx, orgId, kind, id, hashed, options), 'write');
   }
 
   delete(orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Promise<void> {
@@ -116,7 +120,8 @@ export class SqlStore implements Store {
   }
 
   /** Not part of Store: inserts many resources in one transaction (seeding and benchmarks). Returns their ids. */
-  bulkCreate(orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Promise<string[]> {
-    return this.driver.run(() => ops.bulkCreateResources(this.ctx, orgId, kind, documents), 'write');
+  async bulkCreate(orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Promise<string[]> {
+    const hashed = await Promise.all(documents.map(withHashedPassword));
+    return this.driver.run(() => ops.bulkCreateResources(this.ctx, orgId, kind, hashed), 'write');
   }
 }
