@@ -23,7 +23,8 @@
  *   the store's write, so it is atomic.
  */
 import { ScimError } from '../scim/errors.ts';
-import { checkFilterAttributes } from '../scim/filter/index.ts';
+import { checkFilterAttributes, parseAttrPath, resolveFilterPath } from '../scim/filter/index.ts';
+import type { Filter } from '../scim/filter/ast.ts';
 import type { ListQuery } from '../scim/list.ts';
 import { listResponse } from '../scim/list.ts';
 import { normalizeResourceBody, parsePatchRequest, patchApplyOptions } from '../scim/patch/index.ts';
@@ -242,7 +243,7 @@ export async function deleteResource(ctx: ResourceContext, kind: ResourceKind, i
   await ctx.store.delete(ctx.org.id, kind, id, expectedVersion === undefined ? {} : { expectedVersion });
 }
 
-/** Checks the filter and sortBy against the resource type (400 invalidFilter / invalidValue for unknown attributes). */
+/** Checks the filter against the resource type (400 invalidFilter for unknown attributes). */
 function checkQuery(rs: ResourceSchema, query: ListQuery): void {
   if (query.filter) checkFilterAttributes(query.filter, rs);
 }
@@ -264,10 +265,10 @@ async function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQu
  * RFC 7644 tooMany: a startIndex past maxStartIndex is refused when the result set really is that deep; past its
  * end the page is simply empty. Only deep pages pay for the extra count.
  */
-async function checkDepth(ctx: ResourceContext, kinds: readonly ResourceKind[], query: ListQuery): Promise<void> {
+async function checkDepth(ctx: ResourceContext, searches: readonly KindQuery[], query: ListQuery): Promise<void> {
   if (query.cursor !== undefined || ctx.maxStartIndex === undefined || query.startIndex <= ctx.maxStartIndex) return;
   let total = 0;
-  for (const kind of kinds) total += (await queryKind(ctx, kind, query, { startIndex: 1, count: 0 })).totalResults;
+  for (const { kind, query: own } of searches) total += (await queryKind(ctx, kind, own, { startIndex: 1, count: 0 })).totalResults;
   if (total >= query.startIndex) {
     throw ScimError.tooMany(
       `The filter yields ${total} results; index paging stops at startIndex ${ctx.maxStartIndex}. Narrow the filter or page with cursors (cursor=)`,
@@ -275,10 +276,16 @@ async function checkDepth(ctx: ResourceContext, kinds: readonly ResourceKind[], 
   }
 }
 
+/** One resource type of a search, with the query as that type runs it. */
+interface KindQuery {
+  readonly kind: ResourceKind;
+  readonly query: ListQuery;
+}
+
 export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<Record<string, unknown>> {
   const rs = schemaFor(kind);
   checkQuery(rs, query);
-  await checkDepth(ctx, [kind], query);
+  await checkDepth(ctx, [{ kind, query }], query);
   const result = await queryKind(ctx, kind, query, {});
   const projection = projectionFor(ctx, rs, query);
   const resources = result.resources.map((stored) => present(ctx, stored, projection));
@@ -307,24 +314,56 @@ function decodeRootCursor(cursor: string): { kind: ResourceKind; cursor: string 
 }
 
 /**
- * Root `POST /.search` across Users and Groups. A resource type whose schema cannot express the filter (it names
- * attributes the type lacks) is left out of the search; the filter is refused only when no type can express it.
- * Results list every matching User before any Group; totalResults is the sum, and paging runs over that
- * concatenation (startIndex/count, or cursors that carry the type they continue).
+ * The filter's comparisons, each naming one attribute (with its value filter, if any): what `not`, `and` and `or`
+ * combine.
+ */
+function filterLeaves(filter: Filter): Filter[] {
+  if (filter.kind === 'and' || filter.kind === 'or') return [...filterLeaves(filter.left), ...filterLeaves(filter.right)];
+  if (filter.kind === 'not') return filterLeaves(filter.filter);
+  return [filter];
+}
+
+/**
+ * Root search filters span resource types. RFC 7644 section 3.4.2.1: an attribute a type lacks is treated as having
+ * no value there, so `userName eq "x" or displayName eq "y"` can match Groups. Each comparison must still make
+ * sense for at least one type (an attribute no type has is 400 invalidFilter, as on /Users).
+ */
+function checkRootFilter(filter: Filter): void {
+  for (const leaf of filterLeaves(filter)) {
+    const errors: unknown[] = [];
+    for (const kind of ALL_KINDS) {
+      try {
+        checkFilterAttributes(leaf, schemaFor(kind));
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length === ALL_KINDS.length) throw errors[0];
+  }
+}
+
+/**
+ * The searches of a root query, one per type. A type that lacks the sortBy attribute has no value to sort by
+ * there: it lists in its default order (the sortBy must name an attribute of some type).
+ */
+function rootSearches(query: ListQuery): KindQuery[] {
+  if (query.filter) checkRootFilter(query.filter);
+  const sortBy = query.sortBy;
+  if (sortBy === undefined) return ALL_KINDS.map((kind) => ({ kind, query }));
+  const path = parseAttrPath(sortBy);
+  const searches = ALL_KINDS.map((kind) => ({ kind, query: resolveFilterPath(path, schemaFor(kind)) ? query : { ...query, sortBy: undefined } }));
+  if (searches.every((s) => s.query.sortBy === undefined)) throw ScimError.invalidValue(`sortBy names unknown attribute "${sortBy}"`);
+  return searches;
+}
+
+/**
+ * Root `POST /.search` across Users and Groups (RFC 7644 section 3.4.3). Results list every matching User before
+ * any Group, each type in the requested order; totalResults is the sum, and paging runs over that concatenation
+ * (startIndex/count, or cursors that carry the type they continue).
  */
 export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<Record<string, unknown>> {
-  const kinds: ResourceKind[] = [];
-  let firstError: unknown;
-  for (const kind of ALL_KINDS) {
-    try {
-      checkQuery(schemaFor(kind), query);
-      kinds.push(kind);
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  if (kinds.length === 0) throw firstError;
-  await checkDepth(ctx, kinds, query);
+  const searches = rootSearches(query);
+  await checkDepth(ctx, searches, query);
 
   const resources: Record<string, unknown>[] = [];
   const add = (result: QueryResult, kind: ResourceKind) => {
@@ -336,30 +375,30 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
   let nextCursor: string | undefined;
   if (query.cursor !== undefined) {
     const position = decodeRootCursor(query.cursor);
-    const start = kinds.indexOf(position.kind);
+    const start = searches.findIndex((s) => s.kind === position.kind);
     if (start < 0) throw ScimError.invalidValue('The cursor is not valid for this search');
-    for (let i = 0; i < kinds.length; i++) {
-      const kind = kinds[i];
+    for (let i = 0; i < searches.length; i++) {
+      const { kind, query: own } = searches[i];
       const remaining = query.count - resources.length;
       if (i < start || remaining <= 0 || nextCursor !== undefined) {
         // Types before or after the current page still count towards totalResults.
-        totalResults += (await queryKind(ctx, kind, query, { count: 0, startIndex: 1, cursor: undefined })).totalResults;
+        totalResults += (await queryKind(ctx, kind, own, { count: 0, startIndex: 1, cursor: undefined })).totalResults;
         continue;
       }
-      const result = await queryKind(ctx, kind, query, { count: remaining, cursor: i === start ? position.cursor : '' });
+      const result = await queryKind(ctx, kind, own, { count: remaining, cursor: i === start ? position.cursor : '' });
       totalResults += result.totalResults;
       add(result, kind);
       if (result.nextCursor !== undefined) nextCursor = encodeRootCursor(kind, result.nextCursor);
-      else if (i + 1 < kinds.length && resources.length >= query.count) nextCursor = encodeRootCursor(kinds[i + 1], '');
+      else if (i + 1 < searches.length && resources.length >= query.count) nextCursor = encodeRootCursor(searches[i + 1].kind, '');
     }
     return listResponse(resources, { totalResults, itemsPerPage: resources.length, ...(nextCursor !== undefined ? { nextCursor } : {}) });
   }
 
   // startIndex is 1-based over the concatenation; `skip` is how many of it lie before the page.
   let skip = query.startIndex - 1;
-  for (const kind of kinds) {
+  for (const { kind, query: own } of searches) {
     const remaining = query.count - resources.length;
-    const result = await queryKind(ctx, kind, query, { startIndex: skip + 1, count: Math.max(0, remaining) });
+    const result = await queryKind(ctx, kind, own, { startIndex: skip + 1, count: Math.max(0, remaining) });
     totalResults += result.totalResults;
     if (remaining > 0) add(result, kind);
     skip = Math.max(0, skip - result.totalResults);

@@ -344,6 +344,30 @@ for (const backend of backends()) {
       }
       assert.equal(new Set(seen).size, 3);
       assertScimError(await api('POST', '/.search', { body: { filter: 'nothingKnown eq 1' } }), 400, 'invalidFilter');
+      assertScimError(await api('POST', '/.search', { body: { filter: 'userName eq "x" or nothingKnown eq 1' } }), 400, 'invalidFilter');
+    });
+
+    test('root /.search: an attribute a type lacks has no value there (RFC 7644 section 3.4.2.1)', async () => {
+      await api('POST', '/Users', { body: user('absent-u1', { title: 'absent-title' }) });
+      await api('POST', '/Groups', { body: group('absent group') });
+      const search = async (body: Record<string, unknown>) => {
+        const res = await api('POST', '/.search', { body: { schemas: [SEARCH_SCHEMA], count: 1000, ...body } });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        return res.body.Resources.map((r: any) => r.userName ?? r.displayName) as string[];
+      };
+      assert.deepEqual((await search({ filter: 'userName eq "absent-u1" or displayName eq "absent group"' })).sort(), ['absent group', 'absent-u1']);
+      const negated = await search({ filter: 'not (userName eq "absent-u1")' });
+      assert.ok(negated.includes('absent group'), 'a Group has no userName, so it is not "absent-u1"');
+      assert.ok(!negated.includes('absent-u1'));
+      assert.deepEqual(await search({ filter: 'title eq "absent-title" and displayName eq "absent group"' }), [], 'no Group has a title, no User that displayName');
+
+      // sortBy on a User attribute: Users in that order, then Groups in their default order, instead of a 400.
+      const sorted = await api('POST', '/.search', { body: { schemas: [SEARCH_SCHEMA], sortBy: 'userName', count: 1000 } });
+      assert.equal(sorted.status, 200, JSON.stringify(sorted.body));
+      const users = sorted.body.Resources.filter((r: any) => r.meta.resourceType === 'User').map((r: any) => r.userName.toLowerCase());
+      assert.deepEqual(users, [...users].sort());
+      assert.ok(sorted.body.Resources.some((r: any) => r.meta.resourceType === 'Group'));
+      assertScimError(await api('POST', '/.search', { body: { schemas: [SEARCH_SCHEMA], sortBy: 'nothingKnown' } }), 400, 'invalidValue');
     });
 
     test('/Me: 501 for a token bound to no user; the bound user otherwise', async () => {
