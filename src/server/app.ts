@@ -82,7 +82,7 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     patch: true,
     bulk: { supported: true, maxOperations: limits.maxBulkOperations, maxPayloadSize: limits.maxPayloadBytes },
     filter: { supported: true, maxResults: limits.maxResults },
-    changePassword: false,
+    changePassword: true,
     sort: true,
     etag: true,
     cursorPaging: true,

@@ -121,7 +121,13 @@ async function deleteOne(request: FastifyRequest, reply: FastifyReply, kind: Res
   return reply.code(204).send();
 }
 
-const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** RFC 7644 section 4: a filter on a discovery endpoint SHOULD get 403, so that no client mistakes the full list for a filtered one. */
+async function refuseFilter(request: FastifyRequest): Promise<void> {
+  const names = Object.keys((request.query as Record<string, unknown> | undefined) ?? {});
+  if (names.some((name) => name.toLowerCase() === 'filter')) throw ScimError.forbidden('Discovery endpoints do not support filter');
+}
+
+const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'];
 
 /** Answers methods a known endpoint does not support with 501 (RFC 7644 section 3.12), naming what it does support. */
 export function unsupportedMethods(app: FastifyInstance, url: string, supported: HTTPMethods[]): void {
@@ -178,24 +184,25 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
 
   // Discovery (RFC 7644 section 4). Authenticated like everything else under an organization.
   const base = (request: FastifyRequest) => ctxOf(request).baseUrl;
-  app.get('/ServiceProviderConfig', { config: read }, async (request, reply) => {
+  const discovery = { config: read, preHandler: refuseFilter };
+  app.get('/ServiceProviderConfig', discovery, async (request, reply) => {
     return sendScim(reply, 200, serviceProviderConfig({ ...features, location: `${base(request)}/ServiceProviderConfig` }));
   });
-  app.get('/Schemas', { config: read }, async (request, reply) => {
+  app.get('/Schemas', discovery, async (request, reply) => {
     const resources = SCHEMAS.map((s) => schemaResource(s, `${base(request)}/Schemas/${s.id}`));
     return sendScim(reply, 200, listResponse(resources, { totalResults: resources.length, startIndex: 1 }));
   });
-  app.get('/Schemas/:id', { config: read }, async (request, reply) => {
+  app.get('/Schemas/:id', discovery, async (request, reply) => {
     const id = (request.params as Params).id;
     const def = SCHEMAS.find((s) => s.id.toLowerCase() === id.toLowerCase());
     if (!def) throw ScimError.notFound(`Schema ${JSON.stringify(id)} not found`);
     return sendScim(reply, 200, schemaResource(def, `${base(request)}/Schemas/${def.id}`));
   });
-  app.get('/ResourceTypes', { config: read }, async (request, reply) => {
+  app.get('/ResourceTypes', discovery, async (request, reply) => {
     const resources = RESOURCE_TYPES.map((rt) => resourceTypeResource(rt, `${base(request)}/ResourceTypes/${rt.id}`));
     return sendScim(reply, 200, listResponse(resources, { totalResults: resources.length, startIndex: 1 }));
   });
-  app.get('/ResourceTypes/:name', { config: read }, async (request, reply) => {
+  app.get('/ResourceTypes/:name', discovery, async (request, reply) => {
     const name = (request.params as Params).name;
     const rt = RESOURCE_TYPES.find((r) => r.id.toLowerCase() === name.toLowerCase() || r.name.toLowerCase() === name.toLowerCase());
     if (!rt) throw ScimError.notFound(`ResourceType ${JSON.stringify(name)} not found`);

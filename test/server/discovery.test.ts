@@ -24,12 +24,31 @@ describe('discovery endpoints', () => {
     assert.deepEqual(spc.patch, { supported: true });
     assert.deepEqual(spc.bulk, { supported: true, maxOperations: 77, maxPayloadSize: 300_000 });
     assert.deepEqual(spc.filter, { supported: true, maxResults: 250 });
-    assert.deepEqual(spc.changePassword, { supported: false });
+    assert.deepEqual(spc.changePassword, { supported: true }, 'PATCH, PUT and POST set a password (stored hashed)');
     assert.deepEqual(spc.sort, { supported: true });
     assert.deepEqual(spc.etag, { supported: true });
     assert.equal(spc.pagination.cursor, true);
     assert.equal(spc.authenticationSchemes[0].type, 'oauthbearertoken');
     assert.equal(spc.meta.location, `${h.base}/ServiceProviderConfig`);
+  });
+
+  test('a filter on a discovery endpoint is 403 (RFC 7644 section 4), never a silently unfiltered list', async () => {
+    for (const path of ['/ServiceProviderConfig', '/Schemas', '/Schemas/urn:ietf:params:scim:schemas:core:2.0:User', '/ResourceTypes', '/ResourceTypes/User']) {
+      const res = await api('GET', `${path}?FILTER=${encodeURIComponent('id eq "x"')}`);
+      assert.equal(res.status, 403, path);
+      assert.deepEqual(res.body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error']);
+      assert.equal((await api('GET', path)).status, 200, path);
+    }
+  });
+
+  test('Group displayName is advertised as unique, as the server enforces it', async () => {
+    const group = (await api('GET', '/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group')).body;
+    assert.equal(group.attributes.find((a: { name: string }) => a.name === 'displayName').uniqueness, 'server');
+    const body = { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Unique Group' };
+    assert.equal((await api('POST', '/Groups', { body })).status, 201);
+    const again = await api('POST', '/Groups', { body: { ...body, displayName: 'UNIQUE group' } });
+    assert.equal(again.status, 409);
+    assert.equal(again.body.scimType, 'uniqueness');
   });
 
   test('filter.maxResults is enforced: a larger count is capped to it', async () => {

@@ -1,5 +1,6 @@
 /** The HTTP API end to end over loopback: every endpoint, on SQLite and (when available) PostgreSQL. */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   ERROR_SCHEMA,
@@ -395,6 +396,21 @@ for (const backend of backends()) {
       assertScimError(await api('PUT', '/Schemas'), 501);
       assertScimError(await api('DELETE', '/Users'), 501);
       assertScimError(await api('POST', '/Users/abc', { body: user('x') }), 501);
+      const options = await api('OPTIONS', '/Users');
+      assertScimError(options, 501);
+      assert.match(options.body.detail, /GET, POST/);
+      // fetch refuses to send TRACE; node:http does not.
+      const trace = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${h.base}/Users`, { method: 'TRACE', headers: { authorization: `Bearer ${h.token}` } }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(trace.status, 501, trace.body);
+      assert.equal(JSON.parse(trace.body).status, '501');
     });
 
     test('unsupported content type is 415 with a SCIM body', async () => {

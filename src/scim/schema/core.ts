@@ -109,7 +109,9 @@ export const GROUP_SCHEMA_DEFINITION: SchemaDefinition = {
   name: 'Group',
   description: 'Group',
   attributes: [
-    attr('displayName', 'string', 'A human-readable name for the Group.', { required: true }),
+    // Unique per organization, compared case-insensitively: IdPs find groups by displayName (Okta Group Push,
+    // Entra's matching), and two groups of one name would make that lookup ambiguous.
+    attr('displayName', 'string', 'A human-readable name for the Group.', { required: true, uniqueness: 'server' }),
     complex(
       'members',
       'A list of members of the Group.',
