@@ -25,6 +25,7 @@ import type { AutocannonRequest, AutocannonResult } from 'autocannon';
 import { parsePatchOperations } from '../src/scim/patch/index.ts';
 import { GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA } from '../src/scim/schema/index.ts';
 import { openStore, SqlStore } from '../src/store/index.ts';
+import { benchUser } from './fixtures.ts';
 
 function option(name: string, env: string, fallback: string): string {
   const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -46,18 +47,6 @@ const BIN = fileURLToPath(new URL('../bin/scimkit.mjs', import.meta.url));
 // High enough that the limiter never refuses during a run; the limiter still runs on every request.
 const RAISED_LIMIT = 1_000_000;
 
-function userDocument(i: number): Record<string, unknown> {
-  return {
-    schemas: [USER_SCHEMA],
-    userName: `user${i}@example.com`,
-    externalId: `ext-${i}`,
-    name: { givenName: `Given${i % 1000}`, familyName: `Family${i % 7919}` },
-    displayName: `User Number ${i}`,
-    emails: [{ value: `user${i}@example.com`, type: 'work', primary: true }],
-    active: true,
-  };
-}
-
 interface Loaded {
   readonly dbPath: string;
   readonly orgId: string;
@@ -76,7 +65,7 @@ async function load(dir: string): Promise<Loaded> {
     let started = performance.now();
     const userIds: string[] = [];
     for (let from = 0; from < USERS; from += BATCH) {
-      const docs = Array.from({ length: Math.min(BATCH, USERS - from) }, (_, k) => userDocument(from + k));
+      const docs = Array.from({ length: Math.min(BATCH, USERS - from) }, (_, k) => benchUser(from + k));
       userIds.push(...(await store.bulkCreate(org.id, 'User', docs)));
     }
     console.log(`loaded ${USERS.toLocaleString('en')} users in ${((performance.now() - started) / 1000).toFixed(1)} s`);

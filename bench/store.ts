@@ -21,10 +21,11 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { parseFilter } from '../src/scim/filter/index.ts';
 import { parsePatchOperations } from '../src/scim/patch/index.ts';
-import { GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA } from '../src/scim/schema/index.ts';
+import { GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA } from '../src/scim/schema/index.ts';
 import { CREATED_SORT } from '../src/store/filter-sql.ts';
 import { openStore, SqlStore } from '../src/store/index.ts';
 import { encodeCursor } from '../src/store/query.ts';
+import { benchUser } from './fixtures.ts';
 
 function option(name: string, env: string, fallback: string): string {
   const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -49,19 +50,6 @@ interface Target {
   analyze(): Promise<void>;
   size(): Promise<string>;
   dispose(): Promise<void>;
-}
-
-function userDocument(i: number): Record<string, unknown> {
-  return {
-    schemas: [USER_SCHEMA],
-    userName: `user${i}@example.com`,
-    externalId: `ext-${i}`,
-    name: { givenName: `Given${i % 1000}`, familyName: `Family${i % 7919}` },
-    displayName: `User Number ${i}`,
-    active: i % 10 !== 0,
-    emails: [{ value: `user${i}@example.com`, type: 'work', primary: true }],
-    title: ['Engineer', 'Manager', 'Designer', 'Analyst'][i % 4],
-  };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -159,7 +147,7 @@ async function fill(store: SqlStore, org: string, count: number): Promise<{ ids:
   const ids: string[] = [];
   const start = performance.now();
   for (let from = 0; from < count; from += BATCH) {
-    const docs = Array.from({ length: Math.min(BATCH, count - from) }, (_, k) => userDocument(from + k));
+    const docs = Array.from({ length: Math.min(BATCH, count - from) }, (_, k) => benchUser(from + k));
     ids.push(...(await store.bulkCreate(org, 'User', docs)));
     if ((from / BATCH) % 10 === 9) process.stdout.write(`  ... ${from + BATCH} users\r`);
   }
@@ -188,7 +176,7 @@ async function benchDialect(makeTarget: () => Promise<Target>): Promise<void> {
     console.log(`  load ${USERS.toLocaleString('en')} users (bulkCreate, ${BATCH} per transaction): ${seconds.toFixed(1)} s = ${Math.round(USERS / seconds).toLocaleString('en')} users/s`);
     await target.analyze();
     const single = performance.now();
-    for (let i = 0; i < SINGLE_CREATES; i++) await store.create(org, 'User', userDocument(USERS + i));
+    for (let i = 0; i < SINGLE_CREATES; i++) await store.create(org, 'User', benchUser(USERS + i));
     const singleSeconds = (performance.now() - single) / 1000;
     console.log(`  store.create one at a time (${SINGLE_CREATES}, one transaction each): ${Math.round(SINGLE_CREATES / singleSeconds).toLocaleString('en')} users/s`);
     console.log(`  database size: ${await target.size()}`);

@@ -34,7 +34,8 @@ function text(v: unknown): string | null {
   return null;
 }
 
-function bool(v: unknown): boolean | null {
+/** A boolean sent as a boolean or as "true"/"false" in any case (some providers send strings). */
+export function looseBool(v: unknown): boolean | null {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'string') {
     const s = v.trim().toLowerCase();
@@ -78,7 +79,7 @@ export function lastModifiedMs(resource: Json): number | null {
 function primaryEmail(emails: unknown): string | null {
   if (!Array.isArray(emails)) return null;
   const values = emails.map(obj).filter((e): e is Json => e !== null && text(e.value) !== null);
-  const primary = values.find((e) => bool(e.primary) === true) ?? values[0];
+  const primary = values.find((e) => looseBool(e.primary) === true) ?? values[0];
   return primary ? text(primary.value) : null;
 }
 
@@ -96,7 +97,7 @@ export function mapUser(resource: Json): Row {
     text(name.givenName),
     text(name.familyName),
     text(resource.displayName),
-    bool(resource.active),
+    looseBool(resource.active),
     text(resource.title),
     text(resource.userType),
     text(ent.employeeNumber),

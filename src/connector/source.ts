@@ -2,7 +2,7 @@
  * Reading a SCIM source: tolerant ListResponse parsing, and the capability probe that picks each stream's strategy.
  */
 import { HttpError, type HttpClient } from './http.ts';
-import { lastModifiedMs, type Json } from './mapping.ts';
+import { lastModifiedMs, looseBool, type Json } from './mapping.ts';
 import type { StreamName, Strategy } from './destination/types.ts';
 
 export const ENDPOINTS: Readonly<Record<StreamName, string>> = { users: '/Users', groups: '/Groups' };
@@ -31,16 +31,6 @@ export interface ListPage {
 export function looseInt(v: unknown): number | null {
   if (typeof v === 'number' && Number.isFinite(v)) return Math.trunc(v);
   if (typeof v === 'string' && /^\s*\d+\s*$/.test(v)) return Number(v);
-  return null;
-}
-
-function looseBool(v: unknown): boolean | null {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string') {
-    const s = v.trim().toLowerCase();
-    if (s === 'true') return true;
-    if (s === 'false') return false;
-  }
   return null;
 }
 
