@@ -13,10 +13,14 @@ import type { OrgSettings, Store, TokenScope } from '../store/types.ts';
 
 export const DEFAULT_DB_PATH = './data/scimkit.db';
 export const DEFAULT_ORG_NAME = 'default';
+/** The store's own default (store.ts), restated here so that `--help` stays fast: the store loads only in actions. */
+const DEFAULT_USER_CACHE_ENTRIES = 10_000;
 
 interface StoreFlags {
   db?: string;
   postgres?: string;
+  /** serve only */
+  userCache?: number;
 }
 
 function storeOptions(command: Command): Command {
@@ -30,7 +34,7 @@ async function openConfiguredStore(flags: StoreFlags): Promise<Store> {
   if (flags.postgres) return openStore({ postgresUrl: flags.postgres });
   const path = resolve(flags.db ?? DEFAULT_DB_PATH);
   mkdirSync(dirname(path), { recursive: true });
-  return openStore({ sqlitePath: path });
+  return openStore({ sqlitePath: path, userCacheEntries: flags.userCache });
 }
 
 /** Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors. */
@@ -51,6 +55,11 @@ function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
     throw new InvalidArgumentError('must be a positive integer');
   }
+  return Number(value);
+}
+
+function nonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('must be a whole number, 0 or more');
   return Number(value);
 }
 
@@ -180,7 +189,8 @@ export function registerServerCommands(program: Command): void {
       .option('--port <port>', 'port to listen on (0 picks a free one)', port, 8080)
       .option('--redis <url>', 'share rate-limit counters through Redis (several processes on one PostgreSQL)')
       .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values')
-      .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info'),
+      .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info')
+      .option('--user-cache <entries>', 'with the SQLite file: users kept in memory for repeated reads (0 keeps none)', nonNegativeInteger, DEFAULT_USER_CACHE_ENTRIES),
   ).action(async (flags: ServeFlags) => serve(flags).catch((err: Error) => {
     process.stderr.write(`scimkit serve: ${err.message}\n`);
     process.exit(1);

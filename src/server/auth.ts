@@ -85,7 +85,7 @@ interface KnownToken {
  * Tokens recently authenticated by this server instance, by secret hash. An entry is used only while the store's
  * authStamp is unchanged, i.e. while no token or organization can have changed anywhere, so a revocation or a new
  * limit applies to the next request (for a change made through another process on a SQLite file: to every request
- * that arrives after it commits, see SqliteDriver.changeStamp). Stores without a stamp are asked every time.
+ * that arrives after it commits, see SqliteDriver.externalVersion). Stores without a stamp are asked every time.
  */
 class TokenCache {
   private readonly byHash = new Map<string, KnownToken>();

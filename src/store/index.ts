@@ -5,7 +5,7 @@ import { SqlStore } from './store.ts';
 import type { Store } from './types.ts';
 
 export * from './types.ts';
-export { SqlStore } from './store.ts';
+export { DEFAULT_USER_CACHE_ENTRIES, SqlStore } from './store.ts';
 
 export interface OpenStoreOptions {
   /** A SQLite database file (created when missing), or ':memory:' for a private in-memory database. */
@@ -14,12 +14,14 @@ export interface OpenStoreOptions {
   readonly postgresUrl?: string;
   /** PostgreSQL pool size (default 10). */
   readonly poolSize?: number;
+  /** Users the SQLite store keeps in memory for repeated reads (default DEFAULT_USER_CACHE_ENTRIES; 0 keeps none). */
+  readonly userCacheEntries?: number;
 }
 
 /** Opens a store and applies pending migrations. Exactly one of sqlitePath and postgresUrl must be given. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { sqlitePath, postgresUrl } = options;
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
-  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath));
+  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries });
   return new SqlStore(await PostgresDriver.open(postgresUrl as string, options.poolSize));
 }

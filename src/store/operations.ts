@@ -33,6 +33,11 @@ export interface OpContext {
   readonly dialect: Dialect;
   /** The current time as ISO 8601 UTC with milliseconds. */
   now(): string;
+  /**
+   * Told, as a write runs, whose reads it changes: these resources (their own row, or a User's `groups`), or with
+   * null any User of the organization (a group renamed, deleted or given a new member list). See user-cache.ts.
+   */
+  changed?(orgId: string, ids: readonly string[] | null): void;
 }
 
 /** Ids per statement when a list becomes `IN (...)` or a multi-row VALUES: far below both databases' limits. */
@@ -269,7 +274,7 @@ function* addToCount(orgId: string, kind: ResourceKind, delta: number): Op<void>
 }
 
 /** Adds members to a group: O(k) lookups and inserts, whatever the group's size. Members already there are kept. */
-function* addMembers(orgId: string, groupId: string, members: readonly MemberRef[]): Op<void> {
+function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: readonly MemberRef[]): Op<void> {
   const ids = [...new Set(members.map((m) => m.value))];
   for (const id of ids) {
     if (typeof id !== 'string' || id === '' || id.includes('\u0000')) throw ScimError.invalidValue('Member values must be non-empty resource ids');
@@ -287,26 +292,30 @@ function* addMembers(orgId: string, groupId: string, members: readonly MemberRef
     yield* exec(sql`INSERT INTO memberships (org_id, group_id, member_id, member_type) VALUES ${values} ON CONFLICT DO NOTHING`, {
       foreignKey: () => ScimError.invalidValue('A member was deleted while being added; retry the request'),
     });
+    ctx.changed?.(orgId, part);
   }
 }
 
 function* applyMemberChange(ctx: OpContext, orgId: string, groupId: string, change: MemberChange): Op<void> {
   switch (change.kind) {
     case 'add':
-      yield* addMembers(orgId, groupId, change.members);
+      yield* addMembers(ctx, orgId, groupId, change.members);
       return;
     case 'remove':
       for (const part of chunks(change.ids, CHUNK)) {
         yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)})`);
+        ctx.changed?.(orgId, part);
       }
       return;
     case 'removeWhere': {
       const where = compileMemberFilterSql(change.filter, GROUP, ctx.dialect, 'm');
       yield* exec(sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where}`);
+      ctx.changed?.(orgId, null);
       return;
     }
     case 'removeAll':
       yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId}`);
+      ctx.changed?.(orgId, null);
       return;
   }
 }
@@ -374,7 +383,7 @@ export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKin
     { unique: uniquenessError(kind, doc), foreignKey: () => ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`) },
   );
   yield* addToCount(orgId, kind, 1);
-  if (members && members.length > 0) yield* addMembers(orgId, id, members);
+  if (members && members.length > 0) yield* addMembers(ctx, orgId, id, members);
   const stored = toResource({ id, kind, version: 1, created: now, last_modified: now }, doc);
   return yield* withRelationsIf(orgId, stored, options);
 }
@@ -473,6 +482,8 @@ function* updateDocument(
   if (changed('external_id', cols.externalId)) sets.push(sql`external_id = ${cols.externalId}`);
   if (changed('display', cols.display)) sets.push(sql`display = ${cols.display}`);
   sets.push(raw('version = version + 1'), sql`last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END`);
+  // A group's display is in its members' `groups`.
+  ctx.changed?.(orgId, kind === 'Group' && changed('display', cols.display) ? null : [String(id)]);
   return yield* first(
     sql`UPDATE resources SET ${join(sets, ', ')}
       WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}
@@ -502,7 +513,8 @@ export function* replaceResource(
   if (members) {
     // PUT replaces the whole resource, members included.
     yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${String(id)}`);
-    if (members.length > 0) yield* addMembers(orgId, String(id), members);
+    ctx.changed?.(orgId, null);
+    if (members.length > 0) yield* addMembers(ctx, orgId, String(id), members);
   }
   return yield* withRelationsIf(orgId, toResource(row, doc), options);
 }
@@ -535,10 +547,11 @@ export function* patchResource(
   return yield* withRelationsIf(orgId, toResource(row, doc), options);
 }
 
-export function* deleteResource(_ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Op<void> {
+export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Op<void> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
   // Memberships (as group and as member) go with it through ON DELETE CASCADE, in this transaction.
   const deleted = yield* exec(sql`DELETE FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}`);
+  ctx.changed?.(orgId, kind === 'Group' ? null : [String(id)]);
   if (deleted === 0) yield* missedWrite(orgId, kind, id, expectedVersion);
   yield* addToCount(orgId, kind, -1);
 }

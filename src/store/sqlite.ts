@@ -147,22 +147,19 @@ export class SqliteDriver implements Driver {
   }
 
   /**
-   * Changes whenever this connection or another one (another process on the same file) may have committed a
-   * change to the organizations or tokens: SQLite's data_version counts other connections' commits, and
-   * `localChanges` is the caller's count of its own such writes.
+   * SQLite's data_version: it changes whenever another connection (another process on the same file) has committed.
+   * Read at most once per event-loop turn: reading it takes the database's shared-memory lock, which costs as much as
+   * a small query. Requests handled in one turn arrived together, so a change another connection commits is seen by
+   * every request that arrives after it, except those taken in the turn already under way (well under a millisecond).
    */
-  changeStamp(localChanges: number): string {
+  externalVersion(): number {
     if (this.seenDataVersion === null) {
-      // Read at most once per event-loop turn: reading it takes the database's shared-memory lock, which costs as
-      // much as a small query. Requests handled in one turn arrived together, so a change another connection commits
-      // is seen by every request that arrives after it, except those taken in the turn already under way (well
-      // under a millisecond).
       this.seenDataVersion = this.dataVersion.get() as number;
       setImmediate(() => {
         this.seenDataVersion = null;
       });
     }
-    return `${this.seenDataVersion}:${localChanges}`;
+    return this.seenDataVersion;
   }
 
   private migrate(): void {

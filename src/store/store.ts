@@ -1,11 +1,14 @@
 /** The Store, once for both dialects: each method runs one operation (operations.ts) in one driver transaction. */
+import { resolveFilterPath } from '../scim/filter/index.ts';
 import type { PatchOperation } from '../scim/patch/types.ts';
+import { USER } from '../scim/schema/registry.ts';
 import type { Dialect } from './dialect.ts';
 import * as ops from './operations.ts';
 import type { OpContext } from './operations.ts';
 import { withHashedPassword, withHashedPasswords } from './passwords.ts';
 import { queryResources } from './query.ts';
 import type { Op } from './sql.ts';
+import { UserCache } from './user-cache.ts';
 import type {
   ApiToken,
   NewToken,
@@ -28,8 +31,30 @@ export interface Driver {
   /** Runs `op` in one transaction: read-only ones see one snapshot, write ones are serialized where they conflict. */
   run<T>(op: () => Op<T>, mode: 'read' | 'write'): Promise<T>;
   close(): Promise<void>;
-  /** Optional: a stamp that changes when another connection commits, combined with the caller's own change count. */
-  changeStamp?(localChanges: number): string;
+  /**
+   * Optional, for a driver whose operations run start to finish in one synchronous call: a number that changes
+   * whenever another connection (another process on the same database) has committed. A store keeps what it read
+   * (tokens, Users) only with one.
+   */
+  externalVersion?(): number;
+}
+
+export interface SqlStoreOptions {
+  /** Users kept in memory for repeated reads (see user-cache.ts); 0 keeps none. Only with a driver's externalVersion. */
+  readonly userCacheEntries?: number;
+}
+
+/** Users kept by default: some 10 to 30 MB of documents. */
+export const DEFAULT_USER_CACHE_ENTRIES = 10_000;
+
+/** The folded userName of a query that can only match the User holding it: `userName eq "..."`, first page, no sort. */
+function userNameLookup(options: QueryOptions): string | undefined {
+  const { filter } = options;
+  if (filter?.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return undefined;
+  if (options.sortBy !== undefined || options.cursor !== undefined || (options.startIndex ?? 1) !== 1 || !(options.count >= 1)) return undefined;
+  const resolved = resolveFilterPath(filter.path, USER);
+  if (resolved?.extension !== null || resolved.attribute.name !== 'userName' || resolved.subAttribute !== null) return undefined;
+  return ops.fold(filter.value);
 }
 
 export class SqlStore implements Store {
@@ -37,10 +62,18 @@ export class SqlStore implements Store {
   private readonly ctx: OpContext;
   /** Writes through this store that change tokens or organizations (see authStamp). */
   private authChanges = 0;
+  private readonly users: UserCache | null;
 
-  constructor(private readonly driver: Driver) {
+  constructor(
+    private readonly driver: Driver,
+    options: SqlStoreOptions = {},
+  ) {
     this.dialect = driver.dialect.name;
-    this.ctx = { dialect: driver.dialect, now: ops.nowIso };
+    const entries = options.userCacheEntries ?? DEFAULT_USER_CACHE_ENTRIES;
+    const externalVersion = driver.externalVersion?.bind(driver);
+    this.users = externalVersion && entries > 0 ? new UserCache(entries, externalVersion) : null;
+    const users = this.users;
+    this.ctx = { dialect: driver.dialect, now: ops.nowIso, ...(users && { changed: (orgId, ids) => users.changed(orgId, ids) }) };
   }
 
   close(): Promise<void> {
@@ -80,7 +113,8 @@ export class SqlStore implements Store {
   }
 
   authStamp(): string | null {
-    return this.driver.changeStamp?.(this.authChanges) ?? null;
+    const external = this.driver.externalVersion?.();
+    return external === undefined ? null : `${external}:${this.authChanges}`;
   }
 
   /** A write that changes a token or an organization: the stamp moves once it has run and again once it settles. */
@@ -98,7 +132,16 @@ export class SqlStore implements Store {
   }
 
   get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null> {
-    return this.driver.run(() => ops.getResource(this.ctx, orgId, kind, id, options), 'read');
+    const users = this.users;
+    if (users === null || kind !== 'User') return this.driver.run(() => ops.getResource(this.ctx, orgId, kind, id, options), 'read');
+    const relations = options?.relations === true;
+    const kept = users.get(orgId, String(id), relations);
+    if (kept !== undefined) return Promise.resolve(kept);
+    const ctx = this.ctx;
+    return this.driver.run(function* () {
+      const found = yield* ops.getResource(ctx, orgId, kind, id, options);
+      return found && users.keep(orgId, found, relations);
+    }, 'read');
   }
 
   async replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource> {
@@ -116,7 +159,18 @@ export class SqlStore implements Store {
   }
 
   query(orgId: string, kind: ResourceKind, options: QueryOptions): Promise<QueryResult> {
-    return this.driver.run(() => queryResources(this.ctx, orgId, kind, options), 'read');
+    const users = this.users;
+    const userName = users === null || kind !== 'User' ? undefined : userNameLookup(options);
+    if (users === null || userName === undefined) return this.driver.run(() => queryResources(this.ctx, orgId, kind, options), 'read');
+    // The lookup an IdP makes before every provisioning decision.
+    const relations = options.relations === true;
+    const kept = users.getByUserName(orgId, userName, relations);
+    if (kept !== undefined) return Promise.resolve({ totalResults: 1, resources: [kept] });
+    const ctx = this.ctx;
+    return this.driver.run(function* () {
+      const result = yield* queryResources(ctx, orgId, kind, options);
+      return { ...result, resources: result.resources.map((found) => users.keep(orgId, found, relations)) };
+    }, 'read');
   }
 
   /** Not part of Store: inserts many resources in one transaction (seeding and benchmarks). Returns their ids. */

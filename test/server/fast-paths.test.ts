@@ -136,6 +136,33 @@ describe('the token cache', () => {
   });
 });
 
+describe('the user cache behind the server', () => {
+  test('a user changed through another connection is served as it now is, by id and by userName', async () => {
+    const s = await serverOnFile();
+    const other = await openStore({ sqlitePath: s.file });
+    try {
+      const created = await call(s.base, 'POST', '/Users', { token: s.secret, body: user('before@example.com') });
+      const id = created.body.id as string;
+      const byName = (name: string) => call(s.base, 'GET', `/Users?filter=${encodeURIComponent(`userName eq "${name}"`)}`, { token: s.secret });
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await call(s.base, 'GET', `/Users/${id}`, { token: s.secret })).body.userName, 'before@example.com');
+        assert.equal((await byName('before@example.com')).body.totalResults, 1);
+      }
+      const group = await other.create(s.org.id, 'Group', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'elsewhere', members: [{ value: id }] });
+      await other.replace(s.org.id, 'User', id, { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'after@example.com' });
+      const read = await call(s.base, 'GET', `/Users/${id}`, { token: s.secret });
+      assert.equal(read.body.userName, 'after@example.com');
+      assert.deepEqual(read.body.groups.map((g: { value: string }) => g.value), [group.id]);
+      assert.equal(read.headers.get('etag'), 'W/"2"');
+      assert.equal((await byName('before@example.com')).body.totalResults, 0);
+      assert.equal((await byName('AFTER@example.com')).body.Resources[0].id, id);
+    } finally {
+      await other.close();
+      await s.close();
+    }
+  });
+});
+
 describe('cached projections', () => {
   let h: Awaited<ReturnType<typeof startHarness>>;
   before(async () => {
