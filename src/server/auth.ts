@@ -10,6 +10,7 @@ import { hashToken } from '../store/operations.ts';
 import type { ApiToken, Organization, Store } from '../store/types.ts';
 import type { RateLimitDecision, RateLimiter } from './ratelimit/types.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { RenderingCache } from './resources.ts';
 import type { ResourceContext } from './resources.ts';
 
 /** Reads are GET and POST .search; everything else that changes state is a write. */
@@ -152,7 +153,12 @@ export function requestOrigin(request: FastifyRequest, publicUrl: string | undef
  * `/scim/v2.0`); the hooks share one block list, so switching prefixes buys a blocked address nothing.
  */
 export function organizationAuth(options: AuthOptions): (prefix: string) => (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const instance: InstanceState = { blocklist: new AuthBlocklist(), tokens: new TokenCache(options.store), projections: new ProjectionCache() };
+  const instance: InstanceState = {
+    blocklist: new AuthBlocklist(),
+    tokens: new TokenCache(options.store),
+    projections: new ProjectionCache(),
+    renderings: new RenderingCache(),
+  };
   return (prefix) => authenticateUnder(options, instance, prefix);
 }
 
@@ -161,9 +167,10 @@ interface InstanceState {
   readonly blocklist: AuthBlocklist;
   readonly tokens: TokenCache;
   readonly projections: ProjectionCache;
+  readonly renderings: RenderingCache;
 }
 
-function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections }: InstanceState, prefix: string) {
+function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings }: InstanceState, prefix: string) {
 
   async function refuseAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string, tokenGiven: boolean): Promise<never> {
     if (tokenGiven) {
@@ -214,7 +221,7 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
     request.scim = {
       org,
       token,
-      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections },
+      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections, renderings },
     };
   };
 }

@@ -13,9 +13,9 @@
  *   replaceResource(ctx, kind, id, body, precondition?, view?) -> ServedResource  (PUT)
  *   patchResource(ctx, kind, id, body, precondition?, view?)  -> ServedResource   (PATCH; body is a PatchOp message)
  *   deleteResource(ctx, kind, id, precondition?)              -> void             (DELETE)
- *   listResources(ctx, kind, query: ListQuery)                -> ListResponse body (GET list, POST .search;
+ *   listResources(ctx, kind, query: ListQuery)                -> ListResponse JSON text (GET list, POST .search;
  *                                                                400 tooMany for startIndex past ctx.maxStartIndex)
- *   searchAll(ctx, query: ListQuery)                          -> ListResponse body (root POST /.search)
+ *   searchAll(ctx, query: ListQuery)                          -> ListResponse JSON text (root POST /.search)
  *
  *   `view` holds the request's `attributes` / `excludedAttributes`; the membership relation (a Group's members,
  *   a User's groups) is loaded only when the view returns it. `returned: never` attributes (password) are never
@@ -26,7 +26,7 @@ import { ScimError } from '../scim/errors.ts';
 import { checkFilterAttributes, parseAttrPath, resolveFilterPath } from '../scim/filter/index.ts';
 import type { Filter } from '../scim/filter/ast.ts';
 import type { ListQuery } from '../scim/list.ts';
-import { listResponse } from '../scim/list.ts';
+import { listResponseJson } from '../scim/list.ts';
 import { normalizeResourceBody, parsePatchRequest, patchApplyOptions } from '../scim/patch/index.ts';
 import { Projection, needsRelations } from '../scim/projection.ts';
 import type { ProjectionCache, ProjectionOptions } from '../scim/projection.ts';
@@ -50,6 +50,8 @@ export interface ResourceContext {
   readonly maxStartIndex?: number;
   /** The server instance's resolved projections; without it every request resolves its own. */
   readonly projections?: ProjectionCache;
+  /** The server instance's serialized representations of unchanging resources; without it each is serialized anew. */
+  readonly renderings?: RenderingCache;
 }
 
 /** A resource as the API serves it. */
@@ -63,6 +65,8 @@ export interface ServedResource {
   readonly location: string;
   /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view. */
   readonly body: Record<string, unknown>;
+  /** `body` as JSON text. */
+  readonly json: string;
 }
 
 /** The `attributes` / `excludedAttributes` of a request. */
@@ -125,8 +129,44 @@ function present(ctx: ResourceContext, stored: StoredResource, projection: Proje
   return projection.apply(representation(ctx, stored));
 }
 
+interface Rendering {
+  readonly projection: Projection;
+  readonly baseUrl: string;
+  readonly json: string;
+}
+
+/**
+ * The JSON text of resources the store hands out frozen (its cached Users): such an object never changes, and the
+ * store hands out a new one once the resource changes, so its text for a view and base URL can be kept with it.
+ * A repeated GET then skips building, projecting and serializing the representation.
+ */
+export class RenderingCache {
+  private readonly byResource = new WeakMap<StoredResource, Rendering[]>();
+  /** Views kept per resource; a client asking for many views of one resource only recycles these. */
+  private static readonly VIEWS_PER_RESOURCE = 4;
+
+  json(stored: StoredResource, projection: Projection, baseUrl: string, render: () => string): string {
+    if (!Object.isFrozen(stored)) return render();
+    let renderings = this.byResource.get(stored);
+    const kept = renderings?.find((r) => r.projection === projection && r.baseUrl === baseUrl);
+    if (kept) return kept.json;
+    const json = render();
+    if (!renderings) this.byResource.set(stored, (renderings = []));
+    if (renderings.length >= RenderingCache.VIEWS_PER_RESOURCE) renderings.shift();
+    renderings.push({ projection, baseUrl, json });
+    return json;
+  }
+}
+
+/** A stored resource's projected representation as JSON text. */
+function rendered(ctx: ResourceContext, stored: StoredResource, projection: Projection): string {
+  const render = () => JSON.stringify(present(ctx, stored, projection));
+  return ctx.renderings ? ctx.renderings.json(stored, projection, ctx.baseUrl, render) : render();
+}
+
 function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {
   let body: Record<string, unknown> | undefined;
+  let json: string | undefined;
   return {
     id: stored.id,
     kind: stored.resourceType,
@@ -137,6 +177,10 @@ function serve(ctx: ResourceContext, stored: StoredResource, projection: Project
     get body() {
       body ??= present(ctx, stored, projection);
       return body;
+    },
+    get json() {
+      json ??= body === undefined ? rendered(ctx, stored, projection) : JSON.stringify(body);
+      return json;
     },
   };
 }
@@ -282,14 +326,14 @@ interface KindQuery {
   readonly query: ListQuery;
 }
 
-export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<Record<string, unknown>> {
+export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<string> {
   const rs = schemaFor(kind);
   checkQuery(rs, query);
   await checkDepth(ctx, [{ kind, query }], query);
   const result = await queryKind(ctx, kind, query, {});
   const projection = projectionFor(ctx, rs, query);
-  const resources = result.resources.map((stored) => present(ctx, stored, projection));
-  return listResponse(resources, {
+  const resources = result.resources.map((stored) => rendered(ctx, stored, projection));
+  return listResponseJson(resources, {
     totalResults: result.totalResults,
     ...(query.cursor === undefined ? { startIndex: query.startIndex } : {}),
     itemsPerPage: resources.length,
@@ -361,14 +405,14 @@ function rootSearches(query: ListQuery): KindQuery[] {
  * any Group, each type in the requested order; totalResults is the sum, and paging runs over that concatenation
  * (startIndex/count, or cursors that carry the type they continue).
  */
-export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<Record<string, unknown>> {
+export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<string> {
   const searches = rootSearches(query);
   await checkDepth(ctx, searches, query);
 
-  const resources: Record<string, unknown>[] = [];
+  const resources: string[] = [];
   const add = (result: QueryResult, kind: ResourceKind) => {
     const projection = projectionFor(ctx, schemaFor(kind), query);
-    for (const stored of result.resources) resources.push(present(ctx, stored, projection));
+    for (const stored of result.resources) resources.push(rendered(ctx, stored, projection));
   };
 
   let totalResults = 0;
@@ -391,7 +435,7 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
       if (result.nextCursor !== undefined) nextCursor = encodeRootCursor(kind, result.nextCursor);
       else if (i + 1 < searches.length && resources.length >= query.count) nextCursor = encodeRootCursor(searches[i + 1].kind, '');
     }
-    return listResponse(resources, { totalResults, itemsPerPage: resources.length, ...(nextCursor !== undefined ? { nextCursor } : {}) });
+    return listResponseJson(resources, { totalResults, itemsPerPage: resources.length, ...(nextCursor !== undefined ? { nextCursor } : {}) });
   }
 
   // startIndex is 1-based over the concatenation; `skip` is how many of it lie before the page.
@@ -403,5 +447,5 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
     if (remaining > 0) add(result, kind);
     skip = Math.max(0, skip - result.totalResults);
   }
-  return listResponse(resources, { totalResults, startIndex: query.startIndex, itemsPerPage: resources.length });
+  return listResponseJson(resources, { totalResults, startIndex: query.startIndex, itemsPerPage: resources.length });
 }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +159,38 @@ describe('the user cache behind the server', () => {
       assert.equal((await byName('AFTER@example.com')).body.Resources[0].id, id);
     } finally {
       await other.close();
+      await s.close();
+    }
+  });
+});
+
+describe('kept representations', () => {
+  test('links follow each request\'s Host, and a change is served at once', async () => {
+    const s = await serverOnFile();
+    try {
+      const id = (await call(s.base, 'POST', '/Users', { token: s.secret, body: user('hosted@example.com') })).body.id as string;
+      const url = new URL(`${s.base}/Users/${id}`);
+      const getWithHost = (host: string) =>
+        new Promise<Record<string, any>>((resolve, reject) => {
+          const req = request(url, { headers: { host, authorization: `Bearer ${s.secret}` } }, (res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => resolve(JSON.parse(text)));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      for (let round = 0; round < 2; round++) {
+        for (const host of ['a.example.com', 'b.example.com:8443']) {
+          const body = await getWithHost(host);
+          assert.equal(body.meta.location, `http://${host}${url.pathname}`);
+        }
+      }
+      await call(s.base, 'PATCH', `/Users/${id}`, { token: s.secret, body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'title', value: 'Boss' }] } });
+      const changed = await getWithHost('a.example.com');
+      assert.equal(changed.title, 'Boss');
+      assert.equal(changed.meta.version, 'W/"2"');
+    } finally {
       await s.close();
     }
   });
