@@ -5,6 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError } from '../scim/errors.ts';
+import { FilterCache } from '../scim/filter/index.ts';
 import { ProjectionCache } from '../scim/projection.ts';
 import { hashToken } from '../store/operations.ts';
 import type { ApiToken, Organization, Store } from '../store/types.ts';
@@ -158,6 +159,7 @@ export function organizationAuth(options: AuthOptions): (prefix: string) => (req
     tokens: new TokenCache(options.store),
     projections: new ProjectionCache(),
     renderings: new RenderingCache(),
+    filters: new FilterCache(),
   };
   return (prefix) => authenticateUnder(options, instance, prefix);
 }
@@ -168,9 +170,10 @@ interface InstanceState {
   readonly tokens: TokenCache;
   readonly projections: ProjectionCache;
   readonly renderings: RenderingCache;
+  readonly filters: FilterCache;
 }
 
-function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings }: InstanceState, prefix: string) {
+function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings, filters }: InstanceState, prefix: string) {
 
   async function refuseAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string, tokenGiven: boolean): Promise<never> {
     if (tokenGiven) {
@@ -221,7 +224,7 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
     request.scim = {
       org,
       token,
-      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections, renderings },
+      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections, renderings, filters },
     };
   };
 }

@@ -11,3 +11,4 @@ export {
   parseScimDateTime,
   resolveFilterPath,
 } from './evaluate.ts';
+export { FilterCache } from './cache.ts';
