@@ -4,15 +4,6 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Freezes a JSON value and everything in it, for a value many readers share. Returns it. */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
-}
-
 /** Structural equality of JSON values; object key order does not matter, array order does. */
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;

@@ -5,7 +5,6 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError } from '../scim/errors.ts';
-import { FilterCache } from '../scim/filter/index.ts';
 import { ProjectionCache } from '../scim/projection.ts';
 import { hashToken } from '../store/operations.ts';
 import type { ApiToken, Organization, Store } from '../store/types.ts';
@@ -159,7 +158,6 @@ export function organizationAuth(options: AuthOptions): (prefix: string) => (req
     tokens: new TokenCache(options.store),
     projections: new ProjectionCache(),
     renderings: new RenderingCache(),
-    filters: new FilterCache(),
   };
   return (prefix) => authenticateUnder(options, instance, prefix);
 }
@@ -170,10 +168,9 @@ interface InstanceState {
   readonly tokens: TokenCache;
   readonly projections: ProjectionCache;
   readonly renderings: RenderingCache;
-  readonly filters: FilterCache;
 }
 
-function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings, filters }: InstanceState, prefix: string) {
+function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings }: InstanceState, prefix: string) {
 
   async function refuseAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string, tokenGiven: boolean): Promise<never> {
     if (tokenGiven) {
@@ -224,7 +221,7 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
     request.scim = {
       org,
       token,
-      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections, renderings, filters },
+      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections, renderings },
     };
   };
 }

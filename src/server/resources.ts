@@ -25,7 +25,6 @@
 import { ScimError } from '../scim/errors.ts';
 import { checkFilterAttributes, parseAttrPath, resolveFilterPath } from '../scim/filter/index.ts';
 import type { Filter } from '../scim/filter/ast.ts';
-import type { FilterCache } from '../scim/filter/index.ts';
 import type { ListQuery } from '../scim/list.ts';
 import { listResponseJson } from '../scim/list.ts';
 import { normalizeResourceBody, parsePatchRequest, patchApplyOptions } from '../scim/patch/index.ts';
@@ -53,8 +52,6 @@ export interface ResourceContext {
   readonly projections?: ProjectionCache;
   /** The server instance's serialized representations of unchanging resources; without it each is serialized anew. */
   readonly renderings?: RenderingCache;
-  /** The server instance's parsed and checked filters; without it each request parses and checks its own. */
-  readonly filters?: FilterCache;
 }
 
 /** A resource as the API serves it. */
@@ -291,10 +288,8 @@ export async function deleteResource(ctx: ResourceContext, kind: ResourceKind, i
 }
 
 /** Checks the filter against the resource type (400 invalidFilter for unknown attributes). */
-function checkQuery(ctx: ResourceContext, rs: ResourceSchema, query: ListQuery): void {
-  if (!query.filter) return;
-  if (ctx.filters) ctx.filters.check(query.filter, rs);
-  else checkFilterAttributes(query.filter, rs);
+function checkQuery(rs: ResourceSchema, query: ListQuery): void {
+  if (query.filter) checkFilterAttributes(query.filter, rs);
 }
 
 async function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, overrides: { startIndex?: number; count?: number; cursor?: string }): Promise<QueryResult> {
@@ -333,7 +328,7 @@ interface KindQuery {
 
 export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<string> {
   const rs = schemaFor(kind);
-  checkQuery(ctx, rs, query);
+  checkQuery(rs, query);
   await checkDepth(ctx, [{ kind, query }], query);
   const result = await queryKind(ctx, kind, query, {});
   const projection = projectionFor(ctx, rs, query);

@@ -149,7 +149,7 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
   for (const kind of ['User', 'Group'] as const) {
     const endpoint = kind === 'User' ? '/Users' : '/Groups';
     app.get(endpoint, { config: read }, async (request, reply) => {
-      const query = parseListQuery(request.query as Record<string, unknown>, listLimits, ctxOf(request).filters?.parse);
+      const query = parseListQuery(request.query as Record<string, unknown>, listLimits);
       return sendScim(reply, 200, await listResources(ctxOf(request), kind, query));
     });
     app.post(endpoint, async (request, reply) => {
@@ -158,7 +158,7 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
       return sendResource(reply, 201, served);
     });
     app.post(`${endpoint}/.search`, { config: read }, async (request, reply) => {
-      const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits, ctxOf(request).filters?.parse);
+      const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits);
       return sendScim(reply, 200, await listResources(ctxOf(request), kind, query));
     });
     app.get(`${endpoint}/:id`, { config: read }, async (request, reply) => getOne(request, reply, kind, (request.params as Params).id));
@@ -171,7 +171,7 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
   }
 
   app.post('/.search', { config: read }, async (request, reply) => {
-    const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits, ctxOf(request).filters?.parse);
+    const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits);
     return sendScim(reply, 200, await searchAll(ctxOf(request), query));
   });
   unsupportedMethods(app, '/.search', ['POST']);

@@ -11,7 +11,6 @@
  * operation start to finish in one synchronous call and can tell when another connection committed (SQLite).
  * Entries are frozen, since every caller gets the same object, and the least recently used go first past `capacity`.
  */
-import { deepFreeze } from '../scim/json.ts';
 import { fold } from './operations.ts';
 import type { StoredResource } from './types.ts';
 
@@ -19,6 +18,14 @@ interface Entry {
   readonly resource: StoredResource;
   /** The organization's generation when read: a write that may change any of its users' `groups` moves it on. */
   readonly generation: number;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
 
 export class UserCache {

@@ -11,4 +11,3 @@ export {
   parseScimDateTime,
   resolveFilterPath,
 } from './evaluate.ts';
-export { FilterCache } from './cache.ts';
