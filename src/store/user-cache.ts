@@ -14,10 +14,26 @@
 import { fold } from './operations.ts';
 import type { StoredResource } from './types.ts';
 
+/** One organization's kept users. */
+interface OrgUsers {
+  /** Moves on with every write that may change any of the organization's users' `groups`. */
+  generation: number;
+  /** Users read without their groups, by id. */
+  readonly plain: Map<string, Entry>;
+  /** Users read with their groups, by id. */
+  readonly withGroups: Map<string, Entry>;
+  /** Folded userName to the id of the user last read with it: a hint, checked against the entry. */
+  readonly userNames: Map<string, string>;
+}
+
 interface Entry {
   readonly resource: StoredResource;
-  /** The organization's generation when read: a write that may change any of its users' `groups` moves it on. */
+  readonly org: OrgUsers;
+  readonly relations: boolean;
+  /** The organization's generation when read. */
   readonly generation: number;
+  /** Read since eviction last passed it (a second chance, instead of reordering on every hit). */
+  used: boolean;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -29,11 +45,10 @@ function deepFreeze<T>(value: T): T {
 }
 
 export class UserCache {
-  /** Keyed by organization, whether `groups` was read, and id (see key()); in least recently used order. */
-  private readonly entries = new Map<string, Entry>();
-  private readonly generations = new Map<string, number>();
-  /** Folded userName to the id of the user last read with it, per organization; a hint checked against the entry. */
-  private readonly userNames = new Map<string, string>();
+  /** Nested by organization, so that a lookup hashes only the id (no composite key is built per request). */
+  private readonly orgs = new Map<string, OrgUsers>();
+  /** Every entry, oldest first, for eviction. */
+  private readonly order = new Set<Entry>();
   private seenExternalVersion: number | null = null;
 
   /**
@@ -45,13 +60,10 @@ export class UserCache {
     private readonly externalVersion: () => number,
   ) {}
 
-  /** Organization ids are UUIDs and the flag is one character, so no two (org, relations, id) share a key. */
-  private key(orgId: string, id: string, relations: boolean): string {
-    return `${orgId}\n${relations ? 'g' : '-'}${id}`;
-  }
-
-  private generation(orgId: string): number {
-    return this.generations.get(orgId) ?? 0;
+  private org(orgId: string): OrgUsers {
+    let org = this.orgs.get(orgId);
+    if (org === undefined) this.orgs.set(orgId, (org = { generation: 0, plain: new Map(), withGroups: new Map(), userNames: new Map() }));
+    return org;
   }
 
   /** Empties the cache when another connection has committed since the last look. */
@@ -59,25 +71,27 @@ export class UserCache {
     const version = this.externalVersion();
     if (version === this.seenExternalVersion) return;
     this.seenExternalVersion = version;
-    this.entries.clear();
-    this.userNames.clear();
+    this.orgs.clear();
+    this.order.clear();
   }
 
   get(orgId: string, id: string, relations: boolean): StoredResource | undefined {
     this.syncWithDatabase();
-    const key = this.key(orgId, id, relations);
-    const entry = this.entries.get(key);
+    const org = this.orgs.get(orgId);
+    const entry = org && (relations ? org.withGroups : org.plain).get(id);
     if (entry === undefined) return undefined;
-    this.entries.delete(key);
-    if (entry.generation !== this.generation(orgId)) return undefined;
-    this.entries.set(key, entry); // most recently used last
+    if (entry.generation !== entry.org.generation) {
+      this.drop(entry);
+      return undefined;
+    }
+    entry.used = true;
     return entry.resource;
   }
 
   /** The User whose userName folds to `folded`, when it was read before and has not changed since. */
   getByUserName(orgId: string, folded: string, relations: boolean): StoredResource | undefined {
     this.syncWithDatabase();
-    const id = this.userNames.get(`${orgId}\n${folded}`);
+    const id = this.orgs.get(orgId)?.userNames.get(folded);
     if (id === undefined) return undefined;
     const user = this.get(orgId, id, relations);
     // userName is unique in an organization (case-insensitively), so the current holder is the only match.
@@ -92,26 +106,53 @@ export class UserCache {
     if (this.capacity <= 0 || resource.resourceType !== 'User') return resource;
     this.syncWithDatabase();
     deepFreeze(resource);
-    const key = this.key(orgId, resource.id, relations);
-    this.entries.delete(key);
-    this.entries.set(key, { resource, generation: this.generation(orgId) });
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    const org = this.org(orgId);
+    const byId = relations ? org.withGroups : org.plain;
+    const previous = byId.get(resource.id);
+    if (previous !== undefined) this.drop(previous);
+    const entry: Entry = { resource, org, relations, generation: org.generation, used: false };
+    byId.set(resource.id, entry);
+    this.order.add(entry);
+    if (this.order.size > this.capacity) this.evictOne();
     if (typeof resource.document.userName === 'string') {
-      if (this.userNames.size >= this.capacity) this.userNames.clear();
-      this.userNames.set(`${orgId}\n${fold(resource.document.userName)}`, resource.id);
+      if (org.userNames.size >= this.capacity) org.userNames.clear();
+      org.userNames.set(fold(resource.document.userName), resource.id);
     }
     return resource;
   }
 
+  /** Drops the oldest entry not read since eviction last passed it; read ones go to the back once. */
+  private evictOne(): void {
+    for (const entry of this.order) {
+      this.order.delete(entry);
+      if (!entry.used) {
+        this.drop(entry);
+        return;
+      }
+      entry.used = false;
+      this.order.add(entry);
+    }
+  }
+
+  private drop(entry: Entry): void {
+    this.order.delete(entry);
+    const byId = entry.relations ? entry.org.withGroups : entry.org.plain;
+    if (byId.get(entry.resource.id) === entry) byId.delete(entry.resource.id);
+  }
+
   /** A write changed what reads of these resources return; `null`: of any user of the organization. */
   changed(orgId: string, ids: readonly string[] | null): void {
+    const org = this.orgs.get(orgId);
+    if (org === undefined) return;
     if (ids === null) {
-      this.generations.set(orgId, this.generation(orgId) + 1);
+      org.generation++;
       return;
     }
     for (const id of ids) {
-      this.entries.delete(this.key(orgId, id, true));
-      this.entries.delete(this.key(orgId, id, false));
+      for (const byId of [org.plain, org.withGroups]) {
+        const entry = byId.get(id);
+        if (entry !== undefined) this.drop(entry);
+      }
     }
   }
 }
