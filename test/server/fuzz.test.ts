@@ -9,28 +9,22 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { startHarness, USER_SCHEMA, GROUP_SCHEMA, PATCH_SCHEMA, SEARCH_SCHEMA, ERROR_SCHEMA } from './helpers.ts';
 import type { Harness } from './helpers.ts';
+import { prng } from '../prng.ts';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const RANDOM_REQUESTS = Number(process.env.SCIMKIT_FUZZ_REQUESTS ?? 3000);
 const TIMEOUT_MS = 10_000;
 const CONCURRENCY = 8;
 
-/** mulberry32: small, seedable, good enough to drive a fuzzer reproducibly. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Helpers over a seeded PRNG, so that a failing case replays. */
+function randomness(seed: number) {
+  const next = prng(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)];
   const chance = (p: number) => next() < p;
   return { next, int, pick, chance };
 }
-type Rng = ReturnType<typeof prng>;
+type Rng = ReturnType<typeof randomness>;
 
 interface FuzzRequest {
   readonly method: string;
@@ -532,7 +526,7 @@ test('raw protocol abuse gets an answer, never a 5xx', async () => {
 test(`${RANDOM_REQUESTS} random and mutated requests: no 5xx, no hang, SCIM error bodies`, async () => {
   const seed = Number(process.env.SCIMKIT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
   console.log(`# fuzz seed ${seed} (rerun with SCIMKIT_FUZZ_SEED=${seed})`);
-  const rng = prng(seed);
+  const rng = randomness(seed);
   function* generate() {
     for (let i = 0; i < RANDOM_REQUESTS; i++) yield randomRequest(rng);
   }

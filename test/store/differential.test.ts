@@ -12,23 +12,13 @@ import type { ResourceKind, StoredResource } from '../../src/store/index.ts';
 import { groupDoc, userDoc } from './contract.ts';
 import { POSTGRES_URL, postgresHarness, sqliteHarness } from './harness.ts';
 import type { StoreHarness } from './harness.ts';
+import { prng } from '../prng.ts';
 
 const SEEDS = [1, 7, 20261123];
 const FILTERS_PER_SEED = 200;
 const USERS = 40;
 const GROUPS = 6;
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly next: () => number) {}

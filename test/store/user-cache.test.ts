@@ -13,6 +13,7 @@ import { GROUP, PATCH_OP_SCHEMA, USER } from '../../src/scim/schema/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { ResourceKind, Store } from '../../src/store/index.ts';
 import { groupDoc, userDoc } from './contract.ts';
+import { prng } from '../prng.ts';
 
 function ops(kind: ResourceKind, operations: unknown[]) {
   return parsePatchOperations({ schemas: [PATCH_OP_SCHEMA], Operations: operations }, kind === 'User' ? USER : GROUP);
@@ -21,18 +22,6 @@ function ops(kind: ResourceKind, operations: unknown[]) {
 /** A request arriving after a commit through another connection starts a new event-loop turn. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Deterministic, so a failure replays. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('the user cache (SQLite)', () => {
