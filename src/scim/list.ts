@@ -181,7 +181,7 @@ export function listResponse(resources: unknown[], page: ListPage): Record<strin
 /** The same ListResponse as JSON text, from resources that are JSON text already. */
 export function listResponseJson(resources: readonly string[], page: ListPage): string {
   const envelope = JSON.stringify(listResponse([], { ...page, itemsPerPage: page.itemsPerPage ?? resources.length }));
-  // Only numbers come before Resources in the envelope, so the first match is the attribute itself.
+  // Only the constant schemas and numbers come before Resources in the envelope, so the first match is the attribute.
   const empty = '"Resources":[]';
   const at = envelope.indexOf(empty) + empty.length - 1;
   return `${envelope.slice(0, at)}${resources.join(',')}${envelope.slice(at)}`;

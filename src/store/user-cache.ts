@@ -9,7 +9,8 @@
  *
  * That is only sound when reads and writes never interleave, so the store keeps one only for a driver that runs each
  * operation start to finish in one synchronous call and can tell when another connection committed (SQLite).
- * Entries are frozen, since every caller gets the same object, and the least recently used go first past `capacity`.
+ * Entries are frozen, since every caller gets the same object. Past `capacity`, eviction gives entries read since it
+ * last passed them a second chance (an approximation of least recently used that costs nothing on a hit).
  */
 import { fold } from './operations.ts';
 import type { StoredResource } from './types.ts';
@@ -114,10 +115,7 @@ export class UserCache {
     byId.set(resource.id, entry);
     this.order.add(entry);
     if (this.order.size > this.capacity) this.evictOne();
-    if (typeof resource.document.userName === 'string') {
-      if (org.userNames.size >= this.capacity) org.userNames.clear();
-      org.userNames.set(fold(resource.document.userName), resource.id);
-    }
+    if (typeof resource.document.userName === 'string') org.userNames.set(fold(resource.document.userName), resource.id);
     return resource;
   }
 
@@ -136,8 +134,12 @@ export class UserCache {
 
   private drop(entry: Entry): void {
     this.order.delete(entry);
-    const byId = entry.relations ? entry.org.withGroups : entry.org.plain;
-    if (byId.get(entry.resource.id) === entry) byId.delete(entry.resource.id);
+    const { org, resource } = entry;
+    const byId = entry.relations ? org.withGroups : org.plain;
+    if (byId.get(resource.id) === entry) byId.delete(resource.id);
+    // Hints go with entries, so there are never more hints than entries.
+    const userName = resource.document.userName;
+    if (typeof userName === 'string' && org.userNames.get(fold(userName)) === resource.id) org.userNames.delete(fold(userName));
   }
 
   /** A write changed what reads of these resources return; `null`: of any user of the organization. */
