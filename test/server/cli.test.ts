@@ -153,3 +153,13 @@ describe('scimkit serve and admin commands', () => {
     }
   });
 });
+
+test('serve --user-cache: the default it shows is the store\'s, and a bad value is refused', async () => {
+  const { DEFAULT_USER_CACHE_ENTRIES } = await import('../../src/store/index.ts');
+  const help = await cli('serve', '--help');
+  assert.equal(help.code, 0);
+  assert.match(help.stdout.replace(/\s+/g, ' '), new RegExp(`--user-cache <entries> .*\\(default: ${DEFAULT_USER_CACHE_ENTRIES}\\)`));
+  const bad = await cli('serve', '--user-cache', '-1');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--user-cache/);
+});
