@@ -63,9 +63,7 @@ export interface ServedResource {
   readonly etag: string;
   /** meta.location: baseUrl + /Users/<id> or /Groups/<id>. */
   readonly location: string;
-  /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view. */
-  readonly body: Record<string, unknown>;
-  /** `body` as JSON text. */
+  /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view, as JSON text. */
   readonly json: string;
 }
 
@@ -165,7 +163,6 @@ function rendered(ctx: ResourceContext, stored: StoredResource, projection: Proj
 }
 
 function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {
-  let body: Record<string, unknown> | undefined;
   let json: string | undefined;
   return {
     id: stored.id,
@@ -174,12 +171,8 @@ function serve(ctx: ResourceContext, stored: StoredResource, projection: Project
     etag: formatEtag(stored.version),
     location: resourceLocation(ctx, stored.resourceType, stored.id),
     // Built when first read: a 204 PATCH answer and a Bulk result never send it.
-    get body() {
-      body ??= present(ctx, stored, projection);
-      return body;
-    },
     get json() {
-      json ??= body === undefined ? rendered(ctx, stored, projection) : JSON.stringify(body);
+      json ??= rendered(ctx, stored, projection);
       return json;
     },
   };

@@ -78,6 +78,11 @@ export class UserCache {
 
   get(orgId: string, id: string, relations: boolean): StoredResource | undefined {
     this.syncWithDatabase();
+    return this.current(orgId, id, relations);
+  }
+
+  /** The entry's user while its organization's generation has not moved on (the caller has synced). */
+  private current(orgId: string, id: string, relations: boolean): StoredResource | undefined {
     const org = this.orgs.get(orgId);
     const entry = org && (relations ? org.withGroups : org.plain).get(id);
     if (entry === undefined) return undefined;
@@ -94,7 +99,7 @@ export class UserCache {
     this.syncWithDatabase();
     const id = this.orgs.get(orgId)?.userNames.get(folded);
     if (id === undefined) return undefined;
-    const user = this.get(orgId, id, relations);
+    const user = this.current(orgId, id, relations);
     // userName is unique in an organization (case-insensitively), so the current holder is the only match.
     return user !== undefined && typeof user.document.userName === 'string' && fold(user.document.userName) === folded ? user : undefined;
   }
