@@ -178,11 +178,19 @@ export function listResponse(resources: unknown[], page: ListPage): Record<strin
   return response;
 }
 
-/** The same ListResponse as JSON text, from resources that are JSON text already. */
-export function listResponseJson(resources: readonly string[], page: ListPage): string {
+const COMMA = Buffer.from(',');
+
+/** The same ListResponse as UTF-8 JSON, from resources that are UTF-8 JSON already (sent as they are, never re-encoded). */
+export function listResponseBytes(resources: readonly Uint8Array[], page: ListPage): Buffer {
   const envelope = JSON.stringify(listResponse([], { ...page, itemsPerPage: page.itemsPerPage ?? resources.length }));
   // Only the constant schemas and numbers come before Resources in the envelope, so the first match is the attribute.
   const empty = '"Resources":[]';
   const at = envelope.indexOf(empty) + empty.length - 1;
-  return `${envelope.slice(0, at)}${resources.join(',')}${envelope.slice(at)}`;
+  const parts: Uint8Array[] = [Buffer.from(envelope.slice(0, at))];
+  for (let i = 0; i < resources.length; i++) {
+    if (i > 0) parts.push(COMMA);
+    parts.push(resources[i]);
+  }
+  parts.push(Buffer.from(envelope.slice(at)));
+  return Buffer.concat(parts);
 }

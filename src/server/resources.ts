@@ -13,9 +13,9 @@
  *   replaceResource(ctx, kind, id, body, precondition?, view?) -> ServedResource  (PUT)
  *   patchResource(ctx, kind, id, body, precondition?, view?)  -> ServedResource   (PATCH; body is a PatchOp message)
  *   deleteResource(ctx, kind, id, precondition?)              -> void             (DELETE)
- *   listResources(ctx, kind, query: ListQuery)                -> ListResponse JSON text (GET list, POST .search;
+ *   listResources(ctx, kind, query: ListQuery)                -> ListResponse as UTF-8 JSON (GET list, POST .search;
  *                                                                400 tooMany for startIndex past ctx.maxStartIndex)
- *   searchAll(ctx, query: ListQuery)                          -> ListResponse JSON text (root POST /.search)
+ *   searchAll(ctx, query: ListQuery)                          -> ListResponse as UTF-8 JSON (root POST /.search)
  *
  *   `view` holds the request's `attributes` / `excludedAttributes`; the membership relation (a Group's members,
  *   a User's groups) is loaded only when the view returns it. `returned: never` attributes (password) are never
@@ -26,7 +26,7 @@ import { ScimError } from '../scim/errors.ts';
 import { checkFilterAttributes, parseAttrPath, resolveFilterPath } from '../scim/filter/index.ts';
 import type { Filter } from '../scim/filter/ast.ts';
 import type { ListQuery } from '../scim/list.ts';
-import { listResponseJson } from '../scim/list.ts';
+import { listResponseBytes } from '../scim/list.ts';
 import { normalizeResourceBody, parsePatchRequest, patchApplyOptions } from '../scim/patch/index.ts';
 import { Projection, needsRelations } from '../scim/projection.ts';
 import type { ProjectionCache, ProjectionOptions } from '../scim/projection.ts';
@@ -63,8 +63,8 @@ export interface ServedResource {
   readonly etag: string;
   /** meta.location: baseUrl + /Users/<id> or /Groups/<id>. */
   readonly location: string;
-  /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view, as JSON text. */
-  readonly json: string;
+  /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view, as UTF-8 JSON. */
+  readonly body: Buffer;
 }
 
 /** The `attributes` / `excludedAttributes` of a request. */
@@ -130,40 +130,46 @@ function present(ctx: ResourceContext, stored: StoredResource, projection: Proje
 interface Rendering {
   readonly projection: Projection;
   readonly baseUrl: string;
-  readonly json: string;
+  readonly bytes: Buffer;
 }
 
 /**
- * The JSON text of resources the store hands out frozen (its cached Users): such an object never changes, and the
- * store hands out a new one once the resource changes, so its text for a view and base URL can be kept with it.
- * A repeated GET then skips building, projecting and serializing the representation.
+ * The UTF-8 JSON of resources the store hands out frozen (its cached Users): such an object never changes, and the
+ * store hands out a new one once the resource changes, so its bytes for a view and base URL can be kept with it.
+ * A repeated GET then skips building, projecting, serializing and encoding the representation.
  */
 export class RenderingCache {
   private readonly byResource = new WeakMap<StoredResource, Rendering[]>();
   /** Views kept per resource; a client asking for many views of one resource only recycles these. */
   private static readonly VIEWS_PER_RESOURCE = 4;
 
-  json(stored: StoredResource, projection: Projection, baseUrl: string, render: () => string): string {
-    if (!Object.isFrozen(stored)) return render();
+  get(stored: StoredResource, projection: Projection, baseUrl: string): Buffer | undefined {
+    const renderings = this.byResource.get(stored);
+    if (renderings === undefined) return undefined;
+    for (const r of renderings) if (r.projection === projection && r.baseUrl === baseUrl) return r.bytes;
+    return undefined;
+  }
+
+  keep(stored: StoredResource, projection: Projection, baseUrl: string, bytes: Buffer): void {
+    if (!Object.isFrozen(stored)) return;
     let renderings = this.byResource.get(stored);
-    const kept = renderings?.find((r) => r.projection === projection && r.baseUrl === baseUrl);
-    if (kept) return kept.json;
-    const json = render();
     if (!renderings) this.byResource.set(stored, (renderings = []));
     if (renderings.length >= RenderingCache.VIEWS_PER_RESOURCE) renderings.shift();
-    renderings.push({ projection, baseUrl, json });
-    return json;
+    renderings.push({ projection, baseUrl, bytes });
   }
 }
 
-/** A stored resource's projected representation as JSON text. */
-function rendered(ctx: ResourceContext, stored: StoredResource, projection: Projection): string {
-  const render = () => JSON.stringify(present(ctx, stored, projection));
-  return ctx.renderings ? ctx.renderings.json(stored, projection, ctx.baseUrl, render) : render();
+/** A stored resource's projected representation as UTF-8 JSON. */
+function rendered(ctx: ResourceContext, stored: StoredResource, projection: Projection): Buffer {
+  const kept = ctx.renderings?.get(stored, projection, ctx.baseUrl);
+  if (kept !== undefined) return kept;
+  const bytes = Buffer.from(JSON.stringify(present(ctx, stored, projection)));
+  ctx.renderings?.keep(stored, projection, ctx.baseUrl, bytes);
+  return bytes;
 }
 
 function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {
-  let json: string | undefined;
+  let body: Buffer | undefined;
   return {
     id: stored.id,
     kind: stored.resourceType,
@@ -171,9 +177,9 @@ function serve(ctx: ResourceContext, stored: StoredResource, projection: Project
     etag: formatEtag(stored.version),
     location: resourceLocation(ctx, stored.resourceType, stored.id),
     // Built when first read: a 204 PATCH answer and a Bulk result never send it.
-    get json() {
-      json ??= rendered(ctx, stored, projection);
-      return json;
+    get body() {
+      body ??= rendered(ctx, stored, projection);
+      return body;
     },
   };
 }
@@ -319,14 +325,14 @@ interface KindQuery {
   readonly query: ListQuery;
 }
 
-export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<string> {
+export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<Buffer> {
   const rs = schemaFor(kind);
   checkQuery(rs, query);
   await checkDepth(ctx, [{ kind, query }], query);
   const result = await queryKind(ctx, kind, query, {});
   const projection = projectionFor(ctx, rs, query);
   const resources = result.resources.map((stored) => rendered(ctx, stored, projection));
-  return listResponseJson(resources, {
+  return listResponseBytes(resources, {
     totalResults: result.totalResults,
     ...(query.cursor === undefined ? { startIndex: query.startIndex } : {}),
     itemsPerPage: resources.length,
@@ -398,11 +404,11 @@ function rootSearches(query: ListQuery): KindQuery[] {
  * any Group, each type in the requested order; totalResults is the sum, and paging runs over that concatenation
  * (startIndex/count, or cursors that carry the type they continue).
  */
-export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<string> {
+export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<Buffer> {
   const searches = rootSearches(query);
   await checkDepth(ctx, searches, query);
 
-  const resources: string[] = [];
+  const resources: Buffer[] = [];
   const add = (result: QueryResult, kind: ResourceKind) => {
     const projection = projectionFor(ctx, schemaFor(kind), query);
     for (const stored of result.resources) resources.push(rendered(ctx, stored, projection));
@@ -428,7 +434,7 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
       if (result.nextCursor !== undefined) nextCursor = encodeRootCursor(kind, result.nextCursor);
       else if (i + 1 < searches.length && resources.length >= query.count) nextCursor = encodeRootCursor(searches[i + 1].kind, '');
     }
-    return listResponseJson(resources, { totalResults, itemsPerPage: resources.length, ...(nextCursor !== undefined ? { nextCursor } : {}) });
+    return listResponseBytes(resources, { totalResults, itemsPerPage: resources.length, ...(nextCursor !== undefined ? { nextCursor } : {}) });
   }
 
   // startIndex is 1-based over the concatenation; `skip` is how many of it lie before the page.
@@ -440,5 +446,5 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
     if (remaining > 0) add(result, kind);
     skip = Math.max(0, skip - result.totalResults);
   }
-  return listResponseJson(resources, { totalResults, startIndex: query.startIndex, itemsPerPage: resources.length });
+  return listResponseBytes(resources, { totalResults, startIndex: query.startIndex, itemsPerPage: resources.length });
 }

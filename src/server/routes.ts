@@ -73,7 +73,7 @@ function requireBody(body: unknown, what: string): unknown {
 function sendResource(reply: FastifyReply, status: number, served: ServedResource): FastifyReply {
   reply.header('etag', served.etag);
   if (status === 201) reply.header('location', served.location);
-  return sendScim(reply, status, served.json);
+  return sendScim(reply, status, served.body);
 }
 
 function ifMatch(request: FastifyRequest) {

@@ -19,18 +19,25 @@ import type { StoredResource } from './types.ts';
 interface OrgUsers {
   /** Moves on with every write that may change any of the organization's users' `groups`. */
   generation: number;
-  /** Users read without their groups, by id. */
-  readonly plain: Map<string, Entry>;
-  /** Users read with their groups, by id. */
-  readonly withGroups: Map<string, Entry>;
-  /** Folded userName to the id of the user last read with it: a hint, checked against the entry. */
-  readonly userNames: Map<string, string>;
+  /** Users read without their groups. */
+  readonly plain: Kept;
+  /** Users read with their groups. */
+  readonly withGroups: Kept;
+}
+
+/** The users of one organization read one way (with or without their groups). */
+interface Kept {
+  readonly byId: Map<string, Entry>;
+  /** By folded userName (unique in an organization), so that a `userName eq` lookup costs one map lookup. */
+  readonly byUserName: Map<string, Entry>;
 }
 
 interface Entry {
   readonly resource: StoredResource;
   readonly org: OrgUsers;
-  readonly relations: boolean;
+  readonly kept: Kept;
+  /** The user's folded userName, as read. */
+  readonly userName: string | undefined;
   /** The organization's generation when read. */
   readonly generation: number;
   /** Read since eviction last passed it (a second chance, instead of reordering on every hit). */
@@ -45,8 +52,12 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+function emptyKept(): Kept {
+  return { byId: new Map(), byUserName: new Map() };
+}
+
 export class UserCache {
-  /** Nested by organization, so that a lookup hashes only the id (no composite key is built per request). */
+  /** Nested by organization, so that a lookup hashes only the id or userName (no composite key is built per request). */
   private readonly orgs = new Map<string, OrgUsers>();
   /** Every entry, oldest first, for eviction. */
   private readonly order = new Set<Entry>();
@@ -61,12 +72,6 @@ export class UserCache {
     private readonly externalVersion: () => number,
   ) {}
 
-  private org(orgId: string): OrgUsers {
-    let org = this.orgs.get(orgId);
-    if (org === undefined) this.orgs.set(orgId, (org = { generation: 0, plain: new Map(), withGroups: new Map(), userNames: new Map() }));
-    return org;
-  }
-
   /** Empties the cache when another connection has committed since the last look. */
   private syncWithDatabase(): void {
     const version = this.externalVersion();
@@ -76,15 +81,24 @@ export class UserCache {
     this.order.clear();
   }
 
+  private kept(orgId: string, relations: boolean): Kept | undefined {
+    const org = this.orgs.get(orgId);
+    return org && (relations ? org.withGroups : org.plain);
+  }
+
   get(orgId: string, id: string, relations: boolean): StoredResource | undefined {
     this.syncWithDatabase();
-    return this.current(orgId, id, relations);
+    return this.current(this.kept(orgId, relations)?.byId.get(id));
+  }
+
+  /** The User whose userName folds to `folded`, when it was read before and has not changed since. */
+  getByUserName(orgId: string, folded: string, relations: boolean): StoredResource | undefined {
+    this.syncWithDatabase();
+    return this.current(this.kept(orgId, relations)?.byUserName.get(folded));
   }
 
   /** The entry's user while its organization's generation has not moved on (the caller has synced). */
-  private current(orgId: string, id: string, relations: boolean): StoredResource | undefined {
-    const org = this.orgs.get(orgId);
-    const entry = org && (relations ? org.withGroups : org.plain).get(id);
+  private current(entry: Entry | undefined): StoredResource | undefined {
     if (entry === undefined) return undefined;
     if (entry.generation !== entry.org.generation) {
       this.drop(entry);
@@ -92,16 +106,6 @@ export class UserCache {
     }
     entry.used = true;
     return entry.resource;
-  }
-
-  /** The User whose userName folds to `folded`, when it was read before and has not changed since. */
-  getByUserName(orgId: string, folded: string, relations: boolean): StoredResource | undefined {
-    this.syncWithDatabase();
-    const id = this.orgs.get(orgId)?.userNames.get(folded);
-    if (id === undefined) return undefined;
-    const user = this.current(orgId, id, relations);
-    // userName is unique in an organization (case-insensitively), so the current holder is the only match.
-    return user !== undefined && typeof user.document.userName === 'string' && fold(user.document.userName) === folded ? user : undefined;
   }
 
   /**
@@ -112,15 +116,17 @@ export class UserCache {
     if (this.capacity <= 0 || resource.resourceType !== 'User') return resource;
     this.syncWithDatabase();
     deepFreeze(resource);
-    const org = this.org(orgId);
-    const byId = relations ? org.withGroups : org.plain;
-    const previous = byId.get(resource.id);
+    let org = this.orgs.get(orgId);
+    if (org === undefined) this.orgs.set(orgId, (org = { generation: 0, plain: emptyKept(), withGroups: emptyKept() }));
+    const kept = relations ? org.withGroups : org.plain;
+    const previous = kept.byId.get(resource.id);
     if (previous !== undefined) this.drop(previous);
-    const entry: Entry = { resource, org, relations, generation: org.generation, used: false };
-    byId.set(resource.id, entry);
+    const userName = typeof resource.document.userName === 'string' ? fold(resource.document.userName) : undefined;
+    const entry: Entry = { resource, org, kept, userName, generation: org.generation, used: false };
+    kept.byId.set(resource.id, entry);
+    if (userName !== undefined) kept.byUserName.set(userName, entry);
     this.order.add(entry);
     if (this.order.size > this.capacity) this.evictOne();
-    if (typeof resource.document.userName === 'string') org.userNames.set(fold(resource.document.userName), resource.id);
     return resource;
   }
 
@@ -139,12 +145,9 @@ export class UserCache {
 
   private drop(entry: Entry): void {
     this.order.delete(entry);
-    const { org, resource } = entry;
-    const byId = entry.relations ? org.withGroups : org.plain;
-    if (byId.get(resource.id) === entry) byId.delete(resource.id);
-    // Hints go with entries, so there are never more hints than entries.
-    const userName = resource.document.userName;
-    if (typeof userName === 'string' && org.userNames.get(fold(userName)) === resource.id) org.userNames.delete(fold(userName));
+    const { kept, resource, userName } = entry;
+    if (kept.byId.get(resource.id) === entry) kept.byId.delete(resource.id);
+    if (userName !== undefined && kept.byUserName.get(userName) === entry) kept.byUserName.delete(userName);
   }
 
   /** A write changed what reads of these resources return; `null`: of any user of the organization. */
@@ -156,8 +159,8 @@ export class UserCache {
       return;
     }
     for (const id of ids) {
-      for (const byId of [org.plain, org.withGroups]) {
-        const entry = byId.get(id);
+      for (const kept of [org.plain, org.withGroups]) {
+        const entry = kept.byId.get(id);
         if (entry !== undefined) this.drop(entry);
       }
     }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ScimError } from '../../src/scim/errors.ts';
 import { parseFilter } from '../../src/scim/filter/index.ts';
-import { listResponse, listResponseJson, parseListQuery, parseSearchRequest } from '../../src/scim/list.ts';
+import { listResponse, listResponseBytes, parseListQuery, parseSearchRequest } from '../../src/scim/list.ts';
 import { ENTERPRISE_USER_SCHEMA, LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA } from '../../src/scim/schema/index.ts';
 
 const limits = { defaultCount: 100, maxCount: 500 };
@@ -167,8 +167,8 @@ test('listResponse builds a ListResponse message', () => {
   assert.equal('nextCursor' in listResponse(resources, { totalResults: 2, startIndex: 1 }), false);
 });
 
-test('listResponseJson is the same ListResponse, built from resources serialized already', () => {
-  const resources = [{ id: 'a', name: { givenName: '"Resources":[]' } }, { id: 'b', emails: [] }];
+test('listResponseBytes is the same ListResponse, built from resources serialized already', () => {
+  const resources = [{ id: 'a', name: { givenName: '"Resources":[]' } }, { id: 'b', emails: [] }, { id: 'c', displayName: 'Zoë 山田 😀' }];
   const pages = [
     { totalResults: 10, startIndex: 3 },
     { totalResults: 0, startIndex: 1 },
@@ -177,8 +177,8 @@ test('listResponseJson is the same ListResponse, built from resources serialized
   ];
   for (const page of pages) {
     for (const items of [resources, [], resources.slice(0, 1)]) {
-      const text = listResponseJson(items.map((r) => JSON.stringify(r)), page);
-      assert.equal(text, JSON.stringify(listResponse(items, page)), JSON.stringify(page));
+      const bytes = listResponseBytes(items.map((r) => Buffer.from(JSON.stringify(r))), page);
+      assert.equal(bytes.toString('utf8'), JSON.stringify(listResponse(items, page)), JSON.stringify(page));
     }
   }
 });

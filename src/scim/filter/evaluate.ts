@@ -149,11 +149,12 @@ function valueTest(def: AttributeDefinition, op: CompareOp, operand: Exclude<Fil
   if (ORDERING_OPS.has(op) && (def.type === 'boolean' || def.type === 'binary')) throw ScimError.invalidFilter(`Operator "${op}" cannot be applied to ${describe}`);
   if (STRING_TYPES.has(def.type)) {
     if (typeof operand !== 'string') throw ScimError.invalidFilter(`Filter compares ${describe} with ${JSON.stringify(operand)}; use a string`);
-    const fold = (s: string): string => (def.caseExact ? s : s.toLowerCase());
-    const expected = fold(operand);
+    // Not a named helper: the loader's keepNames turns every named closure into an Object.defineProperty call.
+    const caseExact = def.caseExact === true;
+    const expected = caseExact ? operand : operand.toLowerCase();
     return (v) => {
       if (typeof v !== 'string') return false;
-      const actual = fold(v);
+      const actual = caseExact ? v : v.toLowerCase();
       if (test === 'co') return actual.includes(expected);
       if (test === 'sw') return actual.startsWith(expected);
       if (test === 'ew') return actual.endsWith(expected);
