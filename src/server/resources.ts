@@ -291,7 +291,7 @@ function checkQuery(rs: ResourceSchema, query: ListQuery): void {
   if (query.filter) checkFilterAttributes(query.filter, rs);
 }
 
-async function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, overrides: { startIndex?: number; count?: number; cursor?: string }): Promise<QueryResult> {
+function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, overrides: { startIndex?: number; count?: number; cursor?: string }): Promise<QueryResult> {
   const rs = schemaFor(kind);
   const cursor = 'cursor' in overrides ? overrides.cursor : query.cursor;
   return ctx.store.query(ctx.org.id, kind, {
@@ -304,12 +304,16 @@ async function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQu
   });
 }
 
+/** Whether index paging reaches past maxStartIndex: only such pages pay for checkDepth's count. */
+function isDeep(ctx: ResourceContext, query: ListQuery): boolean {
+  return query.cursor === undefined && ctx.maxStartIndex !== undefined && query.startIndex > ctx.maxStartIndex;
+}
+
 /**
  * RFC 7644 tooMany: a startIndex past maxStartIndex is refused when the result set really is that deep; past its
- * end the page is simply empty. Only deep pages pay for the extra count.
+ * end the page is simply empty.
  */
 async function checkDepth(ctx: ResourceContext, searches: readonly KindQuery[], query: ListQuery): Promise<void> {
-  if (query.cursor !== undefined || ctx.maxStartIndex === undefined || query.startIndex <= ctx.maxStartIndex) return;
   let total = 0;
   for (const { kind, query: own } of searches) total += (await queryKind(ctx, kind, own, { startIndex: 1, count: 0 })).totalResults;
   if (total >= query.startIndex) {
@@ -328,7 +332,7 @@ interface KindQuery {
 export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<Buffer> {
   const rs = schemaFor(kind);
   checkQuery(rs, query);
-  await checkDepth(ctx, [{ kind, query }], query);
+  if (isDeep(ctx, query)) await checkDepth(ctx, [{ kind, query }], query);
   const result = await queryKind(ctx, kind, query, {});
   const projection = projectionFor(ctx, rs, query);
   const resources = result.resources.map((stored) => rendered(ctx, stored, projection));
@@ -406,7 +410,7 @@ function rootSearches(query: ListQuery): KindQuery[] {
  */
 export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<Buffer> {
   const searches = rootSearches(query);
-  await checkDepth(ctx, searches, query);
+  if (isDeep(ctx, query)) await checkDepth(ctx, searches, query);
 
   const resources: Buffer[] = [];
   const add = (result: QueryResult, kind: ResourceKind) => {
