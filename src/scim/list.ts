@@ -178,19 +178,31 @@ export function listResponse(resources: unknown[], page: ListPage): Record<strin
   return response;
 }
 
-const COMMA = Buffer.from(',');
-
-/** The same ListResponse as UTF-8 JSON, from resources that are UTF-8 JSON already (sent as they are, never re-encoded). */
-export function listResponseBytes(resources: readonly Uint8Array[], page: ListPage): Buffer {
+/**
+ * The same ListResponse as UTF-8 JSON, from resources serialized already: JSON text, or UTF-8 bytes copied as they
+ * are. One buffer of the exact size, so a page of uncached resources is encoded once and a cached one never.
+ */
+export function listResponseBytes(resources: readonly (string | Uint8Array)[], page: ListPage): Buffer {
   const envelope = JSON.stringify(listResponse([], { ...page, itemsPerPage: page.itemsPerPage ?? resources.length }));
   // Only the constant schemas and numbers come before Resources in the envelope, so the first match is the attribute.
   const empty = '"Resources":[]';
   const at = envelope.indexOf(empty) + empty.length - 1;
-  const parts: Uint8Array[] = [Buffer.from(envelope.slice(0, at))];
+  const head = envelope.slice(0, at);
+  const tail = envelope.slice(at);
+  let length = Buffer.byteLength(head) + Buffer.byteLength(tail) + Math.max(0, resources.length - 1);
+  for (const r of resources) length += typeof r === 'string' ? Buffer.byteLength(r) : r.length;
+  const out = Buffer.allocUnsafe(length);
+  let offset = out.write(head, 0);
   for (let i = 0; i < resources.length; i++) {
-    if (i > 0) parts.push(COMMA);
-    parts.push(resources[i]);
+    if (i > 0) offset = out.writeUInt8(0x2c, offset); // ','
+    const r = resources[i];
+    if (typeof r === 'string') offset += out.write(r, offset);
+    else {
+      out.set(r, offset);
+      offset += r.length;
+    }
   }
-  parts.push(Buffer.from(envelope.slice(at)));
-  return Buffer.concat(parts);
+  offset += out.write(tail, offset);
+  if (offset !== length) throw new Error(`ListResponse assembled ${offset} of ${length} bytes`);
+  return out;
 }

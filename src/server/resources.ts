@@ -63,8 +63,8 @@ export interface ServedResource {
   readonly etag: string;
   /** meta.location: baseUrl + /Users/<id> or /Groups/<id>. */
   readonly location: string;
-  /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view, as UTF-8 JSON. */
-  readonly body: Buffer;
+  /** The SCIM representation (schemas, id, attributes, meta), projected through the request's view, as JSON text or UTF-8 bytes. */
+  readonly body: string | Buffer;
 }
 
 /** The `attributes` / `excludedAttributes` of a request. */
@@ -150,26 +150,32 @@ export class RenderingCache {
     return undefined;
   }
 
-  keep(stored: StoredResource, projection: Projection, baseUrl: string, bytes: Buffer): void {
-    if (!Object.isFrozen(stored)) return;
+  /** Keeps the bytes of a frozen resource's view and returns them. */
+  keep(stored: StoredResource, projection: Projection, baseUrl: string, bytes: Buffer): Buffer {
     let renderings = this.byResource.get(stored);
     if (!renderings) this.byResource.set(stored, (renderings = []));
     if (renderings.length >= RenderingCache.VIEWS_PER_RESOURCE) renderings.shift();
     renderings.push({ projection, baseUrl, bytes });
+    return bytes;
   }
 }
 
-/** A stored resource's projected representation as UTF-8 JSON. */
-function rendered(ctx: ResourceContext, stored: StoredResource, projection: Projection): Buffer {
-  const kept = ctx.renderings?.get(stored, projection, ctx.baseUrl);
-  if (kept !== undefined) return kept;
-  const bytes = Buffer.from(JSON.stringify(present(ctx, stored, projection)));
-  ctx.renderings?.keep(stored, projection, ctx.baseUrl, bytes);
-  return bytes;
+function toJson(ctx: ResourceContext, stored: StoredResource, projection: Projection): string {
+  return JSON.stringify(present(ctx, stored, projection));
+}
+
+/**
+ * A stored resource's projected representation as JSON: UTF-8 bytes kept with a resource that never changes (see
+ * RenderingCache), else text, encoded once with the rest of the response.
+ */
+function rendered(ctx: ResourceContext, stored: StoredResource, projection: Projection): string | Buffer {
+  const cache = ctx.renderings;
+  if (cache === undefined || !Object.isFrozen(stored)) return toJson(ctx, stored, projection);
+  return cache.get(stored, projection, ctx.baseUrl) ?? cache.keep(stored, projection, ctx.baseUrl, Buffer.from(toJson(ctx, stored, projection)));
 }
 
 function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {
-  let body: Buffer | undefined;
+  let body: string | Buffer | undefined;
   return {
     id: stored.id,
     kind: stored.resourceType,
@@ -412,7 +418,7 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
   const searches = rootSearches(query);
   if (isDeep(ctx, query)) await checkDepth(ctx, searches, query);
 
-  const resources: Buffer[] = [];
+  const resources: (string | Buffer)[] = [];
   const add = (result: QueryResult, kind: ResourceKind) => {
     const projection = projectionFor(ctx, schemaFor(kind), query);
     for (const stored of result.resources) resources.push(rendered(ctx, stored, projection));

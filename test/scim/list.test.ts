@@ -177,8 +177,12 @@ test('listResponseBytes is the same ListResponse, built from resources serialize
   ];
   for (const page of pages) {
     for (const items of [resources, [], resources.slice(0, 1)]) {
-      const bytes = listResponseBytes(items.map((r) => Buffer.from(JSON.stringify(r))), page);
-      assert.equal(bytes.toString('utf8'), JSON.stringify(listResponse(items, page)), JSON.stringify(page));
+      const expected = JSON.stringify(listResponse(items, page));
+      // Text, bytes, and both mixed (a page of cached and uncached resources).
+      const text = items.map((r) => JSON.stringify(r));
+      for (const serialized of [text, text.map((t) => Buffer.from(t)), text.map((t, i) => (i % 2 ? Buffer.from(t) : t))]) {
+        assert.equal(listResponseBytes(serialized, page).toString('utf8'), expected, JSON.stringify(page));
+      }
     }
   }
 });
