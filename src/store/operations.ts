@@ -324,7 +324,11 @@ function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: re
       sql`INSERT INTO memberships (org_id, group_id, member_id, member_type) VALUES ${values} ON CONFLICT DO NOTHING RETURNING member_id`,
       { foreignKey: () => ScimError.invalidValue('A member was deleted while being added; retry the request') },
     );
-    yield* touchUsers(ctx, orgId, added.map((r) => String(r.member_id)));
+    yield* touchUsers(
+      ctx,
+      orgId,
+      added.map((r) => String(r.member_id)),
+    );
   }
 }
 
@@ -338,7 +342,11 @@ function* applyMemberChange(ctx: OpContext, orgId: string, groupId: string, chan
         const removed = yield* rows<{ member_id: string }>(
           sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)}) RETURNING member_id`,
         );
-        yield* touchUsers(ctx, orgId, removed.map((r) => String(r.member_id)));
+        yield* touchUsers(
+          ctx,
+          orgId,
+          removed.map((r) => String(r.member_id)),
+        );
       }
       return;
     case 'removeWhere': {
@@ -346,7 +354,11 @@ function* applyMemberChange(ctx: OpContext, orgId: string, groupId: string, chan
       const removed = yield* rows<{ member_id: string }>(
         sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where} RETURNING member_id`,
       );
-      yield* touchUsers(ctx, orgId, removed.map((r) => String(r.member_id)));
+      yield* touchUsers(
+        ctx,
+        orgId,
+        removed.map((r) => String(r.member_id)),
+      );
       return;
     }
     case 'removeAll':
