@@ -276,34 +276,6 @@ function* addToCount(orgId: string, kind: ResourceKind, delta: number): Op<void>
     ON CONFLICT (org_id, kind) DO UPDATE SET n = resource_counts.n + excluded.n`);
 }
 
-/*
- * A resource's version (its ETag) and lastModified move whenever its representation does, relations included: a
- * User lists its groups and a Group its members, each with the other's display name. A write therefore touches the
- * other side of every relation it changes, so that If-None-Match and `meta.lastModified gt` filters see the change.
- */
-function* touch(ctx: OpContext, orgId: string, where: Sql): Op<void> {
-  const now = ctx.now();
-  yield* exec(sql`UPDATE resources SET version = version + 1, last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END
-    WHERE org_id = ${orgId} AND ${where}`);
-}
-
-/** These users' `groups` changed (they joined or left a group). */
-function* touchUsers(ctx: OpContext, orgId: string, ids: readonly string[]): Op<void> {
-  for (const part of chunks(ids, CHUNK)) yield* touch(ctx, orgId, sql`kind = 'User' AND id IN (${list(part)})`);
-  if (ids.length > 0) ctx.changed?.(orgId, ids);
-}
-
-/** Every member user's `groups` changed (the group was renamed or deleted, or its member list replaced). */
-function* touchAllMembers(ctx: OpContext, orgId: string, groupId: string): Op<void> {
-  yield* touch(ctx, orgId, sql`kind = 'User' AND id IN (SELECT member_id FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId})`);
-  ctx.changed?.(orgId, null);
-}
-
-/** The `members` of every group listing this resource changed (it was renamed or deleted). */
-function* touchGroupsListing(ctx: OpContext, orgId: string, memberId: string): Op<void> {
-  yield* touch(ctx, orgId, sql`kind = 'Group' AND id IN (SELECT group_id FROM memberships WHERE org_id = ${orgId} AND member_id = ${memberId})`);
-}
-
 /** Adds members to a group: O(k) lookups and inserts, whatever the group's size. Members already there are kept. */
 function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: readonly MemberRef[]): Op<void> {
   const ids = [...new Set(members.map((m) => m.value))];
@@ -320,15 +292,10 @@ function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: re
       part.map((id) => sql`(${orgId}, ${groupId}, ${id}, ${kinds.get(id)})`),
       ', ',
     );
-    const added = yield* rows<{ member_id: string }>(
-      sql`INSERT INTO memberships (org_id, group_id, member_id, member_type) VALUES ${values} ON CONFLICT DO NOTHING RETURNING member_id`,
-      { foreignKey: () => ScimError.invalidValue('A member was deleted while being added; retry the request') },
-    );
-    yield* touchUsers(
-      ctx,
-      orgId,
-      added.map((r) => String(r.member_id)),
-    );
+    yield* exec(sql`INSERT INTO memberships (org_id, group_id, member_id, member_type) VALUES ${values} ON CONFLICT DO NOTHING`, {
+      foreignKey: () => ScimError.invalidValue('A member was deleted while being added; retry the request'),
+    });
+    ctx.changed?.(orgId, part);
   }
 }
 
@@ -339,31 +306,19 @@ function* applyMemberChange(ctx: OpContext, orgId: string, groupId: string, chan
       return;
     case 'remove':
       for (const part of chunks(change.ids, CHUNK)) {
-        const removed = yield* rows<{ member_id: string }>(
-          sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)}) RETURNING member_id`,
-        );
-        yield* touchUsers(
-          ctx,
-          orgId,
-          removed.map((r) => String(r.member_id)),
-        );
+        yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)})`);
+        ctx.changed?.(orgId, part);
       }
       return;
     case 'removeWhere': {
       const where = compileMemberFilterSql(change.filter, GROUP, ctx.dialect, 'm');
-      const removed = yield* rows<{ member_id: string }>(
-        sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where} RETURNING member_id`,
-      );
-      yield* touchUsers(
-        ctx,
-        orgId,
-        removed.map((r) => String(r.member_id)),
-      );
+      yield* exec(sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where}`);
+      ctx.changed?.(orgId, null);
       return;
     }
     case 'removeAll':
-      yield* touchAllMembers(ctx, orgId, groupId);
       yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId}`);
+      ctx.changed?.(orgId, null);
       return;
   }
 }
@@ -530,19 +485,14 @@ function* updateDocument(
   if (changed('external_id', cols.externalId)) sets.push(sql`external_id = ${cols.externalId}`);
   if (changed('display', cols.display)) sets.push(sql`display = ${cols.display}`);
   sets.push(raw('version = version + 1'), sql`last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END`);
-  ctx.changed?.(orgId, [String(id)]);
-  const row = yield* first(
+  // A group's display is in its members' `groups`.
+  ctx.changed?.(orgId, kind === 'Group' && changed('display', cols.display) ? null : [String(id)]);
+  return yield* first(
     sql`UPDATE resources SET ${join(sets, ', ')}
       WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}
       RETURNING id, kind, version, created, last_modified`,
     { unique: uniquenessError(kind, doc) },
   );
-  // The display name appears in the groups listing the resource and, for a group, in its members' `groups`.
-  if (row && changed('display', cols.display)) {
-    yield* touchGroupsListing(ctx, orgId, String(id));
-    if (kind === 'Group') yield* touchAllMembers(ctx, orgId, String(id));
-  }
-  return row;
 }
 
 export function* replaceResource(
@@ -555,22 +505,18 @@ export function* replaceResource(
 ): Op<StoredResource> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
   const { doc, members } = splitDocument(kind, document);
-  // Locked for the read-modify-write, as in patchResource: what changed decides which columns and relations move.
-  const current = yield* first(
-    sql`SELECT ${STORED_COLUMNS} FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${ctx.dialect.forUpdate}`,
-  );
-  if (!current) return yield* missedWrite(orgId, kind, id, expectedVersion);
   if (kind === 'User' && doc.password === undefined) {
     // A client cannot resend a password it can never read, so a PUT without one keeps the stored hash.
-    const kept = parseJson(current.doc).password;
+    const current = yield* first(sql`SELECT doc FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = 'User'`);
+    const kept = current ? parseJson(current.doc).password : undefined;
     if (isPasswordHash(kept)) doc.password = kept;
   }
-  const row = yield* updateDocument(ctx, orgId, kind, id, doc, expectedVersion, current);
+  const row = yield* updateDocument(ctx, orgId, kind, id, doc, expectedVersion);
   if (!row) return yield* missedWrite(orgId, kind, id, expectedVersion);
   if (members) {
     // PUT replaces the whole resource, members included.
-    yield* touchAllMembers(ctx, orgId, String(id));
     yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${String(id)}`);
+    ctx.changed?.(orgId, null);
     if (members.length > 0) yield* addMembers(ctx, orgId, String(id), members);
   }
   return yield* withRelationsIf(orgId, toResource(row, doc), options);
@@ -606,12 +552,9 @@ export function* patchResource(
 
 export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Op<void> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
-  // Before the memberships (as group and as member) go with it through ON DELETE CASCADE, in this transaction; a
-  // missed delete rolls these back.
-  yield* touchGroupsListing(ctx, orgId, String(id));
-  if (kind === 'Group') yield* touchAllMembers(ctx, orgId, String(id));
+  // Memberships (as group and as member) go with it through ON DELETE CASCADE, in this transaction.
   const deleted = yield* exec(sql`DELETE FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}`);
-  ctx.changed?.(orgId, [String(id)]);
+  ctx.changed?.(orgId, kind === 'Group' ? null : [String(id)]);
   if (deleted === 0) yield* missedWrite(orgId, kind, id, expectedVersion);
   yield* addToCount(orgId, kind, -1);
 }
