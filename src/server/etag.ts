@@ -1,14 +1,29 @@
-/** Weak entity tags over the store's integer versions (RFC 7644 section 3.14; RFC 9110 section 8.8.3). */
+/**
+ * Weak entity tags (RFC 7644 section 3.14; RFC 9110 section 8.8.3) over the store's integer versions.
+ *
+ * A version counts writes to the resource itself. A User's `groups` and a Group's `members` (with display names) come
+ * from the membership table and change without such a write, so a representation that lists them carries a digest
+ * of them after the version: `W/"7"` without relations, `W/"7.<digest>"` with them. Preconditions on writes compare
+ * the version (the store checks it atomically); If-None-Match compares the whole tag, so a changed relation is a
+ * changed representation.
+ */
+import { hash } from 'node:crypto';
 
-export function formatEtag(version: number): string {
-  return `W/"${version}"`;
+/** `relations`: the relation list the representation shows (a User's groups, a Group's members), when it shows any. */
+export function formatEtag(version: number, relations?: readonly unknown[]): string {
+  if (relations === undefined || relations.length === 0) return `W/"${version}"`;
+  return `W/"${version}.${hash('sha1', JSON.stringify(relations), 'base64url').slice(0, 16)}"`;
 }
 
-/** A parsed If-Match / If-None-Match header: `*`, or the versions it lists (tags that are not ours match nothing). */
-export type EtagCondition = { readonly any: true } | { readonly any: false; readonly versions: ReadonlySet<number> };
+/** A parsed If-Match / If-None-Match header: `*`, or the opaque tags it lists and the versions they name. */
+export type EtagCondition =
+  | { readonly any: true }
+  | { readonly any: false; readonly tags: ReadonlySet<string>; readonly versions: ReadonlySet<number> };
 
 // One entity tag: optional weak prefix, then a quoted opaque tag without quotes inside.
 const ENTITY_TAG = /^(?:W\/)?"([^"]*)"$/;
+// Ours: a version, optionally followed by a relations digest.
+const OUR_TAG = /^(\d{1,15})(?:\.[A-Za-z0-9_-]+)?$/;
 
 /** Returns null when the header is absent or empty. Unparseable tags are kept as "matches nothing". */
 export function parseEtagCondition(header: string | string[] | undefined): EtagCondition | null {
@@ -17,15 +32,25 @@ export function parseEtagCondition(header: string | string[] | undefined): EtagC
   const parts = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
   if (parts.length === 0) return null;
   if (parts.includes('*')) return { any: true };
+  const tags = new Set<string>();
   const versions = new Set<number>();
   for (const part of parts) {
-    const m = ENTITY_TAG.exec(part);
-    // Comparison is weak (RFC 9110 section 8.8.3.2), so W/"3" and "3" name the same version.
-    if (m && /^\d{1,15}$/.test(m[1])) versions.add(Number(m[1]));
+    // Comparison is weak (RFC 9110 section 8.8.3.2), so W/"3" and "3" are the same tag.
+    const opaque = ENTITY_TAG.exec(part)?.[1];
+    const ours = opaque === undefined ? null : OUR_TAG.exec(opaque);
+    if (ours === null) continue;
+    tags.add(opaque!);
+    versions.add(Number(ours[1]));
   }
-  return { any: false, versions };
+  return { any: false, tags, versions };
 }
 
+/** If-Match on a write: does the condition name this version (whatever relations the client saw with it)? */
 export function conditionMatches(condition: EtagCondition, version: number): boolean {
   return condition.any || condition.versions.has(version);
+}
+
+/** If-None-Match on a read: does the condition name this representation's tag? */
+export function tagMatches(condition: EtagCondition, etag: string): boolean {
+  return condition.any || condition.tags.has(etag.slice('W/"'.length, -1));
 }

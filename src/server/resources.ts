@@ -101,6 +101,13 @@ function withRefs(ctx: ResourceContext, entries: unknown, defaultType: ResourceK
   });
 }
 
+/** The resource's ETag and meta.version: its version and, when they were loaded, its relations (see etag.ts). */
+function etagOf(ctx: ResourceContext, stored: StoredResource): string {
+  const relations = stored.document[stored.resourceType === 'User' ? 'groups' : 'members'];
+  if (!Array.isArray(relations) || relations.length === 0) return formatEtag(stored.version);
+  return ctx.renderings ? ctx.renderings.etag(stored, relations) : formatEtag(stored.version, relations);
+}
+
 /** The full SCIM representation of a stored resource (before projection). */
 export function representation(ctx: ResourceContext, stored: StoredResource): Record<string, unknown> {
   const rs = schemaFor(stored.resourceType);
@@ -113,7 +120,7 @@ export function representation(ctx: ResourceContext, stored: StoredResource): Re
     created: stored.created,
     lastModified: stored.lastModified,
     location: resourceLocation(ctx, stored.resourceType, stored.id),
-    version: formatEtag(stored.version),
+    version: etagOf(ctx, stored),
   };
   return out;
 }
@@ -140,6 +147,7 @@ interface Rendering {
  */
 export class RenderingCache {
   private readonly byResource = new WeakMap<StoredResource, Rendering[]>();
+  private readonly etags = new WeakMap<StoredResource, string>();
   /** Views kept per resource; a client asking for many views of one resource only recycles these. */
   private static readonly VIEWS_PER_RESOURCE = 4;
 
@@ -148,6 +156,16 @@ export class RenderingCache {
     if (renderings === undefined) return undefined;
     for (const r of renderings) if (r.projection === projection && r.baseUrl === baseUrl) return r.bytes;
     return undefined;
+  }
+
+  /** A resource's ETag over the relations it lists, computed once for a frozen one. */
+  etag(stored: StoredResource, relations: readonly unknown[]): string {
+    let tag = this.etags.get(stored);
+    if (tag === undefined) {
+      tag = formatEtag(stored.version, relations);
+      if (Object.isFrozen(stored)) this.etags.set(stored, tag);
+    }
+    return tag;
   }
 
   /** Keeps the bytes of a frozen resource's view and returns them. */
@@ -180,7 +198,7 @@ function serve(ctx: ResourceContext, stored: StoredResource, projection: Project
     id: stored.id,
     kind: stored.resourceType,
     version: stored.version,
-    etag: formatEtag(stored.version),
+    etag: etagOf(ctx, stored),
     location: resourceLocation(ctx, stored.resourceType, stored.id),
     // Built when first read: a 204 PATCH answer and a Bulk result never send it.
     get body() {

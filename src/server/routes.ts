@@ -12,7 +12,7 @@ import { parseAttributeList } from '../scim/projection.ts';
 import { RESOURCE_TYPES, SCHEMAS } from '../scim/schema/core.ts';
 import type { ResourceKind } from '../store/types.ts';
 import type { ScimRequestState } from './auth.ts';
-import { conditionMatches, parseEtagCondition } from './etag.ts';
+import { parseEtagCondition, tagMatches } from './etag.ts';
 import { sendScim } from './http.ts';
 import {
   createResource,
@@ -90,7 +90,7 @@ function meId(request: FastifyRequest): string {
 async function getOne(request: FastifyRequest, reply: FastifyReply, kind: ResourceKind, id: string): Promise<FastifyReply> {
   const served = await getResource(ctxOf(request), kind, id, viewFromQuery(request.query));
   const ifNoneMatch = parseEtagCondition(request.headers['if-none-match']);
-  if (ifNoneMatch && conditionMatches(ifNoneMatch, served.version)) {
+  if (ifNoneMatch && tagMatches(ifNoneMatch, served.etag)) {
     return reply.code(304).header('etag', served.etag).send();
   }
   return sendResource(reply, 200, served);

@@ -110,6 +110,33 @@ for (const backend of backends()) {
       assert.equal(other.status, 200);
     });
 
+    test('ETags cover relations: joining a group, or a member renamed, is a new representation', async () => {
+      const created = await api('POST', '/Users', { body: user('etag-member') });
+      const id = created.body.id;
+      const before = created.headers.get('etag')!;
+      const group = await api('POST', '/Groups', { body: { schemas: [GROUP_SCHEMA], displayName: 'etag-group', members: [{ value: id }] } });
+      assert.equal(group.status, 201);
+      // The user was not written, but its `groups` changed: the old tag no longer matches.
+      const joined = await api('GET', `/Users/${id}`, { headers: { 'if-none-match': before } });
+      assert.equal(joined.status, 200);
+      assert.deepEqual(joined.body.groups.map((g: { value: string }) => g.value), [group.body.id]);
+      const tag = joined.headers.get('etag')!;
+      assert.notEqual(tag, before);
+      assert.equal(joined.body.meta.version, tag);
+      assert.equal((await api('GET', `/Users/${id}`, { headers: { 'if-none-match': tag } })).status, 304);
+      // Without the groups in the representation, the tag is the version alone.
+      assert.equal((await api('GET', `/Users/${id}?excludedAttributes=groups`, { headers: { 'if-none-match': before } })).status, 304);
+      // Writes compare the version: the tag with the groups digest is a valid If-Match.
+      const patched = await api('PATCH', `/Users/${id}`, { body: patchOp({ op: 'replace', path: 'displayName', value: 'Renamed Member' }), headers: { 'if-match': tag } });
+      assert.equal(patched.status, 200);
+      // The group lists its member's display name, which just changed.
+      const groupTag = group.headers.get('etag')!;
+      const renamed = await api('GET', `/Groups/${group.body.id}`, { headers: { 'if-none-match': groupTag } });
+      assert.equal(renamed.status, 200);
+      assert.equal(renamed.body.members[0].display, 'Renamed Member');
+      assert.notEqual(renamed.headers.get('etag'), groupTag);
+    });
+
     test('PUT replaces: 200, new version; If-Match mismatch 412, match succeeds', async () => {
       const created = await api('POST', '/Users', { body: user('carol', { title: 'Engineer', nickName: 'C' }) });
       const id = created.body.id;
