@@ -7,12 +7,28 @@
  * the version (the store checks it atomically); If-None-Match compares the whole tag, so a changed relation is a
  * changed representation.
  */
-import { hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+
+/** One entry of a relation list: a member of a Group, or a group of a User. */
+export interface RelationEntry {
+  readonly value?: unknown;
+  readonly display?: unknown;
+  readonly type?: unknown;
+}
 
 /** `relations`: the relation list the representation shows (a User's groups, a Group's members), when it shows any. */
-export function formatEtag(version: number, relations?: readonly unknown[]): string {
+export function formatEtag(version: number, relations?: readonly RelationEntry[]): string {
   if (relations === undefined || relations.length === 0) return `W/"${version}"`;
-  return `W/"${version}.${hash('sha1', JSON.stringify(relations), 'base64url').slice(0, 16)}"`;
+  // Entry by entry: a 100,000-member list is never one string.
+  const digest = createHash('sha1');
+  for (const r of relations) digest.update(`${String(r.value)}\u0000${String(r.display ?? '')}\u0000${String(r.type ?? '')}\n`);
+  return `W/"${version}.${digest.digest('base64url').slice(0, 16)}"`;
+}
+
+/** The tag naming the version alone: `W/"7.<digest>"` becomes `W/"7"`; anything else is returned as it is. */
+export function versionTag(tag: string): string {
+  const m = /^W\/"(\d{1,15})\.[A-Za-z0-9_-]+"$/.exec(tag);
+  return m ? `W/"${m[1]}"` : tag;
 }
 
 /** A parsed If-Match / If-None-Match header: `*`, or the opaque tags it lists and the versions they name. */

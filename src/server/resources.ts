@@ -34,8 +34,8 @@ import { GROUP, USER } from '../scim/schema/registry.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { isPlainObject, validateResource } from '../scim/validate.ts';
 import type { Organization, QueryResult, ResourceKind, Store, StoredResource } from '../store/types.ts';
-import { conditionMatches, formatEtag } from './etag.ts';
-import type { EtagCondition } from './etag.ts';
+import { conditionMatches, formatEtag, versionTag } from './etag.ts';
+import type { EtagCondition, RelationEntry } from './etag.ts';
 
 export interface ResourceContext {
   readonly store: Store;
@@ -105,11 +105,11 @@ function withRefs(ctx: ResourceContext, entries: unknown, defaultType: ResourceK
 function etagOf(ctx: ResourceContext, stored: StoredResource): string {
   const relations = stored.document[stored.resourceType === 'User' ? 'groups' : 'members'];
   if (!Array.isArray(relations) || relations.length === 0) return formatEtag(stored.version);
-  return ctx.renderings ? ctx.renderings.etag(stored, relations) : formatEtag(stored.version, relations);
+  return ctx.renderings ? ctx.renderings.etag(stored, relations as RelationEntry[]) : formatEtag(stored.version, relations as RelationEntry[]);
 }
 
 /** The full SCIM representation of a stored resource (before projection). */
-export function representation(ctx: ResourceContext, stored: StoredResource): Record<string, unknown> {
+export function representation(ctx: ResourceContext, stored: StoredResource, etag: string = etagOf(ctx, stored)): Record<string, unknown> {
   const rs = schemaFor(stored.resourceType);
   const { schemas, ...attributes } = stored.document;
   const out: Record<string, unknown> = { schemas: Array.isArray(schemas) ? schemas : [rs.core.id], id: stored.id, ...attributes };
@@ -120,7 +120,7 @@ export function representation(ctx: ResourceContext, stored: StoredResource): Re
     created: stored.created,
     lastModified: stored.lastModified,
     location: resourceLocation(ctx, stored.resourceType, stored.id),
-    version: etagOf(ctx, stored),
+    version: etag,
   };
   return out;
 }
@@ -130,8 +130,8 @@ function projectionFor(ctx: ResourceContext, rs: ResourceSchema, view: ResourceV
 }
 
 /** Projects a stored resource through the request's view. */
-function present(ctx: ResourceContext, stored: StoredResource, projection: Projection): Record<string, unknown> {
-  return projection.apply(representation(ctx, stored));
+function present(ctx: ResourceContext, stored: StoredResource, projection: Projection, etag?: string): Record<string, unknown> {
+  return projection.apply(representation(ctx, stored, etag));
 }
 
 interface Rendering {
@@ -159,7 +159,7 @@ export class RenderingCache {
   }
 
   /** A resource's ETag over the relations it lists, computed once for a frozen one. */
-  etag(stored: StoredResource, relations: readonly unknown[]): string {
+  etag(stored: StoredResource, relations: readonly RelationEntry[]): string {
     let tag = this.etags.get(stored);
     if (tag === undefined) {
       tag = formatEtag(stored.version, relations);
@@ -178,31 +178,32 @@ export class RenderingCache {
   }
 }
 
-function toJson(ctx: ResourceContext, stored: StoredResource, projection: Projection): string {
-  return JSON.stringify(present(ctx, stored, projection));
+function toJson(ctx: ResourceContext, stored: StoredResource, projection: Projection, etag?: string): string {
+  return JSON.stringify(present(ctx, stored, projection, etag));
 }
 
 /**
  * A stored resource's projected representation as JSON: UTF-8 bytes kept with a resource that never changes (see
  * RenderingCache), else text, encoded once with the rest of the response.
  */
-function rendered(ctx: ResourceContext, stored: StoredResource, projection: Projection): string | Buffer {
+function rendered(ctx: ResourceContext, stored: StoredResource, projection: Projection, etag?: string): string | Buffer {
   const cache = ctx.renderings;
-  if (cache === undefined || !Object.isFrozen(stored)) return toJson(ctx, stored, projection);
-  return cache.get(stored, projection, ctx.baseUrl) ?? cache.keep(stored, projection, ctx.baseUrl, Buffer.from(toJson(ctx, stored, projection)));
+  if (cache === undefined || !Object.isFrozen(stored)) return toJson(ctx, stored, projection, etag);
+  return cache.get(stored, projection, ctx.baseUrl) ?? cache.keep(stored, projection, ctx.baseUrl, Buffer.from(toJson(ctx, stored, projection, etag)));
 }
 
 function serve(ctx: ResourceContext, stored: StoredResource, projection: Projection): ServedResource {
   let body: string | Buffer | undefined;
+  const etag = etagOf(ctx, stored);
   return {
     id: stored.id,
     kind: stored.resourceType,
     version: stored.version,
-    etag: etagOf(ctx, stored),
+    etag,
     location: resourceLocation(ctx, stored.resourceType, stored.id),
     // Built when first read: a 204 PATCH answer and a Bulk result never send it.
     get body() {
-      body ??= rendered(ctx, stored, projection);
+      body ??= rendered(ctx, stored, projection, etag);
       return body;
     },
   };
@@ -315,11 +316,33 @@ function checkQuery(rs: ResourceSchema, query: ListQuery): void {
   if (query.filter) checkFilterAttributes(query.filter, rs);
 }
 
+/**
+ * A `meta.version` comparison names a tag the server served, which may carry a relations digest (see etag.ts); the
+ * store knows the version alone, and the digest names nothing more about the resource's own writes.
+ */
+function withVersionTags(filter: Filter, rs: ResourceSchema): Filter {
+  switch (filter.kind) {
+    case 'and':
+    case 'or':
+      return { ...filter, left: withVersionTags(filter.left, rs), right: withVersionTags(filter.right, rs) };
+    case 'not':
+      return { ...filter, filter: withVersionTags(filter.filter, rs) };
+    case 'compare': {
+      if (typeof filter.value !== 'string' || filter.path.sub?.toLowerCase() !== 'version') return filter;
+      const resolved = resolveFilterPath(filter.path, rs);
+      if (resolved?.attribute.name !== 'meta' || resolved.subAttribute?.name !== 'version') return filter;
+      return { ...filter, value: versionTag(filter.value) };
+    }
+    default:
+      return filter;
+  }
+}
+
 function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, overrides: { startIndex?: number; count?: number; cursor?: string }): Promise<QueryResult> {
   const rs = schemaFor(kind);
   const cursor = 'cursor' in overrides ? overrides.cursor : query.cursor;
   return ctx.store.query(ctx.org.id, kind, {
-    filter: query.filter,
+    filter: query.filter && withVersionTags(query.filter, rs),
     sortBy: query.sortBy,
     sortOrder: query.sortOrder,
     count: overrides.count ?? query.count,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { conditionMatches, formatEtag, parseEtagCondition, tagMatches } from '../../src/server/etag.ts';
+import { conditionMatches, formatEtag, parseEtagCondition, tagMatches, versionTag } from '../../src/server/etag.ts';
 
 const groups = [{ value: 'g1', display: 'Engineering', type: 'direct' }];
 
@@ -40,4 +40,10 @@ test('tags that are not ours match nothing, and an empty header is no condition'
   }
   assert.equal(parseEtagCondition(undefined), null);
   assert.equal(parseEtagCondition(' , '), null);
+});
+
+test('versionTag names the version alone', () => {
+  assert.equal(versionTag(formatEtag(7, groups)), 'W/"7"');
+  assert.equal(versionTag('W/"7"'), 'W/"7"');
+  for (const other of ['"7.abc"', 'W/"x.abc"', 'W/"7.a b"', 'anything']) assert.equal(versionTag(other), other);
 });

@@ -124,6 +124,9 @@ for (const backend of backends()) {
       assert.notEqual(tag, before);
       assert.equal(joined.body.meta.version, tag);
       assert.equal((await api('GET', `/Users/${id}`, { headers: { 'if-none-match': tag } })).status, 304);
+      // A meta.version filter with the served tag finds the resource (the store compares the version).
+      const byTag = await api('GET', `/Users?filter=${encodeURIComponent(`meta.version eq ${JSON.stringify(tag)} and userName eq "etag-member"`)}`);
+      assert.deepEqual(byTag.body.Resources.map((r: { id: string }) => r.id), [id]);
       // Without the groups in the representation, the tag is the version alone.
       assert.equal((await api('GET', `/Users/${id}?excludedAttributes=groups`, { headers: { 'if-none-match': before } })).status, 304);
       // Writes compare the version: the tag with the groups digest is a valid If-Match.
