@@ -58,8 +58,7 @@ export interface ResourceContext {
 export interface ServedResource {
   readonly id: string;
   readonly kind: ResourceKind;
-  readonly version: number;
-  /** `W/"<version>"`, for the ETag header and meta.version. */
+  /** `W/"<version>"`, or `W/"<version>.<relations digest>"` when it lists relations (etag.ts): the ETag header and meta.version. */
   readonly etag: string;
   /** meta.location: baseUrl + /Users/<id> or /Groups/<id>. */
   readonly location: string;
@@ -198,7 +197,6 @@ function serve(ctx: ResourceContext, stored: StoredResource, projection: Project
   return {
     id: stored.id,
     kind: stored.resourceType,
-    version: stored.version,
     etag,
     location: resourceLocation(ctx, stored.resourceType, stored.id),
     // Built when first read: a 204 PATCH answer and a Bulk result never send it.
