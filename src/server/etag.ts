@@ -7,7 +7,8 @@
  * the version (the store checks it atomically); If-None-Match compares the whole tag, so a changed relation is a
  * changed representation.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 
 /** One entry of a relation list: a member of a Group, or a group of a User. */
 export interface RelationEntry {
@@ -19,19 +20,20 @@ export interface RelationEntry {
 /** `relations`: the relation list the representation shows (a User's groups, a Group's members), when it shows any. */
 export function formatEtag(version: number, relations?: readonly RelationEntry[]): string {
   if (relations === undefined || relations.length === 0) return `W/"${version}"`;
-  // A few hundred entries per update: a 100,000-member list is never one string, nor 100,000 calls into the hash.
-  const digest = createHash('sha1');
+  // A few hundred entries per update: a 100,000-member list is never one string, nor 100,000 calls into the hash;
+  // a short list (a user's groups, on every uncached read) is hashed in one call, without a Hash object.
+  let digest: Hash | undefined;
   let batch = '';
   for (let i = 0; i < relations.length; i++) {
     const r = relations[i];
     batch += `${String(r.value)}\u0000${String(r.display ?? '')}\u0000${String(r.type ?? '')}\n`;
     if (i % 512 === 511) {
-      digest.update(batch);
+      (digest ??= createHash('sha1')).update(batch);
       batch = '';
     }
   }
-  digest.update(batch);
-  return `W/"${version}.${digest.digest('base64url').slice(0, 16)}"`;
+  const base64 = digest ? digest.update(batch).digest('base64url') : hash('sha1', batch, 'base64url');
+  return `W/"${version}.${base64.slice(0, 16)}"`;
 }
 
 /** The tag naming the version alone: `W/"7.<digest>"` becomes `W/"7"`; anything else is returned as it is. */
