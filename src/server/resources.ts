@@ -140,9 +140,10 @@ interface Rendering {
 }
 
 /**
- * The UTF-8 JSON of resources the store hands out frozen (its cached Users): such an object never changes, and the
- * store hands out a new one once the resource changes, so its bytes for a view and base URL can be kept with it.
- * A repeated GET then skips building, projecting, serializing and encoding the representation.
+ * The UTF-8 JSON and ETag of resources the store hands out frozen (its cached Users): such an object never changes,
+ * and the store hands out a new one once the resource changes, so its bytes for a view and base URL, and its tag, can
+ * be kept with it. A repeated GET then skips building, projecting, serializing and encoding the representation, and
+ * digesting its relations.
  */
 export class RenderingCache {
   private readonly byResource = new WeakMap<StoredResource, Rendering[]>();
