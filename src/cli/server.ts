@@ -3,6 +3,7 @@
  * organizations and bearer tokens. Every command opens the same store (`--db PATH` or `--postgres URL`).
  */
 import { mkdirSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isScimError } from '../scim/errors.ts';
@@ -96,12 +97,40 @@ function print(line: string): void {
   process.stdout.write(line + '\n');
 }
 
+/** `--trust-proxy`: proxy addresses, CIDR ranges or the names loopback, linklocal, uniquelocal, comma-separated. */
+function trustedProxies(value: string): string[] {
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const valid = (entry: string) => {
+    if (entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal') return true;
+    const [address, bits, ...rest] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return false;
+    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  };
+  if (entries.length === 0 || !entries.every(valid)) {
+    throw new InvalidArgumentError('must be proxy addresses or CIDR ranges (or loopback, linklocal, uniquelocal), comma-separated');
+  }
+  return entries;
+}
+
+/**
+ * The serve options this file adds beyond listening, the store and Redis: one Option each, with its parser and
+ * default, so that `--help` shows them and each can be given another source (an environment variable) in one place.
+ */
+const SERVE_OPTIONS = {
+  trustProxy: () =>
+    new Option('--trust-proxy <proxies>', 'take the client address, scheme and host from X-Forwarded-* sent by these proxies: addresses, CIDR ranges, loopback, linklocal or uniquelocal, comma-separated')
+      .argParser(trustedProxies)
+      .default([] as string[], 'none'),
+} as const;
+
 interface ServeFlags extends StoreFlags {
   host: string;
   port: number;
   redis?: string;
   publicUrl?: string;
   logLevel: string;
+  trustProxy: string[];
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -120,7 +149,7 @@ async function serve(flags: ServeFlags): Promise<void> {
 
     // Logs go to stderr as JSON, so stdout carries only the lines below (which scripts and tests read).
     const logger = pino({ level: flags.logLevel }, pino.destination(2));
-    const app = buildServer({ store, rateLimiter, logger, publicUrl: flags.publicUrl });
+    const app = buildServer({ store, rateLimiter, logger, publicUrl: flags.publicUrl, trustProxy: flags.trustProxy.length > 0 ? flags.trustProxy : false });
     const address = await app.listen({ host: flags.host, port: flags.port }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') throw new Error(`port ${flags.port} on ${flags.host} is already in use: stop the other process or pass --port`);
       if (err.code === 'EACCES') throw new Error(`no permission to listen on ${flags.host}:${flags.port}: pick a port above 1023 with --port`);
@@ -190,7 +219,8 @@ export function registerServerCommands(program: Command): void {
       .option('--redis <url>', 'share rate-limit counters through Redis (several processes on one PostgreSQL)')
       .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values')
       .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info')
-      .option('--user-cache <entries>', 'with the SQLite file: users kept in memory for repeated reads (0 keeps none)', nonNegativeInteger, DEFAULT_USER_CACHE_ENTRIES),
+      .option('--user-cache <entries>', 'with the SQLite file: users kept in memory for repeated reads (0 keeps none)', nonNegativeInteger, DEFAULT_USER_CACHE_ENTRIES)
+      .addOption(SERVE_OPTIONS.trustProxy()),
   ).action(async (flags: ServeFlags) => serve(flags).catch((err: Error) => {
     process.stderr.write(`scimkit serve: ${err.message}\n`);
     process.exit(1);

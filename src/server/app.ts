@@ -51,8 +51,13 @@ export interface BuildServerOptions {
   readonly limits?: Partial<ServerLimits>;
   /** Scheme and authority used in Location, meta.location and $ref, e.g. `https://scim.example.com`; else taken from the request. */
   readonly publicUrl?: string;
-  /** Trust X-Forwarded-* from a reverse proxy (client address for auth-failure limits, scheme and host for links). */
-  readonly trustProxy?: boolean;
+  /**
+   * Trust X-Forwarded-For, -Proto and -Host from reverse proxies: the client address (which the failed-authentication
+   * limit counts by) and the scheme and host of links. `true` trusts every hop (only when nothing else can reach the
+   * server); a comma-separated string or a list names the proxies' addresses or CIDR ranges (`loopback`,
+   * `linklocal` and `uniquelocal` name those ranges). Default: none.
+   */
+  readonly trustProxy?: boolean | string | readonly string[];
 }
 
 /** What an organization-scoped plugin receives; `bulk.ts` registers `/Bulk` with it. */
@@ -96,7 +101,7 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: limits.maxPayloadBytes,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: typeof options.trustProxy === 'object' ? [...options.trustProxy] : (options.trustProxy ?? false),
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: 512 },
     clientErrorHandler: scimClientErrorHandler,
     frameworkErrors: (error, request, reply) => {

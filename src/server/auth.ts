@@ -1,7 +1,8 @@
 /**
  * Authentication, tenancy and rate limiting for the organization-scoped routes (one onRequest hook).
- * Order: failed-authentication block per client address, bearer token, organization match, rate limit by
- * organization and class, then scope. Everything the request learns is kept on `request.scim`.
+ * Order: bearer token, organization match, scope, then rate limit by organization and class. Only a request whose
+ * credential fails meets the failed-authentication limit of its client address, so a valid token is never refused
+ * by it; and a scope refusal costs no quota. Everything the request learns is kept on `request.scim`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError } from '../scim/errors.ts';
@@ -49,7 +50,7 @@ export interface AuthOptions {
 /**
  * Client addresses currently refused for failing authentication too often, with when the refusal ends.
  * It belongs to one server instance; the counting itself happens in the rate limiter (shared across processes
- * with Redis), this only lets a blocked address be refused before its guess is checked.
+ * with Redis), this only spares a blocked address's further failures a round trip to the limiter.
  */
 class AuthBlocklist {
   private readonly until = new Map<string, number>();
@@ -171,41 +172,49 @@ interface InstanceState {
 }
 
 function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings }: InstanceState, prefix: string) {
-
-  async function refuseAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string, tokenGiven: boolean): Promise<never> {
-    if (tokenGiven) {
-      // Only failed guesses count, so a client that sends no token is told so rather than slowed down.
+  /**
+   * A credential that failed: 401, or 429 once its client address has failed too often in the current window.
+   * Only failures count and only failures are refused here, so a client sharing the address (every tenant behind
+   * one reverse proxy) keeps working with its valid token while a neighbour guesses.
+   */
+  async function refuseCredential(request: FastifyRequest, reply: FastifyReply, detail: string): Promise<never> {
+    const now = Date.now();
+    let blockedMs = blocklist.blockedFor(request.ip, now);
+    if (blockedMs === 0) {
       const decision = await options.rateLimiter.hit(`auth-fail:${request.ip}`, options.authFailuresPerSecond);
       if (!decision.allowed) {
-        blocklist.block(request.ip, Date.now(), decision.resetMs);
-        options.metrics.recordRateLimited('auth');
-        reply.header('retry-after', String(retryAfterSeconds(decision.resetMs)));
-        throw ScimError.tooManyRequests('Too many failed authentications from this address; retry later');
+        blocklist.block(request.ip, now, decision.resetMs);
+        blockedMs = decision.resetMs;
       }
     }
-    reply.header('www-authenticate', tokenGiven ? `Bearer realm="${AUTH_REALM}", error="invalid_token"` : `Bearer realm="${AUTH_REALM}"`);
-    throw ScimError.unauthorized(detail);
-  }
-
-  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const blockedMs = blocklist.blockedFor(request.ip, Date.now());
     if (blockedMs > 0) {
       options.metrics.recordRateLimited('auth');
       reply.header('retry-after', String(retryAfterSeconds(blockedMs)));
       throw ScimError.tooManyRequests('Too many failed authentications from this address; retry later');
     }
+    reply.header('www-authenticate', `Bearer realm="${AUTH_REALM}", error="invalid_token"`);
+    throw ScimError.unauthorized(detail);
+  }
 
+  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const secret = bearerSecret(request.headers.authorization);
-    if (secret === null) return refuseAuthentication(request, reply, 'Authentication required: send Authorization: Bearer <token>', false);
-    if (secret === undefined) return refuseAuthentication(request, reply, 'The Authorization header must use the Bearer scheme', true);
+    if (secret === null) {
+      // No credential is no guess: the client is told what to send rather than slowed down.
+      reply.header('www-authenticate', `Bearer realm="${AUTH_REALM}"`);
+      throw ScimError.unauthorized('Authentication required: send Authorization: Bearer <token>');
+    }
+    if (secret === undefined) return refuseCredential(request, reply, 'The Authorization header must use the Bearer scheme');
     const orgId = (request.params as { orgId?: string }).orgId ?? '';
     const found = await tokens.find(secret, orgId);
-    if (!found) return refuseAuthentication(request, reply, 'The bearer token is invalid or revoked', true);
+    if (!found) return refuseCredential(request, reply, 'The bearer token is invalid or revoked');
     const { token, org } = found;
     // The same answer whether or not the path's organization exists, so a token cannot probe for others.
     if (token.orgId !== orgId || !org) throw ScimError.forbidden('This token is not valid for this organization');
 
     const access = accessClass(request);
+    // Refused before counting: a read-only token's writes must not spend the organization's write quota.
+    if (access === 'write' && token.scope !== 'read-write') throw ScimError.forbidden('This token is read-only');
+
     const limit = access === 'read' ? org.settings.readLimit : org.settings.writeLimit;
     const decision = await options.rateLimiter.hit(`org:${org.id}:${access}`, limit);
     setRateLimitHeaders(reply, decision);
@@ -214,8 +223,6 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
       reply.header('retry-after', String(retryAfterSeconds(decision.resetMs)));
       throw ScimError.tooManyRequests(`The organization's ${access} rate limit of ${decision.limit} requests per second is exceeded`);
     }
-
-    if (access === 'write' && token.scope !== 'read-write') throw ScimError.forbidden('This token is read-only');
 
     const baseUrl = `${requestOrigin(request, options.publicUrl)}${prefix}/organizations/${encodeURIComponent(org.id)}`;
     request.scim = {

@@ -163,3 +163,27 @@ test('serve --user-cache: the default it shows is the store\'s, and a bad value 
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--user-cache/);
 });
+
+test('serve --trust-proxy: behind a trusted proxy, failed authentications count per forwarded client address', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-cli-proxy-'));
+  const server = await serve(['--db', join(dir, 'scimkit.db'), '--trust-proxy', '127.0.0.1,::1', '--log-level', 'warn']);
+  try {
+    const base = server.lines.find((l) => l.startsWith('SCIM base URL: '))!.slice('SCIM base URL: '.length);
+    const token = server.lines.find((l) => l.startsWith('Bearer token'))!.split(': ').pop()!;
+    const from = (address: string, secret: string) => call(base, 'GET', '/Users', { token: secret, headers: { 'x-forwarded-for': address } });
+    // Twelve guesses at once from one client: the default limit (5 per second) refuses some in any one or two windows.
+    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => from('203.0.113.9', `guess-${i}`)));
+    assert.ok(guesses.some((g) => g.status === 429), guesses.map((g) => g.status).join(','));
+    assert.equal((await from('203.0.113.10', 'guess-other')).status, 401, 'another client behind the proxy is not blocked');
+    assert.equal((await from('203.0.113.9', token)).status, 200, 'a valid token is never refused by the failed-authentication limit');
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exit;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const bad = await cli('serve', '--trust-proxy', '10.0.0.0/33');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--trust-proxy/);
+  const help = await cli('serve', '--help');
+  assert.match(help.stdout.replace(/\s+/g, ' '), /--trust-proxy <proxies> .*\(default: none\)/);
+});

@@ -95,18 +95,24 @@ export interface HarnessOptions {
   readonly logger?: BuildServerOptions['logger'];
   /** A clock for the in-memory rate limiter, so tests decide which requests share a one-second window. */
   readonly clock?: { now: number };
+  /** Count rate limits in this Redis (under a fresh key prefix) instead of in memory. */
+  readonly redisUrl?: string;
+  readonly trustProxy?: BuildServerOptions['trustProxy'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const opened = await openTestStore(options.backend ?? 'sqlite');
   const store = opened.store;
   const clock = options.clock;
-  const rateLimiter = createRateLimiter(clock ? { now: () => clock.now } : {});
+  const rateLimiter = options.redisUrl
+    ? createRateLimiter({ redisUrl: options.redisUrl, keyPrefix: `test:${randomBytes(6).toString('hex')}:` })
+    : createRateLimiter(clock ? { now: () => clock.now } : {});
   const app = buildServer({
     store: options.wrapStore ? options.wrapStore(store) : store,
     rateLimiter,
     limits: options.limits,
     logger: options.logger,
+    trustProxy: options.trustProxy,
   });
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });
   const org = await store.createOrganization('acme', options.settings ?? GENEROUS);
@@ -175,4 +181,16 @@ export function group(displayName: string, extra: Record<string, unknown> = {}):
 
 export function patchOp(...operations: Record<string, unknown>[]): Record<string, unknown> {
   return { schemas: [PATCH_SCHEMA], Operations: operations };
+}
+
+/**
+ * The test Redis from scripts/run-tests.mjs, or null (the test is skipped) when Redis is not installed. Under CI its
+ * absence fails the test: a suite that needs Redis never silently stops running.
+ */
+export function testRedisUrl(t: { skip(message: string): void }): string | null {
+  const url = process.env.SCIMKIT_TEST_REDIS_URL;
+  if (url) return url;
+  if (process.env.CI) throw new Error('SCIMKIT_TEST_REDIS_URL is required under CI');
+  t.skip('Redis not installed');
+  return null;
 }

@@ -74,14 +74,19 @@ describe('failed authentications are limited per client address', () => {
   });
   after(async () => h.close());
 
-  test('past the limit, guesses get 429 with Retry-After, and a correct token from that address waits too', async () => {
+  test('past the limit, guesses get 429 with Retry-After, while a valid token from that address is still served', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await call(h.base, 'GET', '/Users', { token: `guess-${i}` })).status);
     assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429]);
-    const refused = await call(h.base, 'GET', '/Users', { token: h.token });
+    const refused = await call(h.base, 'GET', '/Users', { token: 'guess-6' });
     assert.equal(refused.status, 429);
     assert.ok(Number(refused.headers.get('retry-after')) >= 1);
     assert.equal(refused.body.status, '429');
+    assert.deepEqual(refused.body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error']);
+    // Same address, same window: a valid token is never refused by the failed-authentication limit.
+    assert.equal((await call(h.base, 'GET', '/Users', { token: h.token })).status, 200);
+    // A request without any credential is told to authenticate, not slowed down.
+    assert.equal((await call(h.base, 'GET', '/Users', { token: null })).status, 401);
     // The other base path shares the block.
     const otherPrefix = await call(`${h.origin}/scim/v2.0/organizations/${h.org.id}`, 'GET', '/Users', { token: 'guess-7' });
     assert.equal(otherPrefix.status, 429);
