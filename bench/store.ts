@@ -206,6 +206,8 @@ async function benchDialect(makeTarget: () => Promise<Target>): Promise<void> {
     console.log(`  group filled with ${MEMBERS.toLocaleString('en')} members by 1,000-member PATCH adds in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
     const outsiders = ids.slice(MEMBERS, MEMBERS + MEMBER_OPS);
     line(`add one member (group of ${MEMBERS.toLocaleString('en')})`, await timed(MEMBER_OPS, (i) => store.patch(org, 'Group', group.id, memberOps([{ op: 'add', path: 'members', value: [{ value: outsiders[i] }] }]))));
+    // A member already there: the write changes nothing, so it writes nothing (and never loads the member list).
+    line(`add a member already there, a no-op (group of ${MEMBERS.toLocaleString('en')})`, await timed(MEMBER_OPS, (i) => store.patch(org, 'Group', group.id, memberOps([{ op: 'add', path: 'members', value: [{ value: outsiders[i] }] }]))));
     line(`remove one member (group of ${MEMBERS.toLocaleString('en')})`, await timed(MEMBER_OPS, (i) => store.patch(org, 'Group', group.id, memberOps([{ op: 'remove', path: `members[value eq "${outsiders[i]}"]` }]))));
     line('read the group without members', await timed(READS, async () => {
       const g = await store.get(org, 'Group', group.id);

@@ -4,6 +4,7 @@
  */
 import { hash, randomBytes, randomUUID } from 'node:crypto';
 import { ScimError } from '../scim/errors.ts';
+import { changedAttributes } from '../scim/diff.ts';
 import { applyPatch } from '../scim/patch/index.ts';
 import type { MemberChange, MemberRef, PatchOperation } from '../scim/patch/types.ts';
 import { GROUP, USER, isForbiddenKey } from '../scim/schema/registry.ts';
@@ -22,6 +23,7 @@ import type {
   OrgSettings,
   PatchOptions,
   ReadOptions,
+  ResourceChange,
   ResourceKind,
   StoredResource,
   TokenScope,
@@ -276,13 +278,14 @@ function* addToCount(orgId: string, kind: ResourceKind, delta: number): Op<void>
     ON CONFLICT (org_id, kind) DO UPDATE SET n = resource_counts.n + excluded.n`);
 }
 
-/** Adds members to a group: O(k) lookups and inserts, whatever the group's size. Members already there are kept. */
-function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: readonly MemberRef[]): Op<void> {
+/** Adds members to a group: O(k) lookups and inserts, whatever the group's size. Returns the ids that were not members yet. */
+function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: readonly MemberRef[]): Op<string[]> {
   const ids = [...new Set(members.map((m) => m.value))];
   for (const id of ids) {
     if (typeof id !== 'string' || id === '' || id.includes('\u0000')) throw ScimError.invalidValue('Member values must be non-empty resource ids');
     if (id === groupId) throw ScimError.invalidValue(`Group ${JSON.stringify(groupId)} cannot be a member of itself`);
   }
+  const added: string[] = [];
   for (const part of chunks(ids, CHUNK)) {
     const found = yield* rows<{ id: string; kind: ResourceKind }>(sql`SELECT id, kind FROM resources WHERE org_id = ${orgId} AND id IN (${list(part)})`);
     const kinds = new Map(found.map((r) => [String(r.id), r.kind]));
@@ -292,35 +295,115 @@ function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: re
       part.map((id) => sql`(${orgId}, ${groupId}, ${id}, ${kinds.get(id)})`),
       ', ',
     );
-    yield* exec(sql`INSERT INTO memberships (org_id, group_id, member_id, member_type) VALUES ${values} ON CONFLICT DO NOTHING`, {
+    // Members already there are kept as they are: their rows are not rewritten.
+    const inserted = yield* rows(sql`INSERT INTO memberships (org_id, group_id, member_id, member_type) VALUES ${values} ON CONFLICT DO NOTHING RETURNING member_id`, {
       foreignKey: () => ScimError.invalidValue('A member was deleted while being added; retry the request'),
     });
-    ctx.changed?.(orgId, part);
+    const insertedIds = inserted.map((r) => String(r.member_id));
+    if (insertedIds.length > 0) ctx.changed?.(orgId, insertedIds);
+    added.push(...insertedIds);
   }
+  return added;
 }
 
-function* applyMemberChange(ctx: OpContext, orgId: string, groupId: string, change: MemberChange): Op<void> {
-  switch (change.kind) {
-    case 'add':
-      yield* addMembers(ctx, orgId, groupId, change.members);
-      return;
-    case 'remove':
-      for (const part of chunks(change.ids, CHUNK)) {
-        yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)})`);
-        ctx.changed?.(orgId, part);
-      }
-      return;
-    case 'removeWhere': {
-      const where = compileMemberFilterSql(change.filter, GROUP, ctx.dialect, 'm');
-      yield* exec(sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where}`);
-      ctx.changed?.(orgId, null);
-      return;
-    }
-    case 'removeAll':
-      yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId}`);
-      ctx.changed?.(orgId, null);
-      return;
+/** Removes members by id; absent ones are no-ops. Returns the ids that were members. */
+function* removeMembers(ctx: OpContext, orgId: string, groupId: string, ids: readonly string[]): Op<string[]> {
+  const removed: string[] = [];
+  for (const part of chunks(ids, CHUNK)) {
+    const deleted = yield* rows(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)}) RETURNING member_id`);
+    const deletedIds = deleted.map((r) => String(r.member_id));
+    if (deletedIds.length > 0) ctx.changed?.(orgId, deletedIds);
+    removed.push(...deletedIds);
   }
+  return removed;
+}
+
+/**
+ * Makes `members` the group's member list, touching only the difference: the current member ids are read (from
+ * the membership key, never the member documents), absent ones removed, new ones added. A member list sent again
+ * unchanged writes nothing.
+ */
+function* setMembers(ctx: OpContext, orgId: string, groupId: string, members: readonly MemberRef[]): Op<MemberDelta> {
+  const current = yield* rows(sql`SELECT member_id FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId}`);
+  const had = new Set(current.map((r) => String(r.member_id)));
+  const wanted = new Set(members.map((m) => m.value));
+  const removed = yield* removeMembers(
+    ctx,
+    orgId,
+    groupId,
+    [...had].filter((id) => !wanted.has(id)),
+  );
+  const added = yield* addMembers(
+    ctx,
+    orgId,
+    groupId,
+    members.filter((m) => !had.has(m.value)),
+  );
+  return { added, removed };
+}
+
+/** Members added and removed by a write, each id at most once, net of one another. */
+interface MemberDelta {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
+const NO_MEMBER_CHANGE: MemberDelta = { added: [], removed: [] };
+
+/**
+ * Applies PATCH member changes in order and returns what they changed, net: a member removed and added again in
+ * one request (or added and removed) counts as neither. `removeAll` followed by `add` (a PATCH `replace` of
+ * `members`) sets the list, touching only the difference.
+ */
+function* applyMemberChanges(ctx: OpContext, orgId: string, groupId: string, changes: readonly MemberChange[]): Op<MemberDelta> {
+  if (changes.length === 0) return NO_MEMBER_CHANGE;
+  const net = new Map<string, 'added' | 'removed'>();
+  const record = (delta: MemberDelta) => {
+    for (const id of delta.removed) {
+      if (net.get(id) === 'added') net.delete(id);
+      else net.set(id, 'removed');
+    }
+    for (const id of delta.added) {
+      if (net.get(id) === 'removed') net.delete(id);
+      else net.set(id, 'added');
+    }
+  };
+  for (let i = 0; i < changes.length; i++) {
+    const change = changes[i];
+    switch (change.kind) {
+      case 'add':
+        record({ added: yield* addMembers(ctx, orgId, groupId, change.members), removed: [] });
+        break;
+      case 'remove':
+        record({ added: [], removed: yield* removeMembers(ctx, orgId, groupId, change.ids) });
+        break;
+      case 'removeWhere': {
+        const where = compileMemberFilterSql(change.filter, GROUP, ctx.dialect, 'm');
+        const deleted = yield* rows(sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where} RETURNING member_id`);
+        const ids = deleted.map((r) => String(r.member_id));
+        if (ids.length > 0) ctx.changed?.(orgId, ids);
+        record({ added: [], removed: ids });
+        break;
+      }
+      case 'removeAll': {
+        const next = changes[i + 1];
+        if (next?.kind === 'add') {
+          record(yield* setMembers(ctx, orgId, groupId, next.members));
+          i++;
+          break;
+        }
+        const deleted = yield* rows(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} RETURNING member_id`);
+        const ids = deleted.map((r) => String(r.member_id));
+        if (ids.length > 0) ctx.changed?.(orgId, ids);
+        record({ added: [], removed: ids });
+        break;
+      }
+    }
+  }
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const [id, how] of net) (how === 'added' ? added : removed).push(id);
+  return { added, removed };
 }
 
 /** One entry of a Group's `members` or a User's `groups`, from a membership's value, display and type. */
@@ -456,30 +539,42 @@ function versionCondition(expectedVersion: number | undefined): Sql {
   return expectedVersion === undefined ? raw('') : sql` AND version = ${expectedVersion}`;
 }
 
-/** The stored row's document and hot columns, as patchResource reads them before an update. */
-const STORED_COLUMNS = raw('version, doc, user_name_folded, group_name_folded, external_id, display');
+/** The stored row as a write reads it (locked) before deciding what to change. */
+const STORED_COLUMNS = raw('id, kind, version, created, last_modified, doc, user_name_folded, group_name_folded, external_id, display');
 
 /**
- * Rewrites the document and hot columns, bumps the version; atomic on `version` when one is expected. Given the
- * `stored` row (STORED_COLUMNS), only what changed is written: every indexed column left out of the SET is an
- * index entry the database does not rewrite, which matters most for a member change that leaves the document as it is.
+ * Reads the resource a write is about to change, locking its row for the read-modify-write (SQLite's write
+ * transaction already excludes other writers): 404 when absent, 412 when `expectedVersion` is not current.
  */
-function* updateDocument(
-  ctx: OpContext,
-  orgId: string,
-  kind: ResourceKind,
-  id: string,
-  doc: Record<string, unknown>,
-  expectedVersion: number | undefined,
-  stored?: Row,
-): Op<Row | undefined> {
+function* lockStored(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, expectedVersion: number | undefined): Op<Row> {
+  const stored = yield* first(
+    sql`SELECT ${STORED_COLUMNS} FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${ctx.dialect.forUpdate}`,
+  );
+  if (!stored) throw notFound(kind, id);
+  if (expectedVersion !== undefined && Number(stored.version) !== expectedVersion) {
+    throw ScimError.preconditionFailed(`${kind} ${JSON.stringify(id)} has changed: version ${expectedVersion} is no longer current`);
+  }
+  return stored;
+}
+
+/** Whether a write changed anything: its attributes or its members. */
+export function isUnchanged(change: ResourceChange): boolean {
+  return change.attributes.length === 0 && change.membersAdded.length === 0 && change.membersRemoved.length === 0;
+}
+
+/**
+ * Rewrites the document and hot columns of the locked `stored` row (STORED_COLUMNS) and bumps the version. Only
+ * what changed is written: every indexed column left out of the SET is an index entry the database does not
+ * rewrite, which matters most for a member change that leaves the document as it is.
+ */
+function* updateDocument(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, doc: Record<string, unknown>, stored: Row): Op<Row> {
   const cols = hotColumns(kind, doc);
   const now = ctx.now();
   const text = JSON.stringify(doc);
-  const changed = (column: string, value: unknown) => stored === undefined || (stored[column] ?? null) !== value;
+  const changed = (column: string, value: unknown) => (stored[column] ?? null) !== value;
   const sets: Sql[] = [];
   // PostgreSQL hands JSON back parsed; our own stringify of it gives the text we wrote.
-  if (stored === undefined || (typeof stored.doc === 'string' ? stored.doc : JSON.stringify(stored.doc)) !== text) sets.push(sql`doc = ${ctx.dialect.jsonParam(text)}`);
+  if ((typeof stored.doc === 'string' ? stored.doc : JSON.stringify(stored.doc)) !== text) sets.push(sql`doc = ${ctx.dialect.jsonParam(text)}`);
   if (changed('user_name_folded', cols.userNameFolded)) sets.push(sql`user_name_folded = ${cols.userNameFolded}`);
   if (changed('group_name_folded', cols.groupNameFolded)) sets.push(sql`group_name_folded = ${cols.groupNameFolded}`);
   if (changed('external_id', cols.externalId)) sets.push(sql`external_id = ${cols.externalId}`);
@@ -487,12 +582,33 @@ function* updateDocument(
   sets.push(raw('version = version + 1'), sql`last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END`);
   // A group's display is in its members' `groups`.
   ctx.changed?.(orgId, kind === 'Group' && changed('display', cols.display) ? null : [String(id)]);
-  return yield* first(
-    sql`UPDATE resources SET ${join(sets, ', ')}
-      WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}
+  const row = yield* first(
+    sql`UPDATE resources SET ${join(sets, ', ')} WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}
       RETURNING id, kind, version, created, last_modified`,
     { unique: uniquenessError(kind, doc) },
   );
+  // The row is locked by this transaction, so the update cannot miss it.
+  if (!row) throw notFound(kind, id);
+  return row;
+}
+
+/**
+ * Ends a PUT or PATCH: when `change` is empty the write changed nothing and writes nothing (same version, same
+ * lastModified, no row rewritten), and the stored resource is the answer; else the row is updated.
+ */
+function* finishWrite(
+  ctx: OpContext,
+  orgId: string,
+  kind: ResourceKind,
+  id: string,
+  stored: Row,
+  existing: Record<string, unknown>,
+  doc: Record<string, unknown>,
+  change: ResourceChange,
+  options: ReadOptions | undefined,
+): Op<StoredResource> {
+  const written = isUnchanged(change) ? toResource(stored, existing) : toResource(yield* updateDocument(ctx, orgId, kind, id, doc, stored), doc);
+  return yield* withRelationsIf(orgId, written, options);
 }
 
 export function* replaceResource(
@@ -505,21 +621,14 @@ export function* replaceResource(
 ): Op<StoredResource> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
   const { doc, members } = splitDocument(kind, document);
-  if (kind === 'User' && doc.password === undefined) {
-    // A client cannot resend a password it can never read, so a PUT without one keeps the stored hash.
-    const current = yield* first(sql`SELECT doc FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = 'User'`);
-    const kept = current ? parseJson(current.doc).password : undefined;
-    if (isPasswordHash(kept)) doc.password = kept;
-  }
-  const row = yield* updateDocument(ctx, orgId, kind, id, doc, expectedVersion);
-  if (!row) return yield* missedWrite(orgId, kind, id, expectedVersion);
-  if (members) {
-    // PUT replaces the whole resource, members included.
-    yield* exec(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${String(id)}`);
-    ctx.changed?.(orgId, null);
-    if (members.length > 0) yield* addMembers(ctx, orgId, String(id), members);
-  }
-  return yield* withRelationsIf(orgId, toResource(row, doc), options);
+  const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
+  const existing = parseJson(stored.doc);
+  // A client cannot resend a password it can never read, so a PUT without one keeps the stored hash.
+  if (kind === 'User' && doc.password === undefined && isPasswordHash(existing.password)) doc.password = existing.password;
+  // PUT replaces the whole resource, members included (only the difference is written).
+  const delta = members ? yield* setMembers(ctx, orgId, String(id), members) : NO_MEMBER_CHANGE;
+  const change: ResourceChange = { attributes: changedAttributes(existing, doc), membersAdded: delta.added, membersRemoved: delta.removed };
+  return yield* finishWrite(ctx, orgId, kind, id, stored, existing, doc, change, options);
 }
 
 export function* patchResource(
@@ -531,23 +640,22 @@ export function* patchResource(
   options?: PatchOptions,
 ): Op<StoredResource> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
-  // Lock the row for the read-modify-write (SQLite's write transaction already excludes other writers).
-  const current = yield* first(
-    sql`SELECT ${STORED_COLUMNS} FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${ctx.dialect.forUpdate}`,
-  );
-  if (!current) throw notFound(kind, id);
-  if (expectedVersion !== undefined && Number(current.version) !== expectedVersion) {
-    throw ScimError.preconditionFailed(`${kind} ${JSON.stringify(id)} has changed: version ${expectedVersion} is no longer current`);
-  }
+  const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
   const rs = schemaFor(kind);
-  const existing = parseJson(current.doc);
+  const existing = parseJson(stored.doc);
   const result = applyPatch(rs, existing, operations, { ...options?.apply, membersAsChanges: true });
   const validated = validateResource(rs, result.document, { mode: 'patch', existing });
   const { doc } = splitDocument(kind, validated);
-  const row = yield* updateDocument(ctx, orgId, kind, id, doc, Number(current.version), current);
-  if (!row) return yield* missedWrite(orgId, kind, id, Number(current.version));
-  for (const change of result.memberChanges) yield* applyMemberChange(ctx, orgId, String(id), change);
-  return yield* withRelationsIf(orgId, toResource(row, doc), options);
+  const delta = yield* applyMemberChanges(ctx, orgId, String(id), result.memberChanges);
+  const change: ResourceChange = { attributes: changedAttributes(existing, doc), membersAdded: delta.added, membersRemoved: delta.removed };
+  return yield* finishWrite(ctx, orgId, kind, id, stored, existing, doc, change, options);
+}
+
+/** The stored password hash of a User, if any: what a write that carries a password compares it with. */
+export function* storedPassword(_ctx: OpContext, orgId: string, id: string): Op<string | undefined> {
+  const row = yield* first(sql`SELECT doc FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = 'User'`);
+  const password = row ? parseJson(row.doc).password : undefined;
+  return isPasswordHash(password) ? password : undefined;
 }
 
 export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Op<void> {

@@ -46,15 +46,30 @@ export async function verifyPassword(stored: string, candidate: string): Promise
   return timingSafeEqual(key, expected);
 }
 
+/** Reads the stored hash of the User being written, when a write carries a password (undefined: none stored). */
+export type StoredHash = () => Promise<string | undefined>;
+
 /**
- * The document with its password (a validated document's top-level `password`) hashed. Whatever a client sends is
- * its password, even text shaped like a hash: only the store itself carries a stored hash over (a PUT that omits
- * the password keeps it, see replaceResource).
+ * The hash to store for a password a client sent: the stored hash when the password is the one it was made from,
+ * else a new one. Resending an unchanged password (IdPs resend whole Users) thus leaves the document as it is, and
+ * the write changes nothing; a fresh salt would make every resend look like a change. Checking costs one scrypt
+ * with the stored parameters; a different password then costs a second one, to hash it with a new salt.
  */
-export async function withHashedPassword(document: Record<string, unknown>): Promise<Record<string, unknown>> {
+export async function hashUnlessSame(password: string, stored: StoredHash | undefined): Promise<string> {
+  const current = stored && (await stored());
+  if (current !== undefined && (await verifyPassword(current, password))) return current;
+  return hashPassword(password);
+}
+
+/**
+ * The document with its password (a validated document's top-level `password`) hashed (see hashUnlessSame).
+ * Whatever a client sends is its password, even text shaped like a hash: only the store itself carries a stored
+ * hash over (a PUT that omits the password keeps it, see replaceResource).
+ */
+export async function withHashedPassword(document: Record<string, unknown>, stored?: StoredHash): Promise<Record<string, unknown>> {
   const password = document.password;
   if (typeof password !== 'string') return document;
-  return { ...document, password: await hashPassword(password) };
+  return { ...document, password: await hashUnlessSame(password, stored) };
 }
 
 function isPassword(rs: ResourceSchema, extension: string | null, name: string): boolean {
@@ -62,10 +77,10 @@ function isPassword(rs: ResourceSchema, extension: string | null, name: string):
 }
 
 /**
- * PATCH operations with every cleartext password value hashed: a `password` path, or a `password` key of a
- * path-less value, resolved as applyPatch resolves them. Operations the patch would reject are left for it to reject.
+ * PATCH operations with every cleartext password value hashed (see hashUnlessSame): a `password` path, or a
+ * `password` key of a path-less value, resolved as applyPatch resolves them. Operations the patch would reject are left for it to reject.
  */
-export async function withHashedPasswords(rs: ResourceSchema, operations: readonly PatchOperation[]): Promise<PatchOperation[]> {
+export async function withHashedPasswords(rs: ResourceSchema, operations: readonly PatchOperation[], stored?: StoredHash): Promise<PatchOperation[]> {
   return Promise.all(
     operations.map(async (operation): Promise<PatchOperation> => {
       if (operation.op === 'remove') return operation;
@@ -77,7 +92,7 @@ export async function withHashedPasswords(rs: ResourceSchema, operations: readon
           return operation;
         }
         const named = target.sub === null && target.filter === null && isPassword(rs, target.extension, target.attribute.name);
-        return named && typeof operation.value === 'string' ? { ...operation, value: await hashPassword(operation.value) } : operation;
+        return named && typeof operation.value === 'string' ? { ...operation, value: await hashUnlessSame(operation.value, stored) } : operation;
       }
       const value = operation.value;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return operation;
@@ -86,7 +101,7 @@ export async function withHashedPasswords(rs: ResourceSchema, operations: readon
       for (const [key, v] of Object.entries(hashed)) {
         const named = resolveValueKey(rs, key);
         if (named?.kind === 'attribute' && isPassword(rs, null, named.attribute.name) && typeof v === 'string') {
-          hashed[key] = await hashPassword(v);
+          hashed[key] = await hashUnlessSame(v, stored);
           changed = true;
         }
       }

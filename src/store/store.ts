@@ -6,6 +6,7 @@ import type { Dialect } from './dialect.ts';
 import * as ops from './operations.ts';
 import type { OpContext } from './operations.ts';
 import { withHashedPassword, withHashedPasswords } from './passwords.ts';
+import type { StoredHash } from './passwords.ts';
 import { queryResources } from './query.ts';
 import type { Op } from './sql.ts';
 import { UserCache } from './user-cache.ts';
@@ -145,13 +146,19 @@ export class SqlStore implements Store {
   }
 
   async replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource> {
-    const hashed = await withHashedPassword(document);
+    const hashed = await withHashedPassword(document, this.storedHash(orgId, kind, id));
     return this.driver.run(() => ops.replaceResource(this.ctx, orgId, kind, id, hashed, options), 'write');
   }
 
   async patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource> {
-    const hashed = await withHashedPasswords(ops.schemaFor(kind), operations);
+    const hashed = await withHashedPasswords(ops.schemaFor(kind), operations, this.storedHash(orgId, kind, id));
     return this.driver.run(() => ops.patchResource(this.ctx, orgId, kind, id, hashed, options), 'write');
+  }
+
+  /** Reads a User's stored password hash, once a write turns out to carry a password (see hashUnlessSame). */
+  private storedHash(orgId: string, kind: ResourceKind, id: string): StoredHash | undefined {
+    if (kind !== 'User') return undefined;
+    return () => this.driver.run(() => ops.storedPassword(this.ctx, orgId, id), 'read');
   }
 
   delete(orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Promise<void> {
@@ -175,7 +182,7 @@ export class SqlStore implements Store {
 
   /** Not part of Store: inserts many resources in one transaction (seeding and benchmarks). Returns their ids. */
   async bulkCreate(orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Promise<string[]> {
-    const hashed = await Promise.all(documents.map(withHashedPassword));
+    const hashed = await Promise.all(documents.map((document) => withHashedPassword(document)));
     return this.driver.run(() => ops.bulkCreateResources(this.ctx, orgId, kind, hashed), 'write');
   }
 }

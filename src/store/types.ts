@@ -49,6 +49,20 @@ export interface StoredResource {
   readonly document: Record<string, unknown>;
 }
 
+/**
+ * What a write changed, as the store derives it inside the write's transaction from the stored resource and the
+ * result (scim/diff.ts `changedAttributes`, and the membership rows actually inserted or deleted). A write whose
+ * change is empty writes nothing.
+ */
+export interface ResourceChange {
+  /** Changed attributes: core ones by name, extension ones as `<schema URN>:<name>`. `members` never appears here. */
+  readonly attributes: readonly string[];
+  /** Ids that became members of the Group (they were not members before the write). */
+  readonly membersAdded: readonly string[];
+  /** Ids that were members of the Group and no longer are. */
+  readonly membersRemoved: readonly string[];
+}
+
 export interface ReadOptions {
   /** Load a Group's members or a User's groups. Reading without them never touches the membership table. */
   readonly relations?: boolean;

@@ -698,6 +698,116 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
       });
     });
 
+    describe('writes that change nothing', () => {
+      /**
+       * Records every row written to resources and memberships from here on (a trigger on each table; an UPDATE
+       * that sets identical values still fires it), so a test can show that a write wrote nothing.
+       */
+      async function recordWrites(): Promise<{ writes(): Promise<string[]>; stop(): Promise<void> }> {
+        await h.raw('CREATE TABLE write_log (seq INTEGER, what TEXT)');
+        const tables = ['resources', 'memberships'];
+        if (h.dialect === 'sqlite') {
+          for (const table of tables) {
+            for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+              await h.raw(`CREATE TRIGGER log_${table}_${event} AFTER ${event} ON ${table} BEGIN INSERT INTO write_log VALUES ((SELECT COUNT(*) FROM write_log), '${table} ${event}'); END`);
+            }
+          }
+        } else {
+          await h.raw(`CREATE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO write_log VALUES ((SELECT COUNT(*) FROM write_log), TG_TABLE_NAME || ' ' || TG_OP); RETURN NULL; END $$`);
+          for (const table of tables) await h.raw(`CREATE TRIGGER log_${table} AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION log_write()`);
+        }
+        return {
+          writes: async () => (await h.raw('SELECT what FROM write_log ORDER BY seq')).map((r) => String(r.what)),
+          async stop() {
+            if (h.dialect === 'sqlite') {
+              for (const table of tables) for (const event of ['INSERT', 'UPDATE', 'DELETE']) await h.raw(`DROP TRIGGER log_${table}_${event}`);
+            } else {
+              for (const table of tables) await h.raw(`DROP TRIGGER log_${table} ON ${table}`);
+              await h.raw('DROP FUNCTION log_write()');
+            }
+            await h.raw('DROP TABLE write_log');
+          },
+        };
+      }
+
+      it('a PUT or PATCH of a User that changes nothing keeps its version and lastModified and writes no row', async () => {
+        const org = await newOrg();
+        const doc = userDoc('same', { active: true, title: 'Dev', emails: [{ value: 'a@x.test', type: 'work' }], [ENTERPRISE_USER_SCHEMA]: { department: 'R&D' } });
+        const u = await store.create(org, 'User', doc);
+        await sleep(3);
+        const log = await recordWrites();
+        try {
+          // The same document with its keys in another order.
+          const reordered = Object.fromEntries(Object.entries(doc).reverse());
+          const put = await store.replace(org, 'User', u.id, reordered, { expectedVersion: 1 });
+          assert.equal(put.version, 1);
+          assert.equal(put.lastModified, u.lastModified);
+          assert.deepEqual(put.document, u.document, 'the answer is the stored resource');
+          const unchanged = [
+            [{ op: 'replace', path: 'active', value: true }],
+            [{ op: 'replace', value: { title: 'Dev', active: true } }],
+            [{ op: 'add', path: 'emails', value: [{ value: 'a@x.test', type: 'work' }] }],
+            [{ op: 'replace', path: `${ENTERPRISE_USER_SCHEMA}:department`, value: 'R&D' }],
+            [{ op: 'remove', path: 'nickName' }],
+            [{ op: 'replace', path: 'title', value: 'Other' }, { op: 'replace', path: 'title', value: 'Dev' }],
+          ];
+          for (const operations of unchanged) {
+            const patched = await store.patch(org, 'User', u.id, ops('User', operations), { expectedVersion: 1 });
+            assert.equal(patched.version, 1, JSON.stringify(operations));
+            assert.equal(patched.lastModified, u.lastModified, JSON.stringify(operations));
+          }
+          assert.deepEqual(await log.writes(), [], 'no row was written');
+          // The same check notices a real change.
+          const changed = await store.patch(org, 'User', u.id, ops('User', [{ op: 'replace', path: 'active', value: false }]));
+          assert.equal(changed.version, 2);
+          assert.ok(changed.lastModified > u.lastModified);
+          assert.deepEqual(await log.writes(), ['resources UPDATE']);
+        } finally {
+          await log.stop();
+        }
+        assert.deepEqual(await store.get(org, 'User', u.id), { ...u, version: 2, lastModified: (await store.get(org, 'User', u.id))!.lastModified, document: { ...u.document, active: false } });
+      });
+
+      it('member adds that exist, removes of absent members and an unchanged member list write nothing', async () => {
+        const org = await newOrg();
+        const [a, b, c] = await Promise.all(['na', 'nb', 'nc'].map((n) => store.create(org, 'User', userDoc(n))));
+        const g = await store.create(org, 'Group', groupDoc('Same', [a.id, b.id]));
+        const log = await recordWrites();
+        try {
+          const unchanged = [
+            [{ op: 'add', path: 'members', value: [{ value: a.id }, { value: b.id }] }],
+            [{ op: 'remove', path: `members[value eq "${c.id}"]` }],
+            [{ op: 'remove', path: `members[value eq "${c.id}" or value eq "ghost"]` }],
+            [{ op: 'replace', path: 'members', value: [{ value: b.id }, { value: a.id }] }],
+            [{ op: 'remove', path: 'members[display eq "nobody"]' }],
+            [{ op: 'replace', path: 'displayName', value: 'Same' }, { op: 'add', path: 'members', value: [{ value: a.id }] }],
+          ];
+          for (const operations of unchanged) {
+            const patched = await store.patch(org, 'Group', g.id, ops('Group', operations));
+            assert.equal(patched.version, 1, JSON.stringify(operations));
+            assert.equal(patched.lastModified, g.lastModified, JSON.stringify(operations));
+          }
+          const put = await store.replace(org, 'Group', g.id, groupDoc('Same', [b.id, a.id]), { relations: true });
+          assert.equal(put.version, 1);
+          assert.deepEqual(memberIds(put), [a.id, b.id].sort());
+          assert.deepEqual(await log.writes(), [], 'no resource or membership row was written');
+
+          // Removing a member and adding it back in one request ends where it started: no new version.
+          const back = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'remove', path: `members[value eq "${a.id}"]` }, { op: 'add', path: 'members', value: [{ value: a.id }] }]));
+          assert.equal(back.version, 1);
+
+          // A PUT that changes the list writes only the difference, and is a change.
+          await h.raw('DELETE FROM write_log');
+          const moved = await store.replace(org, 'Group', g.id, groupDoc('Same', [a.id, c.id]), { relations: true });
+          assert.equal(moved.version, 2);
+          assert.deepEqual(memberIds(moved), [a.id, c.id].sort());
+          assert.deepEqual((await log.writes()).sort(), ['memberships DELETE', 'memberships INSERT', 'resources UPDATE']);
+        } finally {
+          await log.stop();
+        }
+      });
+    });
+
     describe('concurrency', () => {
       it('50 concurrent creates of one userName in different case: one succeeds, 49 get 409 uniqueness', async () => {
         const org = await newOrg();

@@ -96,6 +96,25 @@ function storedPasswords(label: string, open: () => Promise<StoreHarness>): void
       assert.equal((await h.store.get(org, 'User', user.id))?.document.password, undefined);
     });
 
+    it('resending the same password changes nothing; a different one is a change, hashed with a new salt', async () => {
+      const user = await h.store.create(org, 'User', userDoc('pw-resend', { password: 'same-secret', title: 'T' }));
+      const hash = await storedHash(user.id);
+      const put = await h.store.replace(org, 'User', user.id, userDoc('pw-resend', { password: 'same-secret', title: 'T' }));
+      assert.equal(put.version, 1, 'a PUT resending the same plaintext is not a change because of re-hashing');
+      assert.equal(put.lastModified, user.lastModified);
+      assert.equal(await storedHash(user.id), hash, 'the stored hash (and its salt) is kept');
+      const patched = await h.store.patch(org, 'User', user.id, patchOps([{ op: 'replace', path: 'password', value: 'same-secret' }, { op: 'add', value: { password: 'same-secret' } }]));
+      assert.equal(patched.version, 1);
+      assert.equal(await storedHash(user.id), hash);
+
+      const changed = await h.store.replace(org, 'User', user.id, userDoc('pw-resend', { password: 'new-secret', title: 'T' }));
+      assert.equal(changed.version, 2, 'a new password is a change');
+      const newHash = await storedHash(user.id);
+      assert.notEqual(newHash.split('$')[3], hash.split('$')[3], 'with a new salt');
+      assert.equal(await verifyPassword(newHash, 'new-secret'), true);
+      assert.equal(await verifyPassword(newHash, 'same-secret'), false);
+    });
+
     it('bulk loads hash too', async () => {
       assert.ok(h.store instanceof SqlStore);
       const [id] = await h.store.bulkCreate(org, 'User', [userDoc('pw-bulk', { password: 'bulk-secret' })]);
