@@ -1,6 +1,6 @@
 /**
  * Connector configuration: a JSON file with the keys of the published Contentful SCIM connector example plus
- * `provider`, `region`, `base_url`, `destination` and `max_delete_share`. Connector platforms pass every value as a
+ * `provider`, `region`, `base_url`, `destination`, `max_delete_share`, `rate_limit_share` and `max_response_mb`. Connector platforms pass every value as a
  * string, so numbers and booleans are accepted in either form. Anything unknown, mistyped or out of range is an
  * error naming the key and its allowed values: nothing silently falls back to a default.
  */
@@ -27,6 +27,10 @@ export interface ConnectorConfig {
   readonly destination: DestinationUrl;
   /** Largest share of a table's live rows one run may soft-delete without `--allow-mass-delete`. */
   readonly maxDeleteShare: number;
+  /** Share of the source's announced rate limit the connector may use; the rest is left to other clients. */
+  readonly rateLimitShare: number;
+  /** Largest response body read, in MiB; a larger one fails the run (nothing is written from it). */
+  readonly maxResponseMb: number;
 }
 
 export type DestinationUrl = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
@@ -52,12 +56,14 @@ export const DEFAULTS = {
   region: 'aws-na',
   destination: 'sqlite:./warehouse.db',
   max_delete_share: 0.5,
+  rate_limit_share: 0.8,
+  max_response_mb: 128,
 } as const;
 
 const KEYS = [
   'bearer_token', 'org_id', 'sync_frequency_hours', 'initial_sync_days', 'max_records_per_page', 'request_timeout_seconds',
   'retry_attempts', 'enable_incremental_sync', 'enable_debug_logging', 'provider', 'region', 'base_url', 'destination',
-  'max_delete_share',
+  'max_delete_share', 'rate_limit_share', 'max_response_mb',
 ] as const;
 
 type Raw = Map<string, unknown>;
@@ -195,6 +201,8 @@ export function parseConfig(input: unknown): ConnectorConfig {
     enableIncrementalSync: r.boolean('enable_incremental_sync', DEFAULTS.enable_incremental_sync),
     enableDebugLogging: r.boolean('enable_debug_logging', DEFAULTS.enable_debug_logging),
     maxDeleteShare: r.number('max_delete_share', 0, 1, false, DEFAULTS.max_delete_share),
+    rateLimitShare: r.number('rate_limit_share', 0.05, 1, false, DEFAULTS.rate_limit_share),
+    maxResponseMb: r.number('max_response_mb', 1, 512, false, DEFAULTS.max_response_mb),
   };
   const destination = parseDestination(r.string('destination') ?? DEFAULTS.destination, r.problems);
   problems.push(...r.problems);

@@ -21,17 +21,21 @@ export interface HttpClientOptions {
   readonly baseUrl: string;
   readonly token: string;
   readonly timeoutMs: number;
-  /** Retries after the first attempt. */
+  /** Retries after the first attempt, for real errors (a throttled 429 that says when to come back does not count). */
   readonly retryAttempts: number;
   readonly logger: Logger;
   readonly redact: Redactor;
   /** Full-jitter backoff: a random delay up to min(cap, base * 2^retry). */
   readonly backoffBaseMs?: number;
   readonly backoffCapMs?: number;
-  /** A Retry-After longer than this fails the request instead of stalling the run. */
+  /** A Retry-After longer than this fails the request instead of stalling the run; also the most one request waits out 429s in total. */
   readonly maxRetryAfterMs?: number;
   /** Keep-alive connections to the server (more than one only helps concurrent callers such as `seed`). */
   readonly connections?: number;
+  /** Largest response body read, in bytes; a larger one fails the request (default 128 MiB). */
+  readonly maxResponseBytes?: number;
+  /** Share of an announced rate limit this client may use (default 1: all of it). */
+  readonly rateShare?: number;
   readonly clock?: PacerClock;
 }
 
@@ -82,24 +86,72 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' ? String(v) : null;
 }
 
-/** The server's explanation from a SCIM error, a Contentstack `error_message`, a Contentful `message`, or the text. */
-export function explainErrorBody(body: unknown, text: string): { detail: string | null; scimType: string | null } {
+/** Longest server explanation quoted in an error message. */
+const DETAIL_CHARS = 200;
+
+/**
+ * The server's explanation from a SCIM error, a Contentstack `error_message`, a Contentful `message`, or the text.
+ * Redaction comes before any cut: cutting first could leave most of an echoed token just inside the cut.
+ */
+export function explainErrorBody(body: unknown, text: string, redact: Redactor = (s) => s): { detail: string | null; scimType: string | null } {
   if (body && typeof body === 'object' && !Array.isArray(body)) {
     const o = body as Record<string, unknown>;
     const detail = str(o.detail) ?? str(o.error_message) ?? str(o.message) ?? str(o.error_description)
       ?? (typeof o.error === 'object' && o.error ? str((o.error as Record<string, unknown>).message) : str(o.error));
     const scimType = str(o.scimType);
-    if (detail || scimType) return { detail, scimType };
+    if (detail || scimType) return { detail: detail === null ? null : cut(redact(detail.slice(0, 4 * DETAIL_CHARS))), scimType: scimType === null ? null : cut(redact(scimType)) };
   }
-  const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
+  // Only the start of a long body matters; a token straddling this first slice is caught as a fragment.
+  const snippet = cut(redact(text.slice(0, 4 * DETAIL_CHARS).replace(/\s+/g, ' ').trim()));
   return { detail: snippet || null, scimType: null };
 }
 
-function networkReason(err: unknown, timeoutMs: number): string {
+function cut(text: string): string {
+  return text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}...` : text;
+}
+
+/** Why a request got no response, naming the host (the path alone does not say which server was unreachable). */
+function networkReason(err: unknown, timeoutMs: number, url: URL): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; name?: string; message?: string } };
-  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return `timed out after ${timeoutMs / 1000} s`;
+  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return `timed out after ${timeoutMs / 1000} s waiting for ${url.origin}`;
   if (e?.name === 'AbortError') return 'aborted';
-  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? 'network error';
+  const code = e?.cause?.code ?? e?.cause?.message ?? e?.message ?? 'network error';
+  if (code === 'ECONNREFUSED') return `${code} (nothing accepted a connection at ${url.host}: is the server running, and is base_url right?)`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `${code} (the host name ${url.hostname} was not found: check base_url, or region for Contentstack)`;
+  return `${code} (from ${url.origin})`;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Same-origin redirects followed per request before giving up (a loop would otherwise never end). */
+const MAX_REDIRECTS = 5;
+export const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
+
+/** A response too large to read; never retried (it would be as large next time). */
+class ResponseTooLarge extends Error {}
+
+/** Reads a body up to `max` bytes, without buffering past it. */
+async function readBody(res: Awaited<ReturnType<typeof fetch>>, max: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel().catch(() => {});
+    throw new ResponseTooLarge(`${declared}`);
+  }
+  if (!res.body) return '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Uint8Array).byteLength;
+    if (size > max) {
+      await res.body.cancel().catch(() => {});
+      throw new ResponseTooLarge(`more than ${max}`);
+    }
+    chunks.push(Buffer.from(chunk as Uint8Array));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function mib(bytes: number): string {
+  return `${Math.round((bytes / 1048576) * 10) / 10} MiB`;
 }
 
 export interface RequestOptions {
@@ -115,7 +167,7 @@ export class HttpClient {
 
   constructor(private readonly opts: HttpClientOptions) {
     this.clock = opts.clock ?? realClock;
-    this.pacer = new RatePacer(this.clock);
+    this.pacer = new RatePacer(this.clock, opts.rateShare ?? 1);
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
       connections: opts.connections ?? 4,
@@ -145,7 +197,6 @@ export class HttpClient {
 
   async request(method: string, path: string, options: RequestOptions = {}): Promise<JsonResponse> {
     const { logger, redact, timeoutMs, retryAttempts } = this.opts;
-    const url = `${this.opts.baseUrl}${path}${this.queryString(options.query)}`;
     const what = this.describe(method, path, options.query);
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.opts.token}`,
@@ -157,19 +208,33 @@ export class HttpClient {
       payload = JSON.stringify(options.body);
       headers['content-type'] = 'application/scim+json';
     }
-    for (let attempt = 0; ; attempt++) {
+    const maxBytes = this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const maxWait = this.opts.maxRetryAfterMs ?? 300_000;
+    let url = new URL(`${this.opts.baseUrl}${path}${this.queryString(options.query)}`);
+    let failures = 0;
+    let redirects = 0;
+    let throttledMs = 0;
+    let throttles = 0;
+    for (;;) {
       this.stats.waitedMs += await this.pacer.acquire();
       const startedAt = this.clock.now();
       this.stats.requests += 1;
-      let failure: { reason: string; status: number | null; retryAfterMs: number | null };
+      let failure: { reason: string; status: number | null; retryAfterMs: number | null; throttled: boolean; resetMs: number | null };
       try {
-        const res = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(timeoutMs), dispatcher: this.agent });
-        const text = await res.text();
+        const res = await fetch(url, { method, headers, body: payload, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs), dispatcher: this.agent });
         const dateHeader = res.headers.get('date');
         const serverDate = dateHeader ? Date.parse(dateHeader) : NaN;
         const serverMs = Number.isNaN(serverDate) ? null : serverDate;
-        this.pacer.observe(readRateLimit(res.headers as unknown as Headers, this.clock.now()), startedAt);
-        logger.debug(`${what} -> ${res.status} in ${this.clock.now() - startedAt} ms (attempt ${attempt + 1})`);
+        const rate = readRateLimit(res.headers as unknown as Headers, this.clock.now());
+        this.pacer.observe(rate, startedAt);
+        if (REDIRECTS.has(res.status)) {
+          await res.body?.cancel().catch(() => {});
+          url = this.redirectTarget(what, url, res.status, res.headers.get('location'), method, ++redirects);
+          logger.debug(`${what} -> ${res.status}, following the redirect to ${url.pathname}`);
+          continue;
+        }
+        const text = await readBody(res, maxBytes);
+        logger.debug(`${what} -> ${res.status} in ${this.clock.now() - startedAt} ms (attempt ${failures + 1})`);
         let body: unknown = null;
         let malformed = false;
         if (text.trim() !== '') {
@@ -181,36 +246,91 @@ export class HttpClient {
         }
         if (res.status >= 200 && res.status < 300) {
           if (!malformed) return { status: res.status, headers: res.headers as unknown as Headers, body, serverDate: serverMs };
-          failure = { reason: `${res.status} with a body that is not valid JSON`, status: res.status, retryAfterMs: null };
+          failure = { reason: `${res.status} with a body that is not valid JSON`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
         } else {
           const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), serverMs, this.clock.now());
-          const { detail, scimType } = explainErrorBody(body, text);
+          const { detail, scimType } = explainErrorBody(body, text, redact);
           const reason = `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim() + (detail ? `: ${detail}` : '') + (scimType ? ` (scimType ${scimType})` : '');
           if (res.status === 429) this.stats.throttled += 1;
           if (!isRetryableStatus(res.status)) throw new HttpError(redact(`${what} failed: ${reason}`), res.status, scimType, false);
-          failure = { reason, status: res.status, retryAfterMs };
+          // A 429 that says when to come back (Retry-After, or rate-limit headers) is the server pacing us, not an error.
+          const throttled = res.status === 429 && (retryAfterMs !== null || rate.limit !== null || rate.remaining !== null || rate.resetMs !== null);
+          failure = { reason, status: res.status, retryAfterMs, throttled, resetMs: rate.resetMs };
         }
       } catch (err) {
         if (err instanceof HttpError) throw err;
-        failure = { reason: networkReason(err, timeoutMs), status: null, retryAfterMs: null };
+        if (err instanceof ResponseTooLarge) {
+          throw new HttpError(
+            redact(`${what} failed: the response is larger than max_response_mb (${mib(maxBytes)}); raise max_response_mb if the source really sends responses this large, or lower max_records_per_page`),
+            null, null, false,
+          );
+        }
+        failure = { reason: networkReason(err, timeoutMs, url), status: null, retryAfterMs: null, throttled: false, resetMs: null };
       }
-      if (attempt >= retryAttempts) {
-        throw new HttpError(redact(`${what} failed after ${attempt + 1} attempts: ${failure.reason}`), failure.status, null, true);
+      if (failure.retryAfterMs !== null && failure.retryAfterMs > maxWait) {
+        throw new HttpError(redact(`${what} failed: ${failure.reason}; the server asked to retry after ${Math.round(failure.retryAfterMs / 1000)} s, longer than the ${maxWait / 1000} s the connector waits`), failure.status, null, true);
       }
-      const maxRetryAfter = this.opts.maxRetryAfterMs ?? 300_000;
-      if (failure.retryAfterMs !== null && failure.retryAfterMs > maxRetryAfter) {
-        throw new HttpError(redact(`${what} failed: ${failure.reason}; the server asked to retry after ${Math.round(failure.retryAfterMs / 1000)} s, longer than the ${maxRetryAfter / 1000} s the connector waits`), failure.status, null, true);
+      // Retry-After: 0 (or a date already past) would mean hammering the server at once: back off instead.
+      const asked = failure.retryAfterMs !== null && failure.retryAfterMs > 0 ? failure.retryAfterMs : null;
+      if (failure.throttled) {
+        const delay = asked ?? Math.max(failure.resetMs ?? 0, 100 + this.jitter(throttles));
+        throttles += 1;
+        throttledMs += delay;
+        if (throttledMs > maxWait) {
+          throw new HttpError(
+            redact(`${what} failed: still throttled (429) after waiting ${Math.round((throttledMs - delay) / 1000)} s; other clients are using the organization's rate limit: lower rate_limit_share, or sync when the source is quieter`),
+            failure.status, null, true,
+          );
+        }
+        this.stats.retries += 1;
+        logger.debug(`${what}: ${redact(failure.reason)}; throttled, waiting ${Math.round(delay)} ms (this does not use up retry_attempts)`);
+        // The server speaks for the whole client: hold every request, not just this one.
+        this.pacer.pause(delay);
+        continue;
       }
-      const base = this.opts.backoffBaseMs ?? 500;
-      const cap = this.opts.backoffCapMs ?? 30_000;
-      const jitter = Math.random() * Math.min(cap, base * 2 ** attempt);
-      const delay = failure.retryAfterMs ?? jitter;
+      if (failures >= retryAttempts) {
+        throw new HttpError(redact(`${what} failed after ${failures + 1} attempts: ${failure.reason}`), failure.status, null, true);
+      }
+      const delay = asked ?? this.jitter(failures);
+      failures += 1;
       this.stats.retries += 1;
-      logger.debug(`${what}: ${redact(failure.reason)}; retry ${attempt + 1} of ${retryAttempts} in ${Math.round(delay)} ms`);
-      // A Retry-After speaks for the whole client: hold every request, not just this one.
-      if (failure.retryAfterMs !== null) this.pacer.pause(delay);
+      logger.debug(`${what}: ${redact(failure.reason)}; retry ${failures} of ${retryAttempts} in ${Math.round(delay)} ms`);
+      if (asked !== null) this.pacer.pause(delay);
       else await this.clock.sleep(delay);
     }
+  }
+
+  /** Full-jitter exponential backoff for the given retry (0 for the first). */
+  private jitter(retry: number): number {
+    const base = this.opts.backoffBaseMs ?? 500;
+    const cap = this.opts.backoffCapMs ?? 30_000;
+    return Math.random() * Math.min(cap, base * 2 ** retry);
+  }
+
+  /**
+   * Where a redirect leads. Only the source's own origin is followed: another host would receive the token and
+   * its data would land in the tables as if it came from the source.
+   */
+  private redirectTarget(what: string, from: URL, status: number, location: string | null, method: string, hops: number): URL {
+    const { redact } = this.opts;
+    if (!location) throw new HttpError(redact(`${what} failed: ${status} redirect without a Location header`), status, null, false);
+    let to: URL;
+    try {
+      to = new URL(location, from);
+    } catch {
+      throw new HttpError(redact(`${what} failed: ${status} redirect to an invalid Location`), status, null, false);
+    }
+    if (to.origin !== from.origin) {
+      throw new HttpError(
+        redact(`${what} failed: ${status} redirect from ${from.origin} to another origin, ${to.origin}; the connector never follows a redirect to another origin (it would send the token there). If the source has moved, set base_url to its new address`),
+        status, null, false,
+      );
+    }
+    if (method !== 'GET' && status !== 307 && status !== 308) {
+      throw new HttpError(redact(`${what} failed: ${status} redirect of a ${method}; only GET requests follow 301, 302 and 303`), status, null, false);
+    }
+    if (hops > MAX_REDIRECTS) throw new HttpError(redact(`${what} failed: more than ${MAX_REDIRECTS} redirects`), status, null, false);
+    return to;
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,13 @@ export type Redactor = (text: string) => string;
 
 const REDACTED = '[redacted]';
 
-/** Replaces every secret (and its URL-encoded form) in a text. */
+/**
+ * The shortest run of a secret's characters masked wherever it appears on its own: a server may echo part of the
+ * token (cut short, or split across a line), and most of a token is as good as all of it to an attacker.
+ */
+export const SECRET_FRAGMENT_CHARS = 6;
+
+/** Replaces every secret (and its URL-encoded form), then every fragment of one long enough to matter. */
 export function createRedactor(secrets: readonly (string | null | undefined)[]): Redactor {
   const forms = new Set<string>();
   for (const s of secrets) {
@@ -23,10 +29,28 @@ export function createRedactor(secrets: readonly (string | null | undefined)[]):
     forms.add(encodeURIComponent(s));
   }
   const list = [...forms].sort((a, b) => b.length - a.length);
+  // Every substring of SECRET_FRAGMENT_CHARS characters (or a whole shorter secret).
+  const grams = new Set<string>();
+  let gram = Infinity;
+  for (const f of list) gram = Math.min(gram, Math.min(f.length, SECRET_FRAGMENT_CHARS));
+  for (const f of list) for (let i = 0; i + gram <= f.length; i++) grams.add(f.slice(i, i + gram));
   return (text) => {
     let out = text;
     for (const f of list) if (out.includes(f)) out = out.split(f).join(REDACTED);
-    return out;
+    if (grams.size === 0 || out.length < gram) return out;
+    let masked: Uint8Array | null = null;
+    for (let i = 0; i + gram <= out.length; i++) {
+      if (!grams.has(out.slice(i, i + gram))) continue;
+      masked ??= new Uint8Array(out.length);
+      masked.fill(1, i, i + gram);
+    }
+    if (!masked) return out;
+    let result = '';
+    for (let i = 0; i < out.length; i++) {
+      if (!masked[i]) result += out[i];
+      else if (i === 0 || !masked[i - 1]) result += REDACTED;
+    }
+    return result;
   };
 }
 

@@ -3,9 +3,10 @@
  * using most of the allowed rate.
  *
  * Model: a limit of L requests per one-second window (the Contentstack and Contentful APIs, and scimkit's server,
- * use fixed per-second windows). Requests are spread at least 1000/L ms apart; when the server says none remain in
- * the window (or we have sent L in it ourselves), the next request waits for the window's reset. A 429's
- * Retry-After pauses every request sharing the pacer, not only the one that got it.
+ * use fixed per-second windows), of which this client may use a share s. Requests are spread at least 1000/(sL) ms
+ * apart; when the server says only the others' part (L - sL) remains in the window, or we have sent sL in it
+ * ourselves, the next request waits for the window's reset. A 429's Retry-After pauses every request sharing the
+ * pacer, not only the one that got it.
  */
 
 export interface RateLimitInfo {
@@ -61,7 +62,22 @@ export class RatePacer {
   private pausedUntil = 0;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly clock: PacerClock = realClock) {}
+  /**
+   * `share` is the part of an announced limit this pacer may use: it starts at most share x limit requests per
+   * window, and none while the server says no more than the rest of the limit remains (that rest is left to other
+   * clients of the same organization, such as a second sync or an admin tool).
+   */
+  constructor(
+    private readonly clock: PacerClock = realClock,
+    private readonly share = 1,
+  ) {}
+
+  /** Requests this pacer may start per window, and what it leaves to others, once a limit is known. */
+  private budget(): { mine: number; reserve: number } | null {
+    if (this.limit === null) return null;
+    const mine = Math.max(1, Math.floor(this.limit * this.share));
+    return { mine, reserve: this.limit - mine };
+  }
 
   /** Waits until the next request may start; returns the milliseconds waited. Callers are served in order. */
   acquire(): Promise<number> {
@@ -89,14 +105,15 @@ export class RatePacer {
         continue;
       }
       this.rollWindow(now);
-      if (this.limit !== null) {
-        const exhausted = this.sentInWindow >= this.limit || (this.serverRemaining !== null && this.serverRemaining <= 0);
+      const budget = this.budget();
+      if (budget !== null) {
+        const exhausted = this.sentInWindow >= budget.mine || (this.serverRemaining !== null && this.serverRemaining <= budget.reserve);
         if (exhausted) {
           // A few ms past the boundary so our clock and the server's agree the window has turned.
           await this.clock.sleep(this.windowEnd - now + 5);
           continue;
         }
-        const spacing = 1000 / this.limit;
+        const spacing = 1000 / budget.mine;
         const next = this.lastStart + spacing;
         if (now < next) {
           await this.clock.sleep(next - now);

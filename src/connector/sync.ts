@@ -25,6 +25,14 @@ const CONFIRM_LIMIT = 1000;
 const CONFIRM_BY_GET_LIMIT = 100;
 const ID_FILTER_BATCH = 25;
 
+/**
+ * How far paging may run past the server's own totalResults before the run stops: a server whose paging never ends
+ * (a nextCursor that always comes back) would otherwise fill the tables forever.
+ */
+export function pagingBound(total: number): number {
+  return 2 * total + 1000;
+}
+
 /** Raised (and caught) when a source answers an `id eq` filter with resources that were not asked for. */
 class IgnoredFilter extends Error {}
 
@@ -66,6 +74,8 @@ export function clientFor(config: ConnectorConfig, opts: { logger?: Logger; time
     redact,
     backoffBaseMs: opts.backoffBaseMs,
     connections: opts.connections,
+    rateShare: config.rateLimitShare,
+    maxResponseBytes: config.maxResponseMb * 1024 * 1024,
   });
   return { http, logger, redact };
 }
@@ -238,6 +248,13 @@ class SyncRun {
         st = { ...st, position: { startIndex: pos.startIndex, cursor: page.nextCursor, done: last, total } };
         if (last) break;
         continue;
+      }
+      if (total !== null && st.passRecords + byId.size > pagingBound(total)) {
+        throw new SyncError(
+          `${name}: paging would reach ${st.passRecords + byId.size} records while the server reports ${total} in all; ` +
+            'stopping, because the listing does not appear to end (a server bug, such as a nextCursor that never runs out). ' +
+            'This page was not written and the cursor did not advance; report it to the provider',
+        );
       }
       const outcome = await this.dest.transaction(async (tx) => {
         const ids = [...byId.keys()];

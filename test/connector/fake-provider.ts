@@ -31,9 +31,11 @@ export interface FakeOptions {
   echoCredentials?: boolean;
   /** Whether `attributes=` is honoured. */
   projection?: boolean;
+  /** Cursor paging that never ends: every page brings fresh users, a new nextCursor and `totalResults: 5`. */
+  endlessPaging?: boolean;
 }
 
-export type FaultKind = 'status' | 'retryAfterSeconds' | 'retryAfterDate' | 'slow' | 'destroy' | 'malformed';
+export type FaultKind = 'status' | 'retryAfterSeconds' | 'retryAfterDate' | 'slow' | 'destroy' | 'malformed' | 'huge' | 'text';
 
 export interface Fault {
   kind: FaultKind;
@@ -41,6 +43,10 @@ export interface Fault {
   status?: number;
   /** For `slow`: how long to stall before answering. */
   ms?: number;
+  /** For `huge`: bytes of a chunked 200 response with no Content-Length. */
+  bytes?: number;
+  /** For `text`: a text/plain body sent with `status`. */
+  text?: string;
   /** How many matching requests get it. */
   times: number;
   /** Which requests (default: list requests to /Users or /Groups). */
@@ -255,6 +261,23 @@ export class FakeProvider {
           res.writeHead(200, { 'content-type': 'application/scim+json' });
           res.end('{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"Resources":[{"id":');
           return;
+        case 'huge': {
+          res.writeHead(200, { 'content-type': 'application/scim+json' });
+          const chunk = Buffer.alloc(64 * 1024, 0x20);
+          let left = fault.bytes ?? 0;
+          res.write('{"Resources":[');
+          while (left > 0 && !res.destroyed) {
+            const ok = res.write(chunk);
+            left -= chunk.length;
+            if (!ok) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+          }
+          if (!res.destroyed) res.end(']}');
+          return;
+        }
+        case 'text':
+          res.writeHead(fault.status ?? 400, { 'content-type': 'text/plain', ...fault.headers });
+          res.end(fault.text ?? '');
+          return;
         case 'slow':
           await new Promise((r) => setTimeout(r, fault.ms ?? 3000));
           if (res.destroyed || req.socket.destroyed) return;
@@ -306,6 +329,12 @@ export class FakeProvider {
   }
 
   private list(res: ServerResponse, source: Map<string, Json>, q: URLSearchParams): void {
+    if (this.opts.endlessPaging && source === this.users && q.has('cursor') && !q.has('filter')) {
+      const at = Number(q.get('cursor') || '0');
+      const count = Number(q.get('count') ?? 10);
+      const page = Array.from({ length: count }, (_, i) => ({ ...(this.users.values().next().value as Json), id: `endless-${at + i}`, userName: `endless${at + i}@example.com` }));
+      return this.send(res, 200, { schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: 5, itemsPerPage: count, nextCursor: String(at + count), Resources: page });
+    }
     let items = [...source.values()];
     const filter = q.get('filter');
     if (filter !== null && this.opts.filter === 'invalidFilter') return this.error(res, 400, 'Filtering on meta.lastModified is not supported', 'invalidFilter');
