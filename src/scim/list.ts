@@ -5,6 +5,7 @@
 import { ScimError } from './errors.ts';
 import type { Filter } from './filter/ast.ts';
 import { parseAttrPath, parseFilter } from './filter/index.ts';
+import type { FilterParseOptions } from './filter/index.ts';
 import { parseAttributeList } from './projection.ts';
 import { LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA } from './schema/core.ts';
 import { isPlainObject } from './json.ts';
@@ -86,7 +87,7 @@ function attributeListParam(param: Parameter, value: unknown): string[] {
  * Parses list parameters from a query string (values are strings; a repeated parameter arrives as an array)
  * or from a SearchRequest body (numbers, and arrays for the attribute lists).
  */
-export function parseListQuery(query: Record<string, unknown>, limits: ListLimits): ListQuery {
+export function parseListQuery(query: Record<string, unknown>, limits: ListLimits, filterOptions?: FilterParseOptions): ListQuery {
   const params = pickParameters(query);
 
   let filter: Filter | undefined;
@@ -95,7 +96,7 @@ export function parseListQuery(query: Record<string, unknown>, limits: ListLimit
     const text = singleString('filter', params.get('filter'));
     // An empty `filter=` is what some clients send for "no filter".
     if (text.trim() !== '') {
-      filter = parseFilter(text);
+      filter = parseFilter(text, filterOptions);
       filterText = text;
     }
   }
@@ -150,7 +151,7 @@ export function parseListQuery(query: Record<string, unknown>, limits: ListLimit
 }
 
 /** Parses the body of `POST .search` (RFC 7644 section 3.4.3). */
-export function parseSearchRequest(body: unknown, limits: ListLimits): ListQuery {
+export function parseSearchRequest(body: unknown, limits: ListLimits, filterOptions?: FilterParseOptions): ListQuery {
   if (!isPlainObject(body)) throw ScimError.invalidSyntax('A SearchRequest must be a JSON object');
   const schemaKeys = Object.keys(body).filter((name) => name.toLowerCase() === 'schemas');
   if (schemaKeys.length > 1) throw ScimError.invalidValue('Attribute "schemas" is given more than once');
@@ -161,7 +162,7 @@ export function parseSearchRequest(body: unknown, limits: ListLimits): ListQuery
     if (!ok) throw ScimError.invalidValue(`A SearchRequest must declare schemas ["${SEARCH_REQUEST_SCHEMA}"]`);
   }
   // parseListQuery reads only the parameters it knows, so `schemas` and unknown members are ignored there.
-  return parseListQuery(body, limits);
+  return parseListQuery(body, limits, filterOptions);
 }
 
 /** Builds a ListResponse message (RFC 7644 section 3.4.2). */

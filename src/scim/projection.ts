@@ -72,6 +72,8 @@ interface PlannedAttribute {
   readonly name: string;
   readonly multiValued: boolean;
   readonly subs: readonly string[] | null;
+  /** Set when members no sub-attribute defines are returned too (`unknownAttributes: keep`): the defined names, lower-cased. */
+  readonly unknownSubs?: ReadonlySet<string>;
 }
 
 /** The resolved `attributes` and `excludedAttributes` of one request. */
@@ -117,8 +119,13 @@ class Selection {
     return true;
   }
 
-  /** The returned attributes among `defs`, in schema order. */
-  plan(scope: string | null, defs: readonly AttributeDefinition[]): PlannedAttribute[] {
+  /** Whether members no schema defines are returned: kept ones (see copyUnknown) come with the default view only. */
+  get returnsUnknown(): boolean {
+    return this.include === null;
+  }
+
+  /** The returned attributes among `defs`, in schema order; `keepUnknown` returns undefined sub-attributes too. */
+  plan(scope: string | null, defs: readonly AttributeDefinition[], keepUnknown: boolean): PlannedAttribute[] {
     const planned: PlannedAttribute[] = [];
     for (const def of defs) {
       const inclusion = this.inclusion(scope, def);
@@ -128,21 +135,37 @@ class Selection {
         continue;
       }
       const subs = (def.subAttributes ?? []).filter((sub) => this.subIncluded(scope, def, sub, inclusion)).map((sub) => sub.name);
-      if (subs.length > 0) planned.push({ name: def.name, multiValued: def.multiValued, subs });
+      const unknownSubs = keepUnknown && inclusion === 'full' ? new Set((def.subAttributes ?? []).map((sub) => sub.name.toLowerCase())) : undefined;
+      if (subs.length > 0 || unknownSubs) planned.push({ name: def.name, multiValued: def.multiValued, subs, ...(unknownSubs && { unknownSubs }) });
     }
     return planned;
   }
 }
 
-function projectObject(subs: readonly string[], value: unknown): Record<string, unknown> | undefined {
+/**
+ * Copies the members of `source` that no schema defines, for an organization that keeps unknown attributes
+ * (`unknownAttributes: keep`): they are returned as they were sent. `known` holds the defined names.
+ */
+function copyUnknown(source: Record<string, unknown>, known: ReadonlySet<string>, out: Record<string, unknown>): void {
+  for (const key of Object.keys(source)) {
+    const v = source[key];
+    if (!known.has(key.toLowerCase()) && v !== undefined && v !== null) out[key] = v;
+  }
+}
+
+function projectObject(attribute: PlannedAttribute, value: unknown): Record<string, unknown> | undefined {
   if (!isPlainObject(value)) return undefined;
   const out: Record<string, unknown> = {};
   let empty = true;
-  for (const sub of subs) {
+  for (const sub of attribute.subs ?? []) {
     const v = value[sub];
     if (v === undefined || v === null) continue;
     out[sub] = Array.isArray(v) ? v.slice() : v;
     empty = false;
+  }
+  if (attribute.unknownSubs) {
+    copyUnknown(value, attribute.unknownSubs, out);
+    empty = Object.keys(out).length === 0;
   }
   return empty ? undefined : out;
 }
@@ -157,12 +180,12 @@ function projectAttributes(plan: readonly PlannedAttribute[], source: Record<str
       if (!Array.isArray(value)) continue;
       const items: Record<string, unknown>[] = [];
       for (const item of value) {
-        const projected = projectObject(attribute.subs, item);
+        const projected = projectObject(attribute, item);
         if (projected) items.push(projected);
       }
       if (items.length > 0) out[attribute.name] = items;
     } else {
-      const projected = projectObject(attribute.subs, value);
+      const projected = projectObject(attribute, value);
       if (projected) out[attribute.name] = projected;
     }
   }
@@ -174,16 +197,33 @@ function projectAttributes(plan: readonly PlannedAttribute[], source: Record<str
  */
 export class Projection {
   private readonly core: readonly PlannedAttribute[];
-  private readonly extensions: ReadonlyArray<{ readonly id: string; readonly plan: readonly PlannedAttribute[] }>;
+  private readonly extensions: ReadonlyArray<{ readonly id: string; readonly plan: readonly PlannedAttribute[]; readonly unknown?: ReadonlySet<string> }>;
   /** `meta`, when returned: written last, after the extensions, where readers look for it. */
   private readonly meta: readonly PlannedAttribute[];
+  /** The schema URNs a representation may list; null when it lists whatever it holds (`unknownAttributes: keep`). */
+  private readonly urns: ReadonlySet<string> | null;
+  /** With `unknownAttributes: keep` and the default view: the names the schemas define at the top level, lower-cased. */
+  private readonly unknownTop: ReadonlySet<string> | undefined;
 
   constructor(rs: ResourceSchema, options: ProjectionOptions) {
     const selection = new Selection(rs, options);
-    const core = selection.plan(null, [...COMMON_ATTRIBUTES, ...rs.core.attributes]);
+    const keepUnknown = rs.unknownAttributes === 'keep' && selection.returnsUnknown;
+    const core = selection.plan(null, [...COMMON_ATTRIBUTES, ...rs.core.attributes], keepUnknown);
     this.core = core.filter((a) => a.name !== 'meta');
     this.meta = core.filter((a) => a.name === 'meta');
-    this.extensions = rs.extensions.map((ext) => ({ id: ext.id, plan: selection.plan(ext.id, ext.attributes) }));
+    const lowerNames = (defs: readonly AttributeDefinition[]) => new Set(defs.map((d) => d.name.toLowerCase()));
+    this.extensions = rs.extensions.map((ext) => ({
+      id: ext.id,
+      plan: selection.plan(ext.id, ext.attributes, keepUnknown),
+      ...(keepUnknown && { unknown: lowerNames(ext.attributes) }),
+    }));
+    this.urns = rs.unknownAttributes === 'keep' ? null : new Set([rs.core.id, ...rs.extensions.map((ext) => ext.id)]);
+    if (keepUnknown) {
+      const top = lowerNames([...COMMON_ATTRIBUTES, ...rs.core.attributes]);
+      top.add('schemas');
+      for (const ext of rs.extensions) top.add(ext.id.toLowerCase());
+      this.unknownTop = top;
+    }
   }
 
   /** Whether any part of the core (or common) attribute with this canonical name is returned. */
@@ -194,14 +234,18 @@ export class Projection {
   /** Returns a new object holding what this projection returns of `resource` (a full SCIM representation). */
   apply(resource: Record<string, unknown>): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    // `schemas` is not a schema attribute; it always describes the resource.
-    if (Array.isArray(resource.schemas)) out.schemas = resource.schemas.slice();
+    // `schemas` is not a schema attribute; it always describes the resource, without the URNs of data a document keeps
+    // for an extension the organization no longer declares.
+    const schemas = resource.schemas;
+    if (Array.isArray(schemas)) out.schemas = this.urns === null ? schemas.slice() : schemas.filter((urn) => this.urns!.has(urn as string));
     projectAttributes(this.core, resource, out);
+    if (this.unknownTop) copyUnknown(resource, this.unknownTop, out);
     for (const ext of this.extensions) {
       const source = resource[ext.id];
-      if (!isPlainObject(source) || ext.plan.length === 0) continue;
+      if (!isPlainObject(source) || (ext.plan.length === 0 && !ext.unknown)) continue;
       const projected: Record<string, unknown> = {};
       projectAttributes(ext.plan, source, projected);
+      if (ext.unknown) copyUnknown(source, ext.unknown, projected);
       if (Object.keys(projected).length > 0) out[ext.id] = projected;
     }
     projectAttributes(this.meta, resource, out);

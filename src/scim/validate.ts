@@ -8,7 +8,7 @@ import { parseScimDateTime } from './filter/evaluate.ts';
 import { deepEqual, isPlainObject } from './json.ts';
 import { COMMON_ATTRIBUTES } from './schema/core.ts';
 import { findAttribute, findExtension, isCoreUrn, isForbiddenKey } from './schema/registry.ts';
-import type { ResourceSchema } from './schema/registry.ts';
+import type { ResourceSchema, UnknownAttributePolicy } from './schema/registry.ts';
 import type { AttributeDefinition, SchemaDefinition } from './schema/types.ts';
 
 export interface ValidationContext {
@@ -19,6 +19,11 @@ export interface ValidationContext {
   readonly mode: 'create' | 'replace' | 'patch';
   /** The stored canonical document, for immutability checks and (in patch mode) readOnly values. */
   readonly existing?: Record<string, unknown>;
+  /**
+   * Receives the path of every attribute dropped under the `ignore` unknown-attribute policy (the resource schema's
+   * `unknownAttributes`), so that the caller can log them.
+   */
+  readonly ignored?: string[];
 }
 
 type Json = Record<string, unknown>;
@@ -101,7 +106,25 @@ function isBlank(value: unknown): boolean {
 
 /** Walks input objects case-insensitively, building canonical output for one attribute list. */
 class Validator {
-  constructor(private readonly mode: ValidationContext['mode']) {}
+  constructor(
+    private readonly mode: ValidationContext['mode'],
+    private readonly policy: UnknownAttributePolicy,
+    private readonly ignored: string[] | undefined,
+  ) {}
+
+  /**
+   * An attribute no schema defines, by the unknown-attribute policy: a 400 naming it, dropped (and recorded), or kept
+   * as sent. Returns the value to keep, or undefined.
+   */
+  unknown(path: string, value: unknown, detail = `Unknown attribute "${path}"`): unknown {
+    if (this.policy === 'reject') throw ScimError.invalidValue(detail);
+    assertNoForbiddenKeys(value, path);
+    if (this.policy === 'ignore') {
+      this.ignored?.push(path);
+      return undefined;
+    }
+    return value === null ? undefined : structuredClone(value);
+  }
 
   /**
    * Validates the keys of `input` against `defs` into a fresh object.
@@ -121,7 +144,11 @@ class Validator {
       const path = pathPrefix + key;
       if (isForbiddenKey(key)) throw ScimError.invalidValue(`Attribute name "${path}" is not allowed`);
       const def = findAttribute(defs, key);
-      if (!def) throw ScimError.invalidValue(`Unknown attribute "${path}"`);
+      if (!def) {
+        const kept = this.unknown(path, input[key]);
+        if (kept !== undefined) out[key] = kept;
+        continue;
+      }
       const canonicalPath = pathPrefix + def.name;
       if (seen.has(def.name)) throw ScimError.invalidValue(`Attribute "${canonicalPath}" is given more than once (names are case-insensitive)`);
       seen.add(def.name);
@@ -202,10 +229,24 @@ function validateSchemasAttribute(rs: ResourceSchema, value: unknown): void {
   if (!Array.isArray(value)) throw typeError('schemas', 'an array of schema URNs', value);
   value.forEach((urn, i) => {
     if (typeof urn !== 'string') throw typeError(`schemas[${i}]`, 'a string', urn);
-    if (!isCoreUrn(rs, urn) && !findExtension(rs, urn)) {
+    // Other policies deal with the data under an unknown URN; `schemas` itself is recomputed from what is kept.
+    if ((rs.unknownAttributes ?? 'reject') === 'reject' && !isCoreUrn(rs, urn) && !findExtension(rs, urn)) {
       throw ScimError.invalidValue(`Unknown schema "${urn}" in schemas for resource type ${rs.resourceType.name}`);
     }
   });
+}
+
+function isUrnKey(key: string): boolean {
+  return key.length > 4 && key.slice(0, 4).toLowerCase() === 'urn:';
+}
+
+/**
+ * Data a stored document holds under a URN the schema set no longer has (an extension that was removed): kept as it
+ * is through every write, neither validated nor returned, so that declaring the extension again brings it back.
+ */
+function dormantKeys(rs: ResourceSchema, existing: Json | undefined): string[] {
+  if (!existing) return [];
+  return Object.keys(existing).filter((key) => isUrnKey(key) && !isCoreUrn(rs, key) && !findExtension(rs, key));
 }
 
 /**
@@ -214,8 +255,11 @@ function validateSchemasAttribute(rs: ResourceSchema, value: unknown): void {
  */
 export function validateResource(rs: ResourceSchema, input: unknown, context: ValidationContext): Record<string, unknown> {
   if (!isPlainObject(input)) throw ScimError.invalidSyntax(`A ${rs.resourceType.name} must be a JSON object, got ${describe(input)}`);
-  const validator = new Validator(context.mode);
+  const policy = rs.unknownAttributes ?? 'reject';
+  const validator = new Validator(context.mode, policy, context.ignored);
   const existing = context.existing;
+  const dormant = dormantKeys(rs, existing);
+  const kept: Json = {};
   const coreDefs = [...COMMON_ATTRIBUTES, ...rs.core.attributes];
 
   // Split the input into core attributes and extension objects, matching names case-insensitively.
@@ -237,8 +281,11 @@ export function validateResource(rs: ResourceSchema, input: unknown, context: Va
       extensions.set(ext, value);
       continue;
     }
-    if (key.toLowerCase().startsWith('urn:')) {
-      throw ScimError.invalidValue(`Unknown attribute "${key}": not a schema extension of resource type ${rs.resourceType.name}`);
+    if (isUrnKey(key)) {
+      if (policy !== 'keep' && dormant.includes(key)) continue; // the stored value is kept below, whatever came in
+      const value = validator.unknown(key, input[key], `Unknown attribute "${key}": not a schema extension of resource type ${rs.resourceType.name}`);
+      if (value !== undefined) kept[key] = value;
+      continue;
     }
     core[key] = value;
   }
@@ -246,6 +293,7 @@ export function validateResource(rs: ResourceSchema, input: unknown, context: Va
   const out: Json = { schemas: [rs.core.id] };
   Object.assign(out, validator.attributes(coreDefs, core, existing, '', false));
   const schemas = out.schemas as string[];
+  for (const key of dormant) if (!Object.hasOwn(kept, key)) kept[key] = structuredClone(existing![key]);
   for (const ext of rs.extensions) {
     const value = extensions.get(ext);
     const before = existing?.[ext.id];
@@ -263,6 +311,10 @@ export function validateResource(rs: ResourceSchema, input: unknown, context: Va
       const ref = rs.resourceType.schemaExtensions.find((s) => s.schema.toLowerCase() === ext.id.toLowerCase());
       if (ref?.required) throw ScimError.invalidValue(`Required schema extension "${ext.id}" is missing`);
     }
+  }
+  for (const key of Object.keys(kept)) {
+    out[key] = kept[key];
+    if (isPlainObject(kept[key])) schemas.push(key);
   }
   return out;
 }

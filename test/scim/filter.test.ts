@@ -312,9 +312,11 @@ test('prototype keys are refused anywhere in a filter or path', () => {
   for (const text of ['__proto__ pr', 'name.constructor eq "x"', 'emails[prototype eq "x"]', 'PROTOTYPE pr', `${ENT}:__proto__ pr`, 'a pr or b.__PROTO__ pr']) {
     assertScim400(() => parseFilter(text), 'invalidFilter', /is not allowed/);
   }
-  for (const text of ['__proto__', 'name.constructor', 'emails[constructor eq "x"]', 'emails[type eq "x"].__proto__', 'members[value eq "x"].prototype']) {
+  for (const text of ['__proto__', 'name.constructor', 'emails[type eq "x"].__proto__', 'members[value eq "x"].prototype']) {
     assertScim400(() => parsePatchPath(text), 'invalidPath', /is not allowed/);
   }
+  // Inside the brackets it is the path's filter that is wrong (RFC 7644 section 3.12: "PATCH (Path Filter)").
+  assertScim400(() => parsePatchPath('emails[constructor eq "x"]'), 'invalidFilter', /is not allowed/);
   assertScim400(() => parseAttrPath('constructor'), 'invalidPath', /is not allowed/);
 });
 
@@ -398,20 +400,20 @@ test('parsePatchPath: attribute paths, value paths and a trailing sub-attribute'
     assert.deepEqual(parsed, expected, text);
     assert.deepEqual(parsePatchPath(printPatchPath(parsed)), parsed);
   }
-  const bad: [string, RegExp, number][] = [
+  const bad: [string, RegExp, number, ScimType?][] = [
     ['', /expected an attribute path.*end of input/, 0],
     ['emails[type eq "work"]value', /unexpected "value"/, 22],
     ['emails[type eq "work"].', /invalid attribute name ""/, 23],
     ['emails[type eq "work"].value.x', /invalid attribute name "value.x"/, 23],
-    ['emails[type eq "work"', /expected "\]"/, 21],
-    ['emails[type eq]', /expected a value/, 14],
-    ['emails[]', /expected an attribute path/, 7],
+    ['emails[type eq "work"', /expected "\]"/, 21, 'invalidFilter'],
+    ['emails[type eq]', /expected a value/, 14, 'invalidFilter'],
+    ['emails[]', /expected an attribute path/, 7, 'invalidFilter'],
     ['name.givenName[value eq "x"]', /without a sub-attribute/, 0],
     ['emails[type eq "work"][value pr]', /unexpected "\["/, 22],
     ['members value', /unexpected "value"/, 8],
     ['9x', /invalid attribute name/, 0],
   ];
-  for (const [text, detail, position] of bad) assertScim400(() => parsePatchPath(text), 'invalidPath', detail, position);
+  for (const [text, detail, position, scimType] of bad) assertScim400(() => parsePatchPath(text), scimType ?? 'invalidPath', detail, position);
   assertScim400(() => parsePatchPath('a'.repeat(FILTER_MAX_LENGTH + 1)), 'invalidPath', /longer than/);
 });
 

@@ -112,7 +112,7 @@ test('okta-id-in-value: the id inside a path-less value is dropped; off, it is a
   assertScimError(() => patch(USER, EXISTING_USER, [{ op: 'replace', path: 'id', value: 'x' }], only('okta-id-in-value')), 'mutability');
 });
 
-test('dotted-keys: attribute paths as keys of a path-less value become path operations; off, invalidPath', () => {
+test('dotted-keys: attribute paths as keys of a path-less value become path operations; off, invalidValue', () => {
   const ops = [
     {
       op: 'add',
@@ -137,7 +137,8 @@ test('dotted-keys: attribute paths as keys of a path-less value become path oper
   assert.equal(document.title, 'Lead');
   assert.equal(document.displayName, 'Babs Jensen');
   validUser(document);
-  assertScimError(() => patch(USER, EXISTING_USER, ops, STRICT), 'invalidPath', /name\.givenName/);
+  // Strictly, the keys of a path-less value are attribute names, and none is named `name.givenName`.
+  assertScimError(() => patch(USER, EXISTING_USER, ops, STRICT), 'invalidValue', /name\.givenName/);
   // An extension object under its own URN is RFC form and stays as it is.
   const ext = [{ op: 'add', value: { [ENTERPRISE_USER_SCHEMA]: { department: 'X' } } }];
   assert.deepEqual(normalizePatchBody(body(...ext), USER, only('dotted-keys')), body(...ext));
@@ -307,4 +308,52 @@ test('validateCompatSettings accepts known names with booleans only', () => {
   assertScimError(() => validateCompatSettings({ 'no-such': true }), 'invalidValue', /no-such/);
   assertScimError(() => validateCompatSettings({ 'op-case': 'yes' }), 'invalidValue');
   assertScimError(() => validateCompatSettings([]), 'invalidValue');
+});
+
+test('extension-schemas-member: a "schemas" member naming only its own extension is dropped; off, invalidValue', () => {
+  // What the scim2-client Python library sends.
+  const ops = [
+    { op: 'add', path: ENTERPRISE_USER_SCHEMA, value: { schemas: [ENTERPRISE_USER_SCHEMA], employeeNumber: '1', department: 'Ops' } },
+    { op: 'replace', value: { [ENTERPRISE_USER_SCHEMA]: { Schemas: ENTERPRISE_USER_SCHEMA.toLowerCase(), costCenter: 'CC' } } },
+  ];
+  const out = patch(USER, EXISTING_USER, ops, only('extension-schemas-member')).document;
+  assert.deepEqual(validUser(out)[ENTERPRISE_USER_SCHEMA], { employeeNumber: '1', department: 'Ops', costCenter: 'CC' });
+  // The path names the extension, so the path is fine: the value is what does not fit (RFC 7644 section 3.12).
+  assertScimError(() => patch(USER, EXISTING_USER, [ops[0]], STRICT), 'invalidValue', /schemas/);
+  // A `schemas` member naming something else is not harmless: it stays, and is refused.
+  const other = [{ op: 'add', path: ENTERPRISE_USER_SCHEMA, value: { schemas: [USER_SCHEMA], employeeNumber: '1' } }];
+  assertScimError(() => patch(USER, EXISTING_USER, other, only('extension-schemas-member')), 'invalidValue', /schemas/);
+  // POST and PUT bodies get the same treatment.
+  const resource = { userName: 'x', [ENTERPRISE_USER_SCHEMA]: { schemas: [ENTERPRISE_USER_SCHEMA], employeeNumber: '2' } };
+  const fixed = normalizeResourceBody(resource, USER, only('extension-schemas-member'));
+  assert.deepEqual(validateResource(USER, fixed, { mode: 'create' })[ENTERPRISE_USER_SCHEMA], { employeeNumber: '2' });
+  assertScimError(() => validateResource(USER, normalizeResourceBody(resource, USER, STRICT), { mode: 'create' }), 'invalidValue', /schemas/);
+  // Already conformant input passes through untouched.
+  const conformant = body({ op: 'add', path: ENTERPRISE_USER_SCHEMA, value: { employeeNumber: '1' } });
+  assert.deepEqual(normalizePatchBody(conformant, USER, only('extension-schemas-member')), conformant);
+});
+
+test('unquoted-filter-values: bare words where values belong read as strings; off by default and strict', async () => {
+  const { parseFilter, printFilter } = await import('../../src/scim/filter/index.ts');
+  const { filterParseOptions } = await import('../../src/scim/patch/index.ts');
+  const normalizer = NORMALIZERS.find((n) => n.name === 'unquoted-filter-values');
+  assert.equal(normalizer?.enabledByDefault, false);
+  assert.deepEqual(filterParseOptions({}), {});
+  const on = filterParseOptions(only('unquoted-filter-values'));
+  // Microsoft's SCIM reference test collection.
+  const cases: [string, string][] = [
+    ['userName sw O', 'userName sw "O"'],
+    ['name.familyName eq Employee and (emails.value co example.com or emails.value co example.org)', 'name.familyName eq "Employee" and (emails.value co "example.com" or emails.value co "example.org")'],
+    ['meta.created gt 2015-10-10T14:38:21.8617979-07:00', 'meta.created gt "2015-10-10T14:38:21.8617979-07:00"'],
+    ['emails[value eq ada@example.com]', 'emails[value eq "ada@example.com"]'],
+    // Literals keep their meaning, and quoted strings are read as before.
+    ['active eq true and title eq null and x gt 5 and userName eq "A B"', 'active eq true and title eq null and x gt 5 and userName eq "A B"'],
+  ];
+  for (const [text, canonical] of cases) {
+    assert.equal(printFilter(parseFilter(text, on)), canonical, text);
+    if (text.includes('"')) assert.deepEqual(parseFilter(text), parseFilter(text, on), text);
+    else assert.throws(() => parseFilter(text), /expected a value/, `${text} strictly`);
+  }
+  assert.throws(() => parseFilter('userName eq ', on), /expected a value/);
+  assert.throws(() => parseFilter('userName eq )', on), /expected a value/);
 });

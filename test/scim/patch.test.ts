@@ -269,7 +269,7 @@ test('strict envelope errors', () => {
   assertScimError(p({ Operations: [{ op: 'add', path: 'title', value: 'x' }] }), 'invalidSyntax', /schemas/);
   assertScimError(p({ schemas: [USER_SCHEMA], Operations: [{ op: 'add', path: 'title', value: 'x' }] }), 'invalidSyntax', /PatchOp/);
   assertScimError(p({ schemas: [PATCH_OP_SCHEMA], Operations: { op: 'add' } }), 'invalidSyntax', /Operations/);
-  assertScimError(p(body()), 'invalidValue', /at least one/);
+  assertScimError(p(body()), 'invalidSyntax', /at least one/);
   const many = Array.from({ length: MAX_PATCH_OPERATIONS + 1 }, () => ({ op: 'add', path: 'title', value: 'x' }));
   assertScimError(p(body(...many)), 'invalidValue', new RegExp(`at most ${MAX_PATCH_OPERATIONS}`));
   assert.equal(parsePatchRequest(body(...many.slice(1)), USER, STRICT).length, MAX_PATCH_OPERATIONS);
@@ -286,18 +286,20 @@ test('strict operation errors: paths, values, targets', () => {
   const p = (...ops: unknown[]) => () => parsePatchRequest(body(...ops), USER, STRICT);
   assertScimError(p({ op: 'add', path: 'nosuch', value: 'x' }), 'invalidPath', /nosuch/);
   assertScimError(p({ op: 'add', path: 'name.nosuch', value: 'x' }), 'invalidPath');
-  assertScimError(p({ op: 'add', path: 'emails[type eq', value: 'x' }), 'invalidPath');
-  assertScimError(p({ op: 'add', path: 'emails[nosuch eq "x"].value', value: 'x' }), 'invalidPath', /nosuch/);
+  // Errors inside a path's filter are invalidFilter (RFC 7644 section 3.12: "PATCH (Path Filter)").
+  assertScimError(p({ op: 'add', path: 'emails[type eq', value: 'x' }), 'invalidFilter');
+  assertScimError(p({ op: 'add', path: 'emails[nosuch eq "x"].value', value: 'x' }), 'invalidFilter', /nosuch/);
   assertScimError(p({ op: 'add', path: 'name[givenName eq "x"]', value: {} }), 'invalidPath', /multi-valued/);
   assertScimError(p({ op: 'add', path: 42, value: 'x' }), 'invalidPath');
   assertScimError(p({ op: 'add', path: 'title' }), 'invalidValue', /needs a "value"/);
   assertScimError(p({ op: 'replace', path: 'title', value: null }), 'invalidValue');
   assertScimError(p({ op: 'remove' }), 'noTarget');
   assertScimError(p({ op: 'add', value: 'x' }), 'invalidValue', /object/);
-  assertScimError(p({ op: 'add', value: { nosuch: 1 } }), 'invalidPath', /nosuch/);
+  // A path-less value holding a name the schema lacks does not fit the resource schema: invalidValue, as it has no path.
+  assertScimError(p({ op: 'add', value: { nosuch: 1 } }), 'invalidValue', /nosuch/);
   assertScimError(p({ op: 'add', value: { title: 'a', TITLE: 'b' } }), 'invalidValue', /more than once/);
   assertScimError(p({ op: 'add', value: { schemas: ['urn:x:y'] } }), 'invalidValue', /schemas/);
-  assertScimError(p({ op: 'add', value: { [ENTERPRISE_USER_SCHEMA]: { nosuch: 1 } } }), 'invalidPath', /nosuch/);
+  assertScimError(p({ op: 'add', value: { [ENTERPRISE_USER_SCHEMA]: { nosuch: 1 } } }), 'invalidValue', /nosuch/);
   // The error names the failing operation.
   assertScimError(p({ op: 'add', path: 'title', value: 'x' }, { op: 'add', path: 'nosuch', value: 'x' }), 'invalidPath', /^Operations\[1\]/);
 });
@@ -309,8 +311,9 @@ test('strict mutability errors: readOnly targets and required attributes', () =>
   assertScimError(p(USER, { op: 'add', path: 'groups', value: [{ value: 'g' }] }), 'mutability');
   assertScimError(p(USER, { op: 'replace', value: { id: 'x', active: false } }), 'mutability', /"id"/);
   assertScimError(p(USER, { op: 'replace', value: { meta: {} } }), 'mutability');
-  assertScimError(p(USER, { op: 'remove', path: 'userName' }), 'mutability', /required/);
-  assertScimError(p(GROUP, { op: 'remove', path: 'displayName' }), 'mutability', /required/);
+  // RFC 7644 section 3.12, invalidValue: "A required value was missing".
+  assertScimError(p(USER, { op: 'remove', path: 'userName' }), 'invalidValue', /required/);
+  assertScimError(p(GROUP, { op: 'remove', path: 'displayName' }), 'invalidValue', /required/);
   assertScimError(p(GROUP, { op: 'replace', path: `members[value eq "${BJENSEN}"].value`, value: JSMITH }), 'mutability', /immutable/);
   assertScimError(p(GROUP, { op: 'replace', path: `members[value eq "${BJENSEN}"].display`, value: 'x' }), 'mutability');
   // A value on a remove of a whole multi-valued attribute would silently remove everything: refused.
@@ -421,11 +424,11 @@ test('membersAsChanges off: members are edited inside the document', () => {
 
 test('prototype pollution attempts are rejected and Object.prototype stays clean', () => {
   const polluted = JSON.parse('{"__proto__":{"polluted":1}}') as unknown;
-  const attempts: [unknown[], 'invalidPath' | 'invalidValue'][] = [
+  const attempts: [unknown[], 'invalidPath' | 'invalidValue' | 'invalidFilter'][] = [
     [[{ op: 'add', path: '__proto__.polluted', value: 1 }], 'invalidPath'],
     [[{ op: 'add', path: 'constructor.prototype', value: { polluted: 1 } }], 'invalidPath'],
     [[{ op: 'add', path: 'name.__proto__', value: 1 }], 'invalidPath'],
-    [[{ op: 'add', path: 'emails[__proto__ eq "x"].value', value: 1 }], 'invalidPath'],
+    [[{ op: 'add', path: 'emails[__proto__ eq "x"].value', value: 1 }], 'invalidFilter'],
     [[{ op: 'add', value: polluted }], 'invalidValue'],
     [[{ op: 'add', path: 'name', value: polluted }], 'invalidValue'],
     [[{ op: 'add', path: 'emails', value: [JSON.parse('{"value":"x","__proto__":{"polluted":1}}')] }], 'invalidValue'],

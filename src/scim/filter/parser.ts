@@ -21,6 +21,18 @@ const ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', '/': '
 
 type ErrorFactory = (detail: string) => ScimError;
 
+/** Switches that widen what parseFilter accepts, for clients that do not follow RFC 7644 (docs/compatibility.md). */
+export interface FilterParseOptions {
+  /**
+   * Reads a bare word where a value belongs (`userName sw O`, `emails.value co example.com`) as a string. A word that
+   * is a JSON literal (a number, true, false, null) keeps its meaning.
+   */
+  readonly bareWordValues?: boolean;
+}
+
+/** Ends a bare-word value: space, a bracket or parenthesis, or a quote. */
+const BARE_VALUE_END = /[\s()[\]"]/;
+
 interface Word {
   readonly text: string;
   readonly start: number;
@@ -37,9 +49,21 @@ class Parser {
 
   constructor(
     private readonly text: string,
-    private readonly makeError: ErrorFactory,
+    private makeError: ErrorFactory,
     private readonly label: string,
+    private readonly options: FilterParseOptions = {},
   ) {}
+
+  /** Runs `parse` with `makeError` for its failures (a PATCH path's filter reports invalidFilter, not invalidPath). */
+  withErrors<T>(makeError: ErrorFactory, parse: () => T): T {
+    const outer = this.makeError;
+    this.makeError = makeError;
+    try {
+      return parse();
+    } finally {
+      this.makeError = outer;
+    }
+  }
 
   fail(message: string, at: number = this.pos): never {
     throw this.makeError(`${this.label}: ${message} at position ${at}`);
@@ -161,7 +185,7 @@ class Parser {
   private parseValue(): FilterValue {
     this.skipSpaces();
     if (this.text[this.pos] === '"') return this.parseString();
-    const word = this.readWord();
+    const word = this.options.bareWordValues ? this.readBareValue() : this.readWord();
     const lower = word.text.toLowerCase();
     if (lower === 'true') return true;
     if (lower === 'false') return false;
@@ -171,8 +195,16 @@ class Parser {
       if (!Number.isFinite(n)) this.fail(`number ${quote(word.text)} is out of range`, word.start);
       return n;
     }
+    if (this.options.bareWordValues && word.text !== '') return word.text;
     this.pos = word.start;
     this.fail(`expected a value (a JSON string, number, true, false or null) but found ${this.describeHere()}`);
+  }
+
+  /** A bare-word value: everything up to a space, a bracket, a parenthesis or a quote. */
+  private readBareValue(): Word {
+    const start = this.pos;
+    while (this.pos < this.text.length && !BARE_VALUE_END.test(this.text[this.pos])) this.pos++;
+    return { text: this.text.slice(start, this.pos), start };
   }
 
   /** A JSON string literal with the cursor on its opening quote. */
@@ -261,21 +293,24 @@ class Parser {
 }
 
 /** Checks the input's type and length, then starts a parser whose every error comes from `makeError`. */
-function parserFor(text: unknown, makeError: ErrorFactory, label: string): Parser {
+function parserFor(text: unknown, makeError: ErrorFactory, label: string, options?: FilterParseOptions): Parser {
   if (typeof text !== 'string') throw makeError(`${label}: expected a string`);
   if (text.length > FILTER_MAX_LENGTH) throw makeError(`${label}: longer than ${FILTER_MAX_LENGTH} characters`);
-  return new Parser(text, makeError, label);
+  return new Parser(text, makeError, label, options);
 }
 
 /** Parses a filter expression; any bad input throws ScimError 400 invalidFilter. */
-export function parseFilter(text: string): Filter {
-  const parser = parserFor(text, ScimError.invalidFilter, 'Invalid filter');
+export function parseFilter(text: string, options?: FilterParseOptions): Filter {
+  const parser = parserFor(text, ScimError.invalidFilter, 'Invalid filter', options);
   const filter = parser.parseOr(false);
   parser.expectEnd();
   return filter;
 }
 
-/** Parses a PATCH path: `attrPath` or `valuePath[.subAttr]`. Bad input throws ScimError 400 invalidPath. */
+/**
+ * Parses a PATCH path: `attrPath` or `valuePath[.subAttr]`. Bad input throws ScimError 400 invalidPath, except inside
+ * the brackets, where it is invalidFilter (RFC 7644 section 3.12 lists "PATCH (Path Filter)" under invalidFilter).
+ */
 export function parsePatchPath(text: string): PatchPath {
   const parser = parserFor(text, ScimError.invalidPath, 'Invalid path');
   const { path: attribute, word } = parser.leadingAttrPath();
@@ -283,7 +318,7 @@ export function parsePatchPath(text: string): PatchPath {
   let subAfterFilter: string | null = null;
   if (text[word.start + word.text.length] === '[') {
     if (attribute.sub !== null) parser.fail('a value path must name a multi-valued attribute without a sub-attribute', word.start);
-    filter = parser.bracketFilter();
+    filter = parser.withErrors(ScimError.invalidFilter, () => parser.bracketFilter());
     const next = parser.readWord();
     if (next.text) {
       if (!next.text.startsWith('.')) parser.fail(`unexpected ${JSON.stringify(next.text)}`, next.start);

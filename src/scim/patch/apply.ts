@@ -8,7 +8,7 @@ import type { Filter, PatchPath } from '../filter/ast.ts';
 import { compileFilter, printPatchPath } from '../filter/index.ts';
 import { canonicalJson, deepEqual, isPlainObject } from '../json.ts';
 import { GROUP_SCHEMA } from '../schema/core.ts';
-import { findAttribute, isForbiddenKey } from '../schema/registry.ts';
+import { findAttribute, findExtension, isForbiddenKey } from '../schema/registry.ts';
 import type { ResourceSchema } from '../schema/registry.ts';
 import type { AttributeDefinition } from '../schema/types.ts';
 import { prefixScimError, resolvePatchTarget, resolveValueKey } from './parse.ts';
@@ -236,10 +236,26 @@ class Applier {
     return fresh;
   }
 
+  /** Whether attributes no schema defines are written as they are (`unknownAttributes: keep`). */
+  private get keepsUnknown(): boolean {
+    return this.rs.unknownAttributes === 'keep';
+  }
+
+  /** Writes (or removes) an attribute no schema defines, as it was sent. */
+  private writeUnknown(op: PatchOperation['op'], holder: Json, name: string, value: unknown): void {
+    if (isForbiddenKey(name)) throw ScimError.invalidValue(`Attribute name "${name}" is not allowed`);
+    if (op === 'remove' || value === null || value === undefined) delete holder[name];
+    else holder[name] = value;
+  }
+
   private applyPathless(op: WriteOp, value: Json): void {
     for (const key of Object.keys(value)) {
       const named = resolveValueKey(this.rs, key);
-      if (!named) throw ScimError.invalidPath(`Unknown attribute "${key}" for resource type ${this.rs.resourceType.name}`);
+      if (!named) {
+        if (!this.keepsUnknown) throw ScimError.invalidValue(`Unknown attribute "${key}" for resource type ${this.rs.resourceType.name}`);
+        this.writeUnknown(op, this.doc, key, value[key]);
+        continue;
+      }
       const v = value[key];
       if (named.kind === 'schemas') continue; // recomputed from the extensions present, in finish()
       if (named.kind === 'attribute') {
@@ -255,15 +271,26 @@ class Applier {
       if (!isPlainObject(v)) throw ScimError.invalidValue(`Extension "${ext.id}" must be an object`);
       for (const k of Object.keys(v)) {
         const attribute = findAttribute(ext.attributes, k);
-        if (!attribute) throw ScimError.invalidPath(`Unknown attribute "${ext.id}:${k}"`);
+        if (!attribute) {
+          if (!this.keepsUnknown) throw ScimError.invalidValue(`Unknown attribute "${ext.id}:${k}"`);
+          this.writeUnknown(op, this.holder(ext.id, true)!, k, v[k]);
+          continue;
+        }
         this.writeAttribute(op, this.holder(ext.id, true)!, attribute, v[k], `${ext.id}:${attribute.name}`);
       }
     }
   }
 
   private applyPath(op: PatchOperation['op'], path: PatchPath, value: unknown): void {
-    const target = resolvePatchTarget(this.rs, path);
     const label = printPatchPath(path);
+    let target: PatchTarget;
+    try {
+      target = resolvePatchTarget(this.rs, path);
+    } catch (err) {
+      if (!this.keepsUnknown || path.filter !== null || !(err instanceof ScimError) || err.scimType !== 'invalidPath') throw err;
+      this.applyUnknownPath(op, path, value);
+      return;
+    }
     if (this.membersDef && target.extension === null && target.attribute === this.membersDef) {
       this.memberOp(op, target, value, label);
       return;
@@ -298,6 +325,32 @@ class Applier {
     if (op === 'remove') delete current[sub.name];
     else current[sub.name] = value;
     this.store(holder, attribute, current);
+  }
+
+  /**
+   * A path no schema defines, kept as sent: `name` and `name.sub` at the top level, or `urn:...:name[.sub]`, read as
+   * the attribute `name` of the schema URN before the last colon (how Entra ID sends custom attributes).
+   */
+  private applyUnknownPath(op: PatchOperation['op'], path: PatchPath, value: unknown): void {
+    const { urn, name, sub } = path.attribute;
+    let holder: Json | undefined = this.doc;
+    if (urn !== null) {
+      const key = findExtension(this.rs, urn)?.id ?? Object.keys(this.doc).find((k) => k.toLowerCase() === urn.toLowerCase()) ?? urn;
+      if (!isPlainObject(this.doc[key])) {
+        if (op === 'remove') return;
+        this.doc[key] = {};
+      }
+      holder = this.doc[key] as Json;
+    }
+    if (sub === null) {
+      this.writeUnknown(op, holder, name, value);
+      return;
+    }
+    if (!isPlainObject(holder[name])) {
+      if (op === 'remove') return;
+      holder[name] = {};
+    }
+    this.writeUnknown(op, holder[name] as Json, sub, value);
   }
 
   /** Stores a complex or multi-valued value, or unassigns the attribute when nothing is left (RFC 7644 3.5.2.2). */

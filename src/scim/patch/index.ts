@@ -12,6 +12,7 @@ export { MAX_PATCH_OPERATIONS, parsePatchOperations, resolvePatchTarget } from '
 export type { PatchTarget } from './parse.ts';
 export {
   NORMALIZERS,
+  filterParseOptions,
   isNormalizerEnabled,
   normalizePatchBody,
   normalizeResourceBody,
@@ -22,8 +23,9 @@ export type { CompatSettings, Normalizer, NormalizerContext, PatchBody, RawOpera
 
 /**
  * Parses a PATCH request body: runs the enabled compatibility normalizers in order, then parses strictly
- * (see parsePatchOperations for the errors).
+ * (see parsePatchOperations for the errors). Attributes dropped by the `ignore` unknown-attribute policy are pushed
+ * to `ignored`.
  */
-export function parsePatchRequest(body: unknown, rs: ResourceSchema, compat: CompatSettings): PatchOperation[] {
-  return parsePatchOperations(normalizePatchBody(body, rs, compat), rs);
+export function parsePatchRequest(body: unknown, rs: ResourceSchema, compat: CompatSettings, ignored?: string[]): PatchOperation[] {
+  return parsePatchOperations(normalizePatchBody(body, rs, compat), rs, ignored);
 }

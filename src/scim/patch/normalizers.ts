@@ -7,6 +7,7 @@
  */
 import { ScimError } from '../errors.ts';
 import { FILTER_MAX_LENGTH, parsePatchPath } from '../filter/index.ts';
+import type { FilterParseOptions } from '../filter/index.ts';
 import { findAttribute, findExtension } from '../schema/registry.ts';
 import type { ResourceSchema } from '../schema/registry.ts';
 import type { AttributeDefinition } from '../schema/types.ts';
@@ -42,6 +43,8 @@ export interface Normalizer {
   readonly applyToResource?: (resource: Json, ctx: NormalizerContext) => Json;
   /** Switches set while applying operations (for quirks that only show once the document is known). */
   readonly applyOptions?: PatchApplyOptions;
+  /** Switches for parsing the `filter` of list and search requests (for quirks outside PATCH bodies). */
+  readonly filterOptions?: FilterParseOptions;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -213,6 +216,53 @@ const oktaIdInValue: Normalizer = {
     }),
 };
 
+/** An extension's value without a `schemas` member that names only that extension; the value itself otherwise. */
+function withoutOwnSchemas(urn: string, value: unknown): unknown {
+  if (!isPlainObject(value)) return value;
+  const found = getKeyIgnoringCase(value, 'schemas');
+  if (!found || found.ambiguous) return value;
+  const listed = value[found.key];
+  const names = Array.isArray(listed) ? listed : [listed];
+  if (names.length === 0 || !names.every((n) => typeof n === 'string' && n.toLowerCase() === urn.toLowerCase())) return value;
+  const { [found.key]: _own, ...rest } = value;
+  return rest;
+}
+
+/** Applies withoutOwnSchemas to the extension objects of a resource-shaped value (a path-less value, a POST/PUT body). */
+function withoutOwnSchemasInResource(resource: Json, rs: ResourceSchema): Json {
+  let out: Json | undefined;
+  for (const key of Object.keys(resource)) {
+    const named = resolveValueKey(rs, key);
+    if (named?.kind !== 'extension') continue;
+    const fixed = withoutOwnSchemas(named.schema.id, resource[key]);
+    if (fixed === resource[key]) continue;
+    out ??= { ...resource };
+    out[key] = fixed;
+  }
+  return out ?? resource;
+}
+
+const extensionSchemasMember: Normalizer = {
+  name: 'extension-schemas-member',
+  description:
+    'scim2-client (Python) sends an extension\'s value with a "schemas" member naming that extension ({"op":"add","path":"urn:...:enterprise:2.0:User","value":{"schemas":["urn:...:enterprise:2.0:User"],"employeeNumber":"1"}}); that member is dropped. A "schemas" member naming anything else is left for validation to refuse.',
+  enabledByDefault: true,
+  apply: (body, { rs }) =>
+    mapOperations(body, (op) => {
+      if (!isWrite(op)) return op;
+      if (!hasPath(op)) {
+        if (!isPlainObject(op.value)) return op;
+        const value = withoutOwnSchemasInResource(op.value, rs);
+        return value === op.value ? op : { ...op, value };
+      }
+      const extension = typeof op.path === 'string' ? findExtension(rs, op.path.trim()) : undefined;
+      if (!extension) return op;
+      const value = withoutOwnSchemas(extension.id, op.value);
+      return value === op.value ? op : { ...op, value };
+    }),
+  applyToResource: (resource, { rs }) => withoutOwnSchemasInResource(resource, rs),
+};
+
 const dottedKeys: Normalizer = {
   name: 'dotted-keys',
   description:
@@ -346,11 +396,21 @@ const entraFilteredAddCreates: Normalizer = {
   applyOptions: { createMissingFilteredTarget: true },
 };
 
+const unquotedFilterValues: Normalizer = {
+  name: 'unquoted-filter-values',
+  description:
+    "Microsoft's SCIM reference test collection sends filter values without quotes (userName sw O, meta.created gt 2015-10-10T14:38:21.8617979-07:00); a bare word where a value belongs is read as a string. Off by default: RFC 7644 requires quoted strings.",
+  enabledByDefault: false,
+  apply: (body) => body,
+  filterOptions: { bareWordValues: true },
+};
+
 /** The compatibility normalizers, in the order they run. */
 export const NORMALIZERS: readonly Normalizer[] = Object.freeze([
   opCase,
   emptyPath,
   oktaIdInValue,
+  extensionSchemasMember,
   dottedKeys,
   entraRemoveMembersValue,
   singleElementArray,
@@ -358,6 +418,7 @@ export const NORMALIZERS: readonly Normalizer[] = Object.freeze([
   complexValueString,
   booleanStrings,
   entraFilteredAddCreates,
+  unquotedFilterValues,
 ].map((n) => Object.freeze(n)));
 
 export function isNormalizerEnabled(normalizer: Normalizer, compat: CompatSettings): boolean {
@@ -411,7 +472,7 @@ export function normalizePatchBody(body: unknown, rs: ResourceSchema, compat: Co
   return current;
 }
 
-/** Runs the enabled normalizers that also apply to POST/PUT resource bodies (boolean strings). */
+/** Runs the enabled normalizers that also apply to POST/PUT resource bodies (extension `schemas`, boolean strings). */
 export function normalizeResourceBody(body: unknown, rs: ResourceSchema, compat: CompatSettings): unknown {
   if (!isPlainObject(body)) return body;
   assertSafeJson(body, 'Request body');
@@ -421,6 +482,15 @@ export function normalizeResourceBody(body: unknown, rs: ResourceSchema, compat:
     if (normalizer.applyToResource && isNormalizerEnabled(normalizer, compat)) current = normalizer.applyToResource(current, ctx);
   }
   return current;
+}
+
+/** The filter-parsing switches of the enabled normalizers. */
+export function filterParseOptions(compat: CompatSettings): FilterParseOptions {
+  let options: FilterParseOptions = {};
+  for (const normalizer of NORMALIZERS) {
+    if (normalizer.filterOptions && isNormalizerEnabled(normalizer, compat)) options = { ...options, ...normalizer.filterOptions };
+  }
+  return options;
 }
 
 /** The apply-time switches of the enabled normalizers. */

@@ -68,13 +68,8 @@ export function resolvePatchTarget(rs: ResourceSchema, path: PatchPath): PatchTa
     if (!attribute.multiValued || attribute.type !== 'complex') {
       throw ScimError.invalidPath(`"${attribute.name}" is not a multi-valued complex attribute, so "${printPatchPath(path)}" cannot filter it`);
     }
-    try {
-      checkFilterAttributes(path.filter, rs, attribute);
-    } catch (err) {
-      // A bad filter inside a PATCH path is a bad path (RFC 7644 section 3.12).
-      if (err instanceof ScimError) throw ScimError.invalidPath(err.message);
-      throw err;
-    }
+    // RFC 7644 section 3.12 lists "PATCH (Path Filter)" under invalidFilter: its errors keep that scimType.
+    checkFilterAttributes(path.filter, rs, attribute);
   }
   return { extension: resolved.extension, attribute, sub: resolved.subAttribute, filter: path.filter };
 }
@@ -109,13 +104,37 @@ function checkWritable(attribute: AttributeDefinition, sub: AttributeDefinition 
   }
 }
 
-/** Checks the keys of a path-less add/replace value (each names an attribute, as a path would). */
-function checkPathlessValue(rs: ResourceSchema, value: unknown): void {
+/**
+ * An attribute the schemas do not define, met in a PATCH value or path, by the unknown-attribute policy: `reject`
+ * throws `error`, `ignore` records the name and answers false (drop it), `keep` answers true.
+ */
+function unknownAttribute(rs: ResourceSchema, name: string, ignored: string[] | undefined, error: () => ScimError): boolean {
+  const policy = rs.unknownAttributes ?? 'reject';
+  if (policy === 'reject') throw error();
+  if (policy === 'ignore') ignored?.push(name);
+  return policy === 'keep';
+}
+
+/**
+ * Checks the keys of a path-less add/replace value (each names an attribute, as a path would) and returns it, without
+ * the attributes the unknown-attribute policy drops. A name no schema defines is a value that does not fit the
+ * resource schema: invalidValue (RFC 7644 section 3.12), not invalidPath, since there is no path.
+ */
+function checkPathlessValue(rs: ResourceSchema, value: unknown, ignored: string[] | undefined): Json {
   if (!isPlainObject(value)) throw ScimError.invalidValue('An operation without "path" needs an object "value" holding the attributes to set');
   const seen = new Set<string>();
+  let out: Json | undefined;
+  const drop = (key: string): void => {
+    out ??= { ...value };
+    delete out[key];
+  };
   for (const key of Object.keys(value)) {
     const named = resolveValueKey(rs, key);
-    if (!named) throw ScimError.invalidPath(`Unknown attribute "${key}" for resource type ${rs.resourceType.name}`);
+    if (!named) {
+      const unknown = () => ScimError.invalidValue(`Unknown attribute "${key}" for resource type ${rs.resourceType.name}`);
+      if (!unknownAttribute(rs, key, ignored, unknown)) drop(key);
+      continue;
+    }
     const canonical = named.kind === 'schemas' ? 'schemas' : named.kind === 'extension' ? named.schema.id : named.attribute.name;
     if (seen.has(canonical)) throw ScimError.invalidValue(`Attribute "${canonical}" is given more than once (names are case-insensitive)`);
     seen.add(canonical);
@@ -124,22 +143,37 @@ function checkPathlessValue(rs: ResourceSchema, value: unknown): void {
       checkWritable(named.attribute, null, named.attribute.name);
     } else if (named.kind === 'extension') {
       if (v !== null && !isPlainObject(v)) throw ScimError.invalidValue(`Extension "${named.schema.id}" must be an object`);
+      let ext: Json | undefined;
       for (const k of Object.keys(v ?? {})) {
         const attribute = findAttribute(named.schema.attributes, k);
-        if (!attribute) throw ScimError.invalidPath(`Unknown attribute "${named.schema.id}:${k}"`);
+        if (!attribute) {
+          const name = `${named.schema.id}:${k}`;
+          if (!unknownAttribute(rs, name, ignored, () => ScimError.invalidValue(`Unknown attribute "${name}"`))) {
+            ext ??= { ...(v as Json) };
+            delete ext[k];
+          }
+          continue;
+        }
         checkWritable(attribute, null, `${named.schema.id}:${attribute.name}`);
       }
+      if (ext) {
+        out ??= { ...value };
+        out[key] = ext;
+      }
     } else if (v !== null && (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && findExtensionOrCore(rs, s)))) {
-      throw ScimError.invalidValue(`"schemas" must list schema URNs of resource type ${rs.resourceType.name}`);
+      if ((rs.unknownAttributes ?? 'reject') === 'reject' || !Array.isArray(v)) {
+        throw ScimError.invalidValue(`"schemas" must list schema URNs of resource type ${rs.resourceType.name}`);
+      }
     }
   }
+  return out ?? value;
 }
 
 function findExtensionOrCore(rs: ResourceSchema, urn: string): boolean {
   return urn.toLowerCase() === rs.core.id.toLowerCase() || findExtension(rs, urn) !== undefined;
 }
 
-function parseOperation(rs: ResourceSchema, raw: unknown): PatchOperation[] {
+function parseOperation(rs: ResourceSchema, raw: unknown, ignored: string[] | undefined): PatchOperation[] {
   if (!isPlainObject(raw)) throw ScimError.invalidSyntax('each operation must be a JSON object');
   const fields: Partial<Record<'op' | 'path' | 'value', unknown>> = {};
   for (const name of ['op', 'path', 'value'] as const) {
@@ -157,8 +191,8 @@ function parseOperation(rs: ResourceSchema, raw: unknown): PatchOperation[] {
 
   if (rawPath === undefined || rawPath === null) {
     if (opName === 'remove') throw ScimError.noTarget('"remove" needs a "path" naming what to remove');
-    checkPathlessValue(rs, value);
-    return [{ op: opName, path: null, value }];
+    const kept = checkPathlessValue(rs, value, ignored);
+    return Object.keys(kept).length === 0 && Object.keys(value as Json).length > 0 ? [] : [{ op: opName, path: null, value: kept }];
   }
   if (typeof rawPath !== 'string') throw ScimError.invalidPath('"path" must be a string');
 
@@ -170,19 +204,27 @@ function parseOperation(rs: ResourceSchema, raw: unknown): PatchOperation[] {
         .filter((a) => a.mutability !== 'readOnly')
         .map((a) => ({ op: opName, path: { attribute: { urn: extension.id, name: a.name, sub: null }, filter: null, subAfterFilter: null } }));
     }
-    checkPathlessValue(rs, { [extension.id]: value });
-    return [{ op: opName, path: null, value: { [extension.id]: value } }];
+    return [{ op: opName, path: null, value: checkPathlessValue(rs, { [extension.id]: value }, ignored) }];
   }
 
   const path = parsePatchPath(rawPath);
-  const target = resolvePatchTarget(rs, path);
   const label = printPatchPath(path);
+  let target: PatchTarget;
+  try {
+    target = resolvePatchTarget(rs, path);
+  } catch (err) {
+    // An attribute no schema defines: dropped, or (kept) written as it is, when the organization says so.
+    if (!(err instanceof ScimError) || err.scimType !== 'invalidPath' || path.filter !== null) throw err;
+    if (!unknownAttribute(rs, label, ignored, () => err)) return [];
+    if (opName !== 'remove' && (value === undefined || value === null)) throw ScimError.invalidValue(`"${opName}" of "${label}" needs a "value"`);
+    return [opName === 'remove' ? { op: opName, path } : { op: opName, path, value }];
+  }
   checkWritable(target.attribute, target.sub, label);
 
   if (opName === 'remove') {
-    // RFC 7644 section 3.5.2: removing a required attribute is a mutability error.
+    // RFC 7644 section 3.12, invalidValue: "A required value was missing".
     if (target.filter === null && (target.sub === null ? target.attribute.required : target.sub.required && !target.attribute.multiValued)) {
-      throw ScimError.mutability(`Attribute "${label}" is required and cannot be removed`);
+      throw ScimError.invalidValue(`Attribute "${label}" is required and cannot be removed`);
     }
     // A value on remove is not part of RFC 7644. Ignoring it here would remove every value, which is never what the
     // sender meant (Entra ID sends member ids this way), so refuse instead of destroying data.
@@ -203,7 +245,7 @@ function parseOperation(rs: ResourceSchema, raw: unknown): PatchOperation[] {
  * invalidValue for missing or unusable values, mutability for readOnly or required targets, noTarget for a path-less
  * remove. Envelope and operation member names match case-insensitively (RFC 7643 section 2.1).
  */
-export function parsePatchOperations(body: unknown, rs: ResourceSchema): PatchOperation[] {
+export function parsePatchOperations(body: unknown, rs: ResourceSchema, ignored?: string[]): PatchOperation[] {
   if (!isPlainObject(body)) throw ScimError.invalidSyntax('A PATCH request body must be a JSON object');
   assertSafeJson(body, 'PATCH body');
   const schemasKey = getKeyIgnoringCase(body, 'schemas');
@@ -215,14 +257,15 @@ export function parsePatchOperations(body: unknown, rs: ResourceSchema): PatchOp
   }
   const operations = operationsKey ? body[operationsKey.key] : undefined;
   if (!Array.isArray(operations)) throw ScimError.invalidSyntax('A PATCH request must have an "Operations" array');
-  if (operations.length === 0) throw ScimError.invalidValue('"Operations" must hold at least one operation');
+  // RFC 7644 section 3.5.2: "an array of one or more PATCH operations"; an empty one does not fit the request schema.
+  if (operations.length === 0) throw ScimError.invalidSyntax('"Operations" must hold at least one operation');
   if (operations.length > MAX_PATCH_OPERATIONS) {
     throw ScimError.invalidValue(`"Operations" holds ${operations.length} operations; at most ${MAX_PATCH_OPERATIONS} are accepted per request`);
   }
   const out: PatchOperation[] = [];
   operations.forEach((raw, i) => {
     try {
-      out.push(...parseOperation(rs, raw));
+      out.push(...parseOperation(rs, raw, ignored));
     } catch (err) {
       throw prefixed(err, `Operations[${i}]`);
     }

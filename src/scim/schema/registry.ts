@@ -10,11 +10,22 @@ import {
 } from './core.ts';
 import type { AttributeDefinition, ResourceTypeDefinition, SchemaDefinition } from './types.ts';
 
+/**
+ * What an organization does with attributes its schemas do not define (docs/compatibility.md): `reject` answers 400
+ * naming the attribute, `ignore` drops it (the server logs what it dropped), `keep` stores it as sent and returns it,
+ * without validation, filtering or sorting.
+ */
+export type UnknownAttributePolicy = 'reject' | 'ignore' | 'keep';
+
+export const UNKNOWN_ATTRIBUTE_POLICIES: readonly UnknownAttributePolicy[] = ['reject', 'ignore', 'keep'];
+
 /** A resource type together with the schema definitions it uses. */
 export interface ResourceSchema {
   readonly resourceType: ResourceTypeDefinition;
   readonly core: SchemaDefinition;
   readonly extensions: readonly SchemaDefinition[];
+  /** Absent means `reject`. */
+  readonly unknownAttributes?: UnknownAttributePolicy;
 }
 
 export const USER: ResourceSchema = {
