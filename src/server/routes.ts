@@ -8,6 +8,7 @@ import { resourceTypeResource, schemaResource, serviceProviderConfig } from '../
 import type { ServiceProviderFeatures } from '../scim/discovery.ts';
 import { parseListQuery, parseSearchRequest, listResponse } from '../scim/list.ts';
 import type { ListLimits } from '../scim/list.ts';
+import { filterParseOptions } from '../scim/patch/index.ts';
 import { parseAttributeList } from '../scim/projection.ts';
 import { RESOURCE_TYPES, SCHEMAS } from '../scim/schema/core.ts';
 import type { ResourceKind } from '../store/types.ts';
@@ -149,8 +150,9 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
   for (const kind of ['User', 'Group'] as const) {
     const endpoint = kind === 'User' ? '/Users' : '/Groups';
     app.get(endpoint, { config: read }, async (request, reply) => {
-      const query = parseListQuery(request.query as Record<string, unknown>, listLimits);
-      return sendScim(reply, 200, await listResources(ctxOf(request), kind, query));
+      const ctx = ctxOf(request);
+      const query = parseListQuery(request.query as Record<string, unknown>, listLimits, filterParseOptions(ctx.compat));
+      return sendScim(reply, 200, await listResources(ctx, kind, query));
     });
     app.post(endpoint, async (request, reply) => {
       const body = requireBody(request.body, `a ${kind} resource`);
@@ -158,8 +160,9 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
       return sendResource(reply, 201, served);
     });
     app.post(`${endpoint}/.search`, { config: read }, async (request, reply) => {
-      const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits);
-      return sendScim(reply, 200, await listResources(ctxOf(request), kind, query));
+      const ctx = ctxOf(request);
+      const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits, filterParseOptions(ctx.compat));
+      return sendScim(reply, 200, await listResources(ctx, kind, query));
     });
     app.get(`${endpoint}/:id`, { config: read }, async (request, reply) => getOne(request, reply, kind, (request.params as Params).id));
     app.put(`${endpoint}/:id`, async (request, reply) => replaceOne(request, reply, kind, (request.params as Params).id));
@@ -171,8 +174,9 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
   }
 
   app.post('/.search', { config: read }, async (request, reply) => {
-    const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits);
-    return sendScim(reply, 200, await searchAll(ctxOf(request), query));
+    const ctx = ctxOf(request);
+    const query = parseSearchRequest(requireBody(request.body, 'a SearchRequest'), listLimits, filterParseOptions(ctx.compat));
+    return sendScim(reply, 200, await searchAll(ctx, query));
   });
   unsupportedMethods(app, '/.search', ['POST']);
 
