@@ -14,9 +14,10 @@ import type { AttrPath, CompareOp, Filter, FilterValue } from '../scim/filter/as
 import { findAttribute } from '../scim/schema/registry.ts';
 import type { ResolvedAttribute, ResourceSchema } from '../scim/schema/registry.ts';
 import type { AttributeDefinition } from '../scim/schema/types.ts';
-import type { Dialect, JsonRef, ScalarKind } from './dialect.ts';
-import { raw, sql } from './sql.ts';
-import type { Sql } from './sql.ts';
+import { raw, sql } from '../sql/index.ts';
+import type { JsonDialect, JsonRef, ScalarKind, Sql } from '../sql/index.ts';
+import { attributeColumn } from './columns.ts';
+import type { AttributeColumn } from './columns.ts';
 
 const TRUE = raw('(1 = 1)');
 const FALSE = raw('(1 = 0)');
@@ -94,7 +95,7 @@ class FilterCompiler {
 
   constructor(
     private readonly rs: ResourceSchema,
-    private readonly d: Dialect,
+    private readonly d: JsonDialect,
   ) {}
 
   private alias(prefix: string): string {
@@ -177,19 +178,11 @@ class FilterCompiler {
     const type = this.rs.resourceType.name;
     if (extension === null) {
       if (attribute === SCHEMAS_ATTRIBUTE) return this.jsonSource(attribute, { json: DOC, keys: ['schemas'] });
+      const column = attributeColumn(type, attribute.name);
+      if (column) return scalarSource(columnScalar(column, attribute));
       switch (attribute.name) {
-        case 'id':
-          return scalarSource({ expr: raw('r.id'), def: attribute, folded: false });
-        case 'externalId':
-          return scalarSource({ expr: raw('r.external_id'), def: attribute, folded: false });
         case 'meta':
           return this.metaSource(attribute);
-        case 'userName':
-          if (type === 'User') return scalarSource({ expr: raw('r.user_name_folded'), def: attribute, folded: true });
-          break;
-        case 'displayName':
-          if (type === 'Group') return scalarSource({ expr: raw('r.group_name_folded'), def: attribute, folded: true });
-          break;
         case 'members':
           if (type === 'Group') return this.membershipSource(attribute, 'members');
           break;
@@ -202,22 +195,13 @@ class FilterCompiler {
     return this.jsonSource(attribute, { json: DOC, keys });
   }
 
-  /** `meta` lives in columns: created and lastModified are indexed, resourceType is the kind, version the counter. */
+  /** `meta` lives in columns (the column map): created and lastModified are indexed, resourceType is the kind. */
   private metaSource(meta: AttributeDefinition): Source {
+    const type = this.rs.resourceType.name;
     const column = (sub: AttributeDefinition): Scalar => {
-      switch (sub.name) {
-        case 'created':
-          return { expr: raw('r.created'), def: sub, folded: false, normalizedTime: true };
-        case 'lastModified':
-          return { expr: raw('r.last_modified'), def: sub, folded: false, normalizedTime: true };
-        case 'resourceType':
-          return { expr: raw('r.kind'), def: sub, folded: false };
-        case 'version':
-          // The ETag form the server serves (src/server/etag.ts): W/"<version>".
-          return { expr: sql`('W/"' || r.version || '"')`, def: sub, folded: false };
-        default:
-          throw ScimError.invalidFilter(`Filtering on "meta.${sub.name}" is not supported`);
-      }
+      const mapped = attributeColumn(type, `meta.${sub.name}`);
+      if (!mapped) throw ScimError.invalidFilter(`Filtering on "meta.${sub.name}" is not supported`);
+      return columnScalar(mapped, sub);
     };
     return {
       attribute: meta,
@@ -282,6 +266,11 @@ class FilterCompiler {
   }
 }
 
+/** What a filter compares for an attribute held in a column. */
+function columnScalar(column: AttributeColumn, def: AttributeDefinition): Scalar {
+  return { expr: column.filterExpr ?? column.expr, def, folded: column.folded, ...(column.timestamp && { normalizedTime: true }) };
+}
+
 /** A single value held in a column (or computed from columns). */
 function scalarSource(scalar: Scalar): Source {
   return {
@@ -325,7 +314,7 @@ function membershipField(fields: MembershipFields, sub: AttributeDefinition): Sq
  * A filter over resources of `rs` as a SQL predicate on the row alias `r`. Throws the evaluator's ScimError 400 for
  * misuse; unknown attributes match nothing, as in the evaluator.
  */
-export function compileFilterSql(filter: Filter, rs: ResourceSchema, dialect: Dialect): Sql {
+export function compileFilterSql(filter: Filter, rs: ResourceSchema, dialect: JsonDialect): Sql {
   compileFilter(filter, rs); // the evaluator's type and operator checks, so both reject the same filters
   return new FilterCompiler(rs, dialect).compile(filter, RESOURCE_SCOPE);
 }
@@ -333,7 +322,7 @@ export function compileFilterSql(filter: Filter, rs: ResourceSchema, dialect: Di
 /**
  * A value filter over a Group's `members` (PATCH `members[...]`) as a predicate on the memberships row `alias`.
  */
-export function compileMemberFilterSql(filter: Filter, rs: ResourceSchema, dialect: Dialect, alias: string): Sql {
+export function compileMemberFilterSql(filter: Filter, rs: ResourceSchema, dialect: JsonDialect, alias: string): Sql {
   const members = findAttribute(rs.core.attributes, 'members');
   if (!members) throw ScimError.invalidPath(`${rs.resourceType.name} has no members`);
   compileFilter(filter, rs, members);
@@ -351,10 +340,14 @@ export interface SortKey {
   readonly tag: string;
 }
 
-/** The default order: creation time, then id. */
-export const CREATED_SORT: SortKey = { expr: raw('r.created'), kind: 'text', nullable: false, tag: 'meta.created' };
+function columnSortKey(column: AttributeColumn, tag: string): SortKey {
+  return { expr: column.expr, kind: column.type === 'integer' ? 'number' : 'text', nullable: column.nullable, tag };
+}
 
-export function sortKey(sortBy: string, rs: ResourceSchema, dialect: Dialect): SortKey {
+/** The default order: creation time, then id. */
+export const CREATED_SORT: SortKey = columnSortKey(attributeColumn('User', 'meta.created') as AttributeColumn, 'meta.created');
+
+export function sortKey(sortBy: string, rs: ResourceSchema, dialect: JsonDialect): SortKey {
   const path = parseAttrPath(sortBy);
   const resolved = resolveFilterPath(path, rs);
   const printed = printAttrPath(path);
@@ -373,18 +366,10 @@ export function sortKey(sortBy: string, rs: ResourceSchema, dialect: Dialect): S
   const tag = (resolved.extension ? `${resolved.extension}:` : '') + attribute.name + (def === attribute ? '' : `.${def.name}`);
   if (resolved.extension === null) {
     const top = resolved.attribute.name;
-    const sub = resolved.subAttribute?.name;
-    if (top === 'id') return { expr: raw('r.id'), kind: 'text', nullable: false, tag };
-    if (top === 'externalId') return { expr: raw('r.external_id'), kind: 'text', nullable: true, tag };
-    if (top === 'userName' && type === 'User') return { expr: raw('r.user_name_folded'), kind: 'text', nullable: false, tag };
-    if (top === 'displayName' && type === 'Group') return { expr: raw('r.group_name_folded'), kind: 'text', nullable: false, tag };
-    if (top === 'meta') {
-      if (sub === 'created') return CREATED_SORT;
-      if (sub === 'lastModified') return { expr: raw('r.last_modified'), kind: 'text', nullable: false, tag };
-      if (sub === 'version') return { expr: raw('r.version'), kind: 'number', nullable: false, tag };
-      // resourceType is constant within a query and location follows id.
-      return { expr: raw('r.id'), kind: 'text', nullable: false, tag };
-    }
+    const column = attributeColumn(type, resolved.subAttribute ? `${top}.${resolved.subAttribute.name}` : top);
+    if (column?.sortable) return columnSortKey(column, tag);
+    // meta.resourceType is constant within a query and meta.location follows id.
+    if (top === 'meta') return { expr: raw('r.id'), kind: 'text', nullable: false, tag };
   }
   const attributeKeys = [...(resolved.extension ? [resolved.extension] : []), attribute.name];
   const kind = scalarKind(def);

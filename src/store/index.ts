@@ -1,6 +1,5 @@
 /** Server persistence: one Store interface, SQLite (embedded default) and PostgreSQL implementations. */
-import { PostgresDriver } from './postgres.ts';
-import { SqliteDriver } from './sqlite.ts';
+import { openPostgresDriver, SqliteDriver } from './drivers.ts';
 import { SqlStore } from './store.ts';
 import type { Store } from './types.ts';
 
@@ -23,5 +22,5 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { sqlitePath, postgresUrl } = options;
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
   if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries });
-  return new SqlStore(await PostgresDriver.open(postgresUrl as string, options.poolSize));
+  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize));
 }

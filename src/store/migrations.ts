@@ -1,23 +1,12 @@
 /**
- * Versioned schema migrations, one list per dialect, applied in order on open and recorded in schema_migrations.
- * Append new versions; never edit one that has shipped.
+ * The store's versioned schema migrations, statements per dialect, applied in order on open (src/sql/migrate.ts)
+ * and recorded in schema_migrations. Append new versions; never edit one that has shipped.
  *
  * Data model: one `resources` table for Users and Groups (the JSON document plus hot columns), `memberships` for
  * Group members (so member changes cost O(changed members)), `organizations` and `api_tokens` (SHA-256 hashes only).
  * Timestamps are fixed-width ISO 8601 UTC text (`2026-11-23T10:00:00.000Z`), so text order is time order.
  */
-
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sqlite: readonly string[];
-  readonly postgres: readonly string[];
-}
-
-export const MIGRATIONS_TABLE = {
-  sqlite: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)',
-  postgres: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)',
-} as const;
+import type { Migration, MigrationSet } from '../sql/index.ts';
 
 /** Index definitions shared by both dialects. */
 const COMMON_INDEXES = [
@@ -146,3 +135,10 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
 ];
+
+export const STORE_MIGRATIONS: MigrationSet = {
+  table: 'schema_migrations',
+  migrations: MIGRATIONS,
+  // Serializes migrations across processes opening the same PostgreSQL database at once (an arbitrary key).
+  lockKey: 72_670_001,
+};

@@ -10,11 +10,11 @@ import type { MemberChange, MemberRef, PatchOperation } from '../scim/patch/type
 import { GROUP, USER, isForbiddenKey } from '../scim/schema/registry.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { validateResource } from '../scim/validate.ts';
-import type { Dialect } from './dialect.ts';
+import { DOCUMENT_COLUMN_LIST, DOCUMENT_COLUMNS, documentColumnValues } from './columns.ts';
 import { compileMemberFilterSql } from './filter-sql.ts';
 import { assertStorablePassword, isPasswordHash } from './passwords.ts';
-import { chunks, exec, first, join, list, raw, rows, sql } from './sql.ts';
-import type { Op, Row, Sql } from './sql.ts';
+import { chunks, exec, first, join, list, raw, rows, sql } from '../sql/index.ts';
+import type { JsonDialect, Op, Row, Sql } from '../sql/index.ts';
 import { DEFAULT_ORG_SETTINGS } from './types.ts';
 import type {
   ApiToken,
@@ -32,7 +32,7 @@ import type {
 
 /** Per-store context handed to every operation. */
 export interface OpContext {
-  readonly dialect: Dialect;
+  readonly dialect: JsonDialect;
   /** The current time as ISO 8601 UTC with milliseconds. */
   now(): string;
   /**
@@ -186,34 +186,8 @@ export function* revokeToken(ctx: OpContext, tokenId: string): Op<boolean> {
 
 // --------------------------------------------------------------------------------------------------- resources
 
-interface HotColumns {
-  readonly userNameFolded: string | null;
-  readonly groupNameFolded: string | null;
-  readonly externalId: string | null;
-  readonly display: string | null;
-}
-
-/** Folding for case-insensitive uniqueness and lookups; filters fold their operands the same way. */
-export function fold(text: string): string {
-  return text.toLowerCase();
-}
-
-function requiredString(doc: Record<string, unknown>, name: string, kind: ResourceKind): string {
-  const value = doc[name];
-  if (typeof value !== 'string' || value === '') throw ScimError.invalidValue(`Required attribute "${name}" of a ${kind} is missing or empty`);
-  return value;
-}
-
-function hotColumns(kind: ResourceKind, doc: Record<string, unknown>): HotColumns {
-  const externalId = typeof doc.externalId === 'string' ? doc.externalId : null;
-  if (kind === 'User') {
-    const userName = requiredString(doc, 'userName', kind);
-    const displayName = typeof doc.displayName === 'string' && doc.displayName !== '' ? doc.displayName : null;
-    return { userNameFolded: fold(userName), groupNameFolded: null, externalId, display: displayName ?? userName };
-  }
-  const displayName = requiredString(doc, 'displayName', kind);
-  return { userNameFolded: null, groupNameFolded: fold(displayName), externalId, display: displayName };
-}
+/** Index of the `display` column among the document columns (a Group's display is shown in its members' `groups`). */
+const DISPLAY = DOCUMENT_COLUMNS.findIndex((c) => c.column === 'display');
 
 /**
  * In JSON.stringify output, the escape of a NUL (`\u0000`) or of an unpaired surrogate (`\ud800`..`\udfff`, the only
@@ -460,12 +434,12 @@ function* withRelationsIf(orgId: string, resource: StoredResource, options: Read
 
 export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Op<StoredResource> {
   const { doc, members } = splitDocument(kind, document);
-  const cols = hotColumns(kind, doc);
+  const cols = documentColumnValues(kind, doc);
   const id = randomUUID();
   const now = ctx.now();
   yield* exec(
-    sql`INSERT INTO resources (org_id, id, kind, user_name_folded, group_name_folded, external_id, display, created, last_modified, version, doc)
-      VALUES (${orgId}, ${id}, ${kind}, ${cols.userNameFolded}, ${cols.groupNameFolded}, ${cols.externalId}, ${cols.display}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`,
+    sql`INSERT INTO resources (org_id, id, kind, ${DOCUMENT_COLUMN_LIST}, created, last_modified, version, doc)
+      VALUES (${orgId}, ${id}, ${kind}, ${list(cols)}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`,
     { unique: uniquenessError(kind, doc), foreignKey: () => ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`) },
   );
   yield* addToCount(orgId, kind, 1);
@@ -485,13 +459,13 @@ export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: Resour
     const values = part.map((document) => {
       const { doc, members } = splitDocument(kind, document);
       if (members && members.length > 0) throw ScimError.invalidValue('bulkCreate takes Groups without members');
-      const cols = hotColumns(kind, doc);
+      const cols = documentColumnValues(kind, doc);
       const id = randomUUID();
       ids.push(id);
-      return sql`(${orgId}, ${id}, ${kind}, ${cols.userNameFolded}, ${cols.groupNameFolded}, ${cols.externalId}, ${cols.display}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`;
+      return sql`(${orgId}, ${id}, ${kind}, ${list(cols)}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`;
     });
     yield* exec(
-      sql`INSERT INTO resources (org_id, id, kind, user_name_folded, group_name_folded, external_id, display, created, last_modified, version, doc) VALUES ${join(values, ', ')}`,
+      sql`INSERT INTO resources (org_id, id, kind, ${DOCUMENT_COLUMN_LIST}, created, last_modified, version, doc) VALUES ${join(values, ', ')}`,
       { unique: () => ScimError.uniqueness(`A ${kind} in the batch has a userName or displayName that is already taken`) },
     );
   }
@@ -540,7 +514,7 @@ function versionCondition(expectedVersion: number | undefined): Sql {
 }
 
 /** The stored row as a write reads it (locked) before deciding what to change. */
-const STORED_COLUMNS = raw('id, kind, version, created, last_modified, doc, user_name_folded, group_name_folded, external_id, display');
+const STORED_COLUMNS = sql`id, kind, version, created, last_modified, doc, ${DOCUMENT_COLUMN_LIST}`;
 
 /**
  * Reads the resource a write is about to change, locking its row for the read-modify-write (SQLite's write
@@ -568,20 +542,17 @@ export function isUnchanged(change: ResourceChange): boolean {
  * rewrite, which matters most for a member change that leaves the document as it is.
  */
 function* updateDocument(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, doc: Record<string, unknown>, stored: Row): Op<Row> {
-  const cols = hotColumns(kind, doc);
+  const cols = documentColumnValues(kind, doc);
   const now = ctx.now();
   const text = JSON.stringify(doc);
-  const changed = (column: string, value: unknown) => (stored[column] ?? null) !== value;
+  const changed = (i: number) => (stored[DOCUMENT_COLUMNS[i].column] ?? null) !== cols[i];
   const sets: Sql[] = [];
   // PostgreSQL hands JSON back parsed; our own stringify of it gives the text we wrote.
   if ((typeof stored.doc === 'string' ? stored.doc : JSON.stringify(stored.doc)) !== text) sets.push(sql`doc = ${ctx.dialect.jsonParam(text)}`);
-  if (changed('user_name_folded', cols.userNameFolded)) sets.push(sql`user_name_folded = ${cols.userNameFolded}`);
-  if (changed('group_name_folded', cols.groupNameFolded)) sets.push(sql`group_name_folded = ${cols.groupNameFolded}`);
-  if (changed('external_id', cols.externalId)) sets.push(sql`external_id = ${cols.externalId}`);
-  if (changed('display', cols.display)) sets.push(sql`display = ${cols.display}`);
+  for (let i = 0; i < cols.length; i++) if (changed(i)) sets.push(sql`${DOCUMENT_COLUMNS[i].assign}${cols[i]}`);
   sets.push(raw('version = version + 1'), sql`last_modified = CASE WHEN last_modified < ${now} THEN ${now} ELSE last_modified END`);
   // A group's display is in its members' `groups`.
-  ctx.changed?.(orgId, kind === 'Group' && changed('display', cols.display) ? null : [String(id)]);
+  ctx.changed?.(orgId, kind === 'Group' && changed(DISPLAY) ? null : [String(id)]);
   const row = yield* first(
     sql`UPDATE resources SET ${join(sets, ', ')} WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}
       RETURNING id, kind, version, created, last_modified`,

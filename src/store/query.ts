@@ -6,8 +6,8 @@
 import { ScimError } from '../scim/errors.ts';
 import { compileFilterSql, CREATED_SORT, sortKey } from './filter-sql.ts';
 import type { SortKey } from './filter-sql.ts';
-import { chunks, first, list, raw, rows, sql } from './sql.ts';
-import type { Op, Row, Sql } from './sql.ts';
+import { chunks, first, list, raw, rows, sql } from '../sql/index.ts';
+import type { Op, Row, Sql } from '../sql/index.ts';
 import { RESOURCE_COLUMNS, parseJson, schemaFor, toResource, withRelations } from './operations.ts';
 import type { OpContext } from './operations.ts';
 import type { QueryOptions, QueryResult, ResourceKind } from './types.ts';

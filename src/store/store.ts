@@ -2,13 +2,13 @@
 import { resolveFilterPath } from '../scim/filter/index.ts';
 import type { PatchOperation } from '../scim/patch/types.ts';
 import { USER } from '../scim/schema/registry.ts';
-import type { Dialect } from './dialect.ts';
+import { fold } from './columns.ts';
 import * as ops from './operations.ts';
 import type { OpContext } from './operations.ts';
 import { withHashedPassword, withHashedPasswords } from './passwords.ts';
 import type { StoredHash } from './passwords.ts';
 import { queryResources } from './query.ts';
-import type { Op } from './sql.ts';
+import type { JsonDialect, Op, Runner } from '../sql/index.ts';
 import { UserCache } from './user-cache.ts';
 import type {
   ApiToken,
@@ -26,19 +26,11 @@ import type {
   WriteOptions,
 } from './types.ts';
 
-/** Runs operations against one database. */
-export interface Driver {
-  readonly dialect: Dialect;
-  /** Runs `op` in one transaction: read-only ones see one snapshot, write ones are serialized where they conflict. */
-  run<T>(op: () => Op<T>, mode: 'read' | 'write'): Promise<T>;
-  close(): Promise<void>;
-  /**
-   * Optional, for a driver whose operations run start to finish in one synchronous call: a number that changes
-   * whenever another connection (another process on the same database) has committed. A store keeps what it read
-   * (tokens, Users) only with one.
-   */
-  externalVersion?(): number;
-}
+/**
+ * Runs the store's operations against one database (src/sql's runner). A store keeps what it read (tokens, Users)
+ * only with a runner's externalVersion.
+ */
+export type Driver = Runner<JsonDialect>;
 
 export interface SqlStoreOptions {
   /** Users kept in memory for repeated reads (see user-cache.ts); 0 keeps none. Only with a driver's externalVersion. */
@@ -55,11 +47,11 @@ function userNameLookup(options: QueryOptions): string | undefined {
   if (options.sortBy !== undefined || options.cursor !== undefined || (options.startIndex ?? 1) !== 1 || !(options.count >= 1)) return undefined;
   const resolved = resolveFilterPath(filter.path, USER);
   if (resolved?.extension !== null || resolved.attribute.name !== 'userName' || resolved.subAttribute !== null) return undefined;
-  return ops.fold(filter.value);
+  return fold(filter.value);
 }
 
 export class SqlStore implements Store {
-  readonly dialect: Dialect['name'];
+  readonly dialect: JsonDialect['name'];
   private readonly ctx: OpContext;
   /** Writes through this store that change tokens or organizations (see authStamp). */
   private authChanges = 0;

@@ -12,7 +12,7 @@
  * Entries are frozen, since every caller gets the same object. Past `capacity`, eviction gives entries read since it
  * last passed them a second chance (an approximation of least recently used that costs nothing on a hit).
  */
-import { fold } from './operations.ts';
+import { fold } from './columns.ts';
 import type { StoredResource } from './types.ts';
 
 /** One organization's kept users. */

@@ -14,7 +14,7 @@ import { parsePatchOperations } from '../../src/scim/patch/index.ts';
 import { GROUP, PATCH_OP_SCHEMA, USER } from '../../src/scim/schema/index.ts';
 import { SqlStore } from '../../src/store/index.ts';
 import type { QueryOptions, ResourceKind } from '../../src/store/index.ts';
-import { SqliteDriver } from '../../src/store/sqlite.ts';
+import { SqliteDriver } from '../../src/store/drivers.ts';
 import { groupDoc, userDoc } from './contract.ts';
 import { POSTGRES_URL, postgresHarness, sqliteHarness } from './harness.ts';
 import type { StoreHarness } from './harness.ts';

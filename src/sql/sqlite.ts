@@ -1,5 +1,5 @@
 /**
- * SQLite driver (better-sqlite3): one connection, WAL, each operation in one transaction (BEGIN IMMEDIATE for
+ * SQLite runner (better-sqlite3): one connection, WAL, each operation in one transaction (BEGIN IMMEDIATE for
  * writes). better-sqlite3 is synchronous, so an operation runs start to finish without yielding to the event loop
  * and concurrent calls never interleave inside a transaction.
  *
@@ -16,11 +16,11 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType, Statement as PreparedStatement, Transaction } from 'better-sqlite3';
-import { ScimError } from '../scim/errors.ts';
-import { sqliteDialect } from './dialect.ts';
-import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
-import type { Op, Row, Statement, StatementResult } from './sql.ts';
-import type { Driver } from './store.ts';
+import type { Op, Row, Statement, StatementResult } from './builder.ts';
+import { SQLITE_LOWER_FUNCTION, sqliteDialect } from './dialect.ts';
+import { migrate } from './migrate.ts';
+import type { MigrationSet } from './migrate.ts';
+import type { Runner, RunnerOptions, TransactionMode, ViolationErrors } from './runner.ts';
 
 /** Prepared statements kept per connection; filters make many shapes, so the cache is bounded. */
 const STATEMENT_CACHE_SIZE = 500;
@@ -79,19 +79,26 @@ function bindable(value: unknown): unknown {
   return value;
 }
 
-/** Maps a constraint violation to the statement's client error; anything else is rethrown as it is. */
-export function sqliteError(err: unknown, statement: Statement): unknown {
+/** Maps a constraint violation to the statement's error, else the default one; anything else is rethrown as it is. */
+function sqliteError(err: unknown, statement: Statement, defaults: ViolationErrors): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-    return statement.unique?.() ?? ScimError.uniqueness('A unique value is already in use');
+    return (statement.unique ?? defaults.unique)?.() ?? err;
   }
-  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return statement.foreignKey?.() ?? ScimError.notFound('A referenced record does not exist');
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return (statement.foreignKey ?? defaults.foreignKey)?.() ?? err;
   return err;
 }
 
 type RunOp = (op: () => Op<unknown>) => unknown;
 
-export class SqliteDriver implements Driver {
+export interface SqliteRunnerOptions extends RunnerOptions {
+  /** Overrides WAL_RESTART_PAGES (tests use a small one). */
+  readonly walRestartPages?: number;
+  /** How long a statement waits for another connection's lock before failing (default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+export class SqliteRunner implements Runner {
   readonly dialect = sqliteDialect;
   private readonly db: DatabaseType;
   private readonly statements = new Map<string, PreparedStatement>();
@@ -109,26 +116,31 @@ export class SqliteDriver implements Driver {
   /** The database file, absolute, so that the checkpoint worker opens the same one whatever the working directory is by then. */
   private readonly path: string;
 
-  /** `options.walRestartPages` overrides WAL_RESTART_PAGES (tests use a small one). */
+  private readonly violations: ViolationErrors;
+
+  /**
+   * Opens (creating when missing) the database file at `path`, or a private in-memory database for ':memory:', and
+   * applies `options.migrations`. Foreign keys are enforced and LIKE is case-sensitive, as in PostgreSQL.
+   */
   constructor(
     path: string,
-    private readonly options: { readonly walRestartPages?: number } = {},
+    private readonly options: SqliteRunnerOptions = {},
   ) {
+    this.violations = options.violations ?? {};
     this.fileBacked = path !== ':memory:' && path !== '';
     this.path = this.fileBacked ? resolve(path) : path;
     this.db = new Database(path);
     try {
       if (this.fileBacked) this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
       this.db.pragma('foreign_keys = ON');
       // Reads through a memory map skip a system call and a copy per page (about a tenth of a GET's cost on a large
       // file); writes still go through the WAL as before.
       if (this.fileBacked) this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
-      // LIKE must be case-sensitive: case-insensitive filters fold both sides explicitly, as the evaluator does.
+      // LIKE must be case-sensitive: case-insensitive comparisons fold both sides explicitly (Dialect.lower).
       this.db.pragma('case_sensitive_like = ON');
-      this.db.function('scim_lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
-      this.migrate();
+      this.db.function(SQLITE_LOWER_FUNCTION, { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
       this.transaction = this.db.transaction((op: () => Op<unknown>): unknown => {
         const steps = op();
         try {
@@ -140,6 +152,7 @@ export class SqliteDriver implements Driver {
         }
       });
       this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
+      for (const set of options.migrations ?? []) this.migrateNow(set);
     } catch (err) {
       this.db.close();
       throw err;
@@ -162,17 +175,17 @@ export class SqliteDriver implements Driver {
     return this.seenDataVersion;
   }
 
-  private migrate(): void {
-    const apply = this.db.transaction(() => {
-      this.db.exec(MIGRATIONS_TABLE.sqlite);
-      const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
-      for (const migration of MIGRATIONS) {
-        if (applied.has(migration.version)) continue;
-        for (const statement of migration.sqlite) this.db.exec(statement);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)').run(migration.version, migration.name, new Date().toISOString());
-      }
-    });
-    apply.immediate();
+  /** Synchronous, so a runner is migrated by the time its constructor returns. */
+  private migrateNow(set: MigrationSet): number {
+    return this.transaction.immediate(() => migrate(this.dialect, set, new Date().toISOString())) as number;
+  }
+
+  migrate(set: MigrationSet): Promise<number> {
+    try {
+      return Promise.resolve(this.migrateNow(set));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   private prepare(text: string): PreparedStatement {
@@ -202,11 +215,11 @@ export class SqliteDriver implements Driver {
       }
       return { rows: [], changes: prepared.run(...params).changes };
     } catch (err) {
-      throw sqliteError(err, statement);
+      throw sqliteError(err, statement, this.violations);
     }
   }
 
-  run<T>(op: () => Op<T>, mode: 'read' | 'write'): Promise<T> {
+  run<T>(op: () => Op<T>, mode: TransactionMode): Promise<T> {
     try {
       if (mode === 'read') return Promise.resolve(this.transaction.deferred(op) as T);
       if (++this.writes === CHECKPOINT_WORKER_AFTER_WRITES && this.fileBacked) this.startCheckpointer();

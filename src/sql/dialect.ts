@@ -1,9 +1,17 @@
 /**
- * The SQL that differs between SQLite and PostgreSQL: JSON access, case folding, collation and parameter casts.
- * Everything else (tables, statements, the filter compiler) is written once against this interface.
+ * The SQL that differs between databases: column types, list parameters, locks, case folding, collation, parameter
+ * casts and JSON access. Everything else (tables, statements, the store's filter compiler) is written once against
+ * these interfaces. `Dialect` is what every database supplies; `JsonDialect` adds the queries into JSON documents
+ * that the store's filters and sorting need. A DuckDB dialect (for the connector) needs only `Dialect`.
  */
-import { raw, sql } from './sql.ts';
-import type { Sql } from './sql.ts';
+import { raw, sql } from './builder.ts';
+import type { Sql } from './builder.ts';
+
+/** The databases scimkit speaks (DuckDB joins with the connector's DuckDB destination). */
+export type DialectName = 'sqlite' | 'postgres';
+
+/** Portable column types; each dialect declares them as its own SQL type (Dialect.columnType). */
+export type ColumnType = 'text' | 'integer' | 'boolean' | 'timestamp' | 'json';
 
 /** A JSON value inside a row: `keys` below the JSON expression `json`; `each` marks a SQLite json_each row alias. */
 export interface JsonRef {
@@ -17,11 +25,24 @@ export interface JsonRef {
 export type ScalarKind = 'text' | 'number' | 'boolean';
 
 export interface Dialect {
-  readonly name: 'sqlite' | 'postgres';
+  readonly name: DialectName;
+  /** The declared SQL type of a column of `type`. */
+  columnType(type: ColumnType): string;
   /** A bound JSON document parameter. */
   jsonParam(text: string): Sql;
+  /**
+   * A table expression with one text column `value` holding `values`, bound as ONE parameter whatever their number
+   * (`... IN (SELECT value FROM ${d.values(ids)})`): one statement text, no parameter limit. For short lists that
+   * must use an index on the other side, `IN (${list(ids)})` in chunks is the alternative.
+   */
+  values(values: readonly string[]): Sql;
   /** Suffix that locks the rows a SELECT reads inside a write transaction (SQLite's write lock already covers it). */
   readonly forUpdate: Sql;
+  /**
+   * A statement that serializes write transactions holding `key` until they end (PostgreSQL: an advisory
+   * transaction lock), or null where a write transaction already excludes every other writer (SQLite).
+   */
+  transactionLock(key: number): Sql | null;
   /**
    * Lower-cases like JavaScript's toLowerCase (SQLite: a registered function; PostgreSQL: lower() under the database's
    * collation, which matches it for non-ASCII letters only when the database has a UTF-8 locale such as C.UTF-8).
@@ -29,6 +50,10 @@ export interface Dialect {
   lower(expr: Sql): Sql;
   /** Byte-order (code point) collation for ordering comparisons, so both databases sort alike. */
   binary(expr: Sql): Sql;
+}
+
+/** A dialect that can also read values inside JSON documents (the store's filters and sorting). */
+export interface JsonDialect extends Dialect {
   /** The value at `ref` as SQL of `kind`, NULL when absent or JSON null. */
   scalar(ref: JsonRef, kind: ScalarKind): Sql;
   /** True when the value at `ref` is a scalar that is not null and not "" (the evaluator's `pr` for scalars). */
@@ -51,11 +76,21 @@ function sqlitePath(keys: readonly string[]): string {
   return '$' + keys.map((k) => `."${k}"`).join('');
 }
 
-export const sqliteDialect: Dialect = {
+/** The function the SQLite runner registers for Dialect.lower (SQLite's own lower() folds ASCII only). */
+export const SQLITE_LOWER_FUNCTION = 'js_lower';
+
+const SQLITE_TYPES: Readonly<Record<ColumnType, string>> = { text: 'TEXT', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP', json: 'TEXT' };
+const POSTGRES_TYPES: Readonly<Record<ColumnType, string>> = { text: 'text', integer: 'integer', boolean: 'boolean', timestamp: 'timestamptz', json: 'jsonb' };
+
+export const sqliteDialect: JsonDialect = {
   name: 'sqlite',
+  columnType: (type) => SQLITE_TYPES[type],
   jsonParam: (text) => sql`${text}`,
+  // A JSON array text; json_each names its element column `value`.
+  values: (values) => sql`json_each(${JSON.stringify(values)})`,
   forUpdate: raw(''),
-  lower: (expr) => sql`scim_lower(${expr})`,
+  transactionLock: () => null,
+  lower: (expr) => sql`${raw(SQLITE_LOWER_FUNCTION)}(${expr})`,
   binary: (expr) => expr,
   scalar(ref) {
     // json_extract returns SQL text for strings, numbers for numbers and 1/0 for booleans: comparable as they are.
@@ -82,10 +117,13 @@ export const sqliteDialect: Dialect = {
       ORDER BY json_type(e.value, '$."primary"') = 'true' DESC, e.key LIMIT 1)`,
 };
 
-export const postgresDialect: Dialect = {
+export const postgresDialect: JsonDialect = {
   name: 'postgres',
+  columnType: (type) => POSTGRES_TYPES[type],
   jsonParam: (text) => sql`${text}::json`,
+  values: (values) => sql`unnest(${[...values]}::text[]) AS values_list(value)`,
   forUpdate: raw(' FOR UPDATE'),
+  transactionLock: (key) => sql`SELECT pg_advisory_xact_lock(${key})`,
   // The database's collation, not a column's "C" (resources.display is one), under which lower() folds only ASCII.
   lower: (expr) => sql`lower((${expr}) COLLATE "default")`,
   binary: (expr) => sql`(${expr}) COLLATE "C"`,

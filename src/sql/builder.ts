@@ -1,10 +1,9 @@
 /**
  * Dialect-neutral SQL building blocks. Statements are fragments with `?` placeholders (PostgreSQL renumbers them
- * to `$n` when it runs them), and store operations are generators that yield statements: the SQLite driver runs
- * them synchronously inside one better-sqlite3 transaction, the PostgreSQL driver awaits each on one pooled client.
+ * to `$n` when it runs them), and operations are generators that yield statements: the SQLite runner runs them
+ * synchronously inside one better-sqlite3 transaction, the PostgreSQL runner awaits each on one pooled client.
  * One piece of operation logic therefore serves both databases.
  */
-import type { ScimError } from '../scim/errors.ts';
 
 /** A piece of SQL text with its parameters, in placeholder order. The text never contains a literal `?`. */
 export interface Sql {
@@ -60,12 +59,15 @@ export function list(values: readonly unknown[]): Sql {
 
 export type Row = Record<string, unknown>;
 
-/** What a statement's constraint violations mean to the client (the drivers detect them per dialect). */
+/**
+ * What a statement's constraint violations mean to its caller (the runners detect them per dialect). Without one,
+ * the runner's defaults apply (see RunnerOptions.violations), else the database's own error is thrown.
+ */
 export interface ViolationMessages {
-  /** The error for a unique index violation (a 409 uniqueness, usually). */
-  readonly unique?: () => ScimError;
-  /** The error for a foreign key violation (an unknown organization, a member deleted meanwhile). */
-  readonly foreignKey?: () => ScimError;
+  /** The error for a unique index violation. */
+  readonly unique?: () => Error;
+  /** The error for a foreign key violation. */
+  readonly foreignKey?: () => Error;
 }
 
 export interface Statement extends ViolationMessages {
@@ -78,7 +80,7 @@ export interface StatementResult {
   readonly changes: number;
 }
 
-/** A store operation: yields statements, receives their results, returns T. */
+/** An operation: yields statements, receives their results, returns T. A runner runs it in one transaction. */
 export type Op<T> = Generator<Statement, T, StatementResult>;
 
 export function* rows<R = Row>(query: Sql, messages: ViolationMessages = {}): Op<R[]> {

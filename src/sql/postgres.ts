@@ -1,0 +1,124 @@
+/**
+ * PostgreSQL runner (pg): a pool; each operation runs in one transaction on one client. Writes use READ COMMITTED
+ * with row locks and unique indexes deciding races; reads use one REPEATABLE READ snapshot so a page and its count
+ * agree. Deadlocks and serialization failures rerun the whole operation, which is safe because it has not committed
+ * (so an operation must not have effects outside the database before it returns).
+ */
+import pg from 'pg';
+import type { PoolClient } from 'pg';
+import type { Op, Row, Statement } from './builder.ts';
+import { postgresDialect } from './dialect.ts';
+import { migrate } from './migrate.ts';
+import type { MigrationSet } from './migrate.ts';
+import type { Runner, RunnerOptions, TransactionMode, ViolationErrors } from './runner.ts';
+
+const TEXT_CACHE_SIZE = 500;
+const RETRIES = 3;
+
+/** Maps a constraint violation or unstorable text to the statement's error, else the default one; anything else is rethrown. */
+function postgresError(err: unknown, statement: Statement | undefined, defaults: ViolationErrors): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === '23505') return (statement?.unique ?? defaults.unique)?.() ?? err;
+  if (code === '23503') return (statement?.foreignKey ?? defaults.foreignKey)?.() ?? err;
+  // NUL characters and broken escapes cannot be stored or compared as PostgreSQL text.
+  if (code === '22021' || code === '22P05') return defaults.unstorableText?.() ?? err;
+  return err;
+}
+
+function retryable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40001' || code === '40P01';
+}
+
+export interface PostgresRunnerOptions extends RunnerOptions {
+  /** Pool size (default 10). */
+  readonly poolSize?: number;
+}
+
+export class PostgresRunner implements Runner {
+  readonly dialect = postgresDialect;
+  private readonly texts = new Map<string, string>();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly violations: ViolationErrors,
+  ) {}
+
+  /** Connects a pool to `url` and applies `options.migrations`. */
+  static async open(url: string, options: PostgresRunnerOptions = {}): Promise<PostgresRunner> {
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    pool.on('error', () => {});
+    const runner = new PostgresRunner(pool, options.violations ?? {});
+    try {
+      for (const set of options.migrations ?? []) await runner.migrate(set);
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return runner;
+  }
+
+  migrate(set: MigrationSet): Promise<number> {
+    const now = new Date().toISOString();
+    return this.run(() => migrate(this.dialect, set, now), 'write');
+  }
+
+  /** `?` placeholders to `$1, $2, ...` (statement text never contains a literal `?`). */
+  private text(sqlText: string): string {
+    let out = this.texts.get(sqlText);
+    if (out !== undefined) return out;
+    let n = 0;
+    out = sqlText.replace(/\?/g, () => `$${++n}`);
+    if (this.texts.size >= TEXT_CACHE_SIZE) {
+      const oldest = this.texts.keys().next().value;
+      if (oldest !== undefined) this.texts.delete(oldest);
+    }
+    this.texts.set(sqlText, out);
+    return out;
+  }
+
+  private async attempt<T>(client: PoolClient, op: () => Op<T>, mode: TransactionMode): Promise<T> {
+    await client.query(mode === 'read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
+    const steps = op();
+    try {
+      let step = steps.next();
+      while (!step.done) {
+        const statement = step.value;
+        let result;
+        try {
+          result = await client.query<Row>(this.text(statement.sql.text), statement.sql.params as unknown[]);
+        } catch (err) {
+          throw retryable(err) ? err : postgresError(err, statement, this.violations);
+        }
+        step = steps.next({ rows: result.rows, changes: result.rowCount ?? result.rows.length });
+      }
+      await client.query('COMMIT');
+      return step.value;
+    } finally {
+      steps.return(undefined as T);
+    }
+  }
+
+  async run<T>(op: () => Op<T>, mode: TransactionMode): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await this.attempt(client, op, mode);
+      } catch (err) {
+        await client.query('ROLLBACK').catch((e: Error) => {
+          broken = e;
+        });
+        if (retryable(err) && attempt < RETRIES) continue;
+        throw postgresError(err, undefined, this.violations);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The store's runners (src/sql): the shared SQLite and PostgreSQL runners with the store's migrations, and SCIM
+ * errors for constraint violations a statement does not name itself.
+ */
+import { ScimError } from '../scim/errors.ts';
+import { PostgresRunner, SqliteRunner } from '../sql/index.ts';
+import type { ViolationErrors } from '../sql/index.ts';
+import { STORE_MIGRATIONS } from './migrations.ts';
+
+const STORE_VIOLATIONS: ViolationErrors = {
+  unique: () => ScimError.uniqueness('A unique value is already in use'),
+  foreignKey: () => ScimError.notFound('A referenced record does not exist'),
+  unstorableText: () => ScimError.invalidValue('Values must not contain NUL characters or invalid Unicode'),
+};
+
+/** The store's SQLite driver; migrated when constructed. `walRestartPages` is for tests (see src/sql/sqlite.ts). */
+export class SqliteDriver extends SqliteRunner {
+  constructor(path: string, options: { readonly walRestartPages?: number } = {}) {
+    super(path, { ...options, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
+  }
+}
+
+/** The store's PostgreSQL driver, migrated. */
+export function openPostgresDriver(url: string, poolSize?: number): Promise<PostgresRunner> {
+  return PostgresRunner.open(url, { poolSize, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
+}
