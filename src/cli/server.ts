@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isScimError } from '../scim/errors.ts';
+import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim/limits.ts';
 import type { RateLimiter } from '../server/ratelimit/types.ts';
 import type { OrgSettings, Store, TokenScope } from '../store/types.ts';
 
@@ -220,7 +221,15 @@ export function registerServerCommands(program: Command): void {
       .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values')
       .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info')
       .option('--user-cache <entries>', 'with the SQLite file: users kept in memory for repeated reads (0 keeps none)', nonNegativeInteger, DEFAULT_USER_CACHE_ENTRIES)
-      .addOption(SERVE_OPTIONS.trustProxy()),
+      .addOption(SERVE_OPTIONS.trustProxy())
+      .addHelpText(
+        'after',
+        `\nLength limits (fixed, the same on SQLite and PostgreSQL; past one a write is 400 invalidValue):\n` +
+          `  userName, a Group's displayName, externalId   ${MAX_INDEXED_CHARS} characters (indexed)\n` +
+          `  any other string value                         ${MAX_STRING_CHARS.toLocaleString('en')} characters\n` +
+          `  a whole resource (without a Group's members)   ${MAX_RESOURCE_BYTES / 1024} KiB of JSON\n` +
+          `See docs/server.md.`,
+      ),
   ).action(async (flags: ServeFlags) => serve(flags).catch((err: Error) => {
     process.stderr.write(`scimkit serve: ${err.message}\n`);
     process.exit(1);

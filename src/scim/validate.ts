@@ -2,11 +2,13 @@
  * Schema validation of incoming resources (RFC 7643 sections 2 and 7, RFC 7644 section 3.5.1).
  * Produces a fresh canonical document: canonical attribute names, extension attributes under their canonical URN,
  * a canonical `schemas`, readOnly input ignored, null/empty values dropped. Every error names the attribute path.
+ * Length limits (limits.ts) are enforced here, so every way a resource is written (POST, PUT, PATCH, Bulk) meets them.
  */
 import { ScimError } from './errors.ts';
 import { parseScimDateTime } from './filter/evaluate.ts';
 import { deepEqual, isPlainObject } from './json.ts';
-import { COMMON_ATTRIBUTES } from './schema/core.ts';
+import { checkResourceSize, checkStringLength } from './limits.ts';
+import { COMMON_ATTRIBUTES, GROUP_SCHEMA } from './schema/core.ts';
 import { findAttribute, findExtension, isCoreUrn, isForbiddenKey } from './schema/registry.ts';
 import type { ResourceSchema, UnknownAttributePolicy } from './schema/registry.ts';
 import type { AttributeDefinition, SchemaDefinition } from './schema/types.ts';
@@ -67,8 +69,20 @@ function assertNoForbiddenKeys(value: unknown, path: string): void {
   }
 }
 
-/** Checks a single (non-multi-valued, non-complex) value against its type; returns the value to store. */
-function checkScalar(def: AttributeDefinition, value: unknown, path: string): unknown {
+/** Holds every string inside `value` (an attribute kept without a definition) to the length limit, naming `path`. */
+function checkStringsIn(resourceType: string, value: unknown, path: string): void {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (typeof current === 'string') checkStringLength(resourceType, path, current);
+    else if (Array.isArray(current)) pending.push(...current);
+    else if (isPlainObject(current)) pending.push(...Object.values(current));
+  }
+}
+
+/** Checks a single (non-multi-valued, non-complex) value against its type and length limit; returns the value to store. */
+function checkScalar(def: AttributeDefinition, value: unknown, path: string, resourceType: string): unknown {
+  if (typeof value === 'string') checkStringLength(resourceType, path, value);
   switch (def.type) {
     case 'string':
     case 'reference':
@@ -110,11 +124,13 @@ class Validator {
     private readonly mode: ValidationContext['mode'],
     private readonly policy: UnknownAttributePolicy,
     private readonly ignored: string[] | undefined,
+    /** The resource type's name, which the length limits are keyed by. */
+    private readonly resourceType: string,
   ) {}
 
   /**
    * An attribute no schema defines, by the unknown-attribute policy: a 400 naming it, dropped (and recorded), or kept
-   * as sent. Returns the value to keep, or undefined.
+   * as sent (its strings held to the length limit of any string). Returns the value to keep, or undefined.
    */
   unknown(path: string, value: unknown, detail = `Unknown attribute "${path}"`): unknown {
     if (this.policy === 'reject') throw ScimError.invalidValue(detail);
@@ -123,6 +139,7 @@ class Validator {
       this.ignored?.push(path);
       return undefined;
     }
+    checkStringsIn(this.resourceType, value, path);
     return value === null ? undefined : structuredClone(value);
   }
 
@@ -217,7 +234,7 @@ class Validator {
 
   private single(def: AttributeDefinition, value: unknown, existing: unknown, path: string, inMultiValued: boolean): unknown {
     if (value === null || value === undefined) return undefined;
-    if (def.type !== 'complex') return checkScalar(def, value, path);
+    if (def.type !== 'complex') return checkScalar(def, value, path, this.resourceType);
     if (!isPlainObject(value)) throw typeError(path, 'an object', value);
     const sub = this.attributes(def.subAttributes ?? [], value, isPlainObject(existing) ? existing : undefined, `${path}.`, inMultiValued);
     return Object.keys(sub).length > 0 ? sub : undefined;
@@ -256,7 +273,7 @@ function dormantKeys(rs: ResourceSchema, existing: Json | undefined): string[] {
 export function validateResource(rs: ResourceSchema, input: unknown, context: ValidationContext): Record<string, unknown> {
   if (!isPlainObject(input)) throw ScimError.invalidSyntax(`A ${rs.resourceType.name} must be a JSON object, got ${describe(input)}`);
   const policy = rs.unknownAttributes ?? 'reject';
-  const validator = new Validator(context.mode, policy, context.ignored);
+  const validator = new Validator(context.mode, policy, context.ignored, rs.resourceType.name);
   const existing = context.existing;
   const dormant = dormantKeys(rs, existing);
   const kept: Json = {};
@@ -316,5 +333,6 @@ export function validateResource(rs: ResourceSchema, input: unknown, context: Va
     out[key] = kept[key];
     if (isPlainObject(kept[key])) schemas.push(key);
   }
+  checkResourceSize(rs.resourceType.name, out, rs.core.id === GROUP_SCHEMA);
   return out;
 }

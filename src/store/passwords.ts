@@ -7,6 +7,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { ScryptOptions } from 'node:crypto';
 import { ScimError } from '../scim/errors.ts';
+import { checkStringLength } from '../scim/limits.ts';
 import { resolvePatchTarget, resolveValueKey } from '../scim/patch/parse.ts';
 import type { PatchOperation } from '../scim/patch/types.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
@@ -92,7 +93,10 @@ export async function withHashedPasswords(rs: ResourceSchema, operations: readon
           return operation;
         }
         const named = target.sub === null && target.filter === null && isPassword(rs, target.extension, target.attribute.name);
-        return named && typeof operation.value === 'string' ? { ...operation, value: await hashUnlessSame(operation.value, stored) } : operation;
+        if (!named || typeof operation.value !== 'string') return operation;
+        // Validation sees only the hash, so the plaintext meets the length limit here, as a POST's or PUT's does.
+        checkStringLength(rs.resourceType.name, 'password', operation.value);
+        return { ...operation, value: await hashUnlessSame(operation.value, stored) };
       }
       const value = operation.value;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return operation;
@@ -101,6 +105,7 @@ export async function withHashedPasswords(rs: ResourceSchema, operations: readon
       for (const [key, v] of Object.entries(hashed)) {
         const named = resolveValueKey(rs, key);
         if (named?.kind === 'attribute' && isPassword(rs, null, named.attribute.name) && typeof v === 'string') {
+          checkStringLength(rs.resourceType.name, 'password', v);
           hashed[key] = await hashUnlessSame(v, stored);
           changed = true;
         }

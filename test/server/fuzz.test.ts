@@ -3,12 +3,12 @@
  * never with a 5xx, always with a SCIM error body for 4xx, and nothing reaches Object.prototype.
  * The seed is printed; rerun one with SCIMKIT_FUZZ_SEED=<seed>.
  */
-import { test, before, after } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { startHarness, USER_SCHEMA, GROUP_SCHEMA, PATCH_SCHEMA, SEARCH_SCHEMA, ERROR_SCHEMA } from './helpers.ts';
-import type { Harness } from './helpers.ts';
+import { backends, startHarness, USER_SCHEMA, GROUP_SCHEMA, PATCH_SCHEMA, SEARCH_SCHEMA, ERROR_SCHEMA } from './helpers.ts';
+import type { Backend, Harness } from './helpers.ts';
 import { prng } from '../prng.ts';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -44,9 +44,9 @@ let h: Harness;
 let ids: { users: string[]; groups: string[] };
 const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
 
-before(async () => {
+async function setUp(backend: Backend): Promise<void> {
   // Limits raised so the fuzzer reaches the handlers instead of the rate limiter.
-  h = await startHarness({ settings: { readLimit: 1_000_000, writeLimit: 1_000_000 }, limits: { authFailuresPerSecond: 1_000_000 } });
+  h = await startHarness({ backend, settings: { readLimit: 1_000_000, writeLimit: 1_000_000 }, limits: { authFailuresPerSecond: 1_000_000 } });
   ids = { users: [], groups: [] };
   for (let i = 0; i < 5; i++) {
     const u = await send({ method: 'POST', path: '/Users', headers: json(), body: JSON.stringify({ schemas: [USER_SCHEMA], userName: `seed${i}`, emails: [{ type: 'work', value: `seed${i}@x.test` }], name: { givenName: 'S', familyName: `${i}` } }) });
@@ -56,10 +56,7 @@ before(async () => {
     const g = await send({ method: 'POST', path: '/Groups', headers: json(), body: JSON.stringify({ schemas: [GROUP_SCHEMA], displayName: `seedg${i}`, members: ids.users.slice(0, 3).map((value) => ({ value })) }) });
     ids.groups.push(JSON.parse(g.text).id);
   }
-});
-after(async () => {
-  await h?.close();
-});
+}
 
 function json(): Record<string, string> {
   return { 'content-type': 'application/scim+json', authorization: `Bearer ${h.token}` };
@@ -88,7 +85,7 @@ function send(req: FuzzRequest): Promise<FuzzResponse> {
   });
 }
 
-function describe(req: FuzzRequest): string {
+function describeRequest(req: FuzzRequest): string {
   const body = req.body === undefined ? '' : ` body=${JSON.stringify(String(req.body).slice(0, 300))}`;
   return `${req.method} ${req.path.slice(0, 300)} headers=${JSON.stringify(req.headers).slice(0, 300)}${body}`;
 }
@@ -130,8 +127,22 @@ const USER_PATHS = [
 const GROUP_PATHS = ['displayName', 'members', 'members.value', 'members.display', 'members[value eq "ID"]', 'members[type eq "Group"]', 'externalId', 'id', 'meta.version'];
 const OPS = ['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le', 'pr', 'EQ', 'Eq', 'eqq', 'like', '=', 'and', 'or', 'not'];
 
+/** `n` random characters from several scripts (1 to 4 bytes of UTF-8 each): text that no index can compress. */
+function randomText(rng: Rng, n: number): string {
+  const ranges: [number, number][] = [[0x21, 0x7e], [0x3b1, 0x3c9], [0x4e00, 0x9fff], [0x1f300, 0x1f5ff]];
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    const [lo, hi] = rng.pick(ranges);
+    out += String.fromCodePoint(lo + rng.int(hi - lo));
+  }
+  return out;
+}
+
 function randomString(rng: Rng): string {
-  switch (rng.int(12)) {
+  switch (rng.int(14)) {
+    // Long strings around the length limits (512 characters for indexed attributes, 32,768 for any string).
+    case 12: return randomText(rng, rng.pick([511, 512, 513, 700, 2800]));
+    case 13: return rng.pick(['\u{1F600}'.repeat(rng.pick([512, 513, 1400])), 'y'.repeat(rng.pick([32_768, 32_769, 200_000]))]);
     case 0: return '';
     case 1: return ' ';
     case 2: return 'x'.repeat(rng.pick([1, 255, 256, 4096, 70_000]));
@@ -374,6 +385,12 @@ function randomRequest(rng: Rng): FuzzRequest {
   return { method, path: path + query, headers: randomHeaders(rng, body !== undefined), body };
 }
 
+/** Indexed values too long for a B-tree entry, random or repetitive, and the longest that are allowed, in 4-byte characters. */
+function longIndexedValues(): string[] {
+  const rng = randomness(2800);
+  return [randomText(rng, 2800), randomText(rng, 513), 'r'.repeat(900_000), '\u{1F600}'.repeat(512), '\u{1F600}'.repeat(513), '\u0130'.repeat(512)];
+}
+
 /** Requests nobody would send by accident. */
 function hostileRequests(): FuzzRequest[] {
   const headers = json();
@@ -387,6 +404,17 @@ function hostileRequests(): FuzzRequest[] {
     { method: 'POST', path: '/Users', headers, body: deepObject },
     { method: 'PATCH', path: `/Users/${user}`, headers, body: `{"schemas":["${PATCH_SCHEMA}"],"Operations":[{"op":"add","value":${deepObject}}]}` },
     { method: 'POST', path: '/Users', headers, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: 'h'.repeat(900_000) }) },
+    // Values past what a PostgreSQL B-tree entry holds (2,704 bytes), random so that no compression saves them.
+    ...longIndexedValues().flatMap((long): FuzzRequest[] => [
+      { method: 'POST', path: '/Users', headers, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: long }) },
+      { method: 'POST', path: '/Users', headers, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: `ext${long.length}`, externalId: long }) },
+      { method: 'POST', path: '/Groups', headers, body: JSON.stringify({ schemas: [GROUP_SCHEMA], displayName: long }) },
+      { method: 'PUT', path: `/Users/${user}`, headers, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: 'seed0', externalId: long }) },
+      { method: 'PATCH', path: `/Users/${user}`, headers, body: JSON.stringify({ schemas: [PATCH_SCHEMA], Operations: [{ op: 'replace', path: 'userName', value: long }] }) },
+      { method: 'PATCH', path: `/Groups/${group}`, headers, body: JSON.stringify({ schemas: [PATCH_SCHEMA], Operations: [{ op: 'replace', value: { displayName: long, externalId: long } }] }) },
+      { method: 'POST', path: '/Bulk', headers, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [{ method: 'POST', path: '/Groups', bulkId: 'l', data: { schemas: [GROUP_SCHEMA], displayName: 'lg', externalId: long } }] }) },
+      { method: 'GET', path: `/Users?filter=${encodeURIComponent(`userName eq ${JSON.stringify(long)}`)}`, headers },
+    ]),
     { method: 'POST', path: '/Users', headers, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: 'h'.repeat(2_000_000) }) },
     { method: 'POST', path: '/Users', headers, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: 'big', emails: Array.from({ length: 20_000 }, (_, i) => ({ value: `${i}@x.test` })) }) },
     { method: 'GET', path: `/Users?filter=${encodeURIComponent(parens(10_000))}`, headers },
@@ -475,9 +503,9 @@ async function runAll(requests: Iterable<FuzzRequest>): Promise<{ failures: stri
         const res = await send(req);
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const problem = check(req, res);
-        if (problem) failures.push(`${problem}\n  request: ${describe(req)}`);
+        if (problem) failures.push(`${problem}\n  request: ${describeRequest(req)}`);
       } catch (err) {
-        failures.push(`${(err as Error).message}\n  request: ${describe(req)}`);
+        failures.push(`${(err as Error).message}\n  request: ${describeRequest(req)}`);
       }
     }
   };
@@ -491,53 +519,62 @@ function assertPrototypeClean(): void {
   assert.equal(Object.prototype.toString.call([]), '[object Array]');
 }
 
-test('hostile requests: deep nesting, huge strings, prototype keys, invalid UTF-8, wrong content types, huge numbers, 10,000 parentheses', async () => {
-  const { failures, count } = await runAll(hostileRequests());
-  assert.deepEqual(failures, [], `${failures.length} of ${count} hostile requests misbehaved`);
-  assertPrototypeClean();
-  // Stored data has no polluted keys either.
-  const everyone = await send({ method: 'GET', path: '/Users?count=1000', headers: json() });
-  assert.equal(everyone.status, 200);
-  assert.doesNotMatch(everyone.text, /polluted/);
-});
+for (const backend of backends()) {
+  describe(`fuzzing (${backend})`, () => {
+    before(() => setUp(backend));
+    after(async () => {
+      await h?.close();
+    });
 
-test('raw protocol abuse gets an answer, never a 5xx', async () => {
-  const auth = `Authorization: Bearer ${h.token}\r\n`;
-  const base = new URL(h.base).pathname;
-  const cases: Buffer[] = [
-    Buffer.concat([Buffer.from(`GET ${base}/Users/`), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from(` HTTP/1.1\r\nHost: x\r\n${auth}\r\n`)]),
-    Buffer.from(`GET ${base}/Users?filter=${'('.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`),
-    Buffer.from(`GET ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}X-Big: ${'a'.repeat(70_000)}\r\n\r\n`),
-    Buffer.from(`POST ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`),
-    Buffer.from(`POST ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
-    Buffer.from(`BREW ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}\r\n`),
-    Buffer.from('NOT HTTP AT ALL\r\n\r\n'),
-  ];
-  for (const payload of cases) {
-    const answer = await rawExchange(payload);
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
-    // Closing without a word is acceptable for bytes that are not HTTP; a 5xx is not.
-    if (status !== 0) assert.ok(status < 500, `answered ${status} to ${payload.toString('latin1').slice(0, 80)}`);
-  }
-  const health = await send({ method: 'GET', path: '//healthz', headers: {} });
-  assert.equal(health.status, 200);
-});
+    test('hostile requests: deep nesting, huge strings, prototype keys, invalid UTF-8, wrong content types, huge numbers, 10,000 parentheses', async () => {
+      const { failures, count } = await runAll(hostileRequests());
+      assert.deepEqual(failures, [], `${failures.length} of ${count} hostile requests misbehaved`);
+      assertPrototypeClean();
+      // Stored data has no polluted keys either.
+      const everyone = await send({ method: 'GET', path: '/Users?count=1000', headers: json() });
+      assert.equal(everyone.status, 200);
+      assert.doesNotMatch(everyone.text, /polluted/);
+    });
 
-test(`${RANDOM_REQUESTS} random and mutated requests: no 5xx, no hang, SCIM error bodies`, async () => {
-  const seed = Number(process.env.SCIMKIT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-  console.log(`# fuzz seed ${seed} (rerun with SCIMKIT_FUZZ_SEED=${seed})`);
-  const rng = randomness(seed);
-  function* generate() {
-    for (let i = 0; i < RANDOM_REQUESTS; i++) yield randomRequest(rng);
-  }
-  const { failures, count, statuses } = await runAll(generate());
-  console.log(`# statuses: ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ')}`);
-  assert.equal(count, RANDOM_REQUESTS);
-  assert.deepEqual(failures.slice(0, 20), [], `${failures.length} of ${count} requests misbehaved (seed ${seed})`);
-  // The fuzzer reached the handlers: successes and client errors both occurred.
-  assert.ok([...statuses.keys()].some((s) => s >= 200 && s < 300), 'some requests succeeded');
-  assert.ok([...statuses.keys()].some((s) => s >= 400 && s < 500), 'some requests were refused');
-  assertPrototypeClean();
-  const health = await send({ method: 'GET', path: '/Users?count=1', headers: json() });
-  assert.equal(health.status, 200, 'the server still answers normal requests');
-});
+    test('raw protocol abuse gets an answer, never a 5xx', async () => {
+      const auth = `Authorization: Bearer ${h.token}\r\n`;
+      const base = new URL(h.base).pathname;
+      const cases: Buffer[] = [
+        Buffer.concat([Buffer.from(`GET ${base}/Users/`), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from(` HTTP/1.1\r\nHost: x\r\n${auth}\r\n`)]),
+        Buffer.from(`GET ${base}/Users?filter=${'('.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`),
+        Buffer.from(`GET ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}X-Big: ${'a'.repeat(70_000)}\r\n\r\n`),
+        Buffer.from(`POST ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`),
+        Buffer.from(`POST ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
+        Buffer.from(`BREW ${base}/Users HTTP/1.1\r\nHost: x\r\n${auth}\r\n`),
+        Buffer.from('NOT HTTP AT ALL\r\n\r\n'),
+      ];
+      for (const payload of cases) {
+        const answer = await rawExchange(payload);
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
+        // Closing without a word is acceptable for bytes that are not HTTP; a 5xx is not.
+        if (status !== 0) assert.ok(status < 500, `answered ${status} to ${payload.toString('latin1').slice(0, 80)}`);
+      }
+      const health = await send({ method: 'GET', path: '//healthz', headers: {} });
+      assert.equal(health.status, 200);
+    });
+
+    test(`${RANDOM_REQUESTS} random and mutated requests: no 5xx, no hang, SCIM error bodies`, async () => {
+      const seed = Number(process.env.SCIMKIT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+      console.log(`# fuzz seed ${seed} (rerun with SCIMKIT_FUZZ_SEED=${seed})`);
+      const rng = randomness(seed);
+      function* generate() {
+        for (let i = 0; i < RANDOM_REQUESTS; i++) yield randomRequest(rng);
+      }
+      const { failures, count, statuses } = await runAll(generate());
+      console.log(`# statuses: ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ')}`);
+      assert.equal(count, RANDOM_REQUESTS);
+      assert.deepEqual(failures.slice(0, 20), [], `${failures.length} of ${count} requests misbehaved (seed ${seed})`);
+      // The fuzzer reached the handlers: successes and client errors both occurred.
+      assert.ok([...statuses.keys()].some((s) => s >= 200 && s < 300), 'some requests succeeded');
+      assert.ok([...statuses.keys()].some((s) => s >= 400 && s < 500), 'some requests were refused');
+      assertPrototypeClean();
+      const health = await send({ method: 'GET', path: '/Users?count=1', headers: json() });
+      assert.equal(health.status, 200, 'the server still answers normal requests');
+    });
+  });
+}

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { ScimError } from '../../src/scim/errors.ts';
+import { MAX_INDEXED_CHARS } from '../../src/scim/limits.ts';
 import { parseFilter } from '../../src/scim/filter/index.ts';
 import { parsePatchOperations } from '../../src/scim/patch/index.ts';
 import { ENTERPRISE_USER_SCHEMA, GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER, USER_SCHEMA } from '../../src/scim/schema/index.ts';
@@ -249,6 +250,25 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         const found = await store.query(org, 'User', { filter: parseFilter('title co "\\\\u0000" and title pr'), count: 10 });
         assert.deepEqual(ids(found.resources), [u.id]);
         await rejects(store.query(org, 'User', { filter: parseFilter('title eq "\\ud800"'), count: 10 }), 400, 'invalidFilter');
+      });
+
+      it('stores indexed values at the length limit in 4-byte and case-expanding characters, and refuses longer ones', async () => {
+        const org = await newOrg();
+        // Each of these, at 512 characters, takes up to 2,048 bytes folded: the most a PostgreSQL B-tree entry may get.
+        const longest = ['\u{1F600}', '\u0130', '\u{10400}'].map((c) => c.repeat(MAX_INDEXED_CHARS));
+        for (const [i, value] of longest.entries()) {
+          const u = await store.create(org, 'User', userDoc(value, { externalId: value }));
+          const found = await store.query(org, 'User', { filter: parseFilter(`userName eq ${JSON.stringify(value.toLowerCase())} and externalId eq ${JSON.stringify(value)}`), count: 10 });
+          assert.deepEqual(ids(found.resources), [u.id], `value ${i}`);
+          const g = await store.create(org, 'Group', groupDoc(value, [u.id]));
+          await rejects(store.create(org, 'Group', groupDoc(value)), 409, 'uniqueness');
+          const renamed = await store.patch(org, 'Group', g.id, ops('Group', [{ op: 'replace', path: 'externalId', value }]));
+          assert.equal(renamed.document.externalId, value);
+          await rejects(store.patch(org, 'User', u.id, ops('User', [{ op: 'replace', path: 'userName', value: value + 'x' }])), 400, 'invalidValue');
+        }
+        // Past the limit, with random text that no index could compress.
+        const random = Array.from({ length: 2800 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919) % 20000))).join('');
+        assert.throws(() => userDoc(random), (err: unknown) => err instanceof ScimError && err.status === 400 && /at most 512 characters/.test(err.message));
       });
 
       it('validates patched documents and leaves the resource unchanged on error', async () => {
