@@ -6,6 +6,7 @@
  * case-insensitive lookups and uniqueness.
  */
 import { ScimError } from '../scim/errors.ts';
+import { INDEXED_VALUE_MAX_BYTES, maxCharsOf } from '../scim/limits.ts';
 import { GROUP, USER, resolveAttribute } from '../scim/schema/registry.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import type { AttributeDefinition } from '../scim/schema/types.ts';
@@ -42,7 +43,7 @@ export interface DocumentColumn {
   value(kind: ResourceKind, doc: Record<string, unknown>): string | null;
 }
 
-interface ColumnSpec {
+export interface ColumnSpec {
   readonly column: string;
   readonly type: ColumnType;
   /** The attribute path it holds, per resource type whose filters and sorting read it. */
@@ -55,6 +56,11 @@ interface ColumnSpec {
   readonly fromDocument?: Partial<Record<ResourceKind, { readonly attribute: string; readonly required: boolean }>>;
   /** Written from the document by a rule of its own. */
   readonly derive?: (kind: ResourceKind, doc: Record<string, unknown>) => string | null;
+  /**
+   * A B-tree index covers it (see migrations.ts; a test compares this flag with the databases' indexes). A column
+   * written from the document must then hold an attribute whose length limit (scim/limits.ts) fits an index entry.
+   */
+  readonly indexed?: boolean;
 }
 
 /** Folding for case-insensitive uniqueness and lookups; filters fold their operands the same way. */
@@ -70,18 +76,20 @@ function documentString(doc: Record<string, unknown>, name: string): string | nu
 }
 
 const SPECS: readonly ColumnSpec[] = [
-  { column: 'id', type: 'text', attributes: { User: 'id', Group: 'id' } },
+  { column: 'id', type: 'text', attributes: { User: 'id', Group: 'id' }, indexed: true },
   {
     column: 'user_name_folded',
     type: 'text',
     attributes: { User: 'userName' },
     fromDocument: { User: { attribute: 'userName', required: true } },
+    indexed: true,
   },
   {
     column: 'group_name_folded',
     type: 'text',
     attributes: { Group: 'displayName' },
     fromDocument: { Group: { attribute: 'displayName', required: true } },
+    indexed: true,
   },
   {
     column: 'external_id',
@@ -89,6 +97,7 @@ const SPECS: readonly ColumnSpec[] = [
     attributes: { User: 'externalId', Group: 'externalId' },
     nullable: true,
     fromDocument: { User: { attribute: 'externalId', required: false }, Group: { attribute: 'externalId', required: false } },
+    indexed: true,
   },
   {
     // The name memberships show for the other side: a User's displayName, else its userName; a Group's displayName.
@@ -99,9 +108,9 @@ const SPECS: readonly ColumnSpec[] = [
       return kind === 'User' && (displayName === null || displayName === '') ? documentString(doc, 'userName') : displayName;
     },
   },
-  { column: 'created', type: 'text', attributes: { User: 'meta.created', Group: 'meta.created' }, timestamp: true },
-  { column: 'last_modified', type: 'text', attributes: { User: 'meta.lastModified', Group: 'meta.lastModified' }, timestamp: true },
-  { column: 'kind', type: 'text', attributes: { User: 'meta.resourceType', Group: 'meta.resourceType' }, sortable: false },
+  { column: 'created', type: 'text', attributes: { User: 'meta.created', Group: 'meta.created' }, timestamp: true, indexed: true },
+  { column: 'last_modified', type: 'text', attributes: { User: 'meta.lastModified', Group: 'meta.lastModified' }, timestamp: true, indexed: true },
+  { column: 'kind', type: 'text', attributes: { User: 'meta.resourceType', Group: 'meta.resourceType' }, sortable: false, indexed: true },
   {
     column: 'version',
     type: 'integer',
@@ -110,6 +119,29 @@ const SPECS: readonly ColumnSpec[] = [
     filterExpr: sql`('W/"' || r.version || '"')`,
   },
 ];
+
+/**
+ * Checks, as the store loads, that no value a client writes into an indexed column can pass PostgreSQL's B-tree
+ * entry limit: each such column holds an attribute with a length limit of its own, safe in bytes. A column added
+ * to the map without one stops the server from starting instead of answering 500s later.
+ */
+export function checkIndexedLimits(specs: readonly ColumnSpec[]): void {
+  for (const spec of specs) {
+    if (!spec.indexed || spec.type !== 'text') continue;
+    if (spec.derive) throw new Error(`Column map: ${spec.column} is indexed and derived; give it an attribute with a length limit`);
+    for (const [kind, source] of Object.entries(spec.fromDocument ?? {})) {
+      const bytes = maxCharsOf(kind, source.attribute) * 4;
+      if (bytes > INDEXED_VALUE_MAX_BYTES) {
+        throw new Error(`Column map: ${spec.column} is indexed, but ${kind} ${source.attribute} may take ${bytes} bytes (at most ${INDEXED_VALUE_MAX_BYTES}): give it a limit in src/scim/limits.ts`);
+      }
+    }
+  }
+}
+
+checkIndexedLimits(SPECS);
+
+/** The indexed columns (for the test that compares them with the databases' indexes). */
+export const INDEXED_COLUMNS: readonly string[] = SPECS.filter((spec) => spec.indexed).map((spec) => spec.column);
 
 function definition(kind: ResourceKind, path: string): AttributeDefinition {
   const [name, sub] = path.split('.');

@@ -5,6 +5,7 @@ import { ScimError } from '../../src/scim/errors.ts';
 import { INDEXED_VALUE_MAX_BYTES, MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS, maxCharsOf } from '../../src/scim/limits.ts';
 import { GROUP, GROUP_SCHEMA, USER, USER_SCHEMA } from '../../src/scim/schema/index.ts';
 import { validateResource } from '../../src/scim/validate.ts';
+import { checkIndexedLimits } from '../../src/store/columns.ts';
 
 const create = { mode: 'create' } as const;
 /** A 4-byte UTF-8 character (two UTF-16 units), and one whose lower case is longer in UTF-8 than itself. */
@@ -84,4 +85,13 @@ test('a whole resource is bounded at 256 KiB of JSON; a Group\'s members do not 
 test('PATCH results are held to the same limits (patch mode)', () => {
   const existing = validateResource(USER, { schemas: [USER_SCHEMA], userName: 'p' }, create);
   rejects(() => validateResource(USER, { ...existing, userName: 'x'.repeat(MAX_INDEXED_CHARS + 1) }, { mode: 'patch', existing }), /"userName" is too long/);
+});
+
+test('the store refuses to load a column map that indexes an attribute without a byte-safe limit', () => {
+  assert.throws(
+    () => checkIndexedLimits([{ column: 'title_col', type: 'text', indexed: true, fromDocument: { User: { attribute: 'title', required: false } } }]),
+    /title_col is indexed, but User title may take 131072 bytes \(at most 2048\)/,
+  );
+  assert.throws(() => checkIndexedLimits([{ column: 'd', type: 'text', indexed: true, derive: () => null }]), /indexed and derived/);
+  checkIndexedLimits([{ column: 'ok', type: 'text', indexed: true, fromDocument: { Group: { attribute: 'displayName', required: true } } }]);
 });

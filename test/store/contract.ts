@@ -11,6 +11,7 @@ import { parseFilter } from '../../src/scim/filter/index.ts';
 import { parsePatchOperations } from '../../src/scim/patch/index.ts';
 import { ENTERPRISE_USER_SCHEMA, GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER, USER_SCHEMA } from '../../src/scim/schema/index.ts';
 import { validateResource } from '../../src/scim/validate.ts';
+import { INDEXED_COLUMNS } from '../../src/store/columns.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import type { QueryOptions, ResourceKind, Store, StoredResource } from '../../src/store/index.ts';
 import type { StoreHarness } from './harness.ts';
@@ -873,6 +874,17 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         const final = await store.get(org, 'Group', g.id, { relations: true });
         assert.deepEqual(memberIds(final), users.slice(5).map((x) => x.id).sort());
         assert.equal(final?.version, 16);
+      });
+    });
+
+    describe('indexed columns', () => {
+      it('are the ones the column map marks indexed, so each has a length limit that fits a B-tree entry', async () => {
+        const found =
+          h.dialect === 'sqlite'
+            ? await h.raw("SELECT DISTINCT ii.name AS col FROM pragma_index_list('resources') il, pragma_index_info(il.name) ii")
+            : await h.raw("SELECT DISTINCT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'resources'::regclass");
+        const indexed = new Set(found.map((r) => String(r.col)).filter((c) => c !== 'org_id'));
+        assert.deepEqual([...indexed].sort(), [...INDEXED_COLUMNS].sort());
       });
     });
 
