@@ -191,24 +191,33 @@ test('entra-remove-members-value: thousands of listed members stay within the op
   assert.deepEqual(memberChanges, [{ kind: 'remove', ids }]);
 });
 
-test('entra-filtered-add-creates: a filtered write that matches nothing creates the value; off, noTarget', () => {
+test('entra-filtered-add-creates: a filtered add that matches nothing creates the value; off, noTarget', () => {
   assert.deepEqual(patchApplyOptions(only('entra-filtered-add-creates')), { createMissingFilteredTarget: true });
   assert.deepEqual(patchApplyOptions(STRICT), {});
   const ops = [
     { op: 'add', path: 'emails[type eq "work"].value', value: 'babs@example.com' },
-    { op: 'replace', path: 'addresses[type eq "work"].locality', value: 'Hollywood' },
+    // Entra sends one Add per sub-attribute of a new address: the first creates it, the others find it.
+    { op: 'add', path: 'addresses[type eq "work"].locality', value: 'Hollywood' },
+    { op: 'add', path: 'addresses[type eq "work"].region', value: 'CA' },
   ];
   const { document } = patch(USER, EXISTING_USER, ops, only('entra-filtered-add-creates'));
   assert.deepEqual(document.emails, [
     { value: 'bjensen@example.com', type: 'home', primary: true },
     { type: 'work', value: 'babs@example.com' },
   ]);
-  assert.deepEqual(document.addresses, [{ type: 'work', locality: 'Hollywood' }]);
+  assert.deepEqual(document.addresses, [{ type: 'work', locality: 'Hollywood', region: 'CA' }]);
   validUser(document);
   assertScimError(() => patch(USER, EXISTING_USER, ops, STRICT), 'noTarget');
   // A match still updates in place rather than creating a second value.
   const again = patch(USER, document, [ops[0]], only('entra-filtered-add-creates')).document;
   assert.equal((again.emails as unknown[]).length, 2);
+  // Replace does not create, normalizer on or off: Entra sends Replace only for a value the user has (RFC 7644
+  // section 3.5.2.3: noTarget). Issue 11, item 8: it used to create the value.
+  const replace = [{ op: 'replace', path: 'addresses[type eq "work"].locality', value: 'Hollywood' }];
+  assertScimError(() => patch(USER, EXISTING_USER, replace, only('entra-filtered-add-creates')), 'noTarget');
+  assertScimError(() => patch(USER, EXISTING_USER, replace, STRICT), 'noTarget');
+  const moved = patch(USER, document, [{ op: 'replace', path: 'addresses[type eq "work"].locality', value: 'Burbank' }], only('entra-filtered-add-creates'));
+  assert.deepEqual(moved.document.addresses, [{ type: 'work', locality: 'Burbank', region: 'CA' }], 'a value that matches is replaced');
 });
 
 test('single-element-array: a one-element array for a single-valued attribute is unwrapped; off, validation rejects it', () => {

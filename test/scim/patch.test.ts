@@ -165,7 +165,11 @@ test('createMissingFilteredTarget creates the value from the filter eq condition
     () => patch(USER, user(), [{ op: 'replace', path: 'emails[type co "oth"].value', value: 'x@y.z' }], STRICT, { createMissingFilteredTarget: true }),
     'noTarget',
   );
-  // Removing never creates.
+  // Replacing and removing never create (RFC 7644 section 3.5.2.3: noTarget).
+  assertScimError(
+    () => patch(USER, user(), [{ op: 'replace', path: 'emails[type eq "other"].value', value: 'x@y.z' }], STRICT, { createMissingFilteredTarget: true }),
+    'noTarget',
+  );
   assertScimError(() => patch(USER, user(), [{ op: 'remove', path: 'emails[type eq "other"]' }], STRICT, { createMissingFilteredTarget: true }), 'noTarget');
 });
 

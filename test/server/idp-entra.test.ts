@@ -31,3 +31,30 @@ test('Entra ID: users and groups, replayed end to end with default compat settin
     await h.close();
   }
 });
+
+test('Entra ID: a filtered Replace matching nothing is 400 noTarget; the Add Entra sends for a missing value creates it', async () => {
+  // Issue 11, item 8: the Replace used to answer 200 and create the email. Microsoft documents Replace for a value
+  // the user has (its tutorial's "Update User [Multi-valued properties]") and Add for one it lacks.
+  const h = await startHarness();
+  try {
+    const api = client(h);
+    const created = await api('POST', '/Users', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'no-work-email', emails: [{ type: 'home', value: 'h@example.org' }] } });
+    const id = created.body.id;
+    const patchOp = (op: string) => ({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op, path: 'emails[type eq "work"].value', value: 'w@example.org' }] });
+    const replaced = await api('PATCH', `/Users/${id}`, { body: patchOp('Replace') });
+    assert.equal(replaced.status, 400);
+    assert.equal(replaced.body.scimType, 'noTarget');
+    const unchanged = await api('GET', `/Users/${id}`);
+    assert.deepEqual(unchanged.body.emails, [{ type: 'home', value: 'h@example.org' }]);
+    assert.equal(unchanged.body.meta.version, created.body.meta.version);
+    const added = await api('PATCH', `/Users/${id}`, { body: patchOp('Add') });
+    assert.equal(added.status, 200);
+    assert.deepEqual(added.body.emails, [{ type: 'home', value: 'h@example.org' }, { type: 'work', value: 'w@example.org' }]);
+    // Now that it exists, Entra's Replace changes it.
+    const again = await api('PATCH', `/Users/${id}`, { body: { ...patchOp('Replace'), Operations: [{ op: 'Replace', path: 'emails[type eq "work"].value', value: 'new@example.org' }] } });
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body.emails[1], { type: 'work', value: 'new@example.org' });
+  } finally {
+    await h.close();
+  }
+});

@@ -412,7 +412,8 @@ class Applier {
     const matches = compileFilter(filter, this.rs, attribute);
     const list = holder && Array.isArray(holder[attribute.name]) ? (holder[attribute.name] as unknown[]) : [];
     let hits = list.filter((el): el is Json => isPlainObject(el) && matches(el));
-    if (hits.length === 0 && op !== 'remove' && this.options.createMissingFilteredTarget) {
+    // Only `add` creates: Entra ID sends Add for a value the user lacks and Replace for one it has (docs/compatibility.md).
+    if (hits.length === 0 && op === 'add' && this.options.createMissingFilteredTarget) {
       const created = elementFromFilter(filter, attribute);
       if (created) {
         list.push(created);

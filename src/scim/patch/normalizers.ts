@@ -390,7 +390,7 @@ const booleanStrings: Normalizer = {
 const entraFilteredAddCreates: Normalizer = {
   name: 'entra-filtered-add-creates',
   description:
-    'Entra ID writes {"op":"Add","path":"emails[type eq \\"work\\"].value","value":"x"} to a user without a work email; instead of failing with noTarget, the value {"type":"work","value":"x"} is created from the filter\'s eq conditions.',
+    'Entra ID writes {"op":"Add","path":"emails[type eq \\"work\\"].value","value":"x"} to a user without a work email; instead of failing with noTarget, the value {"type":"work","value":"x"} is created from the filter\'s eq conditions. Only for add: a replace whose filter matches nothing stays noTarget (Entra sends Replace only for values the user has).',
   enabledByDefault: true,
   apply: (body) => body,
   applyOptions: { createMissingFilteredTarget: true },

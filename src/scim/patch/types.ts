@@ -28,8 +28,8 @@ export type MemberChange =
 /** Switches that change how operations apply (set per tenant through the compatibility normalizers). */
 export interface PatchApplyOptions {
   /**
-   * Entra ID: a filtered write (`emails[type eq "work"].value`) whose filter matches nothing creates the value
-   * (`{type: "work", value: ...}`) instead of failing with noTarget.
+   * Entra ID: a filtered `add` (`emails[type eq "work"].value`) whose filter matches nothing creates the value
+   * (`{type: "work", value: ...}`) instead of failing with noTarget. `replace` and `remove` never create.
    */
   readonly createMissingFilteredTarget?: boolean;
 }
