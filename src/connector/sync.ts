@@ -80,19 +80,30 @@ export function clientFor(config: ConnectorConfig, opts: { logger?: Logger; time
   return { http, logger, redact };
 }
 
+function serverIso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
 /** A server timestamp as a filter value: whole seconds, UTC. */
 function isoSeconds(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
-/** The next cursor: the newest timestamp seen, capped by the server's clock when the pass began, minus the lookback. */
+/**
+ * The next cursor, once a pass has completed. Everything modified before the server's clock at the start of the
+ * pass, minus the lookback, was committed before the pass began (changes committed out of order are allowed the
+ * lookback), so the pass read it: that window is settled and the next pass starts there. Without a server Date,
+ * the newest timestamp seen minus the lookback. Never moves backwards, and does not move at all when the listing
+ * shifted under index paging (a record may have slipped between two pages unread).
+ */
 export function nextCursor(state: StreamState): string | null {
-  const seen = state.passMaxModified ? Date.parse(state.passMaxModified) : NaN;
-  if (Number.isNaN(seen)) return state.cursor;
+  if (state.passShifted) return state.cursor;
   const start = state.passServerStart ? Date.parse(state.passServerStart) : NaN;
-  const candidate = (Number.isNaN(start) ? seen : Math.min(seen, start)) - CURSOR_LOOKBACK_MS;
+  const seen = state.passMaxModified ? Date.parse(state.passMaxModified) : NaN;
+  const settled = Number.isNaN(start) ? seen : start;
+  if (Number.isNaN(settled)) return state.cursor;
   const previous = state.cursor ? Date.parse(state.cursor) : -Infinity;
-  return isoSeconds(Math.max(candidate, previous));
+  return isoSeconds(Math.max(settled - CURSOR_LOOKBACK_MS, previous));
 }
 
 type Change = 'inserted' | 'updated' | 'unchanged';
@@ -183,7 +194,7 @@ class SyncRun {
         if (!st.cursor && config.initialSyncDays !== null) this.logger.info(`${name}: initial_sync_days does not apply: the server cannot filter by meta.lastModified, so the first sync reads everything`);
         st = { ...st, phase: 'full', since: null, detectDeletes: true };
       }
-      st = { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passRecords: 0 };
+      st = { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0 };
       const fresh = st;
       await this.dest.transaction(async (tx) => {
         await tx.clearSeen(name);
@@ -242,10 +253,13 @@ class SyncRun {
       const where = useCursor ? 'the saved cursor' : `startIndex ${pos.startIndex}`;
       const last = useCursor ? page.nextCursor === null : page.returned === 0;
       const total = page.totalResults ?? pos.total;
+      // With index paging, a listing that shrank mid-pass shifted later records back: one may have slipped unread.
+      const shifted = !useCursor && !idsOnly && pos.total !== null && page.totalResults !== null && page.totalResults < pos.total;
       if (byId.size === 0) {
         if (page.returned > 0) throw new SyncError(`${name}: the page at ${where} holds ${page.returned} entries but none with an id`);
         if (!last && page.nextCursor === pos.cursor) throw new SyncError(`${name}: the server returned an empty page whose nextCursor repeats the one asked for; stopping instead of looping`);
-        st = { ...st, position: { startIndex: pos.startIndex, cursor: page.nextCursor, done: last, total } };
+        // The pass's start on the server's clock counts even when its first page is empty (nothing to commit yet).
+        st = { ...st, position: { startIndex: pos.startIndex, cursor: page.nextCursor, done: last, total }, passServerStart: st.passServerStart ?? serverIso(page.serverDate) };
         if (last) break;
         continue;
       }
@@ -275,7 +289,8 @@ class SyncRun {
           ...st,
           position: { startIndex: pos.startIndex + page.returned, cursor: useCursor ? page.nextCursor : null, done: last, total },
           passMaxModified: Number.isFinite(max) ? new Date(max).toISOString() : st.passMaxModified,
-          passServerStart: st.passServerStart ?? (page.serverDate !== null ? new Date(page.serverDate).toISOString() : null),
+          passServerStart: st.passServerStart ?? serverIso(page.serverDate),
+          passShifted: st.passShifted || shifted,
           passRecords: st.passRecords + byId.size,
         };
         await tx.saveState(next);
@@ -427,7 +442,7 @@ class SyncRun {
     }
     await tx.clearSeen(name);
     const done: StreamState = {
-      ...st, phase: null, position: null, since: null, cursor: nextCursor(st), passMaxModified: null, passServerStart: null,
+      ...st, phase: null, position: null, since: null, cursor: nextCursor(st), passMaxModified: null, passServerStart: null, passShifted: false,
       passRecords: 0, lastCompletedAt: now,
     };
     await tx.saveState(done);

@@ -31,6 +31,8 @@ export interface FakeOptions {
   echoCredentials?: boolean;
   /** Whether `attributes=` is honoured. */
   projection?: boolean;
+  /** The server's clock against ours: its Date header and the timestamps it stamps are this far off. */
+  clockSkewMs?: number;
   /** Cursor paging that never ends: every page brings fresh users, a new nextCursor and `totalResults: 5`. */
   endlessPaging?: boolean;
 }
@@ -104,9 +106,14 @@ export class FakeProvider {
     this.server = null;
   }
 
+  /** The server's clock. */
+  now(): number {
+    return Date.now() + (this.opts.clockSkewMs ?? 0);
+  }
+
   /** A strictly increasing timestamp, as a server's `meta.lastModified`. */
   private stamp(): string {
-    this.lastStamp = Math.max(Date.now(), this.lastStamp + 1);
+    this.lastStamp = Math.max(this.now(), this.lastStamp + 1);
     return new Date(this.lastStamp).toISOString();
   }
 
@@ -221,7 +228,8 @@ export class FakeProvider {
 
   private send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/scim+json', ...headers, ...this.rateHeaders() });
+    const date = this.opts.clockSkewMs ? { date: new Date(this.now()).toUTCString() } : {};
+    res.writeHead(status, { 'content-type': 'application/scim+json', ...date, ...headers, ...this.rateHeaders() });
     res.end(text);
   }
 

@@ -92,7 +92,8 @@ for (const kind of kinds) {
       assert.deepEqual(first.strategies, { users: 'incremental', groups: 'incremental' });
       const cursorAfterFirst = (await state(d)).get('users')?.cursor;
       assert.ok(cursorAfterFirst, 'a cursor is kept after a complete pass');
-      assert.ok(Date.parse(cursorAfterFirst) < Date.now() - HOUR, 'the cursor is a server timestamp, not our clock');
+      const lag = Date.now() - Date.parse(cursorAfterFirst);
+      assert.ok(lag >= 60_000 && lag < 70_000, `the cursor is the server's clock at the start of the pass minus the 60 s lookback (${lag} ms behind)`);
 
       p.updateUser('u-000003', { title: 'Director', active: false });
       const removedMember = String(((p.groups.get('g-000041') as Json).members as Json[])[0].value);
@@ -100,6 +101,7 @@ for (const kind of kinds) {
       p.deleteUser('u-000010');
       p.deleteGroup('g-000043');
       p.addUser({ userName: 'newcomer@example.com' });
+      p.opts.clockSkewMs = 5000; // time passes on the server (its Date header has whole seconds)
       p.requests.length = 0;
 
       const second = await sync(cfg);
@@ -127,6 +129,61 @@ for (const kind of kinds) {
       const st = (await state(d)).get('users');
       assert.equal(st?.phase, null, 'no pass left running');
       assert.ok(st?.cursor && st.cursor > cursorAfterFirst, 'the cursor advanced');
+    });
+
+    it('closes the settled window: after a bulk change, later incremental runs read no resources, only the probe and the id listing', async (t) => {
+      // The server's clock runs two hours behind ours: the cursor must follow the server's, not ours.
+      const { p, d } = await setup(t, kind, { clockSkewMs: -2 * HOUR });
+      p.populate(30, 3, 4);
+      p.backdate(5 * 60_000); // a bulk import that finished five minutes ago
+      const cfg = configFor(p, d);
+      const first = await sync(cfg);
+      assert.equal(first.records, 33);
+      let cursor = (await state(d)).get('users')?.cursor as string;
+      const behind = p.now() - Date.parse(cursor);
+      assert.ok(behind >= 60_000 && behind < 70_000, `the cursor is the server's clock at the start of the pass minus the lookback (${behind} ms behind it)`);
+      for (const run of [2, 3]) {
+        p.opts.clockSkewMs = (p.opts.clockSkewMs ?? 0) + 10_000; // ten seconds pass on the server
+        p.requests.length = 0;
+        const s = await sync(cfg);
+        assert.deepEqual(s.strategies, { users: 'incremental', groups: 'incremental' });
+        assert.equal(s.records, 0, `run ${run} read no resources`);
+        const reads = p.listRequests().filter((r) => r.query.get('count') !== '1');
+        assert.ok(reads.length > 0);
+        for (const r of reads) {
+          const filter = r.query.get('filter') ?? '';
+          assert.ok(r.query.get('attributes') === 'id' || filter.startsWith('meta.lastModified gt'), `only change queries and the id listing (${r.query})`);
+        }
+        const next = (await state(d)).get('users')?.cursor as string;
+        assert.ok(next > cursor, `run ${run} moved the cursor with the server's clock (${cursor} -> ${next})`);
+        cursor = next;
+      }
+    });
+
+    it('keeps the cursor when the listing shrank during an incremental pass, so a change that slipped between pages is read next time', async (t) => {
+      const { p, d } = await setup(t, kind);
+      p.populate(30, 0);
+      p.backdate(10 * 60_000);
+      const cfg = configFor(p, d);
+      await sync(cfg);
+      const before = (await state(d)).get('users')?.cursor;
+      for (let i = 1; i <= 25; i++) p.updateUser(`u-${String(i).padStart(6, '0')}`, { title: `Title ${i}` });
+      p.opts.clockSkewMs = 5 * 60_000; // five minutes pass on the server: these changes are settled
+      // After the first page of changes is read, u-000002 is deleted: the rest shifts back one slot, and u-000011
+      // moves from the second page to the first, which was already read.
+      p.inject({
+        kind: 'slow', ms: 0, times: 1,
+        match: ({ path, query }) => {
+          if (path === '/Users' && query.get('startIndex') === '11' && query.get('filter')?.startsWith('meta.lastModified')) p.users.delete('u-000002');
+          return false;
+        },
+      });
+      await sync(cfg);
+      const slipped = await withDestination(d, async (dest) => (await dest.readRows('users')).find((u) => u.id === 'u-000011'));
+      assert.equal(slipped?.title, 'Engineer', 'u-000011 slipped past this pass unread');
+      assert.equal((await state(d)).get('users')?.cursor, before, 'so the cursor stayed where it was');
+      await sync(cfg);
+      await assertTablesEqualSource(d, p);
     });
 
     it('brings a soft-deleted resource back when it reappears', async (t) => {

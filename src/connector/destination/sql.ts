@@ -91,6 +91,7 @@ interface StateDetail {
   detectDeletes: boolean;
   passMaxModified: string | null;
   passServerStart: string | null;
+  passShifted?: boolean;
   passRecords: number;
   lastCompletedAt: string | null;
 }
@@ -178,7 +179,7 @@ class SqlTx implements DestinationTx {
   async saveState(s: StreamState): Promise<void> {
     const detail: StateDetail = {
       position: s.position, since: s.since, detectDeletes: s.detectDeletes, passMaxModified: s.passMaxModified,
-      passServerStart: s.passServerStart, passRecords: s.passRecords, lastCompletedAt: s.lastCompletedAt,
+      passServerStart: s.passServerStart, passShifted: s.passShifted, passRecords: s.passRecords, lastCompletedAt: s.lastCompletedAt,
     };
     await this.d.run(
       `INSERT INTO ${STATE_TABLE} (stream, strategy, cursor, phase, detail, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -239,6 +240,7 @@ export class SqlDestination implements Destination {
         detectDeletes: detail.detectDeletes ?? false,
         passMaxModified: detail.passMaxModified ?? null,
         passServerStart: detail.passServerStart ?? null,
+        passShifted: detail.passShifted ?? false,
         passRecords: detail.passRecords ?? 0,
         lastCompletedAt: detail.lastCompletedAt ?? null,
         updatedAt: String(r.updated_at),

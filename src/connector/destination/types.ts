@@ -37,6 +37,8 @@ export interface StreamState {
   /** Largest `meta.lastModified` seen by the running pass, and the server's Date when it began. */
   readonly passMaxModified: string | null;
   readonly passServerStart: string | null;
+  /** The listing shrank during the pass (index paging): the cursor then stays where it was. */
+  readonly passShifted: boolean;
   readonly passRecords: number;
   readonly lastCompletedAt: string | null;
   readonly updatedAt: string | null;
@@ -45,7 +47,7 @@ export interface StreamState {
 export function emptyState(stream: StreamName): StreamState {
   return {
     stream, strategy: null, cursor: null, phase: null, position: null, since: null, detectDeletes: false,
-    passMaxModified: null, passServerStart: null, passRecords: 0, lastCompletedAt: null, updatedAt: null,
+    passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0, lastCompletedAt: null, updatedAt: null,
   };
 }
 
