@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ENTERPRISE_USER_SCHEMA } from '../scim/schema/core.ts';
-import type { Cell } from './tables.ts';
+import { GROUPS_TABLE, MEMBERS_TABLE, USERS_TABLE, type Cell, type TableDef } from './tables.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -56,8 +56,17 @@ export function hashValues(values: readonly Cell[]): string {
   return createHash('sha1').update(JSON.stringify(values)).digest('base64');
 }
 
-function row(values: Cell[]): Row {
-  return { values, hash: hashValues(values) };
+/** A row of `table`: its hash covers the copied columns only, so keeping a derived column current never changes it. */
+function row(table: TableDef, values: Cell[]): Row {
+  const copied = table.columns.some((c) => c.derived) ? values.filter((_, i) => !table.columns[i].derived) : values;
+  return { values, hash: hashValues(copied) };
+}
+
+/** A null-prototype copy without the given attribute: a server-sent "__proto__" key stays a plain key. */
+function without(resource: Json, attribute: string): Json {
+  const copy: Json = Object.create(null) as Json;
+  for (const [k, v] of Object.entries(resource)) if (k !== attribute) copy[k] = v;
+  return copy;
 }
 
 /** The resource's id, when it has a usable one. */
@@ -88,7 +97,7 @@ export function mapUser(resource: Json): Row {
   const ent = obj(resource[ENTERPRISE_USER_SCHEMA]) ?? {};
   const meta = obj(resource.meta) ?? {};
   const manager = obj(ent.manager);
-  return row([
+  return row(USERS_TABLE, [
     resourceId(resource),
     text(resource.userName),
     text(resource.externalId),
@@ -108,13 +117,18 @@ export function mapUser(resource: Json): Row {
     manager ? text(manager.value) : null,
     timestamp(meta.created),
     timestamp(meta.lastModified),
-    JSON.stringify(resource),
+    // A User's `groups` is a relation the server derives, and many servers do not move the User's lastModified
+    // when it changes: group_members holds it, kept current, so raw leaves it out rather than go stale.
+    JSON.stringify(without(resource, 'groups')),
   ]);
 }
 
-/** The group_members row of one member value. */
+/**
+ * The group_members row of one member value. `display` starts as the group sent it; the engine then derives it
+ * from the users table when the member is a synced user (see refreshMemberDisplays).
+ */
 export function memberRow(groupId: string, memberId: string, member: Json): Row {
-  return row([groupId, memberId, text(member.type), text(member.display), JSON.stringify(member)]);
+  return row(MEMBERS_TABLE, [groupId, memberId, text(member.type), text(member.display), JSON.stringify(member)]);
 }
 
 /**
@@ -131,20 +145,17 @@ export function mapGroup(resource: Json): MappedGroup {
     if (member && memberId) members.set(memberId, member);
   }
   const meta = obj(resource.meta) ?? {};
-  // A null-prototype copy: a server-sent "__proto__" key stays a plain key.
-  const withoutMembers: Json = Object.create(null) as Json;
-  for (const [k, v] of Object.entries(resource)) if (k !== 'members') withoutMembers[k] = v;
   return {
     id,
     members,
-    row: row([
+    row: row(GROUPS_TABLE, [
       id,
       text(resource.displayName),
       text(resource.externalId),
       members.size,
       timestamp(meta.created),
       timestamp(meta.lastModified),
-      JSON.stringify(withoutMembers),
+      JSON.stringify(without(resource, 'members')),
     ]),
   };
 }

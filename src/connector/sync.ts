@@ -382,7 +382,9 @@ class SyncRun {
       const existing = await tx.existing('users', ids);
       const { changed, stats } = classify(ids.map((id) => [id, mapUser(byId.get(id) as Json)]), existing);
       await tx.upsert('users', changed, syncedAt);
-      return { users: stats };
+      // A renamed user's memberships show the new name, whether or not the server touched its groups.
+      const renamed = await tx.refreshMemberDisplays({ memberIds: changed.map((r) => String(r.values[0])) }, syncedAt);
+      return { users: stats, group_members: { updated: renamed } };
     }
     const groups = ids.map((id) => mapGroup(byId.get(id) as Json));
     const existing = await tx.existing('groups', ids);
@@ -411,7 +413,11 @@ class SyncRun {
       members.delete(grp.id);
     }
     await tx.upsert('group_members', pending, syncedAt);
-    return { groups: g.stats, group_members: m };
+    // Rows just written carry the display the group sent; members that are synced users show their current name.
+    await tx.refreshMemberDisplays({ groupIds: ids }, syncedAt);
+    // Counts are derived from live membership rows: a group whose lastModified did not move still gets its count.
+    const recounted = await tx.recountMembers(ids, syncedAt);
+    return { groups: { ...g.stats, updated: g.stats.updated + recounted, unchanged: g.stats.unchanged - recounted }, group_members: m };
   }
 
   /** Ends a phase inside `tx`: reconciles deletes after a complete pass, then starts the id scan or closes the stream. */
@@ -437,6 +443,8 @@ class SyncRun {
         const res = await tx.applyDeletes(name, now);
         deletes[name] = { softDeleted: res.rows };
         deletes.group_members = { softDeleted: res.memberships };
+        // Deleted users leave their groups even when the server did not move those groups' lastModified.
+        if (res.memberships > 0) deletes.groups = { ...deletes.groups, updated: await tx.recountMembers(null, now) };
         this.logger.info(`${name}: soft-deleted ${res.rows} rows and ${res.memberships} memberships no longer in the source`);
       }
     }

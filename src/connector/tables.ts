@@ -10,6 +10,11 @@ export type Cell = string | number | boolean | null;
 export interface ColumnDef {
   readonly name: string;
   readonly type: ColumnType;
+  /**
+   * Derived from other rows rather than copied from the resource (a group's live member count, a member's display
+   * from the users table): kept current by the engine and left out of the content hash.
+   */
+  readonly derived?: boolean;
 }
 
 export type TableName = 'users' | 'groups' | 'group_members';
@@ -21,7 +26,7 @@ export interface TableDef {
   readonly columns: readonly ColumnDef[];
 }
 
-const c = (name: string, type: ColumnType): ColumnDef => ({ name, type });
+const c = (name: string, type: ColumnType, derived = false): ColumnDef => (derived ? { name, type, derived } : { name, type });
 
 export const USERS_TABLE: TableDef = {
   name: 'users',
@@ -39,7 +44,7 @@ export const GROUPS_TABLE: TableDef = {
   name: 'groups',
   key: ['id'],
   columns: [
-    c('id', 'text'), c('display_name', 'text'), c('external_id', 'text'), c('member_count', 'integer'),
+    c('id', 'text'), c('display_name', 'text'), c('external_id', 'text'), c('member_count', 'integer', true),
     c('created', 'timestamp'), c('last_modified', 'timestamp'), c('raw', 'json'),
   ],
 };
@@ -47,7 +52,7 @@ export const GROUPS_TABLE: TableDef = {
 export const MEMBERS_TABLE: TableDef = {
   name: 'group_members',
   key: ['group_id', 'member_id'],
-  columns: [c('group_id', 'text'), c('member_id', 'text'), c('member_type', 'text'), c('display', 'text'), c('raw', 'json')],
+  columns: [c('group_id', 'text'), c('member_id', 'text'), c('member_type', 'text'), c('display', 'text', true), c('raw', 'json')],
 };
 
 export const TABLES: readonly TableDef[] = [USERS_TABLE, GROUPS_TABLE, MEMBERS_TABLE];

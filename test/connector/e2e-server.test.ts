@@ -96,13 +96,18 @@ async function assertEqualsServer(d: DestinationUrl, s: Server): Promise<void> {
       const src = users.get(String(r.id)) as Json;
       assert.equal(r.user_name, src.userName);
       assert.equal(r.title, src.title ?? null);
+      assert.equal((r.raw as Json).groups, undefined, 'users.raw leaves out the groups relation (group_members holds it, current)');
       assert.equal(r.last_modified, new Date(String((src.meta as Json).lastModified)).toISOString());
     }
     const g = await dest.readRows('groups');
     assert.deepEqual(g.filter((r) => r._deleted === false).map((r) => r.id).sort(), [...groups.keys()].sort(), 'live groups equal the server');
-    const members = (await dest.readRows('group_members')).filter((m) => m._deleted === false).map((m) => `${m.group_id}/${m.member_id}`).sort();
-    const expected = [...groups.values()].flatMap((grp) => ((grp.members as Json[]) ?? []).map((m) => `${grp.id}/${m.value}`)).sort();
-    assert.deepEqual(members, expected, 'live memberships equal the server');
+    const memberRows = (await dest.readRows('group_members')).filter((m) => m._deleted === false);
+    const members = memberRows.map((m) => `${m.group_id}/${m.member_id}/${m.display}`).sort();
+    const expected = [...groups.values()].flatMap((grp) => ((grp.members as Json[]) ?? []).map((m) => `${grp.id}/${m.value}/${m.display}`)).sort();
+    assert.deepEqual(members, expected, 'live memberships, with their display, equal the server');
+    for (const row of g.filter((r) => r._deleted === false)) {
+      assert.equal(row.member_count, ((groups.get(String(row.id))?.members as Json[]) ?? []).length, `member_count of ${row.display_name} equals the server`);
+    }
   });
 }
 
@@ -146,6 +151,12 @@ for (const kind of kinds) {
       const http = client(server);
       await http.request('PATCH', `/Users/${userIds[5]}`, { body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'title', value: 'Chief Synchronisation Officer' }] } });
       await http.request('DELETE', `/Users/${userIds[9]}`);
+      // The server moves neither a group's lastModified for a member's rename nor for its deletion: a group that
+      // nothing else touches must still show the new name and lose the member.
+      const untouched = [...groups.values()].find((g) => g.displayName !== 'Everyone' && g.id !== small.id) as Json;
+      const [renamed, deleted] = (untouched.members as Json[]).map((m) => String(m.value)).filter((id) => id !== userIds[9] && id !== userIds[5]);
+      await http.request('PATCH', `/Users/${renamed}`, { body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'Renamed Member' }] } });
+      await http.request('DELETE', `/Users/${deleted}`);
       await http.request('PATCH', `/Groups/${big.id}`, { body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'remove', path: `members[value eq "${removedMember}"]` }] } });
       await http.request('DELETE', `/Groups/${small.id}`);
       await http.request('POST', '/Users', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'late.joiner@example.com' } });
@@ -155,7 +166,7 @@ for (const kind of kinds) {
       assert.deepEqual(second.strategies, { users: 'incremental', groups: 'incremental' });
       assert.equal(second.tables.users.inserted, 1);
       assert.ok(second.tables.users.updated >= 1);
-      assert.equal(second.tables.users.softDeleted, 1);
+      assert.equal(second.tables.users.softDeleted, 2);
       assert.equal(second.tables.groups.softDeleted, 1);
       assert.ok(second.tables.group_members.softDeleted >= 2, 'the removed membership and the deleted group\'s ones');
       await assertEqualsServer(d, server);

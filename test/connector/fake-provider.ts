@@ -31,6 +31,13 @@ export interface FakeOptions {
   echoCredentials?: boolean;
   /** Whether `attributes=` is honoured. */
   projection?: boolean;
+  /**
+   * Like many servers (scimkit's own included): deleting or renaming a user changes its groups' member lists but
+   * not those groups' meta.lastModified.
+   */
+  staleGroups?: boolean;
+  /** Users carry a `groups` attribute (value, display), derived from the groups at read time as servers do. */
+  userGroups?: boolean;
   /** The server's clock against ours: its Date header and the timestamps it stamps are this far off. */
   clockSkewMs?: number;
   /** Cursor paging that never ends: every page brings fresh users, a new nextCursor and `totalResults: 5`. */
@@ -145,15 +152,33 @@ export class FakeProvider {
     if (!u) throw new Error(`no user ${id}`);
     Object.assign(u, fields);
     (u.meta as Json).lastModified = this.stamp();
+    // A stale-groups server shows the new name in member lists without touching the groups' lastModified.
+    if (this.opts.staleGroups && 'displayName' in fields) {
+      for (const g of this.groups.values()) for (const m of (g.members as Json[]) ?? []) if (m.value === id) m.display = fields.displayName;
+    }
   }
 
-  /** Deletes a user and, as a careful server does, removes it from its groups (bumping their lastModified). */
+  /**
+   * Deletes a user and removes it from its groups: a careful server moves their lastModified, a stale-groups
+   * server does not.
+   */
   deleteUser(id: string): void {
     this.users.delete(id);
     for (const g of this.groups.values()) {
       const members = (g.members as Json[]) ?? [];
-      if (members.some((m) => m.value === id)) this.setMembers(String(g.id), members.map((m) => String(m.value)).filter((v) => v !== id));
+      if (!members.some((m) => m.value === id)) continue;
+      if (this.opts.staleGroups) g.members = members.filter((m) => m.value !== id);
+      else this.setMembers(String(g.id), members.map((m) => String(m.value)).filter((v) => v !== id));
     }
+  }
+
+  /** A user as served: with its groups when the server derives them. */
+  private served(user: Json): Json {
+    if (!this.opts.userGroups) return user;
+    const groups = [...this.groups.values()]
+      .filter((g) => ((g.members as Json[]) ?? []).some((m) => m.value === user.id))
+      .map((g) => ({ value: g.id, display: g.displayName, type: 'direct' }));
+    return groups.length ? { ...user, groups } : user;
   }
 
   addGroup(displayName: string, memberIds: string[]): Json {
@@ -372,7 +397,7 @@ export class FakeProvider {
     } else if (!this.opts.ignoreStartIndex) {
       start = Math.max(1, Number(q.get('startIndex') ?? 1)) - 1;
     }
-    let page = items.slice(start, start + count);
+    let page = items.slice(start, start + count).map((r) => (source === this.users ? this.served(r) : r));
     const attrs = q.get('attributes');
     if (attrs && this.opts.projection) {
       const keep = new Set(['id', 'schemas', ...attrs.split(',').map((a) => a.trim())]);

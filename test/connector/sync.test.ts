@@ -186,6 +186,36 @@ for (const kind of kinds) {
       await assertTablesEqualSource(d, p);
     });
 
+    it('keeps relations consistent when the server does not move a group\'s lastModified for member deletes and renames', async (t) => {
+      const { p, d } = await setup(t, kind, { staleGroups: true, userGroups: true });
+      p.populate(40, 6, 8);
+      p.backdate(10 * 60_000);
+      const cfg = configFor(p, d);
+      await sync(cfg);
+      await assertTablesEqualSource(d, p);
+      p.opts.clockSkewMs = 5 * 60_000;
+      const members = [...new Set([...p.groups.values()].flatMap((g) => (g.members as Json[]).map((m) => String(m.value))))];
+      for (const id of members.slice(0, 6)) p.deleteUser(id);
+      p.updateUser(members[7], { displayName: 'Renamed Seven' });
+      p.updateUser(members[8], { displayName: 'Renamed Eight' });
+      // A user joins a group after the cursor moved; the group's list says so (and here its lastModified moves).
+      const joiner = String(p.addUser().id);
+      const g0 = [...p.groups.keys()][0];
+      p.setMembers(g0, [...(p.groups.get(g0)?.members as Json[]).map((m) => String(m.value)), joiner]);
+      const run = await sync(cfg);
+      assert.ok(run.records < 15, `an incremental run (${run.records} records)`);
+      await assertTablesEqualSource(d, p);
+      await withDestination(d, async (dest) => {
+        const memberRows = await dest.readRows('group_members');
+        const renamed = memberRows.filter((m) => m.member_id === members[7] && m._deleted === false);
+        assert.ok(renamed.length > 0 && renamed.every((m) => m.display === 'Renamed Seven'), 'the renamed member shows the new name');
+        for (const u of await dest.readRows('users')) assert.equal((u.raw as Json).groups, undefined, 'users.raw leaves the groups relation out');
+        const joined = memberRows.find((m) => m.group_id === g0 && m.member_id === joiner);
+        assert.equal(joined?._deleted, false, 'the joiner is a member');
+      });
+      assert.ok(run.tables.groups.updated >= 1, 'groups whose counts changed are counted as updated');
+    });
+
     it('brings a soft-deleted resource back when it reappears', async (t) => {
       const { p, d } = await setup(t, kind);
       p.populate(10, 1, 3);

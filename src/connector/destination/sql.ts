@@ -72,11 +72,14 @@ function unseen(stream: StreamName): string {
   return `t._deleted = FALSE AND NOT EXISTS (SELECT 1 FROM ${SEEN_TABLE} s WHERE s.stream = '${stream}' AND s.key = t.id)`;
 }
 
+/** A membership whose member is a User (the type is optional in SCIM; a missing one means a User). */
+const USER_MEMBER = `(m.member_type IS NULL OR lower(m.member_type) = 'user')`;
+
 /** Memberships that go with unseen rows: members of unseen groups, or unseen users as members. */
 function affectedMemberships(stream: StreamName): string {
   const target = stream === 'users' ? `${q('users')}` : `${q('groups')}`;
   const match = stream === 'users'
-    ? `(m.member_type IS NULL OR lower(m.member_type) = 'user') AND m.member_id IN (SELECT t.id FROM ${target} t WHERE ${unseen(stream)})`
+    ? `${USER_MEMBER} AND m.member_id IN (SELECT t.id FROM ${target} t WHERE ${unseen(stream)})`
     : `m.group_id IN (SELECT t.id FROM ${target} t WHERE ${unseen(stream)})`;
   return `m._deleted = FALSE AND ${match}`;
 }
@@ -132,6 +135,29 @@ class SqlTx implements DestinationTx {
     return this.d.run(
       `UPDATE group_members SET _deleted = TRUE, _deleted_at = ?, _synced_at = ? WHERE group_id = ? AND _deleted = FALSE AND member_id IN (SELECT value FROM ${this.d.listSource})`,
       [at, at, groupId, this.d.listParam(memberIds)],
+    );
+  }
+
+  async refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }, at: string): Promise<number> {
+    const byGroup = 'groupIds' in scope;
+    const ids = byGroup ? scope.groupIds : scope.memberIds;
+    if (ids.length === 0) return 0;
+    const name = 'coalesce(u.display_name, u.user_name)';
+    return this.d.run(
+      `UPDATE group_members AS m SET display = ${name}, _synced_at = ? FROM ${q('users')} AS u
+       WHERE u.id = m.member_id AND m.${byGroup ? 'group_id' : 'member_id'} IN (SELECT value FROM ${this.d.listSource})
+       AND m._deleted = FALSE AND ${USER_MEMBER} AND m.display IS DISTINCT FROM ${name}`,
+      [at, this.d.listParam(ids)],
+    );
+  }
+
+  async recountMembers(groupIds: readonly string[] | null, at: string): Promise<number> {
+    if (groupIds !== null && groupIds.length === 0) return 0;
+    const live = `(SELECT count(*) FROM group_members m WHERE m.group_id = g.id AND m._deleted = FALSE)`;
+    const scope = groupIds === null ? '' : `AND g.id IN (SELECT value FROM ${this.d.listSource})`;
+    return this.d.run(
+      `UPDATE ${q('groups')} AS g SET member_count = ${live}, _synced_at = ? WHERE g._deleted = FALSE ${scope} AND g.member_count IS DISTINCT FROM ${live}`,
+      groupIds === null ? [at] : [at, this.d.listParam(groupIds)],
     );
   }
 

@@ -76,6 +76,13 @@ export interface DestinationTx {
   /** Inserts or overwrites whole rows (live again if they were soft-deleted). */
   upsert(table: TableName, rows: readonly Row[], syncedAt: string): Promise<void>;
   softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Promise<number>;
+  /**
+   * Sets `display` of live User memberships (of the given groups, or of the given members) to the member's
+   * display_name, else user_name, from the users table, where it differs; returns the rows changed.
+   */
+  refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }, at: string): Promise<number>;
+  /** Sets `member_count` of live groups (the given ones, or all) to their live memberships where it differs; returns the rows changed. */
+  recountMembers(groupIds: readonly string[] | null, at: string): Promise<number>;
   markSeen(stream: StreamName, keys: readonly string[]): Promise<void>;
   /** How many of `keys` the running pass already saw. */
   countSeen(stream: StreamName, keys: readonly string[]): Promise<number>;
