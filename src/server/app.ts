@@ -10,7 +10,7 @@ import { ScimError } from '../scim/errors.ts';
 import type { ServiceProviderFeatures } from '../scim/discovery.ts';
 import type { Store } from '../store/types.ts';
 import { organizationAuth } from './auth.ts';
-import { errorBody, parseJsonBody, scimClientErrorHandler, sendScim, toErrorResponse } from './http.ts';
+import { discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, sendScim, toErrorResponse } from './http.ts';
 import { ServerMetrics } from './metrics.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { registerBulkRoute } from './bulk.ts';
@@ -29,6 +29,11 @@ export interface ServerLimits {
   readonly authFailuresPerSecond: number;
   /** Deepest startIndex served when the result set is that large (400 tooMany past it; cursors have no limit). */
   readonly maxStartIndex: number;
+  /**
+   * Most bytes of an unread body read and discarded after an early answer (a 413, or a 401 before the body), so that
+   * a client still sending receives the answer instead of a reset connection; past it the connection is closed.
+   */
+  readonly maxDiscardedBodyBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -38,6 +43,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   defaultCount: 100,
   authFailuresPerSecond: 5,
   maxStartIndex: 1_000_000,
+  maxDiscardedBodyBytes: 64 * 1024 * 1024,
 };
 
 /** The SCIM base paths; each organization lives under `<prefix>/organizations/<orgId>`. */
@@ -150,9 +156,11 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     const response = toErrorResponse(error, request.id);
     if (response.internal) request.log.error({ err: error }, 'internal error');
+    discardUnreadBody(request, reply, limits.maxDiscardedBodyBytes);
     return sendScim(reply, response.status, response.body);
   });
   app.setNotFoundHandler((request, reply) => {
+    discardUnreadBody(request, reply, limits.maxDiscardedBodyBytes);
     return sendScim(reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
   });
 

@@ -1,7 +1,7 @@
 /** SCIM response helpers shared by the routes, the hooks and the error handler. */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_SCHEMA, ScimError, isScimError } from '../scim/errors.ts';
 import { isForbiddenKey } from '../scim/schema/registry.ts';
 
@@ -70,6 +70,24 @@ export function toErrorResponse(error: unknown, requestId: string): { status: nu
 
 function internalError(requestId: string): { status: number; body: HttpErrorBody; internal: boolean } {
   return { status: 500, body: errorBody(500, `Internal server error (request id ${requestId})`), internal: true };
+}
+
+/**
+ * After an answer sent before the request body was read (413, 401, 429, 404, ...), reads and discards the rest of
+ * the body, up to `maxBytes`, and keeps the connection. A client is usually still sending then, and closing the
+ * connection under it resets it: the client sees ECONNRESET or EPIPE instead of the answer. Past `maxBytes` the
+ * connection is closed after all, as it is when the request timeout ends the upload.
+ */
+export function discardUnreadBody(request: FastifyRequest, reply: FastifyReply, maxBytes: number): void {
+  const raw = request.raw;
+  if (raw.complete || raw.destroyed) return;
+  // fastify asks for a close after a body parser error; that close is what resets a client that is still sending.
+  if (reply.getHeader('connection') === 'close') reply.removeHeader('connection');
+  let discarded = 0;
+  raw.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > maxBytes) raw.socket.destroy();
+  });
 }
 
 /** Parses a JSON request body; malformed JSON and prototype-reaching keys are client errors. */
