@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isScimError } from '../scim/errors.ts';
 import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim/limits.ts';
+import { defaultConnectionLimits, FILE_HEADROOM, openFileLimit } from '../server/connections.ts';
 import type { RateLimiter } from '../server/ratelimit/types.ts';
 import type { OrgSettings, Store, TokenScope } from '../store/types.ts';
 
@@ -114,11 +115,43 @@ function trustedProxies(value: string): string[] {
   return entries;
 }
 
+/** A duration in seconds (decimals allowed), as whole milliseconds. */
+function seconds(value: string): number {
+  if (!/^\d+(\.\d{1,3})?$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a number of seconds above 0');
+  return Math.round(Number(value) * 1000);
+}
+
+const DEFAULT_CONNECTIONS = defaultConnectionLimits();
+const FILE_LIMIT = openFileLimit();
+
 /**
  * The serve options this file adds beyond listening, the store and Redis: one Option each, with its parser and
  * default, so that `--help` shows them and each can be given another source (an environment variable) in one place.
  */
 const SERVE_OPTIONS = {
+  maxConnections: () =>
+    new Option('--max-connections <n>', 'open connections at most; one more is closed at once')
+      .argParser(positiveInteger)
+      .default(
+        DEFAULT_CONNECTIONS.maxConnections,
+        FILE_LIMIT === null ? String(DEFAULT_CONNECTIONS.maxConnections) : `the open-file limit (${FILE_LIMIT}) minus ${FILE_HEADROOM}, at most 10000: ${DEFAULT_CONNECTIONS.maxConnections}`,
+      ),
+  maxConnectionsPerAddress: () =>
+    new Option('--max-connections-per-address <n>', 'open connections per client address at most, except from --trust-proxy proxies (0: no cap)')
+      .argParser(nonNegativeInteger)
+      .default(DEFAULT_CONNECTIONS.maxConnectionsPerAddress),
+  headersTimeout: () =>
+    new Option('--headers-timeout <seconds>', "time for a request's headers to arrive (408 past it)")
+      .argParser(seconds)
+      .default(DEFAULT_CONNECTIONS.headersTimeoutMs, String(DEFAULT_CONNECTIONS.headersTimeoutMs / 1000)),
+  requestTimeout: () =>
+    new Option('--request-timeout <seconds>', 'time for a whole request, headers and body, to arrive (408 past it)')
+      .argParser(seconds)
+      .default(DEFAULT_CONNECTIONS.requestTimeoutMs, String(DEFAULT_CONNECTIONS.requestTimeoutMs / 1000)),
+  keepAliveTimeout: () =>
+    new Option('--keep-alive-timeout <seconds>', 'time an idle connection is kept open between requests (keep it above a load balancer\'s idle timeout)')
+      .argParser(seconds)
+      .default(DEFAULT_CONNECTIONS.keepAliveTimeoutMs, String(DEFAULT_CONNECTIONS.keepAliveTimeoutMs / 1000)),
   trustProxy: () =>
     new Option('--trust-proxy <proxies>', 'take the client address, scheme and host from X-Forwarded-* sent by these proxies: addresses, CIDR ranges, loopback, linklocal or uniquelocal, comma-separated')
       .argParser(trustedProxies)
@@ -132,6 +165,11 @@ interface ServeFlags extends StoreFlags {
   publicUrl?: string;
   logLevel: string;
   trustProxy: string[];
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -150,7 +188,26 @@ async function serve(flags: ServeFlags): Promise<void> {
 
     // Logs go to stderr as JSON, so stdout carries only the lines below (which scripts and tests read).
     const logger = pino({ level: flags.logLevel }, pino.destination(2));
-    const app = buildServer({ store, rateLimiter, logger, publicUrl: flags.publicUrl, trustProxy: flags.trustProxy.length > 0 ? flags.trustProxy : false });
+    const app = buildServer({
+      store,
+      rateLimiter,
+      logger,
+      publicUrl: flags.publicUrl,
+      trustProxy: flags.trustProxy.length > 0 ? flags.trustProxy : false,
+      connections: {
+        maxConnections: flags.maxConnections,
+        maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
+        headersTimeoutMs: flags.headersTimeout,
+        requestTimeoutMs: flags.requestTimeout,
+        keepAliveTimeoutMs: flags.keepAliveTimeout,
+      },
+    });
+    if (FILE_LIMIT !== null && flags.maxConnections > FILE_LIMIT - FILE_HEADROOM) {
+      logger.warn(
+        { maxConnections: flags.maxConnections, openFileLimit: FILE_LIMIT },
+        `--max-connections leaves fewer than ${FILE_HEADROOM} of the ${FILE_LIMIT} open files for the store and logs: raise the limit (ulimit -n) or lower --max-connections`,
+      );
+    }
     const address = await app.listen({ host: flags.host, port: flags.port }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') throw new Error(`port ${flags.port} on ${flags.host} is already in use: stop the other process or pass --port`);
       if (err.code === 'EACCES') throw new Error(`no permission to listen on ${flags.host}:${flags.port}: pick a port above 1023 with --port`);
@@ -222,6 +279,11 @@ export function registerServerCommands(program: Command): void {
       .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info')
       .option('--user-cache <entries>', 'with the SQLite file: users kept in memory for repeated reads (0 keeps none)', nonNegativeInteger, DEFAULT_USER_CACHE_ENTRIES)
       .addOption(SERVE_OPTIONS.trustProxy())
+      .addOption(SERVE_OPTIONS.maxConnections())
+      .addOption(SERVE_OPTIONS.maxConnectionsPerAddress())
+      .addOption(SERVE_OPTIONS.headersTimeout())
+      .addOption(SERVE_OPTIONS.requestTimeout())
+      .addOption(SERVE_OPTIONS.keepAliveTimeout())
       .addHelpText(
         'after',
         `\nLength limits (fixed, the same on SQLite and PostgreSQL; past one a write is 400 invalidValue):\n` +

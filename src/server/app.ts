@@ -11,6 +11,8 @@ import type { ServiceProviderFeatures } from '../scim/discovery.ts';
 import type { Store } from '../store/types.ts';
 import { organizationAuth } from './auth.ts';
 import { discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, sendScim, toErrorResponse } from './http.ts';
+import { capConnections, checkConnectionLimits, defaultConnectionLimits, timeoutOptions } from './connections.ts';
+import type { ConnectionLimits } from './connections.ts';
 import { ServerMetrics } from './metrics.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { registerBulkRoute } from './bulk.ts';
@@ -49,6 +51,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
 /** The SCIM base paths; each organization lives under `<prefix>/organizations/<orgId>`. */
 export const BASE_PREFIXES = ['/scim/v2', '/scim/v2.0'] as const;
 
+export type { ConnectionLimits } from './connections.ts';
+
 export interface BuildServerOptions {
   readonly store: Store;
   readonly rateLimiter: RateLimiter;
@@ -64,6 +68,8 @@ export interface BuildServerOptions {
    * `linklocal` and `uniquelocal` name those ranges). Default: none.
    */
   readonly trustProxy?: boolean | string | readonly string[];
+  /** Connection caps and timeouts of the listening server (connections.ts); each defaults as documented there. */
+  readonly connections?: Partial<ConnectionLimits>;
 }
 
 /** What an organization-scoped plugin receives; `bulk.ts` registers `/Bulk` with it. */
@@ -88,6 +94,9 @@ function loggerOptions(logger: BuildServerOptions['logger']): Pick<FastifyServer
 
 export function buildServer(options: BuildServerOptions): FastifyInstance {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const connections: ConnectionLimits = { ...defaultConnectionLimits(), ...options.connections };
+  checkConnectionLimits(connections);
+  const trustProxy = options.trustProxy ?? false;
   const metrics = new ServerMetrics();
   const features: ServiceProviderFeatures = {
     patch: true,
@@ -107,7 +116,8 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: limits.maxPayloadBytes,
-    trustProxy: typeof options.trustProxy === 'object' ? [...options.trustProxy] : (options.trustProxy ?? false),
+    trustProxy: typeof trustProxy === 'object' ? [...trustProxy] : trustProxy,
+    ...timeoutOptions(connections),
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: 512 },
     clientErrorHandler: scimClientErrorHandler,
     frameworkErrors: (error, request, reply) => {
@@ -117,6 +127,7 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     },
   });
   app.decorateRequest('scim', null);
+  capConnections(app.server, connections, trustProxy, metrics);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(

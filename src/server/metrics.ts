@@ -29,6 +29,8 @@ export class ServerMetrics {
   private readonly requests = new Map<string, { method: string; route: string; status: string; value: number }>();
   private readonly latency = new Map<string, { route: string; histogram: Histogram }>();
   private readonly rateLimited = new Map<string, number>();
+  private openConnections = 0;
+  private readonly refusedConnections = new Map<string, number>();
 
   recordRequest(method: string, route: string, status: number, seconds: number): void {
     const key = `${method}\u0000${route}\u0000${status}`;
@@ -52,6 +54,19 @@ export class ServerMetrics {
     this.rateLimited.set(limitClass, (this.rateLimited.get(limitClass) ?? 0) + 1);
   }
 
+  connectionOpened(): void {
+    this.openConnections++;
+  }
+
+  connectionClosed(): void {
+    this.openConnections--;
+  }
+
+  /** `reason` is `max_connections` or `per_address` (see connections.ts). */
+  connectionRefused(reason: string): void {
+    this.refusedConnections.set(reason, (this.refusedConnections.get(reason) ?? 0) + 1);
+  }
+
   render(): string {
     const out: string[] = [];
     out.push('# HELP scimkit_http_requests_total HTTP requests by method, route and status.');
@@ -72,6 +87,12 @@ export class ServerMetrics {
     out.push('# HELP scimkit_rate_limited_total Requests refused with 429, by limit class (read, write, auth).');
     out.push('# TYPE scimkit_rate_limited_total counter');
     for (const [limitClass, value] of this.rateLimited) out.push(`scimkit_rate_limited_total${labels({ class: limitClass })} ${value}`);
+    out.push('# HELP scimkit_open_connections Connections the server holds open.');
+    out.push('# TYPE scimkit_open_connections gauge');
+    out.push(`scimkit_open_connections ${this.openConnections}`);
+    out.push('# HELP scimkit_connections_refused_total Connections closed as soon as they were accepted, by cap (max_connections, per_address).');
+    out.push('# TYPE scimkit_connections_refused_total counter');
+    for (const [reason, value] of this.refusedConnections) out.push(`scimkit_connections_refused_total${labels({ reason })} ${value}`);
     return out.join('\n') + '\n';
   }
 }

@@ -187,3 +187,45 @@ test('serve --trust-proxy: behind a trusted proxy, failed authentications count 
   const help = await cli('serve', '--help');
   assert.match(help.stdout.replace(/\s+/g, ' '), /--trust-proxy <proxies> .*\(default: none\)/);
 });
+
+test('serve caps connections per address and times out slow requests, as its options say', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-cli-conn-'));
+  const server = await serve([
+    '--db', join(dir, 'scimkit.db'), '--log-level', 'warn',
+    '--max-connections-per-address', '2', '--headers-timeout', '0.3', '--request-timeout', '0.6',
+  ]);
+  const { connect } = await import('node:net');
+  const url = new URL(server.origin);
+  const open = (localAddress: string) =>
+    new Promise<{ closed: Promise<string>; destroy: () => void }>((resolve, reject) => {
+      const socket = connect({ host: url.hostname, port: Number(url.port), localAddress }, () => {
+        socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+        resolve({ closed, destroy: () => socket.destroy() });
+      });
+      let received = '';
+      socket.on('data', (d) => (received += d));
+      socket.on('error', reject);
+      const closed = new Promise<string>((done) => socket.once('close', () => done(received)));
+    });
+  try {
+    const held = [await open('127.0.0.2'), await open('127.0.0.2')];
+    assert.equal(await (await open('127.0.0.2')).closed, '', 'a third connection from one address is closed at once');
+    assert.equal((await call(server.origin, 'GET', '/healthz')).status, 200, 'another address is served');
+    for (const h of held) assert.match(await h.closed, /^HTTP\/1\.1 408 /, 'a request whose headers never finish times out');
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exit;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const help = (await cli('serve', '--help')).stdout.replace(/\s+/g, ' ');
+  for (const pattern of [
+    /--max-connections <n> .*\(default: (the open-file limit \(\d+\) minus 256, at most 10000: )?\d+\)/,
+    /--max-connections-per-address <n> .*\(default: 256\)/,
+    /--headers-timeout <seconds> .*\(default: 10\)/,
+    /--request-timeout <seconds> .*\(default: 30\)/,
+    /--keep-alive-timeout <seconds> .*\(default: 72\)/,
+  ]) assert.match(help, pattern);
+  const bad = await cli('serve', '--headers-timeout', '0');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--headers-timeout/);
+});

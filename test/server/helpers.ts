@@ -98,6 +98,7 @@ export interface HarnessOptions {
   /** Count rate limits in this Redis (under a fresh key prefix) instead of in memory. */
   readonly redisUrl?: string;
   readonly trustProxy?: BuildServerOptions['trustProxy'];
+  readonly connections?: BuildServerOptions['connections'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -113,6 +114,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     limits: options.limits,
     logger: options.logger,
     trustProxy: options.trustProxy,
+    connections: options.connections,
   });
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });
   const org = await store.createOrganization('acme', options.settings ?? GENEROUS);
