@@ -371,7 +371,7 @@ export function registerServerCommands(program: Command): void {
       .command('create <orgId>')
       .description('Create a bearer token for an organization')
       .addOption(new Option('--scope <scope>', 'read or write (read-write)').argParser(scopeOption).default('read-write' as TokenScope, 'write'))
-      .option('--user <userId>', 'the User this token acts as for /Me')
+      .option('--user <userId>', 'bind the token to this User: it then reaches only /Me (GET, and with --scope write also PUT, PATCH, DELETE)')
       .option('--json', 'print one JSON object'),
   ).action(async (orgId: string, flags: StoreFlags & { scope: TokenScope; user?: string; json?: boolean }, command: Command) => {
     await withStore(command, flags, async (store) => {

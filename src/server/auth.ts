@@ -1,6 +1,7 @@
 /**
  * Authentication, tenancy and rate limiting for the organization-scoped routes (one onRequest hook).
- * Order: bearer token, organization match, scope, then rate limit by organization and class. Only a request whose
+ * Order: bearer token, organization match, scope (a token bound to a User reaches only /Me; a read-only token only
+ * reads), then rate limit by organization and class. Only a request whose
  * credential fails meets the failed-authentication limit of its client address, so a valid token is never refused
  * by it; and a scope refusal costs no quota. Everything the request learns is kept on `request.scim`.
  */
@@ -31,6 +32,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The rate-limit class of a route; routes without one are classed by method. */
     access?: AccessClass;
+    /** A route a token bound to a User may reach: only `/Me` (RFC 7644 section 3.11) sets it. */
+    meAlias?: boolean;
   }
 }
 
@@ -210,6 +213,11 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
     const { token, org } = found;
     // The same answer whether or not the path's organization exists, so a token cannot probe for others.
     if (token.orgId !== orgId || !org) throw ScimError.forbidden('This token is not valid for this organization');
+
+    // A token bound to a User acts as that User: it reaches /Me and nothing else, whatever its scope.
+    if (token.userId !== null && request.routeOptions.config?.meAlias !== true) {
+      throw ScimError.forbidden('This token is bound to a User and reaches only /Me');
+    }
 
     const access = accessClass(request);
     // Refused before counting: a read-only token's writes must not spend the organization's write quota.

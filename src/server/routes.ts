@@ -131,12 +131,13 @@ async function refuseFilter(request: FastifyRequest): Promise<void> {
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'];
 
 /** Answers methods a known endpoint does not support with 501 (RFC 7644 section 3.12), naming what it does support. */
-export function unsupportedMethods(app: FastifyInstance, url: string, supported: HTTPMethods[]): void {
+export function unsupportedMethods(app: FastifyInstance, url: string, supported: HTTPMethods[], config?: { meAlias: boolean }): void {
   const others = ALL_METHODS.filter((m) => !supported.includes(m));
   if (others.length === 0) return;
   app.route({
     method: others,
     url,
+    ...(config && { config }),
     handler: async (request) => {
       throw ScimError.notImplemented(`${request.method} is not supported on this endpoint; it supports ${supported.join(', ')}`);
     },
@@ -180,11 +181,13 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
   });
   unsupportedMethods(app, '/.search', ['POST']);
 
-  app.get('/Me', { config: read }, async (request, reply) => getOne(request, reply, 'User', meId(request)));
-  app.put('/Me', async (request, reply) => replaceOne(request, reply, 'User', meId(request)));
-  app.patch('/Me', async (request, reply) => patchOne(request, reply, 'User', meId(request)));
-  app.delete('/Me', async (request, reply) => deleteOne(request, reply, 'User', meId(request)));
-  unsupportedMethods(app, '/Me', ['GET', 'PUT', 'PATCH', 'DELETE']);
+  // The only routes a token bound to a User reaches (auth.ts).
+  const me = { meAlias: true };
+  app.get('/Me', { config: { ...read, ...me } }, async (request, reply) => getOne(request, reply, 'User', meId(request)));
+  app.put('/Me', { config: me }, async (request, reply) => replaceOne(request, reply, 'User', meId(request)));
+  app.patch('/Me', { config: me }, async (request, reply) => patchOne(request, reply, 'User', meId(request)));
+  app.delete('/Me', { config: me }, async (request, reply) => deleteOne(request, reply, 'User', meId(request)));
+  unsupportedMethods(app, '/Me', ['GET', 'PUT', 'PATCH', 'DELETE'], me);
 
   // Discovery (RFC 7644 section 4). Authenticated like everything else under an organization.
   const base = (request: FastifyRequest) => ctxOf(request).baseUrl;

@@ -63,6 +63,56 @@ describe('authentication', () => {
     }
     assert.equal((await client(h)('GET', `/Users/${created.body.id}`)).body.userName, 'ro-target');
   });
+
+  test('a token bound to a User reaches only /Me; everything else is 403 and spends no quota', async () => {
+    // Issue 11, item 10: such a token could list and create every user (200, 201).
+    const admin = client(h);
+    const me = await admin('POST', '/Users', { body: user('bound-me') });
+    const other = await admin('POST', '/Users', { body: user('bound-other') });
+    const g = await admin('POST', '/Groups', { body: group('bound-group') });
+    const { secret } = await h.store.createToken(h.org.id, { scope: 'read-write', userId: me.body.id });
+    const mine = client(h, secret);
+    const refused: [string, string, unknown][] = [
+      ['GET', '/Users', undefined],
+      ['GET', `/Users?filter=${encodeURIComponent('userName eq "bound-other"')}`, undefined],
+      ['POST', '/Users', user('bound-new')],
+      ['GET', `/Users/${me.body.id}`, undefined],
+      ['GET', `/Users/${other.body.id}`, undefined],
+      ['PATCH', `/Users/${other.body.id}`, patchOp({ op: 'replace', path: 'active', value: false })],
+      ['DELETE', `/Users/${other.body.id}`, undefined],
+      ['GET', '/Groups', undefined],
+      ['PATCH', `/Groups/${g.body.id}`, patchOp({ op: 'add', path: 'members', value: [{ value: me.body.id }] })],
+      ['POST', '/.search', { schemas: [SEARCH_SCHEMA] }],
+      ['POST', '/Users/.search', { schemas: [SEARCH_SCHEMA] }],
+      ['POST', '/Bulk', { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [{ method: 'POST', path: '/Users', data: user('bulk-new') }] }],
+      ['GET', '/ServiceProviderConfig', undefined],
+      ['GET', '/Schemas', undefined],
+    ];
+    for (const [method, url, body] of refused) {
+      const res = await mine(method, url, { body });
+      assert.equal(res.status, 403, `${method} ${url}: ${res.text.slice(0, 200)}`);
+      assert.match(res.body.detail, /bound to a User and reaches only \/Me/);
+      // Rate-limit headers are set once a request is counted: none here, so the refusal cost no quota.
+      assert.equal(res.headers.get('x-ratelimit-remaining'), null, 'refused before the rate limit counts');
+    }
+    assert.equal((await admin('GET', '/Users?filter=userName eq "bound-new"')).body.totalResults, 0, 'nothing was created');
+    assert.equal((await admin('GET', `/Users/${other.body.id}`)).body.active, undefined, 'nothing was changed');
+
+    // Through /Me it reads and writes its own User (RFC 7644 section 3.11).
+    const got = await mine('GET', '/Me');
+    assert.equal(got.status, 200);
+    assert.equal(got.body.id, me.body.id);
+    const patched = await mine('PATCH', '/Me', { body: patchOp({ op: 'replace', path: 'title', value: 'Self' }) });
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.title, 'Self');
+
+    // A read-only token bound to a User reads /Me and nothing else.
+    const { secret: readOnly } = await h.store.createToken(h.org.id, { scope: 'read', userId: me.body.id });
+    const ro = client(h, readOnly);
+    assert.equal((await ro('GET', '/Me')).status, 200);
+    assert.equal((await ro('PATCH', '/Me', { body: patchOp({ op: 'replace', path: 'title', value: 'x' }) })).status, 403);
+    assert.equal((await ro('GET', '/Users')).status, 403);
+  });
 });
 
 describe('failed authentications are limited per client address', () => {
