@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { buildIfStale } from './build.mjs';
 import { startPostgres, startRedis } from './services.mjs';
 
 function listTests(dir) {
@@ -21,6 +22,14 @@ let files = listTests('test').map((f) => relative('.', f)).sort();
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');
+  process.exit(1);
+}
+
+// Tests that start the CLI run bin/scimkit.mjs, which runs the compiled dist/: build it first when src/ changed.
+try {
+  buildIfStale();
+} catch (err) {
+  console.error(err.message);
   process.exit(1);
 }
 

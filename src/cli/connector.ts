@@ -190,6 +190,24 @@ interface SeedFlags {
   json?: boolean;
 }
 
+const FAKER = '@faker-js/faker';
+
+/**
+ * Loads the seeder on demand: faker is large, no other command needs it, and it is an optional peer dependency of
+ * the package. When it is not installed, says how to install it (exit code 1) and returns null.
+ */
+async function loadSeed(): Promise<typeof import('../connector/seed.ts').seed | null> {
+  try {
+    return (await import('../connector/seed.ts')).seed;
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`'${FAKER}'`);
+    if (!missing) throw err;
+    process.stderr.write(`scimkit: seed needs ${FAKER}, which is not installed: run \`npm install ${FAKER}\` next to scimkit (the other commands do not need it)\n`);
+    process.exitCode = 1;
+    return null;
+  }
+}
+
 async function seedCommand(flags: SeedFlags): Promise<void> {
   const token = flags.token ?? process.env.SCIMKIT_TOKEN;
   const redact = createRedactor([token]);
@@ -207,8 +225,8 @@ async function seedCommand(flags: SeedFlags): Promise<void> {
   }
   try {
     const logger = createLogger({ debug: false, redact });
-    // Loaded on demand: faker is large, and no other command needs it.
-    const { seed } = await import('../connector/seed.ts');
+    const seed = await loadSeed();
+    if (!seed) return;
     const result = await seed({
       baseUrl: flags.url,
       token,

@@ -3,10 +3,10 @@
  * writing to a database at a time). It is separate from the runner's pool so that pooled clients come and go
  * freely meanwhile; a lost connection ends the session and so releases the lock.
  */
-import pg from 'pg';
 
 /** Takes lock `key` without waiting: returns the function that releases it, or null when another session holds it. */
 export async function tryPostgresLock(url: string, key: number): Promise<(() => Promise<void>) | null> {
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url });
   // A server-side disconnect must not crash the process; it has released the lock with the session.
   client.on('error', () => {});

@@ -4,8 +4,7 @@
  * agree. Deadlocks and serialization failures rerun the whole operation, which is safe because it has not committed
  * (so an operation must not have effects outside the database before it returns).
  */
-import pg from 'pg';
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { Op, Row, Statement } from './builder.ts';
 import { postgresDialect } from './dialect.ts';
 import { migrate } from './migrate.ts';
@@ -40,12 +39,14 @@ export class PostgresRunner implements Runner {
   private readonly texts = new Map<string, string>();
 
   private constructor(
-    private readonly pool: pg.Pool,
+    private readonly pool: Pool,
     private readonly violations: ViolationErrors,
   ) {}
 
   /** Connects a pool to `url` and applies `options.migrations`. */
   static async open(url: string, options: PostgresRunnerOptions = {}): Promise<PostgresRunner> {
+    // pg loads here, so a process that never opens PostgreSQL never loads it.
+    const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => {});

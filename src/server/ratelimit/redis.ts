@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { checkLimit, decide, WINDOW_MS } from './memory.ts';
 import type { RateLimitDecision, RateLimiter } from './types.ts';
 
@@ -48,9 +48,13 @@ export function redactRedisUrl(url: string): string {
 
 /** Fixed one-second windows shared by every process that uses the same Redis. */
 export class RedisRateLimiter implements RateLimiter {
-  readonly #redis: Redis;
+  readonly #url: string;
+  readonly #connectTimeoutMs: number;
   readonly #prefix: string;
   readonly #where: string;
+  /** ioredis loads with the first command, so that a process without Redis never loads it. */
+  #opening: Promise<Redis> | undefined;
+  #redis: Redis | undefined;
 
   constructor(options: RedisRateLimiterOptions) {
     this.#where = redactRedisUrl(options.url);
@@ -59,25 +63,36 @@ export class RedisRateLimiter implements RateLimiter {
     } catch {
       throw new Error(`invalid Redis URL for the rate limiter: ${this.#where}`);
     }
+    this.#url = options.url;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 2000;
     this.#prefix = options.keyPrefix ?? 'scimkit:rl:';
-    // Connect on first use; fail a request quickly instead of queueing it while Redis is down, but keep reconnecting.
-    this.#redis = new Redis(options.url, {
-      lazyConnect: true,
-      connectTimeout: options.connectTimeoutMs ?? 2000,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  }
+
+  #client(): Promise<Redis> {
+    this.#opening ??= import('ioredis').then(({ Redis }) => {
+      // Connect on first use; fail a request quickly instead of queueing it while Redis is down, but keep reconnecting.
+      const redis = new Redis(this.#url, {
+        lazyConnect: true,
+        connectTimeout: this.#connectTimeoutMs,
+        maxRetriesPerRequest: 1,
+        retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+      });
+      // Errors surface through the rejected commands; without a listener ioredis would print every reconnect failure.
+      redis.on('error', () => {});
+      redis.defineCommand('scimkitRateLimitHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
+      this.#redis = redis;
+      return redis;
     });
-    // Errors surface through the rejected commands; without a listener ioredis would print every reconnect failure.
-    this.#redis.on('error', () => {});
-    this.#redis.defineCommand('scimkitRateLimitHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
+    return this.#opening;
   }
 
   /** Connects now (e.g. at server start) and rejects with a clear message when Redis is unreachable. */
   async connect(): Promise<void> {
-    if (this.#redis.status === 'ready') return;
     try {
-      if (this.#redis.status === 'wait') await this.#redis.connect();
-      await this.#redis.ping();
+      const redis = this.#redis ?? (await this.#client());
+      if (redis.status === 'ready') return;
+      if (redis.status === 'wait') await redis.connect();
+      await redis.ping();
     } catch (err) {
       throw this.#unreachable(err);
     }
@@ -87,7 +102,8 @@ export class RedisRateLimiter implements RateLimiter {
     checkLimit(limit);
     let reply: [number, number];
     try {
-      reply = await (this.#redis as unknown as HitCommand).scimkitRateLimitHit(this.#prefix + key);
+      const redis = this.#redis ?? (await this.#client());
+      reply = await (redis as unknown as HitCommand).scimkitRateLimitHit(this.#prefix + key);
     } catch (err) {
       throw this.#unreachable(err);
     }
@@ -95,11 +111,14 @@ export class RedisRateLimiter implements RateLimiter {
     return decide(Number(count), limit, Math.max(1, Number(resetMs)));
   }
 
+  /** Safe to call more than once, and before any command. */
   async close(): Promise<void> {
-    if (this.#redis.status === 'ready') {
-      await this.#redis.quit().catch(() => this.#redis.disconnect());
+    if (!this.#opening) return;
+    const redis = await this.#opening;
+    if (redis.status === 'ready') {
+      await redis.quit().catch(() => redis.disconnect());
     } else {
-      this.#redis.disconnect();
+      redis.disconnect();
     }
   }
 

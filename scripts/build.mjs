@@ -1,0 +1,59 @@
+// Compiles src/ to dist/ (ES modules, .d.ts files, source maps) with tsconfig.build.json.
+// Every build starts from an empty dist/, so the output of a deleted or moved source file never survives into the
+// package. dist/.build-stamp records when the sources were read; `--if-stale` builds only when a file under src/
+// changed after that, and bin/scimkit.mjs refuses to run an outdated build in a checkout (see staleReason).
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIST = join(ROOT, 'dist');
+const STAMP = join(DIST, '.build-stamp');
+
+/** The newest modification time under dir, directories included (a deleted or renamed file changes its directory). */
+function newestMtime(dir) {
+  let newest = statSync(dir).mtimeMs;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Why dist/ does not match src/, or null when it does. */
+export function staleReason(root = ROOT) {
+  const stamp = join(root, 'dist', '.build-stamp');
+  if (!existsSync(stamp)) return 'dist/ has not been built';
+  const sources = [join(root, 'src'), join(root, 'tsconfig.json'), join(root, 'tsconfig.build.json')];
+  const newest = Math.max(...sources.map((p) => (statSync(p).isDirectory() ? newestMtime(p) : statSync(p).mtimeMs)));
+  return newest > statSync(stamp).mtimeMs ? 'src/ changed after the last build' : null;
+}
+
+export function build() {
+  const started = new Date();
+  rmSync(DIST, { recursive: true, force: true });
+  const tsc = join(createRequire(import.meta.url).resolve('typescript/package.json'), '..', 'bin', 'tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${result.status ?? result.signal})`);
+  writeFileSync(STAMP, '');
+  // The stamp carries the time the sources were read, so an edit made during the build still counts as newer.
+  utimesSync(STAMP, started, started);
+}
+
+export function buildIfStale() {
+  const reason = staleReason();
+  if (reason) build();
+  return reason;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    if (process.argv.includes('--if-stale')) buildIfStale();
+    else build();
+  } catch (err) {
+    process.stderr.write(`build: ${err.message}\n`);
+    process.exit(1);
+  }
+}
