@@ -2,7 +2,7 @@
  * `scimkit serve`, `scimkit orgs ...` and `scimkit tokens ...`: run the SCIM service provider and administer its
  * organizations and bearer tokens. Every command opens the same store (`--db PATH` or `--postgres URL`).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -10,6 +10,7 @@ import { isScimError } from '../scim/errors.ts';
 import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim/limits.ts';
 import { defaultConnectionLimits, FILE_HEADROOM, openFileLimit } from '../server/connections.ts';
 import type { RateLimiter } from '../server/ratelimit/types.ts';
+import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import type { OrgSettings, Store, TokenScope } from '../store/types.ts';
 
 // The server, store and protocol modules load inside the actions, so other commands (and --help) start fast.
@@ -72,6 +73,21 @@ function port(value: string): number {
 }
 
 /** `--compat name=on|off`, repeatable; names are checked against the IdP compatibility normalizers in the action. */
+interface OrgUpdateFlags {
+  readLimit?: number;
+  writeLimit?: number;
+  compat?: [string, boolean][];
+  unknownAttributes?: 'reject' | 'ignore' | 'keep';
+  advertisePagination?: boolean;
+  json?: boolean;
+}
+
+function onOff(value: string): boolean {
+  if (/^(on|true)$/i.test(value)) return true;
+  if (/^(off|false)$/i.test(value)) return false;
+  throw new InvalidArgumentError('must be on or off');
+}
+
 function compatSwitch(value: string, previous: [string, boolean][] | undefined): [string, boolean][] {
   const m = /^([^=]+)=(on|off|true|false)$/i.exec(value.trim());
   if (!m) throw new InvalidArgumentError('must be NAME=on or NAME=off');
@@ -88,6 +104,11 @@ async function compatSettings(command: Command, switches: [string, boolean][], c
     out[name] = on;
   }
   return out;
+}
+
+/** A declared schema extension as the CLI prints it with --json. */
+function schemaJson(declaration: SchemaExtensionDeclaration, created: string): Record<string, unknown> {
+  return { urn: declaration.schema.id, resourceType: declaration.resourceType, required: declaration.required, created, schema: declaration.schema };
 }
 
 /** The SCIM base path of an organization (the server also answers under /scim/v2.0). */
@@ -346,10 +367,18 @@ export function registerServerCommands(program: Command): void {
       .option('--read-limit <n>', 'read requests per second', positiveInteger)
       .option('--write-limit <n>', 'write requests per second', positiveInteger)
       .option('--compat <name=on|off>', 'switch an IdP compatibility normalizer on or off (repeatable)', compatSwitch)
+      .addOption(new Option('--unknown-attributes <policy>', 'what attributes no schema defines get: reject (400), ignore (dropped, logged) or keep').choices(['reject', 'ignore', 'keep']))
+      .option('--advertise-pagination <on|off>', 'list RFC 9865 cursor paging in /ServiceProviderConfig (cursors work either way)', onOff)
       .option('--json', 'print the organization as JSON'),
-  ).action(async (orgId: string, flags: StoreFlags & { readLimit?: number; writeLimit?: number; compat?: [string, boolean][]; json?: boolean }, command: Command) => {
-    if (flags.readLimit === undefined && flags.writeLimit === undefined && flags.compat === undefined) {
-      command.error('error: nothing to update: give --read-limit, --write-limit or --compat');
+  ).action(async (orgId: string, flags: StoreFlags & OrgUpdateFlags, command: Command) => {
+    if (
+      flags.readLimit === undefined &&
+      flags.writeLimit === undefined &&
+      flags.compat === undefined &&
+      flags.unknownAttributes === undefined &&
+      flags.advertisePagination === undefined
+    ) {
+      command.error('error: nothing to update: give --read-limit, --write-limit, --compat, --unknown-attributes or --advertise-pagination');
     }
     await withStore(command, flags, async (store) => {
       const current = await store.getOrganization(orgId);
@@ -358,12 +387,71 @@ export function registerServerCommands(program: Command): void {
         ...(flags.readLimit !== undefined ? { readLimit: flags.readLimit } : {}),
         ...(flags.writeLimit !== undefined ? { writeLimit: flags.writeLimit } : {}),
         ...(flags.compat !== undefined ? { compat: await compatSettings(command, flags.compat, current.settings.compat) } : {}),
+        ...(flags.unknownAttributes !== undefined ? { unknownAttributes: flags.unknownAttributes } : {}),
+        ...(flags.advertisePagination !== undefined ? { advertisePagination: flags.advertisePagination } : {}),
       };
       const org = await store.updateOrganization(orgId, settings);
       if (flags.json) print(JSON.stringify(org));
       else print(`Organization ${org.name} (${org.id}): read=${org.settings.readLimit}/s write=${org.settings.writeLimit}/s`);
     });
   });
+
+  const schemas = program.command('schemas').description("Manage an organization's schema extensions (custom attributes, RFC 7643 section 7)");
+  storeOptions(
+    schemas
+      .command('add <orgId> <file>')
+      .description('Declare a schema extension from an RFC 7643 schema document (a JSON file with id, name, attributes)')
+      .addOption(new Option('--resource-type <type>', 'the resource type it extends').choices(['User', 'Group']).default('User'))
+      .option('--required', 'every resource of the type must carry the extension')
+      .option('--json', 'print the declaration as JSON'),
+  ).action(async (orgId: string, file: string, flags: StoreFlags & { resourceType: 'User' | 'Group'; required?: boolean; json?: boolean }, command: Command) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      return command.error(`error: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch (err) {
+      return command.error(`error: ${file} is not JSON: ${(err as Error).message}`);
+    }
+    await withStore(command, flags, async (store) => {
+      const { parseSchemaDocument } = await import('../scim/schema/declare.ts');
+      const declaration = { resourceType: flags.resourceType, required: flags.required === true, schema: parseSchemaDocument(document) };
+      const added = await store.addSchemaExtension(orgId, declaration);
+      if (flags.json) print(JSON.stringify(schemaJson(added.declaration, added.created)));
+      else print(`Declared ${declaration.schema.id} (${declaration.schema.attributes.length} attributes) for ${declaration.resourceType}s of organization ${orgId}`);
+    });
+  });
+
+  storeOptions(schemas.command('list <orgId>').description("List an organization's declared schema extensions").option('--json', 'print a JSON array')).action(
+    async (orgId: string, flags: StoreFlags & { json?: boolean }, command: Command) => {
+      await withStore(command, flags, async (store) => {
+        if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+        const list = await store.listSchemaExtensions(orgId);
+        if (flags.json) print(JSON.stringify(list.map((e) => schemaJson(e.declaration, e.created))));
+        else for (const e of list) print(`${e.declaration.schema.id}\t${e.declaration.resourceType}${e.declaration.required ? ' (required)' : ''}\t${e.declaration.schema.attributes.map((a) => a.name).join(',')}`);
+      });
+    },
+  );
+
+  storeOptions(schemas.command('remove <orgId> <urn>').description('Remove a schema extension; the data stored under it is kept').option('--json', 'print what was removed as JSON')).action(
+    async (orgId: string, urn: string, flags: StoreFlags & { json?: boolean }, command: Command) => {
+      await withStore(command, flags, async (store) => {
+        const removed = await store.removeSchemaExtension(orgId, urn);
+        const { schema, resourceType } = removed.declaration;
+        if (flags.json) print(JSON.stringify({ urn: schema.id, resourceType, resourcesWithData: removed.resourcesWithData }));
+        else {
+          print(`Removed ${schema.id} from organization ${orgId}.`);
+          print(
+            `${removed.resourcesWithData} ${resourceType}(s) still hold data under it: it is kept in storage, no longer validated or returned, and comes back if the schema is declared again.`,
+          );
+        }
+      });
+    },
+  );
 
   const tokens = program.command('tokens').description('Manage bearer tokens');
   storeOptions(

@@ -162,7 +162,10 @@ class Validator {
       if (isForbiddenKey(key)) throw ScimError.invalidValue(`Attribute name "${path}" is not allowed`);
       const def = findAttribute(defs, key);
       if (!def) {
-        const kept = this.unknown(path, input[key]);
+        // A patched document carries what was stored: an unknown value it kept (under `keep`, or from before a policy
+        // change) stays as it was instead of failing or vanishing on an unrelated write.
+        const stored = this.mode === 'patch' ? existing?.[key] : undefined;
+        const kept = stored !== undefined && deepEqual(stored, input[key]) ? structuredClone(stored) : this.unknown(path, input[key]);
         if (kept !== undefined) out[key] = kept;
         continue;
       }

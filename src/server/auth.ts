@@ -13,6 +13,7 @@ import type { ApiToken, Organization, Store } from '../store/types.ts';
 import type { RateLimitDecision, RateLimiter } from './ratelimit/types.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { RenderingCache } from './resources.ts';
+import { SchemaSets } from './schemas.ts';
 import type { ResourceContext } from './resources.ts';
 
 /** Reads are GET and POST .search; everything else that changes state is a write. */
@@ -162,6 +163,7 @@ export function organizationAuth(options: AuthOptions): (prefix: string) => (req
     tokens: new TokenCache(options.store),
     projections: new ProjectionCache(),
     renderings: new RenderingCache(),
+    schemas: new SchemaSets(options.store),
   };
   return (prefix) => authenticateUnder(options, instance, prefix);
 }
@@ -172,9 +174,10 @@ interface InstanceState {
   readonly tokens: TokenCache;
   readonly projections: ProjectionCache;
   readonly renderings: RenderingCache;
+  readonly schemas: SchemaSets;
 }
 
-function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings }: InstanceState, prefix: string) {
+function authenticateUnder(options: AuthOptions, { blocklist, tokens, projections, renderings, schemas: schemaSets }: InstanceState, prefix: string) {
   /**
    * A credential that failed: 401, or 429 once its client address has failed too often in the current window.
    * Only failures count and only failures are refused here, so a client sharing the address (every tenant behind
@@ -232,11 +235,14 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
       throw ScimError.tooManyRequests(`The organization's ${access} rate limit of ${decision.limit} requests per second is exceeded`);
     }
 
+    // Known at once unless the organization's declared schemas changed since this instance last resolved them.
+    const resolved = schemaSets.get(org);
+    const schemas = resolved instanceof Promise ? await resolved : resolved;
     const baseUrl = `${requestOrigin(request, options.publicUrl)}${prefix}/organizations/${encodeURIComponent(org.id)}`;
     request.scim = {
       org,
       token,
-      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, maxStartIndex: options.maxStartIndex, projections, renderings },
+      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, schemas, maxStartIndex: options.maxStartIndex, projections, renderings, log: request.log },
     };
   };
 }

@@ -3,10 +3,11 @@
  *
  * API (all functions are async and throw ScimError values: 400 for bad input, 404, 409 uniqueness, 412):
  *
- *   interface ResourceContext { store; org; baseUrl; compat; maxStartIndex? }
+ *   interface ResourceContext { store; org; baseUrl; compat; schemas; maxStartIndex?; log? }
  *     baseUrl is the organization's SCIM base without a trailing slash, e.g.
  *     `http://127.0.0.1:8080/scim/v2/organizations/<orgId>`; `meta.location` and `$ref` values are built from it.
- *     compat is the organization's IdP compatibility switches (org.settings.compat).
+ *     compat is the organization's IdP compatibility switches (org.settings.compat); schemas its schema set (the
+ *     built-in schemas, its declared extensions and its unknown-attribute policy, see schemas.ts).
  *
  *   createResource(ctx, kind, body, view?)                    -> ServedResource   (POST)
  *   getResource(ctx, kind, id, view?)                         -> ServedResource   (GET by id; 404 when absent)
@@ -30,7 +31,7 @@ import { listResponseBytes } from '../scim/list.ts';
 import { normalizeResourceBody, parsePatchRequest, patchApplyOptions } from '../scim/patch/index.ts';
 import { Projection, needsRelations } from '../scim/projection.ts';
 import type { ProjectionCache, ProjectionOptions } from '../scim/projection.ts';
-import { GROUP, USER } from '../scim/schema/registry.ts';
+import type { SchemaSet } from '../scim/schema/declare.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { isPlainObject, validateResource } from '../scim/validate.ts';
 import type { Organization, QueryResult, ResourceKind, Store, StoredResource } from '../store/types.ts';
@@ -43,6 +44,10 @@ export interface ResourceContext {
   /** The organization's SCIM base URL, without a trailing slash. */
   readonly baseUrl: string;
   readonly compat: Readonly<Record<string, boolean>>;
+  /** The organization's schemas: every request validates, filters, patches and projects with them. */
+  readonly schemas: SchemaSet;
+  /** Where attributes dropped by the `ignore` unknown-attribute policy are reported. */
+  readonly log?: { warn(details: object, message: string): void };
   /**
    * Index paging (startIndex) goes no deeper than this into a result set (400 tooMany past it, pointing to cursor
    * paging), since every skipped row costs the database work. Unlimited when absent.
@@ -74,8 +79,13 @@ const DEFAULT_VIEW: ResourceView = {};
 /** How many times a write without If-Match retries when a concurrent write changed the resource under it (each round, one of the racing writers wins). */
 const UNCONDITIONAL_RETRIES = 25;
 
-export function schemaFor(kind: ResourceKind): ResourceSchema {
-  return kind === 'User' ? USER : GROUP;
+export function schemaFor(ctx: ResourceContext, kind: ResourceKind): ResourceSchema {
+  return kind === 'User' ? ctx.schemas.user : ctx.schemas.group;
+}
+
+/** Logs what the `ignore` policy dropped from a request, so that an administrator can see it and declare a schema. */
+function reportIgnored(ctx: ResourceContext, kind: ResourceKind, ignored: readonly string[]): void {
+  if (ignored.length > 0) ctx.log?.warn({ org: ctx.org.id, resourceType: kind, ignoredAttributes: ignored }, 'unknown attributes ignored');
 }
 
 export function endpointFor(kind: ResourceKind): string {
@@ -109,7 +119,7 @@ function etagOf(ctx: ResourceContext, stored: StoredResource): string {
 
 /** The full SCIM representation of a stored resource (before projection). */
 export function representation(ctx: ResourceContext, stored: StoredResource, etag: string = etagOf(ctx, stored)): Record<string, unknown> {
-  const rs = schemaFor(stored.resourceType);
+  const rs = schemaFor(ctx, stored.resourceType);
   const { schemas, ...attributes } = stored.document;
   const out: Record<string, unknown> = { schemas: Array.isArray(schemas) ? schemas : [rs.core.id], id: stored.id, ...attributes };
   if (stored.resourceType === 'Group' && 'members' in out) out.members = withRefs(ctx, out.members, 'User');
@@ -214,15 +224,17 @@ function normalized(ctx: ResourceContext, rs: ResourceSchema, body: unknown): un
 }
 
 export async function createResource(ctx: ResourceContext, kind: ResourceKind, body: unknown, view: ResourceView = DEFAULT_VIEW): Promise<ServedResource> {
-  const rs = schemaFor(kind);
+  const rs = schemaFor(ctx, kind);
   const projection = projectionFor(ctx, rs, view);
-  const document = validateResource(rs, normalized(ctx, rs, body), { mode: 'create' });
+  const ignored: string[] = [];
+  const document = validateResource(rs, normalized(ctx, rs, body), { mode: 'create', ignored });
+  reportIgnored(ctx, kind, ignored);
   const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, projection) });
   return serve(ctx, stored, projection);
 }
 
 export async function getResource(ctx: ResourceContext, kind: ResourceKind, id: string, view: ResourceView = DEFAULT_VIEW): Promise<ServedResource> {
-  const rs = schemaFor(kind);
+  const rs = schemaFor(ctx, kind);
   const projection = projectionFor(ctx, rs, view);
   const stored = await ctx.store.get(ctx.org.id, kind, id, { relations: needsRelations(rs, projection) });
   if (!stored) throw notFound(kind, id);
@@ -264,14 +276,16 @@ export async function replaceResource(
   precondition: EtagCondition | null = null,
   view: ResourceView = DEFAULT_VIEW,
 ): Promise<ServedResource> {
-  const rs = schemaFor(kind);
+  const rs = schemaFor(ctx, kind);
   const projection = projectionFor(ctx, rs, view);
   const input = normalized(ctx, rs, body);
   for (let attempt = 0; ; attempt++) {
     // Immutability is checked against the stored document, so the write is guarded by the version that was read.
     const existing = await currentVersion(ctx, kind, id);
     if (precondition && !conditionMatches(precondition, existing.version)) throw preconditionFailed(kind, id);
-    const document = validateResource(rs, input, { mode: 'replace', existing: existing.document });
+    const ignored: string[] = [];
+    const document = validateResource(rs, input, { mode: 'replace', existing: existing.document, ignored });
+    reportIgnored(ctx, kind, ignored);
     try {
       const stored = await ctx.store.replace(ctx.org.id, kind, id, document, {
         expectedVersion: existing.version,
@@ -293,15 +307,19 @@ export async function patchResource(
   precondition: EtagCondition | null = null,
   view: ResourceView = DEFAULT_VIEW,
 ): Promise<ServedResource> {
-  const rs = schemaFor(kind);
+  const rs = schemaFor(ctx, kind);
   const projection = projectionFor(ctx, rs, view);
-  const operations = parsePatchRequest(body, rs, ctx.compat);
+  const ignored: string[] = [];
+  const operations = parsePatchRequest(body, rs, ctx.compat, ignored);
   const expectedVersion = await expectedVersionFor(ctx, kind, id, precondition);
   const stored = await ctx.store.patch(ctx.org.id, kind, id, operations, {
     expectedVersion,
     relations: needsRelations(rs, projection),
     apply: patchApplyOptions(ctx.compat),
+    schema: rs,
+    ignored,
   });
+  reportIgnored(ctx, kind, ignored);
   return serve(ctx, stored, projection);
 }
 
@@ -338,7 +356,7 @@ function withVersionTags(filter: Filter, rs: ResourceSchema): Filter {
 }
 
 function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, overrides: { startIndex?: number; count?: number; cursor?: string }): Promise<QueryResult> {
-  const rs = schemaFor(kind);
+  const rs = schemaFor(ctx, kind);
   const cursor = 'cursor' in overrides ? overrides.cursor : query.cursor;
   return ctx.store.query(ctx.org.id, kind, {
     filter: query.filter && withVersionTags(query.filter, rs),
@@ -347,6 +365,7 @@ function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, o
     count: overrides.count ?? query.count,
     ...(cursor !== undefined ? { cursor } : { startIndex: overrides.startIndex ?? query.startIndex }),
     relations: needsRelations(rs, projectionFor(ctx, rs, query)),
+    schema: rs,
   });
 }
 
@@ -376,7 +395,7 @@ interface KindQuery {
 }
 
 export async function listResources(ctx: ResourceContext, kind: ResourceKind, query: ListQuery): Promise<Buffer> {
-  const rs = schemaFor(kind);
+  const rs = schemaFor(ctx, kind);
   checkQuery(rs, query);
   if (isDeep(ctx, query)) await checkDepth(ctx, [{ kind, query }], query);
   const result = await queryKind(ctx, kind, query, {});
@@ -421,12 +440,12 @@ function filterLeaves(filter: Filter): Filter[] {
  * no value there, so `userName eq "x" or displayName eq "y"` can match Groups. Each comparison must still make
  * sense for at least one type (an attribute no type has is 400 invalidFilter, as on /Users).
  */
-function checkRootFilter(filter: Filter): void {
+function checkRootFilter(ctx: ResourceContext, filter: Filter): void {
   for (const leaf of filterLeaves(filter)) {
     const errors: unknown[] = [];
     for (const kind of ALL_KINDS) {
       try {
-        checkFilterAttributes(leaf, schemaFor(kind));
+        checkFilterAttributes(leaf, schemaFor(ctx, kind));
       } catch (err) {
         errors.push(err);
       }
@@ -439,12 +458,12 @@ function checkRootFilter(filter: Filter): void {
  * The searches of a root query, one per type. A type that lacks the sortBy attribute has no value to sort by
  * there: it lists in its default order (the sortBy must name an attribute of some type).
  */
-function rootSearches(query: ListQuery): KindQuery[] {
-  if (query.filter) checkRootFilter(query.filter);
+function rootSearches(ctx: ResourceContext, query: ListQuery): KindQuery[] {
+  if (query.filter) checkRootFilter(ctx, query.filter);
   const sortBy = query.sortBy;
   if (sortBy === undefined) return ALL_KINDS.map((kind) => ({ kind, query }));
   const path = parseAttrPath(sortBy);
-  const searches = ALL_KINDS.map((kind) => ({ kind, query: resolveFilterPath(path, schemaFor(kind)) ? query : { ...query, sortBy: undefined } }));
+  const searches = ALL_KINDS.map((kind) => ({ kind, query: resolveFilterPath(path, schemaFor(ctx, kind)) ? query : { ...query, sortBy: undefined } }));
   if (searches.every((s) => s.query.sortBy === undefined)) throw ScimError.invalidValue(`sortBy names unknown attribute "${sortBy}"`);
   return searches;
 }
@@ -455,12 +474,12 @@ function rootSearches(query: ListQuery): KindQuery[] {
  * (startIndex/count, or cursors that carry the type they continue).
  */
 export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise<Buffer> {
-  const searches = rootSearches(query);
+  const searches = rootSearches(ctx, query);
   if (isDeep(ctx, query)) await checkDepth(ctx, searches, query);
 
   const resources: (string | Buffer)[] = [];
   const add = (result: QueryResult, kind: ResourceKind) => {
-    const projection = projectionFor(ctx, schemaFor(kind), query);
+    const projection = projectionFor(ctx, schemaFor(ctx, kind), query);
     for (const stored of result.resources) resources.push(rendered(ctx, stored, projection));
   };
 

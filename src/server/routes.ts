@@ -10,7 +10,6 @@ import { parseListQuery, parseSearchRequest, listResponse } from '../scim/list.t
 import type { ListLimits } from '../scim/list.ts';
 import { filterParseOptions } from '../scim/patch/index.ts';
 import { parseAttributeList } from '../scim/projection.ts';
-import { RESOURCE_TYPES, SCHEMAS } from '../scim/schema/core.ts';
 import type { ResourceKind } from '../store/types.ts';
 import type { ScimRequestState } from './auth.ts';
 import { parseEtagCondition, tagMatches } from './etag.ts';
@@ -189,31 +188,38 @@ export function registerScimRoutes(app: FastifyInstance, options: RouteOptions):
   app.delete('/Me', { config: me }, async (request, reply) => deleteOne(request, reply, 'User', meId(request)));
   unsupportedMethods(app, '/Me', ['GET', 'PUT', 'PATCH', 'DELETE'], me);
 
-  // Discovery (RFC 7644 section 4). Authenticated like everything else under an organization.
-  const base = (request: FastifyRequest) => ctxOf(request).baseUrl;
+  // Discovery (RFC 7644 section 4), from the organization's schemas. Authenticated like everything else under it.
   const discovery = { config: read, preHandler: refuseFilter };
   app.get('/ServiceProviderConfig', discovery, async (request, reply) => {
-    return sendScim(reply, 200, serviceProviderConfig({ ...features, location: `${base(request)}/ServiceProviderConfig` }));
+    const ctx = ctxOf(request);
+    // RFC 9865 cursors always work; whether the document names them is the organization's choice (strict RFC 7643
+    // clients refuse the unknown member, see docs/compatibility.md).
+    const cursorPaging = features.cursorPaging === true && ctx.org.settings.advertisePagination;
+    return sendScim(reply, 200, serviceProviderConfig({ ...features, cursorPaging, location: `${ctx.baseUrl}/ServiceProviderConfig` }));
   });
   app.get('/Schemas', discovery, async (request, reply) => {
-    const resources = SCHEMAS.map((s) => schemaResource(s, `${base(request)}/Schemas/${s.id}`));
+    const ctx = ctxOf(request);
+    const resources = ctx.schemas.schemas.map((s) => schemaResource(s, `${ctx.baseUrl}/Schemas/${s.id}`));
     return sendScim(reply, 200, listResponse(resources, { totalResults: resources.length, startIndex: 1 }));
   });
   app.get('/Schemas/:id', discovery, async (request, reply) => {
+    const ctx = ctxOf(request);
     const id = (request.params as Params).id;
-    const def = SCHEMAS.find((s) => s.id.toLowerCase() === id.toLowerCase());
+    const def = ctx.schemas.schemas.find((s) => s.id.toLowerCase() === id.toLowerCase());
     if (!def) throw ScimError.notFound(`Schema ${JSON.stringify(id)} not found`);
-    return sendScim(reply, 200, schemaResource(def, `${base(request)}/Schemas/${def.id}`));
+    return sendScim(reply, 200, schemaResource(def, `${ctx.baseUrl}/Schemas/${def.id}`));
   });
   app.get('/ResourceTypes', discovery, async (request, reply) => {
-    const resources = RESOURCE_TYPES.map((rt) => resourceTypeResource(rt, `${base(request)}/ResourceTypes/${rt.id}`));
+    const ctx = ctxOf(request);
+    const resources = ctx.schemas.resourceTypes.map((rt) => resourceTypeResource(rt, `${ctx.baseUrl}/ResourceTypes/${rt.id}`));
     return sendScim(reply, 200, listResponse(resources, { totalResults: resources.length, startIndex: 1 }));
   });
   app.get('/ResourceTypes/:name', discovery, async (request, reply) => {
+    const ctx = ctxOf(request);
     const name = (request.params as Params).name;
-    const rt = RESOURCE_TYPES.find((r) => r.id.toLowerCase() === name.toLowerCase() || r.name.toLowerCase() === name.toLowerCase());
+    const rt = ctx.schemas.resourceTypes.find((r) => r.id.toLowerCase() === name.toLowerCase() || r.name.toLowerCase() === name.toLowerCase());
     if (!rt) throw ScimError.notFound(`ResourceType ${JSON.stringify(name)} not found`);
-    return sendScim(reply, 200, resourceTypeResource(rt, `${base(request)}/ResourceTypes/${rt.id}`));
+    return sendScim(reply, 200, resourceTypeResource(rt, `${ctx.baseUrl}/ResourceTypes/${rt.id}`));
   });
   for (const url of ['/ServiceProviderConfig', '/Schemas', '/Schemas/:id', '/ResourceTypes', '/ResourceTypes/:name']) {
     unsupportedMethods(app, url, ['GET']);

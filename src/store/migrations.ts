@@ -134,6 +134,38 @@ export const MIGRATIONS: readonly Migration[] = [
       'INSERT INTO resource_counts (org_id, kind, n) SELECT org_id, kind, COUNT(*) FROM resources GROUP BY org_id, kind',
     ],
   },
+  {
+    // Schema extensions declared per organization (RFC 7643 section 7 documents). schema_version moves with every
+    // change, and is read with the organization, so each server process knows when its resolved schemas are stale.
+    version: 3,
+    name: 'schema extensions',
+    sqlite: [
+      'ALTER TABLE organizations ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0',
+      `CREATE TABLE schema_extensions (
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        urn_folded TEXT NOT NULL,
+        urn TEXT NOT NULL,
+        resource_type TEXT NOT NULL CHECK (resource_type IN ('User', 'Group')),
+        required INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        created TEXT NOT NULL,
+        PRIMARY KEY (org_id, urn_folded)
+      )`,
+    ],
+    postgres: [
+      'ALTER TABLE organizations ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0',
+      `CREATE TABLE schema_extensions (
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        urn_folded TEXT COLLATE "C" NOT NULL,
+        urn TEXT NOT NULL,
+        resource_type TEXT COLLATE "C" NOT NULL CHECK (resource_type IN ('User', 'Group')),
+        required BOOLEAN NOT NULL,
+        document JSON NOT NULL,
+        created TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (org_id, urn_folded)
+      )`,
+    ],
+  },
 ];
 
 export const STORE_MIGRATIONS: MigrationSet = {

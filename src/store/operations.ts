@@ -7,8 +7,10 @@ import { ScimError } from '../scim/errors.ts';
 import { changedAttributes } from '../scim/diff.ts';
 import { applyPatch } from '../scim/patch/index.ts';
 import type { MemberChange, MemberRef, PatchOperation } from '../scim/patch/types.ts';
-import { GROUP, USER, isForbiddenKey } from '../scim/schema/registry.ts';
+import { GROUP, UNKNOWN_ATTRIBUTE_POLICIES, USER, isForbiddenKey } from '../scim/schema/registry.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
+import { checkNewDeclaration, parseSchemaDocument } from '../scim/schema/declare.ts';
+import type { ExtensibleResourceType, SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { validateResource } from '../scim/validate.ts';
 import { DOCUMENT_COLUMN_LIST, DOCUMENT_COLUMNS, documentColumnValues } from './columns.ts';
 import { compileMemberFilterSql } from './filter-sql.ts';
@@ -23,6 +25,8 @@ import type {
   OrgSettings,
   PatchOptions,
   ReadOptions,
+  RemovedSchemaExtension,
+  StoredSchemaExtension,
   ResourceChange,
   ResourceKind,
   StoredResource,
@@ -93,28 +97,45 @@ export function mergeSettings(base: OrgSettings, update: Partial<OrgSettings> | 
       compat[name] = on;
     }
   }
+  const policy = update.unknownAttributes;
+  if (policy !== undefined && !UNKNOWN_ATTRIBUTE_POLICIES.includes(policy)) {
+    throw ScimError.invalidValue(`Organization setting "unknownAttributes" must be one of ${UNKNOWN_ATTRIBUTE_POLICIES.join(', ')}`);
+  }
+  if (update.advertisePagination !== undefined && typeof update.advertisePagination !== 'boolean') {
+    throw ScimError.invalidValue('Organization setting "advertisePagination" must be true or false');
+  }
   return {
     readLimit: update.readLimit === undefined ? base.readLimit : checkLimit(update.readLimit, 'readLimit'),
     writeLimit: update.writeLimit === undefined ? base.writeLimit : checkLimit(update.writeLimit, 'writeLimit'),
     compat: { ...compat },
+    unknownAttributes: policy ?? base.unknownAttributes,
+    advertisePagination: update.advertisePagination ?? base.advertisePagination,
   };
 }
 
 function toOrganization(row: Row): Organization {
   const settings = parseJson(row.settings) as unknown as OrgSettings;
-  return { id: String(row.id), name: String(row.name), settings: mergeSettings(DEFAULT_ORG_SETTINGS, settings), created: String(row.created) };
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    settings: mergeSettings(DEFAULT_ORG_SETTINGS, settings),
+    created: String(row.created),
+    schemaVersion: Number(row.schema_version ?? 0),
+  };
 }
+
+const ORGANIZATION_COLUMNS = raw('id, name, settings, created, schema_version');
 
 export function* createOrganization(ctx: OpContext, name: string, settings?: Partial<OrgSettings>): Op<Organization> {
   if (typeof name !== 'string' || name.trim() === '' || name.includes('\u0000')) throw ScimError.invalidValue('Organization name must be a non-empty string');
   const merged = mergeSettings(DEFAULT_ORG_SETTINGS, settings);
-  const org: Organization = { id: randomUUID(), name, settings: merged, created: ctx.now() };
+  const org: Organization = { id: randomUUID(), name, settings: merged, created: ctx.now(), schemaVersion: 0 };
   yield* exec(sql`INSERT INTO organizations (id, name, settings, created) VALUES (${org.id}, ${name}, ${ctx.dialect.jsonParam(JSON.stringify(merged))}, ${org.created})`);
   return org;
 }
 
 function* organizationRow(ctx: OpContext, id: string, lock: boolean): Op<Row | undefined> {
-  return yield* first(sql`SELECT id, name, settings, created FROM organizations WHERE id = ${String(id)}${lock ? ctx.dialect.forUpdate : raw('')}`);
+  return yield* first(sql`SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = ${String(id)}${lock ? ctx.dialect.forUpdate : raw('')}`);
 }
 
 export function* getOrganization(ctx: OpContext, id: string): Op<Organization | null> {
@@ -123,7 +144,7 @@ export function* getOrganization(ctx: OpContext, id: string): Op<Organization | 
 }
 
 export function* listOrganizations(): Op<Organization[]> {
-  const found = yield* rows(sql`SELECT id, name, settings, created FROM organizations ORDER BY created, id`);
+  const found = yield* rows(sql`SELECT ${ORGANIZATION_COLUMNS} FROM organizations ORDER BY created, id`);
   return found.map(toOrganization);
 }
 
@@ -135,6 +156,57 @@ export function* updateOrganization(ctx: OpContext, id: string, settings: Partia
   const merged = mergeSettings(current.settings, settings);
   yield* exec(sql`UPDATE organizations SET settings = ${ctx.dialect.jsonParam(JSON.stringify(merged))} WHERE id = ${id}`);
   return { ...current, settings: merged };
+}
+
+// ---------------------------------------------------------------------------------------------- schema extensions
+
+function toSchemaExtension(row: Row): StoredSchemaExtension {
+  const resourceType = String(row.resource_type) as ExtensibleResourceType;
+  const required = row.required === true || row.required === 1 || row.required === '1';
+  return { declaration: { resourceType, required, schema: parseSchemaDocument(parseJson(row.document)) }, created: String(row.created) };
+}
+
+export function* listSchemaExtensions(_ctx: OpContext, orgId: string): Op<StoredSchemaExtension[]> {
+  const found = yield* rows(sql`SELECT resource_type, required, document, created FROM schema_extensions WHERE org_id = ${String(orgId)} ORDER BY created, urn_folded`);
+  return found.map(toSchemaExtension);
+}
+
+/** Locks the organization's row, so that declarations change one at a time and its schema version moves with them. */
+function* lockOrganization(ctx: OpContext, orgId: string): Op<void> {
+  if (!(yield* organizationRow(ctx, orgId, true))) throw ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`);
+}
+
+function* bumpSchemaVersion(orgId: string): Op<void> {
+  yield* exec(sql`UPDATE organizations SET schema_version = schema_version + 1 WHERE id = ${orgId}`);
+}
+
+export function* addSchemaExtension(ctx: OpContext, orgId: string, declaration: SchemaExtensionDeclaration): Op<StoredSchemaExtension> {
+  yield* lockOrganization(ctx, orgId);
+  const existing = yield* listSchemaExtensions(ctx, orgId);
+  checkNewDeclaration(existing.map((e) => e.declaration), declaration);
+  const { schema } = declaration;
+  const created = ctx.now();
+  yield* exec(
+    sql`INSERT INTO schema_extensions (org_id, urn_folded, urn, resource_type, required, document, created)
+      VALUES (${orgId}, ${fold(schema.id)}, ${schema.id}, ${declaration.resourceType}, ${declaration.required}, ${ctx.dialect.jsonParam(JSON.stringify(schema))}, ${created})`,
+    { unique: () => ScimError.uniqueness(`The schema "${schema.id}" is already declared for this organization`) },
+  );
+  yield* bumpSchemaVersion(orgId);
+  return { declaration, created };
+}
+
+export function* removeSchemaExtension(ctx: OpContext, orgId: string, urn: string): Op<RemovedSchemaExtension> {
+  yield* lockOrganization(ctx, orgId);
+  const folded = fold(String(urn));
+  const row = yield* first(sql`SELECT resource_type, required, document, created FROM schema_extensions WHERE org_id = ${orgId} AND urn_folded = ${folded}`);
+  if (!row) throw ScimError.notFound(`No schema extension ${JSON.stringify(urn)} is declared for this organization`);
+  const { declaration } = toSchemaExtension(row);
+  yield* exec(sql`DELETE FROM schema_extensions WHERE org_id = ${orgId} AND urn_folded = ${folded}`);
+  yield* bumpSchemaVersion(orgId);
+  // The documents keep their data under the URN (validation carries it through writes), so declaring it again brings it back.
+  const holding = ctx.dialect.isObject({ json: raw('r.doc'), keys: [declaration.schema.id] });
+  const counted = yield* first(sql`SELECT COUNT(*) AS n FROM resources r WHERE r.org_id = ${orgId} AND r.kind = ${declaration.resourceType} AND ${holding}`);
+  return { declaration, resourcesWithData: Number(counted?.n ?? 0) };
 }
 
 // ------------------------------------------------------------------------------------------------------ tokens
@@ -612,10 +684,10 @@ export function* patchResource(
 ): Op<StoredResource> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
   const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
-  const rs = schemaFor(kind);
+  const rs = options?.schema ?? schemaFor(kind);
   const existing = parseJson(stored.doc);
   const result = applyPatch(rs, existing, operations, { ...options?.apply, membersAsChanges: true });
-  const validated = validateResource(rs, result.document, { mode: 'patch', existing });
+  const validated = validateResource(rs, result.document, { mode: 'patch', existing, ...(options?.ignored && { ignored: options.ignored }) });
   const { doc } = splitDocument(kind, validated);
   const delta = yield* applyMemberChanges(ctx, orgId, String(id), result.memberChanges);
   const change: ResourceChange = { attributes: changedAttributes(existing, doc), membersAdded: delta.added, membersRemoved: delta.removed };

@@ -111,7 +111,7 @@ function* rowsInOrder(orgId: string, ids: readonly string[]): Op<Row[]> {
 }
 
 export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKind, options: QueryOptions): Op<QueryResult> {
-  const rs = schemaFor(kind);
+  const rs = options.schema ?? schemaFor(kind);
   // RFC 7644 section 3.4.2.4: a negative count means 0 and a startIndex below 1 means 1.
   const count = Math.max(0, checkCount(options.count, 'count'));
   const startIndex = Math.max(1, options.startIndex === undefined ? 1 : checkCount(options.startIndex, 'startIndex'));

@@ -1,6 +1,7 @@
 /** The Store, once for both dialects: each method runs one operation (operations.ts) in one driver transaction. */
 import { resolveFilterPath } from '../scim/filter/index.ts';
 import type { PatchOperation } from '../scim/patch/types.ts';
+import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { USER } from '../scim/schema/registry.ts';
 import { fold } from './columns.ts';
 import * as ops from './operations.ts';
@@ -19,6 +20,8 @@ import type {
   QueryOptions,
   QueryResult,
   ReadOptions,
+  RemovedSchemaExtension,
+  StoredSchemaExtension,
   ResourceKind,
   Store,
   StoredResource,
@@ -89,6 +92,19 @@ export class SqlStore implements Store {
     return this.authWrite(() => ops.updateOrganization(this.ctx, id, settings));
   }
 
+  listSchemaExtensions(orgId: string): Promise<StoredSchemaExtension[]> {
+    return this.driver.run(() => ops.listSchemaExtensions(this.ctx, orgId), 'read');
+  }
+
+  /** Changes the organization's schema version, so it is an auth write: cached organizations are read again. */
+  addSchemaExtension(orgId: string, declaration: SchemaExtensionDeclaration): Promise<StoredSchemaExtension> {
+    return this.authWrite(() => ops.addSchemaExtension(this.ctx, orgId, declaration));
+  }
+
+  removeSchemaExtension(orgId: string, urn: string): Promise<RemovedSchemaExtension> {
+    return this.authWrite(() => ops.removeSchemaExtension(this.ctx, orgId, urn));
+  }
+
   createToken(orgId: string, options: { scope: TokenScope; userId?: string | null }): Promise<NewToken> {
     return this.driver.run(() => ops.createToken(this.ctx, orgId, options), 'write');
   }
@@ -143,7 +159,7 @@ export class SqlStore implements Store {
   }
 
   async patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource> {
-    const hashed = await withHashedPasswords(ops.schemaFor(kind), operations, this.storedHash(orgId, kind, id));
+    const hashed = await withHashedPasswords(options?.schema ?? ops.schemaFor(kind), operations, this.storedHash(orgId, kind, id));
     return this.driver.run(() => ops.patchResource(this.ctx, orgId, kind, id, hashed, options), 'write');
   }
 

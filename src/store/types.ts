@@ -1,6 +1,8 @@
 /** The persistence contract of the SCIM server. Both dialects (SQLite, PostgreSQL) implement it with identical behaviour. */
 import type { Filter } from '../scim/filter/ast.ts';
 import type { PatchApplyOptions, PatchOperation } from '../scim/patch/types.ts';
+import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
+import type { ResourceSchema, UnknownAttributePolicy } from '../scim/schema/registry.ts';
 
 export type ResourceKind = 'User' | 'Group';
 
@@ -11,15 +13,40 @@ export interface OrgSettings {
   readonly writeLimit: number;
   /** IdP compatibility normalizers switched on or off by name; absent names use their defaults. */
   readonly compat: Readonly<Record<string, boolean>>;
+  /**
+   * What an attribute no schema of the organization defines gets: `reject` (400), `ignore` (dropped and logged) or
+   * `keep` (stored and returned as sent). docs/compatibility.md says why `ignore` is the default.
+   */
+  readonly unknownAttributes: UnknownAttributePolicy;
+  /**
+   * Whether /ServiceProviderConfig advertises RFC 9865 `pagination`. Cursor paging works either way; strict RFC 7643
+   * clients (scim2-models) refuse the member, which is why it is off by default (docs/compatibility.md).
+   */
+  readonly advertisePagination: boolean;
 }
 
-export const DEFAULT_ORG_SETTINGS: OrgSettings = { readLimit: 10, writeLimit: 10, compat: {} };
+export const DEFAULT_ORG_SETTINGS: OrgSettings = { readLimit: 10, writeLimit: 10, compat: {}, unknownAttributes: 'ignore', advertisePagination: false };
 
 export interface Organization {
   readonly id: string;
   readonly name: string;
   readonly settings: OrgSettings;
   readonly created: string;
+  /** Moves whenever a schema extension is declared or removed (0: none ever was), so readers know when to reload them. */
+  readonly schemaVersion: number;
+}
+
+/** A schema extension declared for an organization. */
+export interface StoredSchemaExtension {
+  readonly declaration: SchemaExtensionDeclaration;
+  readonly created: string;
+}
+
+/** What removing a schema extension did: the data stays in the documents that hold it. */
+export interface RemovedSchemaExtension {
+  readonly declaration: SchemaExtensionDeclaration;
+  /** Resources of its type whose documents still hold data under its URN (kept, no longer returned). */
+  readonly resourcesWithData: number;
 }
 
 export type TokenScope = 'read' | 'read-write';
@@ -75,9 +102,15 @@ export interface WriteOptions extends ReadOptions {
 
 export interface PatchOptions extends WriteOptions {
   readonly apply?: PatchApplyOptions;
+  /** The organization's schema for the resource type (its declared extensions and policy); the built-in one if absent. */
+  readonly schema?: ResourceSchema;
+  /** Receives what the `ignore` unknown-attribute policy drops from the patched document. */
+  readonly ignored?: string[];
 }
 
 export interface QueryOptions extends ReadOptions {
+  /** The organization's schema for the resource type, which filters and sortBy resolve against; the built-in one if absent. */
+  readonly schema?: ResourceSchema;
   readonly filter?: Filter;
   /** An attribute path string such as `userName` or `name.familyName`. */
   readonly sortBy?: string;
@@ -110,6 +143,13 @@ export interface Store {
   getOrganization(id: string): Promise<Organization | null>;
   listOrganizations(): Promise<Organization[]>;
   updateOrganization(id: string, settings: Partial<OrgSettings>): Promise<Organization>;
+
+  /** The organization's declared schema extensions, oldest first. */
+  listSchemaExtensions(orgId: string): Promise<StoredSchemaExtension[]>;
+  /** Declares one (checked by checkNewDeclaration: 400, 409 when its URN is taken, 404 without the organization). */
+  addSchemaExtension(orgId: string, declaration: SchemaExtensionDeclaration): Promise<StoredSchemaExtension>;
+  /** Removes one by URN (any case); 404 when it is not declared. Stored data under it is kept. */
+  removeSchemaExtension(orgId: string, urn: string): Promise<RemovedSchemaExtension>;
 
   createToken(orgId: string, options: { scope: TokenScope; userId?: string | null }): Promise<NewToken>;
   /** Finds a live (unrevoked) token by its secret, through the hash index. */

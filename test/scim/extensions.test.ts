@@ -272,3 +272,18 @@ test('data of an extension that is no longer declared is kept through writes, bu
   const again = userSchema();
   assert.deepEqual(new Projection(again, {}).apply({ ...stored, id: '1' })[ACME], { costCode: 'X' });
 });
+
+test('in a patched document, unknown values it already stored stay whatever the policy now is', () => {
+  // Kept while the organization had `keep`, then the policy changed.
+  const stored = { schemas: [USER_SCHEMA], userName: 'a', customField: 'foo', name: { givenName: 'A', extra: 1 } };
+  for (const policy of ['reject', 'ignore'] as const) {
+    const rs = buildSchemaSet([], policy).user;
+    const patched = applyPatch(rs, stored, parsePatchRequest(body({ op: 'replace', path: 'title', value: 'T' }), rs, {})).document;
+    const doc = validateResource(rs, patched, { mode: 'patch', existing: stored });
+    assert.equal(doc.customField, 'foo', policy);
+    assert.deepEqual(doc.name, { givenName: 'A', extra: 1 }, policy);
+  }
+  // A new unknown value is still refused.
+  const rs = buildSchemaSet([], 'reject').user;
+  assertScimError(() => validateResource(rs, { ...stored, customField: 'bar' }, { mode: 'patch', existing: stored }), 'invalidValue', /customField/);
+});

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -228,4 +228,59 @@ test('serve caps connections per address and times out slow requests, as its opt
   const bad = await cli('serve', '--headers-timeout', '0');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--headers-timeout/);
+});
+
+test('schemas add/list/remove and orgs update --unknown-attributes / --advertise-pagination, against a running server', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-cli-schemas-'));
+  const db = join(dir, 'scimkit.db');
+  const server = await serve(['--db', db, '--log-level', 'warn']);
+  try {
+    const base = server.lines.find((l) => l.startsWith('SCIM base URL: '))!.slice('SCIM base URL: '.length);
+    const token = server.lines.find((l) => l.startsWith('Bearer token'))!.split(': ').pop()!;
+    const orgId = base.split('/').pop()!;
+    const urn = 'urn:ietf:params:scim:schemas:extension:initech:2.0:User';
+    const file = join(dir, 'initech.json');
+    writeFileSync(file, JSON.stringify({ id: urn, name: 'Initech', attributes: [{ name: 'tpsCode', type: 'string' }, { name: 'floor', type: 'integer' }] }));
+
+    const added = await cli('schemas', 'add', orgId, file, '--db', db);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, new RegExp(`Declared ${urn} \\(2 attributes\\) for Users`));
+    const types = await call(base, 'GET', '/ResourceTypes/User', { token });
+    assert.ok(types.body.schemaExtensions.some((e: { schema: string }) => e.schema === urn), 'the running server sees it');
+    const created = await call(base, 'POST', '/Users', { token, body: user('peter', { [urn]: { tpsCode: 'TPS-1', floor: 4 } }) });
+    assert.deepEqual(created.body[urn], { tpsCode: 'TPS-1', floor: 4 });
+
+    const listed = await cli('schemas', 'list', orgId, '--json', '--db', db);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout).map((e: { urn: string; resourceType: string }) => [e.urn, e.resourceType]), [[urn, 'User']]);
+    assert.match((await cli('schemas', 'list', orgId, '--db', db)).stdout, new RegExp(`${urn}\\tUser\\ttpsCode,floor`));
+
+    // An invalid document names its problem, and a URN already taken is refused.
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ id: 'urn:initech:bad', attributes: [{ name: 'x', type: 'text' }] }));
+    const bad = await cli('schemas', 'add', orgId, join(dir, 'bad.json'), '--db', db);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /"type" must be one of string/);
+    assert.match((await cli('schemas', 'add', orgId, file, '--db', db)).stderr, /already declared/);
+    writeFileSync(join(dir, 'broken.json'), '{"id": ');
+    assert.match((await cli('schemas', 'add', orgId, join(dir, 'broken.json'), '--db', db)).stderr, /is not JSON/);
+    assert.match((await cli('schemas', 'add', orgId, join(dir, 'missing.json'), '--db', db)).stderr, /cannot read/);
+
+    const removed = await cli('schemas', 'remove', orgId, urn, '--db', db);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /1 User\(s\) still hold data under it: it is kept/);
+    assert.equal((await call(base, 'GET', `/Users/${created.body.id}`, { token })).body[urn], undefined);
+    assert.match((await cli('schemas', 'remove', orgId, urn, '--db', db)).stderr, /No schema extension/);
+
+    // The unknown-attribute policy and the pagination advertisement.
+    const strict = await cli('orgs', 'update', orgId, '--unknown-attributes', 'reject', '--advertise-pagination', 'on', '--json', '--db', db);
+    assert.equal(strict.code, 0, strict.stderr);
+    assert.deepEqual([JSON.parse(strict.stdout).settings.unknownAttributes, JSON.parse(strict.stdout).settings.advertisePagination], ['reject', true]);
+    assert.equal((await call(base, 'POST', '/Users', { token, body: user('x', { customField: 1 }) })).status, 400);
+    assert.equal((await call(base, 'GET', '/ServiceProviderConfig', { token })).body.pagination.cursor, true);
+    assert.notEqual((await cli('orgs', 'update', orgId, '--unknown-attributes', 'drop', '--db', db)).code, 0);
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exit;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -53,18 +53,23 @@ export async function freshPostgresUrl(): Promise<string> {
 
 export interface OpenedStore {
   readonly store: Store;
+  /** Opens another store on the same database, as another process would (the caller closes it). */
+  reopen(): Promise<Store>;
   cleanup(): Promise<void>;
 }
 
 export async function openTestStore(backend: Backend): Promise<OpenedStore> {
   if (backend === 'postgres') {
-    const store = await openStore({ postgresUrl: await freshPostgresUrl() });
-    return { store, cleanup: () => store.close() };
+    const postgresUrl = await freshPostgresUrl();
+    const store = await openStore({ postgresUrl });
+    return { store, reopen: () => openStore({ postgresUrl }), cleanup: () => store.close() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-server-'));
-  const store = await openStore({ sqlitePath: join(dir, 'scim.db') });
+  const sqlitePath = join(dir, 'scim.db');
+  const store = await openStore({ sqlitePath });
   return {
     store,
+    reopen: () => openStore({ sqlitePath }),
     cleanup: async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -83,6 +88,8 @@ export interface Harness {
   readonly token: string;
   /** origin + /scim/v2/organizations/<org id> */
   readonly base: string;
+  /** Opens another store on the same database, as another process would (the caller closes it). */
+  reopen(): Promise<Store>;
   close(): Promise<void>;
 }
 
@@ -127,6 +134,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     org,
     token: secret,
     base: `${origin}/scim/v2/organizations/${org.id}`,
+    reopen: opened.reopen,
     close: async () => {
       await app.close();
       await rateLimiter.close();

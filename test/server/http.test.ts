@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   ERROR_SCHEMA,
+  GENEROUS,
   GROUP_SCHEMA,
   SEARCH_SCHEMA,
   USER_SCHEMA,
@@ -34,7 +35,8 @@ for (const backend of backends()) {
     let h: Harness;
     let api: ReturnType<typeof client>;
     before(async () => {
-      h = await startHarness({ backend });
+      // Strict about unknown attributes, so that they are 400s here (the default policy, ignore, is in interop.test.ts).
+      h = await startHarness({ backend, settings: { ...GENEROUS, unknownAttributes: 'reject' } });
       api = client(h);
     });
     after(async () => h.close());

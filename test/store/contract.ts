@@ -81,15 +81,21 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
       it('creates with default settings, gets, lists and merges setting updates', async () => {
         const org = await store.createOrganization('Acme');
         assert.equal(org.name, 'Acme');
-        assert.deepEqual(org.settings, { readLimit: 10, writeLimit: 10, compat: {} });
+        const defaults = { unknownAttributes: 'ignore', advertisePagination: false };
+        assert.deepEqual(org.settings, { readLimit: 10, writeLimit: 10, compat: {}, ...defaults });
+        assert.equal(org.schemaVersion, 0);
         assert.match(org.created, ISO_MS);
         assert.deepEqual(await store.getOrganization(org.id), org);
         assert.ok((await store.listOrganizations()).some((o) => o.id === org.id));
         const updated = await store.updateOrganization(org.id, { readLimit: 50, compat: { entraPatch: true } });
-        assert.deepEqual(updated.settings, { readLimit: 50, writeLimit: 10, compat: { entraPatch: true } });
+        assert.deepEqual(updated.settings, { readLimit: 50, writeLimit: 10, compat: { entraPatch: true }, ...defaults });
         const again = await store.updateOrganization(org.id, { compat: { oktaGroups: false } });
-        assert.deepEqual(again.settings, { readLimit: 50, writeLimit: 10, compat: { entraPatch: true, oktaGroups: false } });
-        assert.deepEqual((await store.getOrganization(org.id))?.settings, again.settings);
+        assert.deepEqual(again.settings, { readLimit: 50, writeLimit: 10, compat: { entraPatch: true, oktaGroups: false }, ...defaults });
+        const policy = await store.updateOrganization(org.id, { unknownAttributes: 'keep', advertisePagination: true });
+        assert.deepEqual([policy.settings.unknownAttributes, policy.settings.advertisePagination, policy.settings.readLimit], ['keep', true, 50]);
+        await assert.rejects(store.updateOrganization(org.id, { unknownAttributes: 'drop' as 'keep' }), /unknownAttributes/);
+        await assert.rejects(store.updateOrganization(org.id, { advertisePagination: 'yes' as unknown as boolean }), /advertisePagination/);
+        assert.deepEqual((await store.getOrganization(org.id))?.settings, policy.settings);
       });
 
       it('keeps every one of concurrent setting updates (no lost update)', async () => {

@@ -300,3 +300,14 @@ export function buildSchemaSet(declared: readonly SchemaExtensionDeclaration[], 
 
 /** The built-in schemas with the strict unknown-attribute policy. */
 export const BUILT_IN_SCHEMA_SET: SchemaSet = buildSchemaSet([]);
+
+const BUILT_IN_BY_POLICY: Readonly<Record<UnknownAttributePolicy, SchemaSet>> = Object.freeze({
+  reject: BUILT_IN_SCHEMA_SET,
+  ignore: buildSchemaSet([], 'ignore'),
+  keep: buildSchemaSet([], 'keep'),
+});
+
+/** The built-in schemas with an unknown-attribute policy, one shared set per policy. */
+export function builtInSchemaSet(policy: UnknownAttributePolicy): SchemaSet {
+  return BUILT_IN_BY_POLICY[policy];
+}
