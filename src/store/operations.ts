@@ -12,7 +12,7 @@ import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { checkNewDeclaration, parseSchemaDocument } from '../scim/schema/declare.ts';
 import type { ExtensibleResourceType, SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { validateResource } from '../scim/validate.ts';
-import { DOCUMENT_COLUMN_LIST, DOCUMENT_COLUMNS, documentColumnValues } from './columns.ts';
+import { DOCUMENT_COLUMN_LIST, DOCUMENT_COLUMNS, documentColumnValues, fold } from './columns.ts';
 import { compileMemberFilterSql } from './filter-sql.ts';
 import { assertStorablePassword, isPasswordHash } from './passwords.ts';
 import { chunks, exec, first, join, list, raw, rows, sql } from '../sql/index.ts';
