@@ -11,6 +11,7 @@ import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim
 import { defaultConnectionLimits, FILE_HEADROOM, openFileLimit } from '../server/connections.ts';
 import type { RateLimiter } from '../server/ratelimit/types.ts';
 import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
+import { MAX_ORGANIZATION_NAME_CHARS } from '../store/types.ts';
 import type { OrgSettings, Store, TokenScope } from '../store/types.ts';
 
 // The server, store and protocol modules load inside the actions, so other commands (and --help) start fast.
@@ -19,6 +20,7 @@ export const DEFAULT_DB_PATH = './data/scimkit.db';
 export const DEFAULT_ORG_NAME = 'default';
 /** The store's own default (store.ts), restated here so that `--help` stays fast: the store loads only in actions. */
 const DEFAULT_USER_CACHE_ENTRIES = 10_000;
+
 
 interface StoreFlags {
   db?: string;
@@ -62,9 +64,45 @@ function positiveInteger(value: string): number {
   return Number(value);
 }
 
+/** A duration that is not zero (see parseDuration). */
+function positiveDuration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === 0) throw new InvalidArgumentError('must be longer than 0');
+  return ms;
+}
+
 function nonNegativeInteger(value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('must be a whole number, 0 or more');
   return Number(value);
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+/** The longest duration the token options take: about ten years. */
+const MAX_DURATION_MS = 3650 * 86_400_000;
+
+/**
+ * A duration such as `90d`, `12h`, `1d12h` or `30m`: whole numbers with a unit (s, m, h, d, w), added up. `0` (or
+ * `0s`) is allowed where the option says so.
+ */
+export function parseDuration(value: string): number {
+  const text = value.trim().toLowerCase();
+  if (text === '0') return 0;
+  const parts = text.match(/\d+[smhdw]/g);
+  if (!parts || parts.join('') !== text) throw new InvalidArgumentError('must be a duration such as 30m, 12h, 90d or 1d12h (units s, m, h, d, w)');
+  const ms = parts.reduce((sum, part) => sum + Number(part.slice(0, -1)) * DURATION_UNITS_MS[part.slice(-1)], 0);
+  if (!Number.isSafeInteger(ms) || ms > MAX_DURATION_MS) throw new InvalidArgumentError('must be at most 3650d (about ten years)');
+  return ms;
+}
+
+/** A timestamp `ms` from now, in the form the store keeps. */
+function fromNow(ms: number): string {
+  return new Date(Date.now() + ms).toISOString();
+}
+
+function tokenState(token: { revoked: string | null; expires: string | null }): string {
+  if (token.revoked) return `revoked ${token.revoked}`;
+  if (token.expires === null) return 'live';
+  return token.expires <= new Date().toISOString() ? `expired ${token.expires}` : `live until ${token.expires}`;
 }
 
 function port(value: string): number {
@@ -453,6 +491,47 @@ export function registerServerCommands(program: Command): void {
     },
   );
 
+  storeOptions(
+    orgs
+      .command('rename <orgId> <name>')
+      .description(`Rename an organization (1 to ${MAX_ORGANIZATION_NAME_CHARS} characters); its id, tokens and data stay as they are`)
+      .option('--json', 'print the organization as JSON'),
+  ).action(async (orgId: string, name: string, flags: StoreFlags & { json?: boolean }, command: Command) => {
+    await withStore(command, flags, async (store) => {
+      if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+      const org = await store.renameOrganization(orgId, name);
+      if (flags.json) print(JSON.stringify(org));
+      else print(`Organization ${org.id} is now named ${JSON.stringify(org.name)}`);
+    });
+  });
+
+  storeOptions(
+    orgs
+      .command('delete <orgId>')
+      .description('Delete an organization and everything it holds (users, groups, memberships, tokens, and every other row of it), at once and for good; refuses without --yes')
+      .option('--yes', 'really delete (without it, the command only says what would be deleted)')
+      .option('--json', 'print what was deleted as JSON'),
+  ).action(async (orgId: string, flags: StoreFlags & { yes?: boolean; json?: boolean }, command: Command) => {
+    await withStore(command, flags, async (store) => {
+      const org = await store.getOrganization(orgId);
+      if (!org) command.error(`error: organization ${orgId} not found`);
+      if (!flags.yes) {
+        const [users, groups, tokenList] = await Promise.all([
+          store.query(orgId, 'User', { count: 0 }),
+          store.query(orgId, 'Group', { count: 0 }),
+          store.listTokens(orgId),
+        ]);
+        command.error(
+          `error: refusing to delete organization ${JSON.stringify(org.name)} (${org.id}) with ${users.totalResults} users, ${groups.totalResults} groups and ${tokenList.length} tokens without --yes; this cannot be undone`,
+        );
+      }
+      const deleted = await store.deleteOrganization(orgId);
+      if (!deleted) command.error(`error: organization ${orgId} not found`);
+      if (flags.json) print(JSON.stringify({ id: deleted.organization.id, name: deleted.organization.name, users: deleted.users, groups: deleted.groups, tokens: deleted.tokens }));
+      else print(`Deleted organization ${JSON.stringify(deleted.organization.name)} (${deleted.organization.id}): ${deleted.users} users, ${deleted.groups} groups, ${deleted.tokens} tokens`);
+    });
+  });
+
   const tokens = program.command('tokens').description('Manage bearer tokens');
   storeOptions(
     tokens
@@ -460,17 +539,39 @@ export function registerServerCommands(program: Command): void {
       .description('Create a bearer token for an organization')
       .addOption(new Option('--scope <scope>', 'read or write (read-write)').argParser(scopeOption).default('read-write' as TokenScope, 'write'))
       .option('--user <userId>', 'bind the token to this User: it then reaches only /Me (GET, and with --scope write also PUT, PATCH, DELETE)')
+      .option('--expires-in <duration>', 'the token stops working after this long, e.g. 90d, 12h, 1d12h (units s, m, h, d, w; at most 3650d); default: never', positiveDuration)
       .option('--json', 'print one JSON object'),
-  ).action(async (orgId: string, flags: StoreFlags & { scope: TokenScope; user?: string; json?: boolean }, command: Command) => {
+  ).action(async (orgId: string, flags: StoreFlags & { scope: TokenScope; user?: string; expiresIn?: number; json?: boolean }, command: Command) => {
     await withStore(command, flags, async (store) => {
       if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
       if (flags.user !== undefined && !(await store.get(orgId, 'User', flags.user))) {
         command.error(`error: User ${flags.user} not found in organization ${orgId}`);
       }
-      const { token, secret } = await store.createToken(orgId, { scope: flags.scope, userId: flags.user ?? null });
-      if (flags.json) print(JSON.stringify({ id: token.id, orgId, scope: token.scope, userId: token.userId, token: secret }));
+      const expires = flags.expiresIn === undefined ? null : fromNow(flags.expiresIn);
+      const { token, secret } = await store.createToken(orgId, { scope: flags.scope, userId: flags.user ?? null, expires });
+      if (flags.json) print(JSON.stringify({ id: token.id, orgId, scope: token.scope, userId: token.userId, expires: token.expires, token: secret }));
       else {
-        print(`Token ${token.id} (${token.scope}) for organization ${orgId}`);
+        print(`Token ${token.id} (${token.scope}) for organization ${orgId}${token.expires ? `, expires ${token.expires}` : ''}`);
+        print(`Bearer token (shown once): ${secret}`);
+      }
+    });
+  });
+
+  storeOptions(
+    tokens
+      .command('rotate <tokenId>')
+      .description('Replace a token: create a new one (same organization, scope and User) and keep the old one working for a grace period, so an IdP can switch without a failed request')
+      .requiredOption('--grace <duration>', 'how long the old token keeps working, e.g. 24h, 7d (0 ends it now; units s, m, h, d, w)', parseDuration)
+      .option('--expires-in <duration>', 'the new token stops working after this long; default: never', positiveDuration)
+      .option('--json', 'print one JSON object'),
+  ).action(async (tokenId: string, flags: StoreFlags & { grace: number; expiresIn?: number; json?: boolean }, command: Command) => {
+    await withStore(command, flags, async (store) => {
+      const graceUntil = fromNow(flags.grace);
+      const { token, secret } = await store.rotateToken(tokenId, { graceUntil, expires: flags.expiresIn === undefined ? null : fromNow(flags.expiresIn) });
+      if (flags.json) {
+        print(JSON.stringify({ id: token.id, orgId: token.orgId, scope: token.scope, userId: token.userId, expires: token.expires, token: secret, replaced: tokenId, replacedExpires: graceUntil }));
+      } else {
+        print(`Token ${token.id} (${token.scope}) replaces ${tokenId}, which keeps working until ${graceUntil}`);
         print(`Bearer token (shown once): ${secret}`);
       }
     });
@@ -482,7 +583,7 @@ export function registerServerCommands(program: Command): void {
         if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
         const list = await store.listTokens(orgId);
         if (flags.json) print(JSON.stringify(list));
-        else for (const t of list) print(`${t.id}\t${t.scope}\t${t.userId ?? '-'}\t${t.revoked ? `revoked ${t.revoked}` : 'live'}`);
+        else for (const t of list) print(`${t.id}\t${t.scope}\t${t.userId ?? '-'}\t${tokenState(t)}`);
       });
     },
   );

@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError } from '../scim/errors.ts';
 import { ProjectionCache } from '../scim/projection.ts';
-import { hashToken } from '../store/operations.ts';
+import { hashToken, isTokenExpired } from '../store/operations.ts';
 import type { ApiToken, Organization, Store } from '../store/types.ts';
 import type { RateLimitDecision, RateLimiter } from './ratelimit/types.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -214,6 +214,10 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
     const found = await tokens.find(secret, orgId);
     if (!found) return refuseCredential(request, reply, 'The bearer token is invalid or revoked');
     const { token, org } = found;
+    // Checked on every request, cached tokens included: expiry needs no write to take effect.
+    if (token.expires !== null && isTokenExpired(token, new Date().toISOString())) {
+      return refuseCredential(request, reply, `The bearer token expired at ${token.expires}; create or rotate a token`);
+    }
     // The same answer whether or not the path's organization exists, so a token cannot probe for others.
     if (token.orgId !== orgId || !org) throw ScimError.forbidden('This token is not valid for this organization');
 

@@ -5,6 +5,10 @@
  * Data model: one `resources` table for Users and Groups (the JSON document plus hot columns), `memberships` for
  * Group members (so member changes cost O(changed members)), `organizations` and `api_tokens` (SHA-256 hashes only).
  * Timestamps are fixed-width ISO 8601 UTC text (`2026-11-23T10:00:00.000Z`), so text order is time order.
+ *
+ * Every table that holds rows of an organization has an `org_id` that references `organizations` ON DELETE CASCADE
+ * (or references, with ON DELETE CASCADE, a table that does), so deleting the organization row deletes all of them
+ * (Store.deleteOrganization). The store contract checks every table of the schema for it.
  */
 import type { Migration, MigrationSet } from '../sql/index.ts';
 
@@ -165,6 +169,13 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (org_id, urn_folded)
       )`,
     ],
+  },
+  {
+    // Tokens can expire (tokens create --expires-in) and be rotated with a grace period (tokens rotate --grace).
+    version: 4,
+    name: 'token expiry',
+    sqlite: ['ALTER TABLE api_tokens ADD COLUMN expires TEXT'],
+    postgres: ['ALTER TABLE api_tokens ADD COLUMN expires TEXT COLLATE "C"'],
   },
 ];
 

@@ -17,11 +17,13 @@ import { compileMemberFilterSql } from './filter-sql.ts';
 import { assertStorablePassword, isPasswordHash } from './passwords.ts';
 import { chunks, exec, first, join, list, raw, rows, sql } from '../sql/index.ts';
 import type { JsonDialect, Op, Row, Sql } from '../sql/index.ts';
-import { DEFAULT_ORG_SETTINGS } from './types.ts';
+import { DEFAULT_ORG_SETTINGS, MAX_ORGANIZATION_NAME_CHARS } from './types.ts';
 import type {
   ApiToken,
   NewToken,
+  NewTokenOptions,
   Organization,
+  OrganizationDeletion,
   OrgSettings,
   PatchOptions,
   ReadOptions,
@@ -126,8 +128,16 @@ function toOrganization(row: Row): Organization {
 
 const ORGANIZATION_COLUMNS = raw('id, name, settings, created, schema_version');
 
-export function* createOrganization(ctx: OpContext, name: string, settings?: Partial<OrgSettings>): Op<Organization> {
+function checkOrganizationName(name: unknown): string {
   if (typeof name !== 'string' || name.trim() === '' || name.includes('\u0000')) throw ScimError.invalidValue('Organization name must be a non-empty string');
+  if (Array.from(name).length > MAX_ORGANIZATION_NAME_CHARS) {
+    throw ScimError.invalidValue(`Organization name is too long: at most ${MAX_ORGANIZATION_NAME_CHARS} characters are allowed`);
+  }
+  return name;
+}
+
+export function* createOrganization(ctx: OpContext, name: string, settings?: Partial<OrgSettings>): Op<Organization> {
+  checkOrganizationName(name);
   const merged = mergeSettings(DEFAULT_ORG_SETTINGS, settings);
   const org: Organization = { id: randomUUID(), name, settings: merged, created: ctx.now(), schemaVersion: 0 };
   yield* exec(sql`INSERT INTO organizations (id, name, settings, created) VALUES (${org.id}, ${name}, ${ctx.dialect.jsonParam(JSON.stringify(merged))}, ${org.created})`);
@@ -209,9 +219,33 @@ export function* removeSchemaExtension(ctx: OpContext, orgId: string, urn: strin
   return { declaration, resourcesWithData: Number(counted?.n ?? 0) };
 }
 
+export function* renameOrganization(ctx: OpContext, id: string, name: string): Op<Organization> {
+  checkOrganizationName(name);
+  const row = yield* organizationRow(ctx, id, true);
+  if (!row) throw ScimError.notFound(`Organization ${JSON.stringify(id)} not found`);
+  yield* exec(sql`UPDATE organizations SET name = ${name} WHERE id = ${String(id)}`);
+  return { ...toOrganization(row), name };
+}
+
+/**
+ * Deletes the organization row; every other row of the organization goes with it through ON DELETE CASCADE (each
+ * table with an `org_id` references `organizations`, or a table that does: a contract test checks every table), in
+ * this one transaction. Counts what it removes first, for the operator.
+ */
+export function* deleteOrganization(ctx: OpContext, id: string): Op<OrganizationDeletion | null> {
+  const row = yield* organizationRow(ctx, id, true);
+  if (!row) return null;
+  const counts = yield* rows(sql`SELECT kind, n FROM resource_counts WHERE org_id = ${String(id)}`);
+  const count = (kind: ResourceKind) => Number(counts.find((c) => c.kind === kind)?.n ?? 0);
+  const tokens = yield* first(sql`SELECT COUNT(*) AS n FROM api_tokens WHERE org_id = ${String(id)}`);
+  yield* exec(sql`DELETE FROM organizations WHERE id = ${String(id)}`);
+  ctx.changed?.(String(id), null);
+  return { organization: toOrganization(row), users: count('User'), groups: count('Group'), tokens: Number(tokens?.n ?? 0) };
+}
+
 // ------------------------------------------------------------------------------------------------------ tokens
 
-const TOKEN_COLUMNS = raw('id, org_id, scope, user_id, created, revoked');
+const TOKEN_COLUMNS = raw('id, org_id, scope, user_id, created, revoked, expires');
 
 function toToken(row: Row): ApiToken {
   return {
@@ -221,23 +255,71 @@ function toToken(row: Row): ApiToken {
     userId: row.user_id === null ? null : String(row.user_id),
     created: String(row.created),
     revoked: row.revoked === null ? null : String(row.revoked),
+    expires: row.expires === null || row.expires === undefined ? null : String(row.expires),
   };
 }
 
-export function* createToken(ctx: OpContext, orgId: string, options: { scope: TokenScope; userId?: string | null }): Op<NewToken> {
+/** Whether a token has stopped working at `now` (ISO 8601 UTC with milliseconds, as stored). */
+export function isTokenExpired(token: ApiToken, now: string): boolean {
+  return token.expires !== null && token.expires <= now;
+}
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** A stored timestamp: the fixed-width ISO form, so that text order is time order. */
+function checkTimestamp(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !TIMESTAMP.test(value) || Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value) {
+    throw ScimError.invalidValue(`${name} must be an ISO 8601 UTC timestamp such as 2027-01-31T12:00:00.000Z`);
+  }
+  return value;
+}
+
+function* insertToken(ctx: OpContext, orgId: string, scope: TokenScope, userId: string | null, expires: string | null): Op<NewToken> {
+  const secret = randomBytes(32).toString('base64url');
+  const token: ApiToken = { id: randomUUID(), orgId, scope, userId, created: ctx.now(), revoked: null, expires };
+  yield* exec(
+    sql`INSERT INTO api_tokens (id, org_id, token_hash, scope, user_id, created, expires)
+      VALUES (${token.id}, ${orgId}, ${hashToken(secret)}, ${token.scope}, ${userId}, ${token.created}, ${expires})`,
+    { foreignKey: () => ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`) },
+  );
+  return { token, secret };
+}
+
+/** A new token's expiry: absent or null is never, else a timestamp after `now`. */
+function checkExpiry(expires: string | null | undefined, now: string): string | null {
+  if (expires === undefined || expires === null) return null;
+  const at = checkTimestamp(expires, 'Token expiry');
+  if (at <= now) throw ScimError.invalidValue('Token expiry must be in the future');
+  return at;
+}
+
+export function* createToken(ctx: OpContext, orgId: string, options: NewTokenOptions): Op<NewToken> {
   if (options.scope !== 'read' && options.scope !== 'read-write') throw ScimError.invalidValue('Token scope must be "read" or "read-write"');
+  const expires = checkExpiry(options.expires, ctx.now());
   const userId = options.userId ?? null;
   if (userId !== null) {
     const user = yield* first(sql`SELECT id FROM resources WHERE org_id = ${orgId} AND id = ${String(userId)} AND kind = 'User'`);
     if (!user) throw ScimError.invalidValue(`User ${JSON.stringify(userId)} does not exist in this organization`);
   }
-  const secret = randomBytes(32).toString('base64url');
-  const token: ApiToken = { id: randomUUID(), orgId, scope: options.scope, userId, created: ctx.now(), revoked: null };
-  yield* exec(
-    sql`INSERT INTO api_tokens (id, org_id, token_hash, scope, user_id, created) VALUES (${token.id}, ${orgId}, ${hashToken(secret)}, ${token.scope}, ${userId}, ${token.created})`,
-    { foreignKey: () => ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`) },
-  );
-  return { token, secret };
+  return yield* insertToken(ctx, orgId, options.scope, userId, expires);
+}
+
+export function* rotateToken(ctx: OpContext, tokenId: string, options: { graceUntil: string; expires?: string | null }): Op<NewToken> {
+  const now = ctx.now();
+  // An end already past (a zero grace computed a moment ago) ends the old token now.
+  const requested = checkTimestamp(options.graceUntil, 'The end of the grace period');
+  const graceUntil = requested < now ? now : requested;
+  const expires = checkExpiry(options.expires, now);
+  const row = yield* first(sql`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE id = ${String(tokenId)}${ctx.dialect.forUpdate}`);
+  const old = row ? toToken(row) : null;
+  if (!old || old.revoked !== null || isTokenExpired(old, now)) {
+    throw ScimError.notFound(`Token ${JSON.stringify(tokenId)} not found, or already revoked or expired`);
+  }
+  const rotated = yield* insertToken(ctx, old.orgId, old.scope, old.userId, expires);
+  // The old secret keeps working until the grace period ends; one that expires sooner still does so.
+  const oldExpires = old.expires !== null && old.expires < graceUntil ? old.expires : graceUntil;
+  yield* exec(sql`UPDATE api_tokens SET expires = ${oldExpires} WHERE id = ${old.id}`);
+  return rotated;
 }
 
 export function* findToken(_ctx: OpContext, secret: string): Op<ApiToken | null> {

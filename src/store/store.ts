@@ -14,7 +14,9 @@ import { UserCache } from './user-cache.ts';
 import type {
   ApiToken,
   NewToken,
+  NewTokenOptions,
   Organization,
+  OrganizationDeletion,
   OrgSettings,
   PatchOptions,
   QueryOptions,
@@ -105,8 +107,20 @@ export class SqlStore implements Store {
     return this.authWrite(() => ops.removeSchemaExtension(this.ctx, orgId, urn));
   }
 
-  createToken(orgId: string, options: { scope: TokenScope; userId?: string | null }): Promise<NewToken> {
+  renameOrganization(id: string, name: string): Promise<Organization> {
+    return this.authWrite(() => ops.renameOrganization(this.ctx, id, name));
+  }
+
+  deleteOrganization(id: string): Promise<OrganizationDeletion | null> {
+    return this.authWrite(() => ops.deleteOrganization(this.ctx, id));
+  }
+
+  createToken(orgId: string, options: NewTokenOptions): Promise<NewToken> {
     return this.driver.run(() => ops.createToken(this.ctx, orgId, options), 'write');
+  }
+
+  rotateToken(tokenId: string, options: { graceUntil: string; expires?: string | null }): Promise<NewToken> {
+    return this.authWrite(() => ops.rotateToken(this.ctx, tokenId, options));
   }
 
   findToken(secret: string): Promise<ApiToken | null> {

@@ -27,6 +27,9 @@ export interface OrgSettings {
 
 export const DEFAULT_ORG_SETTINGS: OrgSettings = { readLimit: 10, writeLimit: 10, compat: {}, unknownAttributes: 'ignore', advertisePagination: false };
 
+/** Most characters (code points) of an organization's name. */
+export const MAX_ORGANIZATION_NAME_CHARS = 256;
+
 export interface Organization {
   readonly id: string;
   readonly name: string;
@@ -59,6 +62,24 @@ export interface ApiToken {
   readonly userId: string | null;
   readonly created: string;
   readonly revoked: string | null;
+  /** When it stops working (ISO 8601 UTC, milliseconds); null when it never expires. */
+  readonly expires: string | null;
+}
+
+export interface NewTokenOptions {
+  readonly scope: TokenScope;
+  /** Binds the token to this User: it then reaches only `/Me`. */
+  readonly userId?: string | null;
+  /** When it stops working (ISO 8601 UTC with milliseconds, in the future); absent or null: never. */
+  readonly expires?: string | null;
+}
+
+/** What deleting an organization removed. */
+export interface OrganizationDeletion {
+  readonly organization: Organization;
+  readonly users: number;
+  readonly groups: number;
+  readonly tokens: number;
 }
 
 /**
@@ -143,6 +164,13 @@ export interface Store {
   getOrganization(id: string): Promise<Organization | null>;
   listOrganizations(): Promise<Organization[]>;
   updateOrganization(id: string, settings: Partial<OrgSettings>): Promise<Organization>;
+  /** Renames an organization (404 when absent; 400 for a name that is empty or longer than 256 characters). */
+  renameOrganization(id: string, name: string): Promise<Organization>;
+  /**
+   * Deletes an organization and every row that belongs to it, in one transaction: each table with an `org_id`
+   * references `organizations` (or a table that does) ON DELETE CASCADE. null when it does not exist.
+   */
+  deleteOrganization(id: string): Promise<OrganizationDeletion | null>;
 
   /** The organization's declared schema extensions, oldest first. */
   listSchemaExtensions(orgId: string): Promise<StoredSchemaExtension[]>;
@@ -151,11 +179,21 @@ export interface Store {
   /** Removes one by URN (any case); 404 when it is not declared. Stored data under it is kept. */
   removeSchemaExtension(orgId: string, urn: string): Promise<RemovedSchemaExtension>;
 
-  createToken(orgId: string, options: { scope: TokenScope; userId?: string | null }): Promise<NewToken>;
-  /** Finds a live (unrevoked) token by its secret, through the hash index. */
+  createToken(orgId: string, options: NewTokenOptions): Promise<NewToken>;
+  /**
+   * Finds an unrevoked token by its secret, through the hash index. An expired token is returned too, so the caller
+   * can say why it is refused (see isTokenExpired).
+   */
   findToken(secret: string): Promise<ApiToken | null>;
   listTokens(orgId: string): Promise<ApiToken[]>;
   revokeToken(tokenId: string): Promise<boolean>;
+  /**
+   * Replaces a live token: creates a new one with the same organization, scope and User (expiring at `expires`, or
+   * never), and makes the old one expire at `graceUntil` (or earlier, if it already expired sooner), so that a client
+   * can switch to the new secret without a failed request (a `graceUntil` already past ends it at once). 404 when
+   * the token does not exist, is revoked or expired.
+   */
+  rotateToken(tokenId: string, options: { graceUntil: string; expires?: string | null }): Promise<NewToken>;
   /**
    * Optional: a value that stays the same only while no token or organization can have changed (through this
    * store, or through any other connection to the same database). While it is unchanged, what findToken and

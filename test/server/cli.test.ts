@@ -152,6 +152,74 @@ describe('scimkit serve and admin commands', () => {
       await server.exit;
     }
   });
+
+  test('tokens create --expires-in, tokens rotate --grace, orgs rename, and orgs delete (refused without --yes), against a running server', async () => {
+    const server = await serve(['--db', db]);
+    try {
+      const org = JSON.parse((await cli('orgs', 'create', 'Doomed', '--json', '--db', db)).stdout.trim());
+      const base = `${server.origin}/scim/v2/organizations/${org.id}`;
+      const ok = async (token: string) => (await call(base, 'GET', '/Users', { token })).status;
+      for (const name of ['d1', 'd2']) assert.equal((await call(base, 'POST', '/Users', { token: org.token, body: user(name) })).status, 201);
+      assert.equal((await call(base, 'POST', '/Groups', { token: org.token, body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'dg' } })).status, 201);
+
+      // Expiry.
+      const before = Date.now();
+      const expiring = await cli('tokens', 'create', org.id, '--expires-in', '2h', '--json', '--db', db);
+      assert.equal(expiring.code, 0, expiring.stderr);
+      const expiringToken = JSON.parse(expiring.stdout.trim());
+      const expiresAt = Date.parse(expiringToken.expires);
+      assert.ok(expiresAt >= before + 7_200_000 && expiresAt <= Date.now() + 7_200_000, expiringToken.expires);
+      assert.equal(await ok(expiringToken.token), 200);
+      for (const [option, value] of [['--expires-in', '0'], ['--expires-in', '3651d'], ['--expires-in', '2 hours'], ['--expires-in', '-1h']]) {
+        const bad = await cli('tokens', 'create', org.id, option, value, '--db', db);
+        assert.notEqual(bad.code, 0, `${option} ${value}`);
+        assert.match(bad.stderr, /--expires-in/);
+      }
+
+      // Rotation: both secrets work during the grace period; a zero grace ends the old one at once.
+      const rotated = await cli('tokens', 'rotate', org.tokenId, '--grace', '1h', '--json', '--db', db);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const next = JSON.parse(rotated.stdout.trim());
+      assert.equal(next.replaced, org.tokenId);
+      assert.equal(next.scope, 'read-write');
+      assert.equal(await ok(next.token), 200);
+      assert.equal(await ok(org.token), 200, 'the old token works during the grace period');
+      const listed = await cli('tokens', 'list', org.id, '--db', db);
+      assert.match(listed.stdout, new RegExp(`${org.tokenId}\tread-write\t-\tlive until ${next.replacedExpires.replace(/\./g, '\\.')}`));
+      const immediate = await cli('tokens', 'rotate', next.id, '--grace', '0', '--json', '--db', db);
+      assert.equal(immediate.code, 0, immediate.stderr);
+      const newest = JSON.parse(immediate.stdout.trim());
+      const refused = await call(base, 'GET', '/Users', { token: next.token });
+      assert.equal(refused.status, 401);
+      assert.match(refused.body.detail, /expired at/);
+      assert.match(refused.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+      assert.equal(await ok(newest.token), 200);
+      assert.match((await cli('tokens', 'list', org.id, '--db', db)).stdout, new RegExp(`${next.id}\tread-write\t-\texpired `));
+      assert.notEqual((await cli('tokens', 'rotate', next.id, '--grace', '1h', '--db', db)).code, 0, 'an expired token cannot be rotated');
+      assert.notEqual((await cli('tokens', 'rotate', newest.id, '--db', db)).code, 0, '--grace is required');
+
+      // Rename.
+      const renamed = await cli('orgs', 'rename', org.id, 'Renamed Corp', '--db', db);
+      assert.equal(renamed.code, 0, renamed.stderr);
+      assert.ok(JSON.parse((await cli('orgs', 'list', '--json', '--db', db)).stdout).some((o: { id: string; name: string }) => o.id === org.id && o.name === 'Renamed Corp'));
+      assert.notEqual((await cli('orgs', 'rename', org.id, ' ', '--db', db)).code, 0);
+
+      // Delete: refused without --yes, saying what it would remove; then everything goes.
+      const refusedDelete = await cli('orgs', 'delete', org.id, '--db', db);
+      assert.notEqual(refusedDelete.code, 0);
+      assert.match(refusedDelete.stderr, /refusing to delete organization "Renamed Corp" .* with 2 users, 1 groups and 4 tokens without --yes/);
+      assert.equal(await ok(newest.token), 200, 'nothing was deleted');
+      const deleted = await cli('orgs', 'delete', org.id, '--yes', '--json', '--db', db);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.deepEqual(JSON.parse(deleted.stdout.trim()), { id: org.id, name: 'Renamed Corp', users: 2, groups: 1, tokens: 4 });
+      assert.equal(await ok(newest.token), 401, 'its tokens are gone, also for the running server');
+      assert.ok(!JSON.parse((await cli('orgs', 'list', '--json', '--db', db)).stdout).some((o: { id: string }) => o.id === org.id));
+      assert.notEqual((await cli('orgs', 'delete', org.id, '--yes', '--db', db)).code, 0, 'deleting twice reports an error');
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exit;
+    }
+  });
 });
 
 test('serve --user-cache: the default it shows is the store\'s, and a bad value is refused', async () => {

@@ -13,6 +13,7 @@ import { ENTERPRISE_USER_SCHEMA, GROUP, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER, USE
 import { validateResource } from '../../src/scim/validate.ts';
 import { INDEXED_COLUMNS } from '../../src/store/columns.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
+import { isTokenExpired } from '../../src/store/operations.ts';
 import type { QueryOptions, ResourceKind, Store, StoredResource } from '../../src/store/index.ts';
 import type { StoreHarness } from './harness.ts';
 
@@ -118,6 +119,91 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         await rejects(store.updateOrganization('no-such-org', { readLimit: 5 }), 404);
         await rejects(store.create('no-such-org', 'User', userDoc('x')), 404);
       });
+
+      it('renames, keeping id, settings, tokens and data; refuses empty, overlong and unknown', async () => {
+        const org = await store.createOrganization('Before', { readLimit: 7 });
+        const { secret } = await store.createToken(org.id, { scope: 'read' });
+        const u = await store.create(org.id, 'User', userDoc('stays'));
+        const renamed = await store.renameOrganization(org.id, 'After \u{1F600}');
+        assert.deepEqual(renamed, { ...org, name: 'After \u{1F600}' });
+        assert.deepEqual(await store.getOrganization(org.id), renamed);
+        assert.equal((await store.findToken(secret))?.orgId, org.id);
+        assert.equal((await store.get(org.id, 'User', u.id))?.document.userName, 'stays');
+        await rejects(store.renameOrganization(org.id, ' '), 400, 'invalidValue');
+        await rejects(store.renameOrganization(org.id, '\u{1F600}'.repeat(257)), 400, 'invalidValue');
+        assert.equal((await store.renameOrganization(org.id, '\u{1F600}'.repeat(256))).name.length, 512, '256 characters of two UTF-16 units');
+        await rejects(store.createOrganization('n'.repeat(257)), 400, 'invalidValue');
+        await rejects(store.renameOrganization('no-such-org', 'x'), 404);
+      });
+
+      /** Tables with an org_id column, read from the database itself, so tables added later are covered too. */
+      async function tablesWithOrgId(): Promise<string[]> {
+        if (h.dialect === 'sqlite') {
+          const tables = await h.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
+          const out: string[] = [];
+          for (const { name } of tables) {
+            const columns = await h.raw(`SELECT name FROM pragma_table_info('${String(name)}')`);
+            if (columns.some((c) => c.name === 'org_id')) out.push(String(name));
+          }
+          return out.sort();
+        }
+        const found = await h.raw("SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'org_id'");
+        return found.map((r) => String(r.table_name)).sort();
+      }
+
+      /** The tables each table references with ON DELETE CASCADE. */
+      async function cascadesOf(table: string): Promise<string[]> {
+        if (h.dialect === 'sqlite') {
+          const keys = await h.raw(`SELECT "table" AS target, on_delete FROM pragma_foreign_key_list('${table}')`);
+          return keys.filter((k) => k.on_delete === 'CASCADE').map((k) => String(k.target));
+        }
+        const keys = await h.raw(
+          `SELECT confrelid::regclass::text AS target FROM pg_constraint WHERE contype = 'f' AND confdeltype = 'c' AND conrelid = '${table}'::regclass`,
+        );
+        return keys.map((k) => String(k.target));
+      }
+
+      it('every table with an org_id is deleted with its organization (ON DELETE CASCADE, directly or through another table)', async () => {
+        const tables = await tablesWithOrgId();
+        assert.ok(tables.includes('resources') && tables.includes('api_tokens') && tables.includes('memberships'), tables.join(', '));
+        const reaches = new Map<string, string[]>();
+        for (const table of tables) reaches.set(table, await cascadesOf(table));
+        const cascades = (table: string, seen: Set<string>): boolean =>
+          (reaches.get(table) ?? []).some((target) => target === 'organizations' || (!seen.has(target) && cascades(target, new Set([...seen, target]))));
+        for (const table of tables) assert.ok(cascades(table, new Set([table])), `${table} is not deleted with its organization: reference organizations (or a table that does) ON DELETE CASCADE`);
+      });
+
+      it('deletes an organization and every row of it in one operation, leaving the others alone', async () => {
+        const doomed = await store.createOrganization('Doomed');
+        const kept = await newOrg('Kept');
+        const fill = async (org: string) => {
+          const [a, b] = await Promise.all(['a', 'b'].map((n) => store.create(org, 'User', userDoc(`del-${n}`))));
+          const sub = await store.create(org, 'Group', groupDoc('Sub', [a.id]));
+          await store.create(org, 'Group', groupDoc('Top', [a.id, b.id, sub.id]));
+          await store.createToken(org, { scope: 'read-write' });
+          await store.createToken(org, { scope: 'read', userId: b.id });
+          return a;
+        };
+        await fill(doomed.id);
+        const keptUser = await fill(kept);
+        const { secret } = await store.createToken(doomed.id, { scope: 'read' });
+        const rowsOf = async (org: string) => {
+          const out: Record<string, number> = {};
+          for (const table of await tablesWithOrgId()) out[table] = Number((await h.raw(`SELECT COUNT(*) AS n FROM ${table} WHERE org_id = ?`, [org]))[0].n);
+          return out;
+        };
+        const keptBefore = await rowsOf(kept);
+        assert.ok(Object.values(await rowsOf(doomed.id)).reduce((a, b) => a + b, 0) > 10);
+
+        const deleted = await store.deleteOrganization(doomed.id);
+        assert.deepEqual(deleted, { organization: doomed, users: 2, groups: 2, tokens: 3 });
+        assert.equal(await store.getOrganization(doomed.id), null);
+        assert.equal(await store.findToken(secret), null, 'its tokens no longer authenticate');
+        for (const [table, n] of Object.entries(await rowsOf(doomed.id))) assert.equal(n, 0, `${table} still holds rows of the deleted organization`);
+        assert.deepEqual(await rowsOf(kept), keptBefore, 'the other organization keeps every row');
+        assert.deepEqual(groupIds(await store.get(kept, 'User', keptUser.id, { relations: true })).length, 2);
+        assert.equal(await store.deleteOrganization(doomed.id), null);
+      });
     });
 
     describe('tokens', () => {
@@ -159,6 +245,53 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         await rejects(store.createToken(org, { scope: 'read', userId: stranger.id }), 400, 'invalidValue');
         await rejects(store.createToken(org, { scope: 'admin' as 'read' }), 400, 'invalidValue');
         await rejects(store.createToken('no-such-org', { scope: 'read' }), 404);
+      });
+
+      it('expire: a token with an expiry is found with it, so the caller can refuse it once past', async () => {
+        const org = await newOrg();
+        const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+        const { token, secret } = await store.createToken(org, { scope: 'read', expires: inAnHour });
+        assert.equal(token.expires, inAnHour);
+        assert.deepEqual(await store.findToken(secret), token);
+        assert.equal(isTokenExpired(token, new Date().toISOString()), false);
+        assert.equal(isTokenExpired(token, inAnHour), true, 'expired from its expiry on');
+        assert.equal((await store.createToken(org, { scope: 'read' })).token.expires, null);
+        for (const expires of [new Date(Date.now() - 1000).toISOString(), '2027-13-01T00:00:00.000Z', 'tomorrow', '2027-01-01T00:00:00Z']) {
+          await rejects(store.createToken(org, { scope: 'read', expires }), 400, 'invalidValue');
+        }
+      });
+
+      it('rotate: a new token with the same scope and User, the old one working until the grace period ends', async () => {
+        const org = await newOrg();
+        const me = await store.create(org, 'User', userDoc('rotating'));
+        const old = await store.createToken(org, { scope: 'read', userId: me.id });
+        const graceUntil = new Date(Date.now() + 86_400_000).toISOString();
+        const rotated = await store.rotateToken(old.token.id, { graceUntil });
+        assert.notEqual(rotated.secret, old.secret);
+        assert.equal(rotated.token.orgId, org);
+        assert.equal(rotated.token.scope, 'read');
+        assert.equal(rotated.token.userId, me.id);
+        assert.equal(rotated.token.expires, null);
+        assert.deepEqual(await store.findToken(rotated.secret), rotated.token);
+        assert.equal((await store.findToken(old.secret))?.expires, graceUntil, 'the old one works until the grace period ends');
+
+        // A shorter grace than what is left keeps the earlier end; a later one does not extend it.
+        const again = await store.rotateToken(rotated.token.id, { graceUntil: new Date(Date.now() + 3_600_000).toISOString(), expires: graceUntil });
+        assert.equal(again.token.expires, graceUntil);
+        const later = new Date(Date.now() + 7 * 86_400_000).toISOString();
+        await store.rotateToken(old.token.id, { graceUntil: later });
+        assert.equal((await store.findToken(old.secret))?.expires, graceUntil);
+
+        // Grace 0 (an end computed a moment ago, or any past time): the old token stops at once. A revoked, expired or
+        // unknown token cannot be rotated.
+        const third = await store.createToken(org, { scope: 'read-write' });
+        await store.rotateToken(third.token.id, { graceUntil: '2000-01-01T00:00:00.000Z' });
+        assert.equal(isTokenExpired((await store.findToken(third.secret))!, new Date().toISOString()), true);
+        await rejects(store.rotateToken(third.token.id, { graceUntil: later }), 404);
+        await store.revokeToken(again.token.id);
+        await rejects(store.rotateToken(again.token.id, { graceUntil: later }), 404);
+        await rejects(store.rotateToken('no-such-token', { graceUntil: later }), 404);
+        await rejects(store.rotateToken(old.token.id, { graceUntil: 'soon' }), 400, 'invalidValue');
       });
     });
 
