@@ -1,5 +1,6 @@
 // Starts throwaway PostgreSQL and Redis servers on free loopback ports, for tests and benchmarks.
-// Each returns { url, stop() } or null when the server binaries are not installed.
+// Each returns { url, halt(), resume(), stop() } or null when the server binaries are not installed: halt() stops the
+// server as an outage would, keeping its port (and PostgreSQL's data), and resume() starts it again.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -63,14 +64,26 @@ export async function startPostgres() {
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   const full = [...runAs, join(bin, 'postgres'), '-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir,
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
-  const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
   const ready = () => run('pg_isready', ['-h', '127.0.0.1', '-p', String(port)]).status === 0;
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
-    return ready();
-  }, 'PostgreSQL');
+  /** Starts the server process on the cluster and port, and waits until it accepts connections. */
+  const launch = async () => {
+    const started = spawn(full[0], full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+    let stderr = '';
+    started.stderr.on('data', (d) => { stderr += d; });
+    await waitFor(async () => {
+      if (started.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
+      return ready();
+    }, 'PostgreSQL');
+    return started;
+  };
+  /** Stops the server process and waits for it to exit (runuser does not forward signals, so ask postgres itself). */
+  const shutdown = async (mode) => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
+    await exited;
+  };
+  let child = await launch();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   return {
     url,
@@ -80,10 +93,17 @@ export async function startPostgres() {
       if (r.status !== 0) throw new Error(`create database failed: ${r.stderr}`);
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
+    /** Stops the server, keeping its data and port, as an outage would (connections are cut). */
+    async halt() {
+      await shutdown('fast');
+    },
+    /** Starts the halted server again on the same port and data. */
+    async resume() {
+      if (child.exitCode === null) return;
+      child = await launch();
+    },
     async stop() {
-      // runuser does not forward signals to postgres, so ask postgres itself to stop.
-      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await shutdown('immediate');
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -94,7 +114,6 @@ export async function startRedis() {
   if (!bin) return null;
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-redis-'));
   const port = await freePort();
-  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
   const { Socket } = await import('node:net');
   const ping = () => new Promise((resolve) => {
     const s = new Socket();
@@ -104,15 +123,35 @@ export async function startRedis() {
       s.once('data', (d) => { s.destroy(); resolve(String(d).includes('PONG')); });
     });
   });
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error('redis-server exited');
-    return ping();
-  }, 'Redis');
+  /** Starts redis-server on the port and waits until it answers. */
+  const launch = async () => {
+    const started = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    await waitFor(async () => {
+      if (started.exitCode !== null) throw new Error('redis-server exited');
+      return ping();
+    }, 'Redis');
+    return started;
+  };
+  const shutdown = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  let child = await launch();
   return {
     url: `redis://127.0.0.1:${port}`,
+    /** Stops the server, keeping its port, as an outage would (its counters are lost: it keeps no data). */
+    async halt() {
+      await shutdown();
+    },
+    /** Starts the halted server again on the same port. */
+    async resume() {
+      if (child.exitCode === null) return;
+      child = await launch();
+    },
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await shutdown();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,7 +2,7 @@
 
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
-export type ScimStatus = 400 | 401 | 403 | 404 | 409 | 412 | 413 | 429 | 500 | 501;
+export type ScimStatus = 400 | 401 | 403 | 404 | 409 | 412 | 413 | 429 | 500 | 501 | 503;
 
 export type ScimType =
   | 'invalidFilter'
@@ -27,12 +27,15 @@ export interface ScimErrorBody {
 export class ScimError extends Error {
   readonly status: ScimStatus;
   readonly scimType: ScimType | undefined;
+  /** Seconds after which the client may try again (the Retry-After header of a 429 or 503). */
+  readonly retryAfter: number | undefined;
 
-  constructor(status: ScimStatus, detail: string, scimType?: ScimType) {
-    super(detail);
+  constructor(status: ScimStatus, detail: string, scimType?: ScimType, options: { retryAfter?: number; cause?: unknown } = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ScimError';
     this.status = status;
     this.scimType = scimType;
+    this.retryAfter = options.retryAfter;
   }
 
   get detail(): string {
@@ -92,6 +95,10 @@ export class ScimError extends Error {
   }
   static notImplemented(detail: string): ScimError {
     return new ScimError(501, detail);
+  }
+  /** A dependency (the database) cannot be reached: the client should retry after `retryAfter` seconds. */
+  static unavailable(detail: string, retryAfter: number, cause?: unknown): ScimError {
+    return new ScimError(503, detail, undefined, { retryAfter, cause });
   }
 }
 

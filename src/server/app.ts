@@ -14,6 +14,7 @@ import { discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, se
 import { capConnections, checkConnectionLimits, defaultConnectionLimits, timeoutOptions } from './connections.ts';
 import type { ConnectionLimits } from './connections.ts';
 import { ServerMetrics } from './metrics.ts';
+import { registerOperationsRoutes } from './operations.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { registerBulkRoute } from './bulk.ts';
 import { registerScimRoutes } from './routes.ts';
@@ -97,7 +98,7 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   const connections: ConnectionLimits = { ...defaultConnectionLimits(), ...options.connections };
   checkConnectionLimits(connections);
   const trustProxy = options.trustProxy ?? false;
-  const metrics = new ServerMetrics();
+  const metrics = new ServerMetrics(options.rateLimiter);
   const features: ServiceProviderFeatures = {
     patch: true,
     bulk: { supported: true, maxOperations: limits.maxBulkOperations, maxPayloadSize: limits.maxPayloadBytes },
@@ -167,6 +168,8 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     const response = toErrorResponse(error, request.id);
     if (response.internal) request.log.error({ err: error }, 'internal error');
+    else if (response.status === 503) request.log.warn({ err: (error as Error).cause ?? error }, 'dependency unavailable');
+    if (response.retryAfter !== undefined) reply.header('retry-after', String(response.retryAfter));
     discardUnreadBody(request, reply, limits.maxDiscardedBodyBytes);
     return sendScim(reply, response.status, response.body);
   });
@@ -175,8 +178,11 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     return sendScim(reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
   });
 
-  app.get('/healthz', async (_request, reply) => reply.type('application/json; charset=utf-8').send({ status: 'ok' }));
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+  registerOperationsRoutes(app, { store: options.store, rateLimiter: options.rateLimiter, metrics });
+  options.rateLimiter.observe?.({
+    fallback: (reason) => app.log.warn({ reason }, 'rate limiter: Redis cannot be reached; counting in this process until it is back'),
+    recovered: () => app.log.info('rate limiter: Redis answers again; counting there'),
+  });
 
   const authenticateUnder = organizationAuth({
     store: options.store,

@@ -20,7 +20,7 @@ import { isPlainObject } from '../scim/validate.ts';
 import type { ResourceKind } from '../store/types.ts';
 import { parseEtagCondition } from './etag.ts';
 import type { ScimPluginContext } from './app.ts';
-import { errorBody, sendScim } from './http.ts';
+import { discardUnreadBody, errorBody, sendScim } from './http.ts';
 import type { HttpErrorBody } from './http.ts';
 import { unsupportedMethods } from './routes.ts';
 import { createResource, deleteResource, patchResource, replaceResource, resourceLocation } from './resources.ts';
@@ -376,8 +376,9 @@ export function registerBulkRoute(app: FastifyInstance, context: ScimPluginConte
   app.post('/Bulk', {
     bodyLimit: limits.maxPayloadSize,
     // Only the oversized body gets the bulk-specific message; every other error goes to the instance's handler.
-    errorHandler: (error: FastifyError, _request, reply) => {
+    errorHandler: (error: FastifyError, request, reply) => {
       if (error.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw error;
+      discardUnreadBody(request, reply, context.limits.maxDiscardedBodyBytes);
       return sendScim(reply, 413, payloadTooLargeBody(limits));
     },
   }, async (request, reply) => {

@@ -40,12 +40,23 @@ function isFrameworkError(value: unknown): value is FrameworkError {
   return value instanceof Error && typeof (value as FrameworkError).statusCode === 'number';
 }
 
+export interface ErrorResponse {
+  readonly status: number;
+  readonly body: HttpErrorBody;
+  /** A fault of the server: the body is generic, the cause belongs in the log. */
+  readonly internal: boolean;
+  /** Seconds for the Retry-After header (a 503 while a dependency is down). */
+  readonly retryAfter?: number;
+}
+
 /**
- * Maps any thrown value to a status and SCIM body. Client errors keep their message; anything else becomes a
- * generic 500 naming the request id, so the cause stays in the log.
+ * Maps any thrown value to a status and SCIM body. Client errors keep their message, and so does a 503 (a
+ * dependency is down: the client should retry); anything else becomes a generic 500 naming the request id, so the
+ * cause stays in the log.
  */
-export function toErrorResponse(error: unknown, requestId: string): { status: number; body: HttpErrorBody; internal: boolean } {
+export function toErrorResponse(error: unknown, requestId: string): ErrorResponse {
   if (isScimError(error)) {
+    if (error.status === 503) return { status: 503, body: error.toJSON(), internal: false, retryAfter: error.retryAfter };
     if (error.status >= 500 && error.status !== 501) return internalError(requestId);
     return { status: error.status, body: error.toJSON(), internal: false };
   }
@@ -68,7 +79,7 @@ export function toErrorResponse(error: unknown, requestId: string): { status: nu
   return internalError(requestId);
 }
 
-function internalError(requestId: string): { status: number; body: HttpErrorBody; internal: boolean } {
+function internalError(requestId: string): ErrorResponse {
   return { status: 500, body: errorBody(500, `Internal server error (request id ${requestId})`), internal: true };
 }
 

@@ -2,6 +2,7 @@
  * A small Prometheus registry (text exposition format 0.0.4), one per server instance: request counts by
  * method, route and status, a latency histogram by route, and rate-limit rejections by class.
  */
+import type { RateLimiter } from './ratelimit/types.ts';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -25,6 +26,16 @@ function formatNumber(n: number): string {
 }
 
 export class ServerMetrics {
+  private ready: boolean | null = null;
+
+  /** `rateLimiter` reports its fallback decisions while Redis is down (see ratelimit/redis.ts). */
+  constructor(private readonly rateLimiter?: RateLimiter) {}
+
+  /** The outcome of the latest `/readyz` probe. */
+  setReady(ready: boolean): void {
+    this.ready = ready;
+  }
+
   // Keys are label tuples we build ourselves (route patterns, not raw URLs), so cardinality stays bounded.
   private readonly requests = new Map<string, { method: string; route: string; status: string; value: number }>();
   private readonly latency = new Map<string, { route: string; histogram: Histogram }>();
@@ -87,6 +98,20 @@ export class ServerMetrics {
     out.push('# HELP scimkit_rate_limited_total Requests refused with 429, by limit class (read, write, auth).');
     out.push('# TYPE scimkit_rate_limited_total counter');
     for (const [limitClass, value] of this.rateLimited) out.push(`scimkit_rate_limited_total${labels({ class: limitClass })} ${value}`);
+    const limiter = this.rateLimiter;
+    if (limiter?.fallbackDecisions !== undefined) {
+      out.push('# HELP scimkit_rate_limiter_fallback_total Rate-limit decisions made in this process because Redis could not be reached.');
+      out.push('# TYPE scimkit_rate_limiter_fallback_total counter');
+      out.push(`scimkit_rate_limiter_fallback_total ${limiter.fallbackDecisions}`);
+      out.push('# HELP scimkit_rate_limiter_degraded 1 while rate limits are counted in this process because Redis is down.');
+      out.push('# TYPE scimkit_rate_limiter_degraded gauge');
+      out.push(`scimkit_rate_limiter_degraded ${limiter.degraded ? 1 : 0}`);
+    }
+    if (this.ready !== null) {
+      out.push('# HELP scimkit_ready Outcome of the latest /readyz probe (1 ready, 0 a dependency cannot be reached).');
+      out.push('# TYPE scimkit_ready gauge');
+      out.push(`scimkit_ready ${this.ready ? 1 : 0}`);
+    }
     out.push('# HELP scimkit_open_connections Connections the server holds open.');
     out.push('# TYPE scimkit_open_connections gauge');
     out.push(`scimkit_open_connections ${this.openConnections}`);

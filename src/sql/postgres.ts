@@ -13,6 +13,7 @@ import type { Runner, RunnerOptions, TransactionMode, ViolationErrors } from './
 
 const TEXT_CACHE_SIZE = 500;
 const RETRIES = 3;
+const CONNECT_TIMEOUT_MS = 5000;
 
 /** Maps a constraint violation or unstorable text to the statement's error, else the default one; anything else is rethrown. */
 function postgresError(err: unknown, statement: Statement | undefined, defaults: ViolationErrors): unknown {
@@ -21,7 +22,23 @@ function postgresError(err: unknown, statement: Statement | undefined, defaults:
   if (code === '23503') return (statement?.foreignKey ?? defaults.foreignKey)?.() ?? err;
   // NUL characters and broken escapes cannot be stored or compared as PostgreSQL text.
   if (code === '22021' || code === '22P05') return defaults.unstorableText?.() ?? err;
+  if (isPostgresUnavailable(err)) return defaults.unavailable?.(err) ?? err;
   return err;
+}
+
+/** Node socket errors of a connection that could not be made or was lost. */
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+/**
+ * Whether `err` means the server cannot be reached or cannot serve now: a socket error, SQLSTATE class 08
+ * (connection exception), 57P01-57P03 (shutting down, crashed, starting up), 53300 (too many connections), or pg's
+ * own messages for a lost or timed-out connection (which carry no code).
+ */
+export function isPostgresUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300')) return true;
+  const message = err instanceof Error ? err.message : '';
+  return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection closed)/.test(message);
 }
 
 function retryable(err: unknown): boolean {
@@ -47,7 +64,9 @@ export class PostgresRunner implements Runner {
   static async open(url: string, options: PostgresRunnerOptions = {}): Promise<PostgresRunner> {
     // pg loads here, so a process that never opens PostgreSQL never loads it.
     const { default: pg } = await import('pg');
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    // A server that does not answer fails a request within the connect timeout instead of holding it; keep-alive
+    // notices a connection lost without a reset.
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => {});
     const runner = new PostgresRunner(pool, options.violations ?? {});
@@ -103,7 +122,12 @@ export class PostgresRunner implements Runner {
 
   async run<T>(op: () => Op<T>, mode: TransactionMode): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const client = await this.pool.connect();
+      let client: PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (err) {
+        throw postgresError(err, undefined, this.violations);
+      }
       let broken: Error | undefined;
       try {
         return await this.attempt(client, op, mode);

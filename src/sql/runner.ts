@@ -35,6 +35,12 @@ export interface ViolationErrors {
   readonly foreignKey?: () => Error;
   /** Text the database cannot store (PostgreSQL: a NUL character, invalid Unicode). */
   readonly unstorableText?: () => Error;
+  /**
+   * The database cannot serve now, and a retry later may succeed: PostgreSQL refused or lost the connection, is
+   * shutting down or starting, or has no connection slot left; SQLite stayed locked by another process past the
+   * busy timeout, or its disk is full. `cause` is the database's error.
+   */
+  readonly unavailable?: (cause: unknown) => Error;
 }
 
 export interface RunnerOptions {

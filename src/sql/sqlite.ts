@@ -86,6 +86,13 @@ function sqliteError(err: unknown, statement: Statement, defaults: ViolationErro
     return (statement.unique ?? defaults.unique)?.() ?? err;
   }
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return (statement.foreignKey ?? defaults.foreignKey)?.() ?? err;
+  return unavailableError(err, defaults);
+}
+
+/** Another process held its lock past the busy timeout, or the disk is full: a retry later may succeed. */
+function unavailableError(err: unknown, defaults: ViolationErrors): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_FULL') return defaults.unavailable?.(err) ?? err;
   return err;
 }
 
@@ -226,7 +233,8 @@ export class SqliteRunner implements Runner {
       if (Atomics.exchange(this.finishCheckpoint, 0, 0) === 1) this.db.pragma('wal_checkpoint(PASSIVE)');
       return Promise.resolve(this.transaction.immediate(op) as T);
     } catch (err) {
-      return Promise.reject(err);
+      // BEGIN IMMEDIATE itself waits for another process's write lock.
+      return Promise.reject(unavailableError(err, this.violations));
     }
   }
 

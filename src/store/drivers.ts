@@ -7,10 +7,14 @@ import { PostgresRunner, SqliteRunner } from '../sql/index.ts';
 import type { ViolationErrors } from '../sql/index.ts';
 import { STORE_MIGRATIONS } from './migrations.ts';
 
+/** What a client is told to wait after a database outage answer: a restart or failover takes seconds. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 const STORE_VIOLATIONS: ViolationErrors = {
   unique: () => ScimError.uniqueness('A unique value is already in use'),
   foreignKey: () => ScimError.notFound('A referenced record does not exist'),
   unstorableText: () => ScimError.invalidValue('Values must not contain NUL characters or invalid Unicode'),
+  unavailable: (cause) => ScimError.unavailable('The database is unavailable; retry later', DATABASE_RETRY_AFTER_SECONDS, cause),
 };
 
 /** The store's SQLite driver; migrated when constructed. `walRestartPages` is for tests (see src/sql/sqlite.ts). */

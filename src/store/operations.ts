@@ -153,6 +153,11 @@ export function* getOrganization(ctx: OpContext, id: string): Op<Organization | 
   return row ? toOrganization(row) : null;
 }
 
+/** The cheapest round trip to the database. */
+export function* ping(): Op<void> {
+  yield* first(sql`SELECT 1 AS one`);
+}
+
 export function* listOrganizations(): Op<Organization[]> {
   const found = yield* rows(sql`SELECT ${ORGANIZATION_COLUMNS} FROM organizations ORDER BY created, id`);
   return found.map(toOrganization);

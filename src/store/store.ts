@@ -78,6 +78,10 @@ export class SqlStore implements Store {
     return this.driver.close();
   }
 
+  ping(): Promise<void> {
+    return this.driver.run(() => ops.ping(), 'read');
+  }
+
   createOrganization(name: string, settings?: Partial<OrgSettings>): Promise<Organization> {
     return this.driver.run(() => ops.createOrganization(this.ctx, name, settings), 'write');
   }

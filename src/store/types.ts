@@ -159,6 +159,8 @@ export interface NewToken {
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   close(): Promise<void>;
+  /** Resolves once the database answered a trivial query (readiness); rejects, like any call, when it cannot be reached. */
+  ping(): Promise<void>;
 
   createOrganization(name: string, settings?: Partial<OrgSettings>): Promise<Organization>;
   getOrganization(id: string): Promise<Organization | null>;

@@ -99,6 +99,9 @@ describe('request size and shape', () => {
     ];
     assert.deepEqual(results.map((r) => r.status ?? r.error), Array(20).fill(413));
     for (const r of results) assert.equal(JSON.parse(r.text!).status, '413');
+    // /Bulk has its own 413 body (it names maxPayloadSize), and the same care.
+    const bulk = await rawPosts(`${h.base}/Bulk`, { megabytes: 20, count: 4, headers, chunked: false });
+    assert.deepEqual(bulk.map((r) => r.status ?? r.error), [413, 413, 413, 413]);
     assert.equal((await client(h)('GET', '/Users')).status, 200);
   });
 

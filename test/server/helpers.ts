@@ -58,11 +58,11 @@ export interface OpenedStore {
   cleanup(): Promise<void>;
 }
 
-export async function openTestStore(backend: Backend): Promise<OpenedStore> {
+export async function openTestStore(backend: Backend, postgresUrl?: string): Promise<OpenedStore> {
   if (backend === 'postgres') {
-    const postgresUrl = await freshPostgresUrl();
-    const store = await openStore({ postgresUrl });
-    return { store, reopen: () => openStore({ postgresUrl }), cleanup: () => store.close() };
+    const url = postgresUrl ?? (await freshPostgresUrl());
+    const store = await openStore({ postgresUrl: url });
+    return { store, reopen: () => openStore({ postgresUrl: url }), cleanup: () => store.close() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-server-'));
   const sqlitePath = join(dir, 'scim.db');
@@ -106,10 +106,12 @@ export interface HarnessOptions {
   readonly redisUrl?: string;
   readonly trustProxy?: BuildServerOptions['trustProxy'];
   readonly connections?: BuildServerOptions['connections'];
+  /** With backend 'postgres': this database instead of a fresh one on the shared test server. */
+  readonly postgresUrl?: string;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const opened = await openTestStore(options.backend ?? 'sqlite');
+  const opened = await openTestStore(options.backend ?? 'sqlite', options.postgresUrl);
   const store = opened.store;
   const clock = options.clock;
   const rateLimiter = options.redisUrl

@@ -173,16 +173,25 @@ test('redis: the window resets at the next second of the Redis clock, and counte
   }
 });
 
-test('redis: an unreachable Redis fails the hit with a clear error that hides credentials', async () => {
+test('redis: an unreachable Redis decides in the process, reports why without credentials, and connect() fails clearly', async () => {
   const port = await freePort();
   const rl = new RedisRateLimiter({ url: `redis://scim:hunter2@127.0.0.1:${port}`, connectTimeoutMs: 500 });
+  const reasons: string[] = [];
+  rl.observe({ fallback: (reason) => reasons.push(reason), recovered: () => reasons.push('recovered') });
   try {
-    await assert.rejects(rl.hit('k', 1), (err: Error) => {
+    const decisions = [await rl.hit('k', 1), await rl.hit('k', 1)];
+    assert.deepEqual(decisions.map((d) => d.allowed), [true, false], 'the limit still holds, counted in the process');
+    assert.equal(rl.degraded, true);
+    assert.equal(rl.fallbackDecisions, 2);
+    assert.equal(reasons.length, 1, 'the outage is reported once');
+    assert.match(reasons[0], /^Redis at redis:\/\/127\.0\.0\.1:\d+\/? failed/);
+    assert.doesNotMatch(reasons[0], /hunter2/);
+    await assert.rejects(rl.connect(), (err: Error) => {
       assert.match(err.message, /^rate limiter: Redis at redis:\/\/127\.0\.0\.1:\d+\/? failed/);
       assert.doesNotMatch(err.message, /hunter2/);
       return true;
     });
-    await assert.rejects(rl.connect(), /rate limiter: Redis at/);
+    await assert.rejects(rl.ping(), /rate limiter: Redis at/);
   } finally {
     await rl.close();
   }

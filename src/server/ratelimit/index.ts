@@ -2,7 +2,7 @@ import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
 import type { RateLimiter } from './types.ts';
 
-export type { RateLimitDecision, RateLimiter } from './types.ts';
+export type { RateLimitDecision, RateLimiter, RateLimiterEvents } from './types.ts';
 export { MemoryRateLimiter, type MemoryRateLimiterOptions } from './memory.ts';
 export { RedisRateLimiter, type RedisRateLimiterOptions } from './redis.ts';
 

@@ -1,13 +1,15 @@
 import type { Redis } from 'ioredis';
-import { checkLimit, decide, WINDOW_MS } from './memory.ts';
-import type { RateLimitDecision, RateLimiter } from './types.ts';
+import { checkLimit, decide, MemoryRateLimiter, WINDOW_MS } from './memory.ts';
+import type { RateLimitDecision, RateLimiter, RateLimiterEvents } from './types.ts';
 
 export interface RedisRateLimiterOptions {
   readonly url: string;
   /** Prefix of every counter key, so several deployments (or test runs) can share one Redis. */
   readonly keyPrefix?: string;
-  /** How long one connection attempt may take before the request fails. */
+  /** How long one connection attempt may take. */
   readonly connectTimeoutMs?: number;
+  /** How long one counting command may take before the decision is made in the process instead. */
+  readonly commandTimeoutMs?: number;
 }
 
 /**
@@ -46,15 +48,30 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
-/** Fixed one-second windows shared by every process that uses the same Redis. */
+/** While Redis is down, how often one decision tries it again (the others are made in the process meanwhile). */
+const RETRY_INTERVAL_MS = 1000;
+
+/**
+ * Fixed one-second windows shared by every process that uses the same Redis. While Redis cannot be reached the
+ * limiter keeps deciding, with per-process counters (each process then allows the whole limit), and reports the
+ * outage and the recovery to its observers: an outage of the counter store must not take the API down with it.
+ */
 export class RedisRateLimiter implements RateLimiter {
   readonly #url: string;
   readonly #connectTimeoutMs: number;
+  readonly #commandTimeoutMs: number;
   readonly #prefix: string;
   readonly #where: string;
   /** ioredis loads with the first command, so that a process without Redis never loads it. */
   #opening: Promise<Redis> | undefined;
   #redis: Redis | undefined;
+  readonly #local = new MemoryRateLimiter();
+  readonly #observers: RateLimiterEvents[] = [];
+  #fallbackDecisions = 0;
+  #down = false;
+  /** While down: when the next decision may try Redis again, and whether one is trying now. */
+  #retryAt = 0;
+  #probing = false;
 
   constructor(options: RedisRateLimiterOptions) {
     this.#where = redactRedisUrl(options.url);
@@ -65,15 +82,19 @@ export class RedisRateLimiter implements RateLimiter {
     }
     this.#url = options.url;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 2000;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? 1000;
     this.#prefix = options.keyPrefix ?? 'scimkit:rl:';
   }
 
   #client(): Promise<Redis> {
     this.#opening ??= import('ioredis').then(({ Redis }) => {
-      // Connect on first use; fail a request quickly instead of queueing it while Redis is down, but keep reconnecting.
+      // Connect on first use. A command fails at once while the connection is down (no offline queue) and within
+      // commandTimeout when Redis hangs; ioredis keeps reconnecting in the background.
       const redis = new Redis(this.#url, {
         lazyConnect: true,
         connectTimeout: this.#connectTimeoutMs,
+        commandTimeout: this.#commandTimeoutMs,
+        enableOfflineQueue: false,
         maxRetriesPerRequest: 1,
         retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
       });
@@ -98,21 +119,70 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 
-  async hit(key: string, limit: number): Promise<RateLimitDecision> {
-    checkLimit(limit);
-    let reply: [number, number];
+  async ping(): Promise<void> {
+    const redis = this.#redis ?? (await this.#client());
+    if (redis.status !== 'ready') throw new Error(`rate limiter: Redis at ${this.#where} is not connected (${redis.status})`);
     try {
-      const redis = this.#redis ?? (await this.#client());
-      reply = await (redis as unknown as HitCommand).scimkitRateLimitHit(this.#prefix + key);
+      await redis.ping();
     } catch (err) {
       throw this.#unreachable(err);
+    }
+  }
+
+  get fallbackDecisions(): number {
+    return this.#fallbackDecisions;
+  }
+
+  get degraded(): boolean {
+    return this.#down;
+  }
+
+  observe(events: RateLimiterEvents): void {
+    this.#observers.push(events);
+  }
+
+  async hit(key: string, limit: number): Promise<RateLimitDecision> {
+    checkLimit(limit);
+    const redis = this.#redis ?? (await this.#client());
+    if (redis.status === 'wait') await this.connect().catch(() => {});
+    // While Redis is down, one decision a second tries it again; the others are made here without waiting for it.
+    if (this.#down && (this.#probing || Date.now() < this.#retryAt)) return this.#decideLocally(key, limit);
+    if (redis.status !== 'ready') return this.#failed(key, limit, `not connected (${redis.status})`);
+    const probe = this.#down;
+    if (probe) this.#probing = true;
+    let reply: [number, number];
+    try {
+      reply = await (redis as unknown as HitCommand).scimkitRateLimitHit(this.#prefix + key);
+    } catch (err) {
+      return this.#failed(key, limit, err instanceof Error ? err.message : String(err));
+    } finally {
+      if (probe) this.#probing = false;
+    }
+    if (this.#down) {
+      this.#down = false;
+      for (const o of this.#observers) o.recovered();
     }
     const [count, resetMs] = reply;
     return decide(Number(count), limit, Math.max(1, Number(resetMs)));
   }
 
+  #failed(key: string, limit: number, reason: string): Promise<RateLimitDecision> {
+    this.#retryAt = Date.now() + RETRY_INTERVAL_MS;
+    if (!this.#down) {
+      this.#down = true;
+      for (const o of this.#observers) o.fallback(`Redis at ${this.#where} failed: ${reason}`);
+    }
+    return this.#decideLocally(key, limit);
+  }
+
+  #decideLocally(key: string, limit: number): Promise<RateLimitDecision> {
+    this.#fallbackDecisions++;
+    return this.#local.hit(key, limit);
+  }
+
   /** Safe to call more than once, and before any command. */
   async close(): Promise<void> {
+    await this.#local.close();
     if (!this.#opening) return;
     const redis = await this.#opening;
     if (redis.status === 'ready') {

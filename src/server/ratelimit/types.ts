@@ -11,8 +11,27 @@ export interface RateLimitDecision {
   readonly resetMs: number;
 }
 
+/** What a limiter with a shared counter store reports when that store stops or starts answering. */
+export interface RateLimiterEvents {
+  /** The shared store stopped answering (`reason` says how): decisions are made in this process until it is back. */
+  fallback(reason: string): void;
+  /** The shared store answers again. */
+  recovered(): void;
+}
+
 export interface RateLimiter {
-  /** Counts one request against `key` (e.g. `org:<id>:read`) and decides whether it is allowed under `limit` per second. */
+  /**
+   * Counts one request against `key` (e.g. `org:<id>:read`) and decides whether it is allowed under `limit` per
+   * second. Never rejects for an outage of a shared store: the decision is then made in this process.
+   */
   hit(key: string, limit: number): Promise<RateLimitDecision>;
   close(): Promise<void>;
+  /** Rejects when the shared counter store cannot be reached now (readiness). Absent when counts live in the process. */
+  ping?(): Promise<void>;
+  /** Decisions made in this process so far because the shared store could not be reached. */
+  readonly fallbackDecisions?: number;
+  /** Whether decisions are currently made in this process because the shared store is down. */
+  readonly degraded?: boolean;
+  /** Registers for the shared store's outages and recoveries. */
+  observe?(events: RateLimiterEvents): void;
 }

@@ -1,0 +1,52 @@
+/**
+ * A database that cannot serve now is the runner's `unavailable` error (the store makes it a 503 with Retry-After),
+ * not the driver's raw error: SQLite locked by another process past the busy timeout; PostgreSQL with nothing
+ * listening. (test/server/outages.test.ts stops and restarts a real PostgreSQL under the whole server.)
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { freePort } from '../../scripts/services.mjs';
+import { exec, PostgresRunner, sql, SqliteRunner } from '../../src/sql/index.ts';
+
+class Unavailable extends Error {
+  constructor(cause: unknown) {
+    super('unavailable', { cause });
+  }
+}
+
+test('SQLite: a write waiting past the busy timeout for another process\'s lock is unavailable', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-busy-'));
+  const path = join(dir, 'busy.db');
+  const runner = new SqliteRunner(path, { busyTimeoutMs: 50, violations: { unavailable: (cause) => new Unavailable(cause) } });
+  const other = new Database(path);
+  try {
+    await runner.run(() => exec(sql`CREATE TABLE t (x INTEGER)`), 'write');
+    other.exec('BEGIN IMMEDIATE');
+    await assert.rejects(runner.run(() => exec(sql`INSERT INTO t (x) VALUES (${1})`), 'write'), (err: unknown) => {
+      assert.ok(err instanceof Unavailable, String(err));
+      assert.equal((err.cause as { code?: string }).code, 'SQLITE_BUSY');
+      return true;
+    });
+    other.exec('ROLLBACK');
+    await runner.run(() => exec(sql`INSERT INTO t (x) VALUES (${1})`), 'write');
+  } finally {
+    other.close();
+    await runner.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PostgreSQL: nothing listening is unavailable, not a raw connection error', async () => {
+  const port = await freePort();
+  // A runner without migrations connects on first use, like one whose server has gone away since.
+  const runner = await PostgresRunner.open(`postgres://postgres@127.0.0.1:${port}/none`, { violations: { unavailable: (cause) => new Unavailable(cause) } });
+  try {
+    await assert.rejects(runner.run(() => exec(sql`SELECT 1`), 'read'), (err: unknown) => err instanceof Unavailable);
+  } finally {
+    await runner.close();
+  }
+});
