@@ -43,7 +43,7 @@ export interface OpContext {
   now(): string;
   /**
    * Told, as a write runs, whose reads it changes: these resources (their own row, or a User's `groups`), or with
-   * null any User of the organization (a group renamed, deleted or given a new member list). See user-cache.ts.
+   * null any User of the organization (a group renamed or deleted; an organization deleted). See user-cache.ts.
    * It may be told before the statement runs, or about a write that then fails: a write never adds to the cache,
    * so telling too much only costs a later read from the database.
    */

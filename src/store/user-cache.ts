@@ -3,8 +3,8 @@
  * database. It never serves a stale answer:
  *
  * - Every write through the store reports, as it writes, which resources' reads it changed (OpContext.changed): a
- *   User's own row, or the members whose `groups` a Group write changed (all of the organization's users when a
- *   group is renamed, deleted or has its members replaced). Those entries go.
+ *   User's own row, or the members a Group write added or removed (all of the organization's users when a group is
+ *   renamed or deleted). Those entries go.
  * - A commit through any other connection to the database (another process on the same SQLite file) empties it.
  *
  * That is only sound when reads and writes never interleave, so the store keeps one only for a driver that runs each
