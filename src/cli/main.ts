@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerServerCommands } from './server.ts';
 import { registerConnectorCommands } from './connector.ts';
+import { registerEventCommands } from './events.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   // Command groups register themselves here.
   registerServerCommands(program);
+  registerEventCommands(program);
   registerConnectorCommands(program);
   return program;
 }

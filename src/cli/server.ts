@@ -2,7 +2,7 @@
  * `scimkit serve`, `scimkit orgs ...` and `scimkit tokens ...`: run the SCIM service provider and administer its
  * organizations and bearer tokens. Every command opens the same store (`--db PATH` or `--postgres URL`).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -22,34 +22,73 @@ export const DEFAULT_ORG_NAME = 'default';
 const DEFAULT_USER_CACHE_ENTRIES = 10_000;
 
 
-interface StoreFlags {
+export interface StoreFlags {
   db?: string;
   postgres?: string;
+  secretKeyFile?: string;
   /** serve only */
   userCache?: number;
 }
 
-function storeOptions(command: Command): Command {
+export function storeOptions(command: Command): Command {
   return command
     .addOption(new Option('--db <path>', 'SQLite database file').default(DEFAULT_DB_PATH).conflicts('postgres'))
-    .addOption(new Option('--postgres <url>', 'PostgreSQL connection URL (instead of the SQLite file)').env('SCIMKIT_POSTGRES_URL'));
+    .addOption(new Option('--postgres <url>', 'PostgreSQL connection URL (instead of the SQLite file)').env('SCIMKIT_POSTGRES_URL'))
+    .addOption(
+      new Option('--secret-key-file <path>', 'file holding the 32-byte key that encrypts webhook secrets (default with --db: <db>.key, created 0600)').env(
+        'SCIMKIT_SECRET_KEY_FILE',
+      ),
+    );
 }
 
-async function openConfiguredStore(flags: StoreFlags): Promise<Store> {
-  const { openStore } = await import('../store/index.ts');
-  if (flags.postgres) return openStore({ postgresUrl: flags.postgres });
+/**
+ * Where the key that encrypts webhook secrets comes from (docs/events.md), read on first use: SCIMKIT_SECRET_KEY
+ * (base64 or hex), else --secret-key-file, else for a SQLite file `<db>.key` beside it, created with 0600
+ * permissions when missing. PostgreSQL deployments must give one of the first two, the same to every process.
+ */
+function secretKeyLoader(mod: typeof import('../store/index.ts'), flags: StoreFlags, sqlitePath: string | undefined): () => Buffer {
+  return () => {
+    const { parseSecretKey, newSecretKey, SecretKeyError } = mod;
+    const fromEnv = process.env.SCIMKIT_SECRET_KEY;
+    if (fromEnv !== undefined && fromEnv.trim() !== '') return parseSecretKey(fromEnv);
+    const file = flags.secretKeyFile ?? (sqlitePath !== undefined ? `${sqlitePath}.key` : undefined);
+    if (file === undefined) throw new SecretKeyError('Webhook secrets need an encryption key with PostgreSQL: set SCIMKIT_SECRET_KEY or --secret-key-file');
+    try {
+      return parseSecretKey(readFileSync(file, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || flags.secretKeyFile !== undefined) {
+        if (err instanceof SecretKeyError) throw err;
+        throw new SecretKeyError(`The secret key file ${file} cannot be read: ${(err as Error).message}`);
+      }
+    }
+    const key = newSecretKey();
+    try {
+      // 'wx': never overwrite a key another process created meanwhile (that one wins, and is read back).
+      writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+      return key;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return parseSecretKey(readFileSync(file, 'utf8'));
+      throw err;
+    }
+  };
+}
+
+export async function openConfiguredStore(flags: StoreFlags): Promise<Store> {
+  const mod = await import('../store/index.ts');
+  if (flags.postgres) return mod.openStore({ postgresUrl: flags.postgres, secretKey: secretKeyLoader(mod, flags, undefined) });
   const path = resolve(flags.db ?? DEFAULT_DB_PATH);
   mkdirSync(dirname(path), { recursive: true });
-  return openStore({ sqlitePath: path, userCacheEntries: flags.userCache });
+  return mod.openStore({ sqlitePath: path, userCacheEntries: flags.userCache, secretKey: secretKeyLoader(mod, flags, path) });
 }
 
 /** Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors. */
-async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
+export async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openConfiguredStore(flags);
   try {
     return await fn(store);
   } catch (err) {
-    if (!isScimError(err)) throw err;
+    const { isSecretKeyError } = await import('../store/secrets.ts');
+    if (!isScimError(err) && !isSecretKeyError(err)) throw err;
     await store.close();
     return command.error(`error: ${err.message}`);
   } finally {
@@ -57,7 +96,7 @@ async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Sto
   }
 }
 
-function positiveInteger(value: string): number {
+export function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
     throw new InvalidArgumentError('must be a positive integer');
   }
@@ -154,7 +193,7 @@ function basePath(orgId: string): string {
   return `/scim/v2/organizations/${encodeURIComponent(orgId)}`;
 }
 
-function print(line: string): void {
+export function print(line: string): void {
   process.stdout.write(line + '\n');
 }
 
@@ -217,7 +256,21 @@ const SERVE_OPTIONS = {
       .default([] as string[], 'none'),
 } as const;
 
-interface ServeFlags extends StoreFlags {
+/** Webhook delivery and retention flags, shared by `serve` and `deliver`. */
+export interface DeliveryFlags {
+  allowHttpWebhooks?: boolean;
+  webhookTimeout: number;
+  eventRetentionDays: number;
+}
+
+export function deliveryOptions(command: Command): Command {
+  return command
+    .option('--allow-http-webhooks', 'accept and deliver to plain http webhook URLs (development and tests only)')
+    .option('--webhook-timeout <seconds>', 'a delivery succeeds on a 2xx within this many seconds', positiveInteger, 15)
+    .option('--event-retention-days <days>', 'events are kept this many days, then purged in small batches', positiveInteger, 30);
+}
+
+interface ServeFlags extends StoreFlags, DeliveryFlags {
   host: string;
   port: number;
   redis?: string;
@@ -229,13 +282,36 @@ interface ServeFlags extends StoreFlags {
   headersTimeout: number;
   requestTimeout: number;
   keepAliveTimeout: number;
+  deliver: boolean;
+}
+
+/** Starts webhook delivery (unless `deliver` is false) and event retention; returns what stops them. */
+export async function startBackgroundWork(
+  store: Store,
+  flags: DeliveryFlags & { deliver?: boolean },
+  logger: import('../server/delivery.ts').WorkerLogger,
+  metrics: import('../server/event-metrics.ts').EventMetrics,
+): Promise<() => Promise<void>> {
+  const [{ DeliveryWorker }, { EventRetention }] = await Promise.all([import('../server/delivery.ts'), import('../server/retention.ts')]);
+  const worker =
+    flags.deliver === false
+      ? null
+      : new DeliveryWorker({ store, allowHttp: flags.allowHttpWebhooks ?? false, timeoutMs: flags.webhookTimeout * 1000, logger, metrics });
+  worker?.start();
+  const retention = new EventRetention(store, { days: flags.eventRetentionDays, logger });
+  retention.start();
+  return async () => {
+    await worker?.stop();
+    await retention.stop();
+  };
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
-  const [{ pino }, { buildServer }, { createRateLimiter }] = await Promise.all([
+  const [{ pino }, { buildServer }, { createRateLimiter }, { EventMetrics }] = await Promise.all([
     import('pino'),
     import('../server/app.ts'),
     import('../server/ratelimit/index.ts'),
+    import('../server/event-metrics.ts'),
   ]);
   const store = await openConfiguredStore(flags);
   let rateLimiter: RateLimiter | undefined;
@@ -247,12 +323,16 @@ async function serve(flags: ServeFlags): Promise<void> {
 
     // Logs go to stderr as JSON, so stdout carries only the lines below (which scripts and tests read).
     const logger = pino({ level: flags.logLevel }, pino.destination(2));
+    const eventMetrics = new EventMetrics();
+    eventMetrics.watch(store);
     const app = buildServer({
       store,
       rateLimiter,
       logger,
       publicUrl: flags.publicUrl,
       trustProxy: flags.trustProxy.length > 0 ? flags.trustProxy : false,
+      allowHttpWebhooks: flags.allowHttpWebhooks,
+      eventMetrics,
       connections: {
         maxConnections: flags.maxConnections,
         maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
@@ -287,6 +367,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       print(`Bearer token (shown once, store it now): ${created.secret}`);
     }
     print(`listening on ${address}`);
+    const stopBackground = await startBackgroundWork(store, flags, app.log, eventMetrics);
 
     const limiter = rateLimiter;
     let stopping = false;
@@ -300,6 +381,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       // close() stops accepting connections and waits for requests in flight before the store goes away.
       app
         .close()
+        .then(() => stopBackground())
         .then(() => limiter.close())
         .then(() => store.close())
         .then(
@@ -327,7 +409,7 @@ function scopeOption(value: string): TokenScope {
 }
 
 export function registerServerCommands(program: Command): void {
-  storeOptions(
+  const serveCommand = storeOptions(
     program
       .command('serve')
       .description('Run the SCIM 2.0 service provider')
@@ -343,6 +425,7 @@ export function registerServerCommands(program: Command): void {
       .addOption(SERVE_OPTIONS.headersTimeout())
       .addOption(SERVE_OPTIONS.requestTimeout())
       .addOption(SERVE_OPTIONS.keepAliveTimeout())
+      .option('--no-deliver', 'do not deliver webhooks in this process (run `scimkit deliver` instead)')
       .addHelpText(
         'after',
         `\nLength limits (fixed, the same on SQLite and PostgreSQL; past one a write is 400 invalidValue):\n` +
@@ -351,7 +434,8 @@ export function registerServerCommands(program: Command): void {
           `  a whole resource (without a Group's members)   ${MAX_RESOURCE_BYTES / 1024} KiB of JSON\n` +
           `See docs/server.md.`,
       ),
-  ).action(async (flags: ServeFlags) => serve(flags).catch((err: Error) => {
+  );
+  deliveryOptions(serveCommand).action(async (flags: ServeFlags) => serve(flags).catch((err: Error) => {
     process.stderr.write(`scimkit serve: ${err.message}\n`);
     process.exit(1);
   }));

@@ -15,9 +15,12 @@ import { capConnections, checkConnectionLimits, defaultConnectionLimits, timeout
 import type { ConnectionLimits } from './connections.ts';
 import { ServerMetrics } from './metrics.ts';
 import { registerOperationsRoutes } from './operations.ts';
+import { EventMetrics } from './event-metrics.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { registerBulkRoute } from './bulk.ts';
 import { registerScimRoutes } from './routes.ts';
+import { managementApi } from './api/index.ts';
+import type { ManagementRoutes } from './api/index.ts';
 
 export interface ServerLimits {
   /** Largest request body accepted, in bytes (413 past it); advertised as bulk.maxPayloadSize. */
@@ -71,6 +74,14 @@ export interface BuildServerOptions {
   readonly trustProxy?: boolean | string | readonly string[];
   /** Connection caps and timeouts of the listening server (connections.ts); each defaults as documented there. */
   readonly connections?: Partial<ConnectionLimits>;
+  /** Accept plain http webhook URLs (development and tests; `serve --allow-http-webhooks`). */
+  readonly allowHttpWebhooks?: boolean;
+  /** More routes for the management API (`/api/v1/organizations/:orgId/...`; see api/index.ts). */
+  readonly managementRoutes?: readonly ManagementRoutes[];
+  /** More management API routes outside any organization (`/api/v1/...`). */
+  readonly managementRootRoutes?: readonly ManagementRoutes[];
+  /** Event and delivery metrics, shared with a delivery worker in the same process; else the server keeps its own. */
+  readonly eventMetrics?: EventMetrics;
 }
 
 /** What an organization-scoped plugin receives; `bulk.ts` registers `/Bulk` with it. */
@@ -99,6 +110,9 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   checkConnectionLimits(connections);
   const trustProxy = options.trustProxy ?? false;
   const metrics = new ServerMetrics(options.rateLimiter);
+  const eventMetrics = options.eventMetrics ?? new EventMetrics();
+  // A metrics instance handed in is watched by its owner (which may share it with a delivery worker).
+  const unwatch = options.eventMetrics ? () => {} : eventMetrics.watch(options.store);
   const features: ServiceProviderFeatures = {
     patch: true,
     bulk: { supported: true, maxOperations: limits.maxBulkOperations, maxPayloadSize: limits.maxPayloadBytes },
@@ -178,7 +192,16 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     return sendScim(reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
   });
 
-  registerOperationsRoutes(app, { store: options.store, rateLimiter: options.rateLimiter, metrics });
+  app.addHook('onClose', (_instance, done) => {
+    unwatch();
+    done();
+  });
+  registerOperationsRoutes(app, {
+    store: options.store,
+    rateLimiter: options.rateLimiter,
+    metrics,
+    moreMetrics: { refresh: () => eventMetrics.refresh(options.store), render: () => eventMetrics.render() },
+  });
   options.rateLimiter.observe?.({
     fallback: (reason) => app.log.warn({ reason }, 'rate limiter: Redis cannot be reached; counting in this process until it is back'),
     recovered: () => app.log.info('rate limiter: Redis answers again; counting there'),
@@ -191,6 +214,15 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     authFailuresPerSecond: limits.authFailuresPerSecond,
     maxStartIndex: limits.maxStartIndex,
     publicUrl: options.publicUrl,
+  });
+  app.register(managementApi, {
+    prefix: '/api/v1',
+    store: options.store,
+    rateLimiter: options.rateLimiter,
+    authFailuresPerSecond: limits.authFailuresPerSecond,
+    allowHttpWebhooks: options.allowHttpWebhooks ?? false,
+    routes: options.managementRoutes,
+    rootRoutes: options.managementRootRoutes,
   });
   for (const prefix of BASE_PREFIXES) {
     app.register(

@@ -6,22 +6,43 @@ import type { RateLimiter } from './ratelimit/types.ts';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface Histogram {
+export interface Histogram {
   readonly counts: number[];
   sum: number;
   count: number;
+}
+
+/** Observes one value into a histogram's cumulative buckets. */
+export function observe(h: Histogram, value: number, buckets: readonly number[] = LATENCY_BUCKETS): void {
+  for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]) h.counts[i]++;
+  h.sum += value;
+  h.count++;
+}
+
+export function newHistogram(buckets: readonly number[] = LATENCY_BUCKETS): Histogram {
+  return { counts: buckets.map(() => 0), sum: 0, count: 0 };
+}
+
+/** The text lines of one histogram series. */
+export function histogramLines(name: string, pairs: Record<string, string>, h: Histogram, buckets: readonly number[] = LATENCY_BUCKETS): string[] {
+  const out: string[] = [];
+  buckets.forEach((le, i) => out.push(`${name}_bucket${labels({ ...pairs, le: formatNumber(le) })} ${h.counts[i]}`));
+  out.push(`${name}_bucket${labels({ ...pairs, le: '+Inf' })} ${h.count}`);
+  out.push(`${name}_sum${labels(pairs)} ${formatNumber(h.sum)}`);
+  out.push(`${name}_count${labels(pairs)} ${h.count}`);
+  return out;
 }
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
-function labels(pairs: Record<string, string>): string {
+export function labels(pairs: Record<string, string>): string {
   const inner = Object.entries(pairs).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
   return inner ? `{${inner}}` : '';
 }
 
-function formatNumber(n: number): string {
+export function formatNumber(n: number): string {
   return Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
 }
 
@@ -51,13 +72,10 @@ export class ServerMetrics {
 
     let lat = this.latency.get(route);
     if (!lat) {
-      lat = { route, histogram: { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 } };
+      lat = { route, histogram: newHistogram() };
       this.latency.set(route, lat);
     }
-    const h = lat.histogram;
-    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) h.counts[i]++;
-    h.sum += seconds;
-    h.count++;
+    observe(lat.histogram, seconds);
   }
 
   /** `limitClass` is `read`, `write` or `auth` (failed authentications per client address). */
@@ -87,14 +105,7 @@ export class ServerMetrics {
     }
     out.push('# HELP scimkit_http_request_duration_seconds HTTP request latency by route.');
     out.push('# TYPE scimkit_http_request_duration_seconds histogram');
-    for (const { route, histogram } of this.latency.values()) {
-      LATENCY_BUCKETS.forEach((le, i) => {
-        out.push(`scimkit_http_request_duration_seconds_bucket${labels({ route, le: formatNumber(le) })} ${histogram.counts[i]}`);
-      });
-      out.push(`scimkit_http_request_duration_seconds_bucket${labels({ route, le: '+Inf' })} ${histogram.count}`);
-      out.push(`scimkit_http_request_duration_seconds_sum${labels({ route })} ${formatNumber(histogram.sum)}`);
-      out.push(`scimkit_http_request_duration_seconds_count${labels({ route })} ${histogram.count}`);
-    }
+    for (const { route, histogram } of this.latency.values()) out.push(...histogramLines('scimkit_http_request_duration_seconds', { route }, histogram));
     out.push('# HELP scimkit_rate_limited_total Requests refused with 429, by limit class (read, write, auth).');
     out.push('# TYPE scimkit_rate_limited_total counter');
     for (const [limitClass, value] of this.rateLimited) out.push(`scimkit_rate_limited_total${labels({ class: limitClass })} ${value}`);

@@ -11,6 +11,8 @@ export interface OperationsOptions {
   readonly store: Store;
   readonly rateLimiter: RateLimiter;
   readonly metrics: ServerMetrics;
+  /** More series appended to /metrics (events and deliveries); `refresh` reads what they need first. */
+  readonly moreMetrics?: { refresh(): Promise<void>; render(): string };
   /** How long a readiness check may take before it counts as failed. */
   readonly readinessTimeoutMs?: number;
 }
@@ -67,5 +69,10 @@ export function registerOperationsRoutes(app: FastifyInstance, options: Operatio
     return reply.code(ready ? 200 : 503).type(JSON_TYPE).send({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+  app.get('/metrics', async (_request, reply) => {
+    const more = options.moreMetrics;
+    // A store that cannot answer leaves those gauges at their last values: metrics must not fail with the database.
+    if (more) await more.refresh().catch(() => {});
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render() + (more ? more.render() : ''));
+  });
 }

@@ -229,7 +229,7 @@ export async function createResource(ctx: ResourceContext, kind: ResourceKind, b
   const ignored: string[] = [];
   const document = validateResource(rs, normalized(ctx, rs, body), { mode: 'create', ignored });
   reportIgnored(ctx, kind, ignored);
-  const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, projection) });
+  const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, projection), baseUrl: ctx.baseUrl });
   return serve(ctx, stored, projection);
 }
 
@@ -290,6 +290,7 @@ export async function replaceResource(
       const stored = await ctx.store.replace(ctx.org.id, kind, id, document, {
         expectedVersion: existing.version,
         relations: needsRelations(rs, projection),
+        baseUrl: ctx.baseUrl,
       });
       return serve(ctx, stored, projection);
     } catch (err) {
@@ -318,6 +319,7 @@ export async function patchResource(
     apply: patchApplyOptions(ctx.compat),
     schema: rs,
     ignored,
+    baseUrl: ctx.baseUrl,
   });
   reportIgnored(ctx, kind, ignored);
   return serve(ctx, stored, projection);
@@ -325,7 +327,7 @@ export async function patchResource(
 
 export async function deleteResource(ctx: ResourceContext, kind: ResourceKind, id: string, precondition: EtagCondition | null = null): Promise<void> {
   const expectedVersion = await expectedVersionFor(ctx, kind, id, precondition);
-  await ctx.store.delete(ctx.org.id, kind, id, expectedVersion === undefined ? {} : { expectedVersion });
+  await ctx.store.delete(ctx.org.id, kind, id, expectedVersion === undefined ? { baseUrl: ctx.baseUrl } : { expectedVersion, baseUrl: ctx.baseUrl });
 }
 
 /** Checks the filter against the resource type (400 invalidFilter for unknown attributes). */

@@ -5,6 +5,10 @@ import type { Store } from './types.ts';
 
 export * from './types.ts';
 export { DEFAULT_USER_CACHE_ENTRIES, SqlStore } from './store.ts';
+export { EVENT_TYPES, eventJson, isEventType, toEnvelope } from './events.ts';
+export type { EventPage, EventReadOptions, ProvisioningEvent, StoredEvent } from './events.ts';
+export { SecretBox, SecretKeyError, isSecretKeyError, newSecretKey, parseSecretKey } from './secrets.ts';
+export { checkWebhookUrl } from './webhooks.ts';
 
 export interface OpenStoreOptions {
   /** A SQLite database file (created when missing), or ':memory:' for a private in-memory database. */
@@ -15,12 +19,14 @@ export interface OpenStoreOptions {
   readonly poolSize?: number;
   /** Users the SQLite store keeps in memory for repeated reads (default DEFAULT_USER_CACHE_ENTRIES; 0 keeps none). */
   readonly userCacheEntries?: number;
+  /** The key that encrypts webhook secrets, loaded on first use (see secrets.ts). */
+  readonly secretKey?: () => Buffer;
 }
 
 /** Opens a store and applies pending migrations. Exactly one of sqlitePath and postgresUrl must be given. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { sqlitePath, postgresUrl } = options;
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
-  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries });
-  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize));
+  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries, secretKey: options.secretKey });
+  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize), { secretKey: options.secretKey });
 }

@@ -177,6 +177,145 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: ['ALTER TABLE api_tokens ADD COLUMN expires TEXT'],
     postgres: ['ALTER TABLE api_tokens ADD COLUMN expires TEXT COLLATE "C"'],
   },
+  {
+    // Provisioning events (the transactional outbox), management keys for /api/v1, and webhooks (docs/events.md).
+    // event_streams holds each organization's last sequence: writers take its row lock just before they commit, so
+    // sequences commit in order. event_retention is apart from it so that purging never waits on that lock.
+    version: 5,
+    name: 'events, management keys and webhooks',
+    sqlite: [
+      `CREATE TABLE management_keys (
+        id TEXT PRIMARY KEY,
+        org_id TEXT REFERENCES organizations (id) ON DELETE CASCADE,
+        key_hash TEXT NOT NULL UNIQUE,
+        name TEXT,
+        created TEXT NOT NULL,
+        revoked TEXT
+      )`,
+      `CREATE TABLE event_streams (
+        org_id TEXT PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
+        last_sequence INTEGER NOT NULL
+      )`,
+      `CREATE TABLE event_retention (
+        org_id TEXT PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
+        purged_through INTEGER NOT NULL
+      )`,
+      `CREATE TABLE events (
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        data TEXT NOT NULL,
+        previous TEXT,
+        PRIMARY KEY (org_id, sequence)
+      )`,
+      `CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        event_types TEXT,
+        secret TEXT NOT NULL,
+        previous_secret TEXT,
+        previous_secret_until TEXT,
+        enabled INTEGER NOT NULL,
+        disabled_reason TEXT,
+        last_sequence INTEGER NOT NULL,
+        paused_until TEXT,
+        created TEXT NOT NULL
+      )`,
+      `CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        resource_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        lease_owner TEXT,
+        lease_expires TEXT,
+        last_status INTEGER,
+        last_error TEXT,
+        last_attempt_at TEXT,
+        created TEXT NOT NULL,
+        finished_at TEXT
+      )`,
+      'CREATE INDEX management_keys_org ON management_keys (org_id)',
+      'CREATE INDEX webhook_endpoints_org ON webhook_endpoints (org_id)',
+      "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending'",
+      "CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, resource_id, sequence) WHERE status = 'pending'",
+      'CREATE INDEX webhook_deliveries_list ON webhook_deliveries (org_id, endpoint_id, id)',
+      'CREATE INDEX webhook_deliveries_event ON webhook_deliveries (org_id, sequence)',
+    ],
+    postgres: [
+      `CREATE TABLE management_keys (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        org_id TEXT COLLATE "C" REFERENCES organizations (id) ON DELETE CASCADE,
+        key_hash TEXT COLLATE "C" NOT NULL UNIQUE,
+        name TEXT,
+        created TEXT COLLATE "C" NOT NULL,
+        revoked TEXT COLLATE "C"
+      )`,
+      `CREATE TABLE event_streams (
+        org_id TEXT COLLATE "C" PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
+        last_sequence BIGINT NOT NULL
+      )`,
+      `CREATE TABLE event_retention (
+        org_id TEXT COLLATE "C" PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
+        purged_through BIGINT NOT NULL
+      )`,
+      `CREATE TABLE events (
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        sequence BIGINT NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        type TEXT COLLATE "C" NOT NULL,
+        resource_id TEXT COLLATE "C" NOT NULL,
+        occurred_at TEXT COLLATE "C" NOT NULL,
+        data TEXT NOT NULL,
+        previous TEXT,
+        PRIMARY KEY (org_id, sequence)
+      )`,
+      `CREATE TABLE webhook_endpoints (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        event_types TEXT,
+        secret TEXT NOT NULL,
+        previous_secret TEXT,
+        previous_secret_until TEXT COLLATE "C",
+        enabled BOOLEAN NOT NULL,
+        disabled_reason TEXT,
+        last_sequence BIGINT NOT NULL,
+        paused_until TEXT COLLATE "C",
+        created TEXT COLLATE "C" NOT NULL
+      )`,
+      `CREATE TABLE webhook_deliveries (
+        id BIGSERIAL PRIMARY KEY,
+        org_id TEXT COLLATE "C" NOT NULL,
+        endpoint_id TEXT COLLATE "C" NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        sequence BIGINT NOT NULL,
+        resource_id TEXT COLLATE "C" NOT NULL,
+        status TEXT COLLATE "C" NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at TEXT COLLATE "C" NOT NULL,
+        lease_owner TEXT COLLATE "C",
+        lease_expires TEXT COLLATE "C",
+        last_status INTEGER,
+        last_error TEXT,
+        last_attempt_at TEXT COLLATE "C",
+        created TEXT COLLATE "C" NOT NULL,
+        finished_at TEXT COLLATE "C"
+      )`,
+      'CREATE INDEX management_keys_org ON management_keys (org_id)',
+      'CREATE INDEX webhook_endpoints_org ON webhook_endpoints (org_id)',
+      "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending'",
+      "CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, resource_id, sequence) WHERE status = 'pending'",
+      'CREATE INDEX webhook_deliveries_list ON webhook_deliveries (org_id, endpoint_id, id)',
+      'CREATE INDEX webhook_deliveries_event ON webhook_deliveries (org_id, sequence)',
+    ],
+  },
 ];
 
 export const STORE_MIGRATIONS: MigrationSet = {

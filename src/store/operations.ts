@@ -18,8 +18,13 @@ import { assertStorablePassword, isPasswordHash } from './passwords.ts';
 import { chunks, exec, first, join, list, raw, rows, sql } from '../sql/index.ts';
 import type { JsonDialect, Op, Row, Sql } from '../sql/index.ts';
 import { DEFAULT_ORG_SETTINGS, MAX_ORGANIZATION_NAME_CHARS } from './types.ts';
+import { appendEvents, eventResource, membershipEvent, updateEvent } from './events.ts';
+import type { MemberOfEvent, NewEvent } from './events.ts';
 import type {
   ApiToken,
+  CreateOptions,
+  DeleteOptions,
+  EventOptions,
   NewToken,
   NewTokenOptions,
   Organization,
@@ -48,6 +53,45 @@ export interface OpContext {
    * so telling too much only costs a later read from the database.
    */
   changed?(orgId: string, ids: readonly string[] | null): void;
+  /** Counts, per event type, the events this operation appended (set per write call; read after commit). */
+  readonly eventsWritten?: Map<string, number>;
+}
+
+/**
+ * Appends a write's events (events.ts) as its last statements, and counts them for the store's after-commit
+ * notification. The events of a write come from the same comparison that decides whether it writes at all
+ * (ResourceChange), so a write that changes nothing has none.
+ */
+function* emit(ctx: OpContext, orgId: string, now: string, events: readonly NewEvent[]): Op<void> {
+  if (events.length === 0) return;
+  yield* appendEvents(orgId, now, events);
+  const counts = ctx.eventsWritten;
+  if (counts) for (const event of events) counts.set(event.type, (counts.get(event.type) ?? 0) + 1);
+}
+
+/** Type and display of members, in the order of `ids`, for membership events (ids no longer found are left out). */
+function* memberDetails(orgId: string, ids: readonly string[]): Op<MemberOfEvent[]> {
+  const found = new Map<string, MemberOfEvent>();
+  for (const part of chunks(ids, CHUNK)) {
+    const matched = yield* rows<{ id: string; kind: ResourceKind; display: string | null }>(
+      sql`SELECT id, kind, display FROM resources WHERE org_id = ${orgId} AND id IN (${list(part)})`,
+    );
+    for (const r of matched) found.set(String(r.id), { type: r.kind, value: String(r.id), display: r.display === null ? null : String(r.display) });
+  }
+  return ids.flatMap((id) => found.get(id) ?? []);
+}
+
+/** The membership events of a change to a group's members: removals first, then additions. */
+function* memberEvents(orgId: string, group: { id: string; displayName: string | null }, added: readonly string[], removed: readonly string[]): Op<NewEvent[]> {
+  if (added.length === 0 && removed.length === 0) return [];
+  const events: NewEvent[] = [];
+  for (const m of yield* memberDetails(orgId, removed)) events.push(membershipEvent('group.member_removed', group, m));
+  for (const m of yield* memberDetails(orgId, added)) events.push(membershipEvent('group.member_added', group, m));
+  return events;
+}
+
+function displayNameOf(doc: Record<string, unknown>): string | null {
+  return typeof doc.displayName === 'string' ? doc.displayName : null;
 }
 
 /** Ids per statement when a list becomes `IN (...)` or a multi-row VALUES: far below both databases' limits. */
@@ -591,7 +635,7 @@ function* withRelationsIf(orgId: string, resource: StoredResource, options: Read
   return one;
 }
 
-export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Op<StoredResource> {
+export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: CreateOptions): Op<StoredResource> {
   const { doc, members } = splitDocument(kind, document);
   const cols = documentColumnValues(kind, doc);
   const id = randomUUID();
@@ -602,8 +646,10 @@ export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKin
     { unique: uniquenessError(kind, doc), foreignKey: () => ScimError.notFound(`Organization ${JSON.stringify(orgId)} not found`) },
   );
   yield* addToCount(orgId, kind, 1);
-  if (members && members.length > 0) yield* addMembers(ctx, orgId, id, members);
+  const added = members && members.length > 0 ? yield* addMembers(ctx, orgId, id, members) : [];
   const stored = toResource({ id, kind, version: 1, created: now, last_modified: now }, doc);
+  const created: NewEvent = { type: kind === 'User' ? 'user.created' : 'group.created', resourceId: id, data: eventResource(kind, stored, doc, options) };
+  yield* emit(ctx, orgId, now, [created, ...(yield* memberEvents(orgId, { id, displayName: displayNameOf(doc) }, added, []))]);
   return yield* withRelationsIf(orgId, stored, options);
 }
 
@@ -613,6 +659,7 @@ export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKin
  */
 export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Op<string[]> {
   const ids: string[] = [];
+  const events: NewEvent[] = [];
   const now = ctx.now();
   for (const part of chunks(documents, CHUNK)) {
     const values = part.map((document) => {
@@ -621,6 +668,8 @@ export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: Resour
       const cols = documentColumnValues(kind, doc);
       const id = randomUUID();
       ids.push(id);
+      const stored = toResource({ id, kind, version: 1, created: now, last_modified: now }, doc);
+      events.push({ type: kind === 'User' ? 'user.created' : 'group.created', resourceId: id, data: eventResource(kind, stored, doc, undefined) });
       return sql`(${orgId}, ${id}, ${kind}, ${list(cols)}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`;
     });
     yield* exec(
@@ -629,6 +678,7 @@ export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: Resour
     );
   }
   yield* addToCount(orgId, kind, ids.length);
+  yield* emit(ctx, orgId, now, events);
   return ids;
 }
 
@@ -652,24 +702,10 @@ export function* getResource(_ctx: OpContext, orgId: string, kind: ResourceKind,
   return yield* withRelationsIf(orgId, toResource(row, parseJson(row.doc)), options);
 }
 
-/** After an update or delete matched no row: 412 when the resource exists (its version moved on), else 404. */
-function* missedWrite(orgId: string, kind: ResourceKind, id: string, expectedVersion: number | undefined): Op<never> {
-  const exists = yield* first(sql`SELECT 1 AS one FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}`);
-  if (exists && expectedVersion !== undefined) {
-    throw ScimError.preconditionFailed(`${kind} ${JSON.stringify(id)} has changed: version ${expectedVersion} is no longer current`);
-  }
-  throw notFound(kind, id);
-}
-
 function checkExpectedVersion(expectedVersion: unknown): number | undefined {
   if (expectedVersion === undefined) return undefined;
   if (typeof expectedVersion !== 'number' || !Number.isSafeInteger(expectedVersion)) throw ScimError.invalidValue('expectedVersion must be an integer');
   return expectedVersion;
-}
-
-/** The WHERE condition that makes an UPDATE or DELETE atomic on the expected version, when there is one. */
-function versionCondition(expectedVersion: number | undefined): Sql {
-  return expectedVersion === undefined ? raw('') : sql` AND version = ${expectedVersion}`;
 }
 
 /** The stored row as a write reads it (locked) before deciding what to change. */
@@ -735,9 +771,14 @@ function* finishWrite(
   existing: Record<string, unknown>,
   doc: Record<string, unknown>,
   change: ResourceChange,
-  options: ReadOptions | undefined,
+  options: (ReadOptions & EventOptions) | undefined,
 ): Op<StoredResource> {
-  const written = isUnchanged(change) ? toResource(stored, existing) : toResource(yield* updateDocument(ctx, orgId, kind, id, doc, stored), doc);
+  if (isUnchanged(change)) return yield* withRelationsIf(orgId, toResource(stored, existing), options);
+  const written = toResource(yield* updateDocument(ctx, orgId, kind, id, doc, stored), doc);
+  // The events of the change: one for the resource's own attributes, then one per member added or removed.
+  const events = change.attributes.length > 0 ? [updateEvent(kind, written, existing, doc, change.attributes, options)] : [];
+  events.push(...(yield* memberEvents(orgId, { id: written.id, displayName: displayNameOf(doc) }, change.membersAdded, change.membersRemoved)));
+  yield* emit(ctx, orgId, written.lastModified, events);
   return yield* withRelationsIf(orgId, written, options);
 }
 
@@ -788,13 +829,29 @@ export function* storedPassword(_ctx: OpContext, orgId: string, id: string): Op<
   return isPasswordHash(password) ? password : undefined;
 }
 
-export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Op<void> {
+/**
+ * Deletes a resource. Its memberships go with it through ON DELETE CASCADE, in this transaction. Events: a
+ * `group.member_removed` for each group the resource was a member of, then `user.deleted` or `group.deleted`.
+ * A deleted group's own members get no events of their own: `group.deleted` means all of them are gone.
+ */
+export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: DeleteOptions): Op<void> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
-  // Memberships (as group and as member) go with it through ON DELETE CASCADE, in this transaction.
-  const deleted = yield* exec(sql`DELETE FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}${versionCondition(expectedVersion)}`);
+  // Locked first (PostgreSQL), so no membership can be added between reading the parents and the delete.
+  const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
+  const parents = yield* rows<{ group_id: string; display: string | null }>(
+    sql`SELECT m.group_id, g.display FROM memberships m JOIN resources g ON g.org_id = m.org_id AND g.id = m.group_id
+      WHERE m.org_id = ${orgId} AND m.member_id = ${String(id)} ORDER BY m.group_id`,
+  );
+  const deleted = yield* exec(sql`DELETE FROM resources WHERE org_id = ${orgId} AND id = ${String(id)} AND kind = ${kind}`);
   ctx.changed?.(orgId, kind === 'Group' ? null : [String(id)]);
-  if (deleted === 0) yield* missedWrite(orgId, kind, id, expectedVersion);
+  // The row is locked by this transaction, so the delete cannot miss it.
+  if (deleted === 0) throw notFound(kind, id);
   yield* addToCount(orgId, kind, -1);
+  const doc = parseJson(stored.doc);
+  const member: MemberOfEvent = { type: kind, value: String(id), display: stored.display === null ? null : String(stored.display) };
+  const events = parents.map((p) => membershipEvent('group.member_removed', { id: String(p.group_id), displayName: p.display === null ? null : String(p.display) }, member));
+  events.push({ type: kind === 'User' ? 'user.deleted' : 'group.deleted', resourceId: String(id), data: eventResource(kind, toResource(stored, doc), doc, options) });
+  yield* emit(ctx, orgId, ctx.now(), events);
 }
 
 export { RESOURCE_COLUMNS, parseJson, toResource };

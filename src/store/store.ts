@@ -4,7 +4,12 @@ import type { PatchOperation } from '../scim/patch/types.ts';
 import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { USER } from '../scim/schema/registry.ts';
 import { fold } from './columns.ts';
+import * as events from './events.ts';
+import type { EventPage, EventReadOptions } from './events.ts';
+import * as keys from './keys.ts';
 import * as ops from './operations.ts';
+import { SecretBox } from './secrets.ts';
+import * as webhooks from './webhooks.ts';
 import type { OpContext } from './operations.ts';
 import { withHashedPassword, withHashedPasswords } from './passwords.ts';
 import type { StoredHash } from './passwords.ts';
@@ -12,7 +17,19 @@ import { queryResources } from './query.ts';
 import type { JsonDialect, Op, Runner } from '../sql/index.ts';
 import { UserCache } from './user-cache.ts';
 import type {
+  ActiveEndpoint,
   ApiToken,
+  ClaimedDelivery,
+  CreateOptions,
+  DeleteOptions,
+  DeliveryListOptions,
+  DeliveryOutcome,
+  ManagementKey,
+  NewManagementKey,
+  NewWebhookSecret,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookEndpointUpdate,
   NewToken,
   NewTokenOptions,
   Organization,
@@ -40,6 +57,8 @@ export type Driver = Runner<JsonDialect>;
 export interface SqlStoreOptions {
   /** Users kept in memory for repeated reads (see user-cache.ts); 0 keeps none. Only with a driver's externalVersion. */
   readonly userCacheEntries?: number;
+  /** The 32-byte key that encrypts webhook secrets, loaded on first use (secrets.ts); without it webhooks cannot be created. */
+  readonly secretKey?: () => Buffer;
 }
 
 /** Users kept by default: some 10 to 30 MB of documents. */
@@ -61,6 +80,8 @@ export class SqlStore implements Store {
   /** Writes through this store that change tokens or organizations (see authStamp). */
   private authChanges = 0;
   private readonly users: UserCache | null;
+  private readonly secrets: SecretBox;
+  private readonly eventListeners = new Set<(orgId: string, types: ReadonlyMap<string, number>) => void>();
 
   constructor(
     private readonly driver: Driver,
@@ -72,6 +93,119 @@ export class SqlStore implements Store {
     this.users = externalVersion && entries > 0 ? new UserCache(entries, externalVersion) : null;
     const users = this.users;
     this.ctx = { dialect: driver.dialect, now: ops.nowIso, ...(users && { changed: (orgId, ids) => users.changed(orgId, ids) }) };
+    this.secrets = new SecretBox(options.secretKey);
+  }
+
+  /**
+   * Runs a write that may append events to `orgId`'s stream, and tells the listeners once it has committed.
+   * The operation gets a context of its own, in which it counts the events it appends.
+   */
+  private async eventWrite<T>(orgId: string, op: (ctx: OpContext) => Op<T>): Promise<T> {
+    const ctx: OpContext = { ...this.ctx, eventsWritten: new Map() };
+    const result = await this.driver.run(() => op(ctx), 'write');
+    const written = ctx.eventsWritten as Map<string, number>;
+    if (written.size > 0) for (const listener of this.eventListeners) listener(orgId, written);
+    return result;
+  }
+
+  onEventsCommitted(listener: (orgId: string, types: ReadonlyMap<string, number>) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  readEvents(orgId: string, options: EventReadOptions): Promise<EventPage> {
+    return this.driver.run(() => events.readEvents(orgId, options), 'read');
+  }
+
+  purgeEvents(orgId: string, cutoff: string, batch: number): Promise<number> {
+    return this.driver.run(() => events.purgeEventBatch(orgId, cutoff, batch), 'write');
+  }
+
+  organizationIds(): Promise<string[]> {
+    return this.driver.run(() => events.organizationIds(), 'read');
+  }
+
+  createManagementKey(options: { orgId: string | null; name?: string | null }): Promise<NewManagementKey> {
+    return this.driver.run(() => keys.createManagementKey(this.ctx, options), 'write');
+  }
+
+  findManagementKey(secret: string): Promise<ManagementKey | null> {
+    return this.driver.run(() => keys.findManagementKey(secret), 'read');
+  }
+
+  listManagementKeys(): Promise<ManagementKey[]> {
+    return this.driver.run(() => keys.listManagementKeys(), 'read');
+  }
+
+  revokeManagementKey(id: string): Promise<boolean> {
+    return this.driver.run(() => keys.revokeManagementKey(this.ctx, id), 'write');
+  }
+
+  createWebhook(orgId: string, options: { url: string; eventTypes?: readonly string[] | null }): Promise<NewWebhookSecret> {
+    return this.driver.run(() => webhooks.createWebhook(this.ctx, this.secrets, orgId, options), 'write');
+  }
+
+  getWebhook(orgId: string, id: string): Promise<WebhookEndpoint | null> {
+    return this.driver.run(() => webhooks.getWebhook(orgId, id), 'read');
+  }
+
+  listWebhooks(orgId: string): Promise<WebhookEndpoint[]> {
+    return this.driver.run(() => webhooks.listWebhooks(orgId), 'read');
+  }
+
+  updateWebhook(orgId: string, id: string, update: WebhookEndpointUpdate): Promise<WebhookEndpoint> {
+    return this.driver.run(() => webhooks.updateWebhook(this.ctx, orgId, id, update), 'write');
+  }
+
+  deleteWebhook(orgId: string, id: string): Promise<boolean> {
+    return this.driver.run(() => webhooks.deleteWebhook(orgId, id), 'write');
+  }
+
+  rotateWebhookSecret(orgId: string, id: string, graceUntil: string): Promise<NewWebhookSecret> {
+    return this.driver.run(() => webhooks.rotateWebhookSecret(this.ctx, this.secrets, orgId, id, graceUntil), 'write');
+  }
+
+  revealWebhookSecret(orgId: string, id: string): Promise<string> {
+    return this.driver.run(() => webhooks.revealWebhookSecret(this.secrets, orgId, id), 'read');
+  }
+
+  listDeliveries(orgId: string, options: DeliveryListOptions): Promise<WebhookDelivery[]> {
+    return this.driver.run(() => webhooks.listDeliveries(orgId, options), 'read');
+  }
+
+  getDelivery(orgId: string, id: string): Promise<WebhookDelivery | null> {
+    return this.driver.run(() => webhooks.getDelivery(orgId, id), 'read');
+  }
+
+  replayDelivery(orgId: string, id: string): Promise<WebhookDelivery> {
+    return this.driver.run(() => webhooks.replayDelivery(this.ctx, orgId, id), 'write');
+  }
+
+  replaySince(orgId: string, endpointId: string, since: string): Promise<number> {
+    return this.driver.run(() => webhooks.replaySince(this.ctx, orgId, endpointId, since), 'write');
+  }
+
+  activeEndpoints(): Promise<ActiveEndpoint[]> {
+    return this.driver.run(() => webhooks.activeEndpoints(), 'read');
+  }
+
+  async fanOutEvents(): Promise<number> {
+    const behind = await this.driver.run(() => webhooks.endpointsBehind(), 'read');
+    let created = 0;
+    for (const id of behind) created += await this.driver.run(() => webhooks.fanOutEndpoint(this.ctx, id), 'write');
+    return created;
+  }
+
+  claimDeliveries(owner: string, endpointId: string, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]> {
+    return this.driver.run(() => webhooks.claimDeliveries(this.ctx, this.secrets, owner, endpointId, now, leaseUntil, limit), 'write');
+  }
+
+  completeDeliveries(owner: string, outcomes: readonly DeliveryOutcome[]): Promise<void> {
+    return this.driver.run(() => webhooks.completeDeliveries(owner, outcomes), 'write');
+  }
+
+  oldestUndeliveredEvent(): Promise<string | null> {
+    return this.driver.run(() => webhooks.oldestUndelivered(), 'read');
   }
 
   close(): Promise<void> {
@@ -153,9 +287,9 @@ export class SqlStore implements Store {
     }
   }
 
-  async create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource> {
+  async create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: CreateOptions): Promise<StoredResource> {
     const hashed = await withHashedPassword(document);
-    return this.driver.run(() => ops.createResource(this.ctx, orgId, kind, hashed, options), 'write');
+    return this.eventWrite(orgId, (ctx) => ops.createResource(ctx, orgId, kind, hashed, options));
   }
 
   get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null> {
@@ -173,12 +307,12 @@ export class SqlStore implements Store {
 
   async replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource> {
     const hashed = await withHashedPassword(document, this.storedHash(orgId, kind, id));
-    return this.driver.run(() => ops.replaceResource(this.ctx, orgId, kind, id, hashed, options), 'write');
+    return this.eventWrite(orgId, (ctx) => ops.replaceResource(ctx, orgId, kind, id, hashed, options));
   }
 
   async patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource> {
     const hashed = await withHashedPasswords(options?.schema ?? ops.schemaFor(kind), operations, this.storedHash(orgId, kind, id));
-    return this.driver.run(() => ops.patchResource(this.ctx, orgId, kind, id, hashed, options), 'write');
+    return this.eventWrite(orgId, (ctx) => ops.patchResource(ctx, orgId, kind, id, hashed, options));
   }
 
   /** Reads a User's stored password hash, once a write turns out to carry a password (see hashUnlessSame). */
@@ -187,8 +321,8 @@ export class SqlStore implements Store {
     return () => this.driver.run(() => ops.storedPassword(this.ctx, orgId, id), 'read');
   }
 
-  delete(orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Promise<void> {
-    return this.driver.run(() => ops.deleteResource(this.ctx, orgId, kind, id, options), 'write');
+  delete(orgId: string, kind: ResourceKind, id: string, options?: DeleteOptions): Promise<void> {
+    return this.eventWrite(orgId, (ctx) => ops.deleteResource(ctx, orgId, kind, id, options));
   }
 
   query(orgId: string, kind: ResourceKind, options: QueryOptions): Promise<QueryResult> {
@@ -209,6 +343,6 @@ export class SqlStore implements Store {
   /** Not part of Store: inserts many resources in one transaction (seeding and benchmarks). Returns their ids. */
   async bulkCreate(orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Promise<string[]> {
     const hashed = await Promise.all(documents.map((document) => withHashedPassword(document)));
-    return this.driver.run(() => ops.bulkCreateResources(this.ctx, orgId, kind, hashed), 'write');
+    return this.eventWrite(orgId, (ctx) => ops.bulkCreateResources(ctx, orgId, kind, hashed));
   }
 }

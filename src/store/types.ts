@@ -3,6 +3,7 @@ import type { Filter } from '../scim/filter/ast.ts';
 import type { PatchApplyOptions, PatchOperation } from '../scim/patch/types.ts';
 import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import type { ResourceSchema, UnknownAttributePolicy } from '../scim/schema/registry.ts';
+import type { EventPage, EventReadOptions } from './events.ts';
 
 export type ResourceKind = 'User' | 'Group';
 
@@ -116,7 +117,19 @@ export interface ReadOptions {
   readonly relations?: boolean;
 }
 
-export interface WriteOptions extends ReadOptions {
+/** What a write needs to describe the resource in the events it causes (events.ts). */
+export interface EventOptions {
+  /** The organization's SCIM base URL, for `meta.location` in event data; left out when absent. */
+  readonly baseUrl?: string;
+}
+
+export interface CreateOptions extends ReadOptions, EventOptions {}
+
+export interface DeleteOptions extends EventOptions {
+  readonly expectedVersion?: number;
+}
+
+export interface WriteOptions extends ReadOptions, EventOptions {
   /** When set, the write succeeds only if the stored version still equals it (else 412). */
   readonly expectedVersion?: number;
 }
@@ -203,10 +216,157 @@ export interface Store {
    */
   authStamp?(): string | null;
 
-  create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: ReadOptions): Promise<StoredResource>;
+  create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: CreateOptions): Promise<StoredResource>;
   get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null>;
   replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource>;
   patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource>;
-  delete(orgId: string, kind: ResourceKind, id: string, options?: { expectedVersion?: number }): Promise<void>;
+  delete(orgId: string, kind: ResourceKind, id: string, options?: DeleteOptions): Promise<void>;
   query(orgId: string, kind: ResourceKind, options: QueryOptions): Promise<QueryResult>;
+
+  // Events (the outbox, read by the events API and the delivery worker), management keys and webhooks.
+  /** Calls `listener` after each commit that appended events, with their organization and counts by type. Returns an unsubscribe function. */
+  onEventsCommitted(listener: (orgId: string, types: ReadonlyMap<string, number>) => void): () => void;
+  readEvents(orgId: string, options: EventReadOptions): Promise<EventPage>;
+  /** Deletes up to `batch` events of one organization that occurred before `cutoff` (a short transaction). */
+  purgeEvents(orgId: string, cutoff: string, batch: number): Promise<number>;
+  organizationIds(): Promise<string[]>;
+
+  createManagementKey(options: { orgId: string | null; name?: string | null }): Promise<NewManagementKey>;
+  findManagementKey(secret: string): Promise<ManagementKey | null>;
+  listManagementKeys(): Promise<ManagementKey[]>;
+  revokeManagementKey(id: string): Promise<boolean>;
+
+  createWebhook(orgId: string, options: { url: string; eventTypes?: readonly string[] | null }): Promise<NewWebhookSecret>;
+  getWebhook(orgId: string, id: string): Promise<WebhookEndpoint | null>;
+  listWebhooks(orgId: string): Promise<WebhookEndpoint[]>;
+  updateWebhook(orgId: string, id: string, update: WebhookEndpointUpdate): Promise<WebhookEndpoint>;
+  deleteWebhook(orgId: string, id: string): Promise<boolean>;
+  rotateWebhookSecret(orgId: string, id: string, graceUntil: string): Promise<NewWebhookSecret>;
+  revealWebhookSecret(orgId: string, id: string): Promise<string>;
+  listDeliveries(orgId: string, options: DeliveryListOptions): Promise<WebhookDelivery[]>;
+  getDelivery(orgId: string, id: string): Promise<WebhookDelivery | null>;
+  replayDelivery(orgId: string, id: string): Promise<WebhookDelivery>;
+  replaySince(orgId: string, endpointId: string, since: string): Promise<number>;
+
+  // The delivery worker's side (src/server/delivery.ts).
+  activeEndpoints(): Promise<ActiveEndpoint[]>;
+  /** Fans out every endpoint that is behind its stream by one batch; returns the deliveries created. */
+  fanOutEvents(): Promise<number>;
+  claimDeliveries(owner: string, endpointId: string, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]>;
+  completeDeliveries(owner: string, outcomes: readonly DeliveryOutcome[]): Promise<void>;
+  oldestUndeliveredEvent(): Promise<string | null>;
+}
+
+// ------------------------------------------------------------------------- events, keys and webhooks (docs/events.md)
+
+export interface ManagementKey {
+  readonly id: string;
+  /** The organization the key is bound to; null for a key valid for every organization. */
+  readonly orgId: string | null;
+  readonly name: string | null;
+  readonly created: string;
+  readonly revoked: string | null;
+}
+
+export interface NewManagementKey {
+  readonly key: ManagementKey;
+  /** The key itself (`smk_...`); shown once, stored only as a SHA-256 hash. */
+  readonly secret: string;
+}
+
+export interface WebhookEndpoint {
+  readonly id: string;
+  readonly orgId: string;
+  readonly url: string;
+  /** The event types delivered; null for all of them. */
+  readonly eventTypes: readonly string[] | null;
+  readonly enabled: boolean;
+  /** Why delivery stopped (for example the receiver answered 410), when it is disabled. */
+  readonly disabledReason: string | null;
+  /** While a rotated-out secret still signs (until this time), deliveries carry both signatures. */
+  readonly previousSecretUntil: string | null;
+  /** No delivery is attempted before this time (the receiver answered 429 or 503 with Retry-After). */
+  readonly pausedUntil: string | null;
+  readonly created: string;
+}
+
+export interface NewWebhookSecret {
+  readonly endpoint: WebhookEndpoint;
+  /** `whsec_<base64>`: shown at creation, on rotation and on explicit reveal; stored encrypted. */
+  readonly secret: string;
+}
+
+export interface WebhookEndpointUpdate {
+  readonly url?: string;
+  readonly eventTypes?: readonly string[] | null;
+  readonly enabled?: boolean;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface WebhookDelivery {
+  readonly id: string;
+  readonly orgId: string;
+  readonly endpointId: string;
+  readonly sequence: number;
+  /** null once retention has purged the event. */
+  readonly eventId: string | null;
+  readonly eventType: string | null;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  /** When the next attempt is due (pending deliveries). */
+  readonly nextAttemptAt: string | null;
+  /** The receiver's HTTP status at the last attempt, or null when it gave none (timeout, refused connection). */
+  readonly lastStatus: number | null;
+  readonly lastError: string | null;
+  readonly lastAttemptAt: string | null;
+  readonly created: string;
+  readonly finishedAt: string | null;
+}
+
+export interface DeliveryListOptions {
+  readonly endpointId?: string;
+  readonly status?: DeliveryStatus;
+  /** Deliveries with a greater id (cursor paging, oldest first). */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+/** A delivery a worker holds under lease, with what it needs to send it. */
+export interface ClaimedDelivery {
+  readonly id: string;
+  readonly orgId: string;
+  readonly endpointId: string;
+  readonly url: string;
+  /** Attempts made before this one. */
+  readonly attempts: number;
+  /** The webhook body (the event envelope as JSON), or null when retention purged the event. */
+  readonly body: string | null;
+  readonly eventId: string | null;
+  readonly occurredAt: string | null;
+  /** Current secret first, then the rotated-out one while it still signs. */
+  readonly secrets: readonly string[];
+}
+
+/** What became of one attempt, as a worker records it. */
+export interface DeliveryOutcome {
+  readonly id: string;
+  readonly endpointId: string;
+  readonly result: 'succeeded' | 'retry' | 'failed';
+  readonly httpStatus: number | null;
+  readonly error: string | null;
+  readonly attemptedAt: string;
+  /** For a retry: when the next attempt is due. */
+  readonly nextAttemptAt?: string;
+  /** The receiver answered 410: no more deliveries to this endpoint until it is enabled again. */
+  readonly disableEndpoint?: string;
+  /** The receiver asked (429/503 Retry-After) that nothing be sent to it before this time. */
+  readonly pauseEndpointUntil?: string;
+}
+
+/** An endpoint the delivery worker serves. */
+export interface ActiveEndpoint {
+  readonly id: string;
+  readonly orgId: string;
+  readonly pausedUntil: string | null;
 }

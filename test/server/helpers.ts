@@ -24,6 +24,9 @@ export const GENEROUS: Partial<OrgSettings> = { readLimit: 100_000, writeLimit: 
 
 export type Backend = 'sqlite' | 'postgres';
 
+/** The key that encrypts webhook secrets in test stores (one per test process). */
+export const TEST_SECRET_KEY = randomBytes(32);
+
 /**
  * The backends a suite runs on: SQLite always; PostgreSQL when SCIMKIT_TEST_POSTGRES_URL is set
  * (scripts/run-tests.mjs starts one when installed). Under CI a missing PostgreSQL fails the suite.
@@ -61,15 +64,15 @@ export interface OpenedStore {
 export async function openTestStore(backend: Backend, postgresUrl?: string): Promise<OpenedStore> {
   if (backend === 'postgres') {
     const url = postgresUrl ?? (await freshPostgresUrl());
-    const store = await openStore({ postgresUrl: url });
-    return { store, reopen: () => openStore({ postgresUrl: url }), cleanup: () => store.close() };
+    const store = await openStore({ postgresUrl: url, secretKey: () => TEST_SECRET_KEY });
+    return { store, reopen: () => openStore({ postgresUrl: url, secretKey: () => TEST_SECRET_KEY }), cleanup: () => store.close() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-server-'));
   const sqlitePath = join(dir, 'scim.db');
-  const store = await openStore({ sqlitePath });
+  const store = await openStore({ sqlitePath, secretKey: () => TEST_SECRET_KEY });
   return {
     store,
-    reopen: () => openStore({ sqlitePath }),
+    reopen: () => openStore({ sqlitePath, secretKey: () => TEST_SECRET_KEY }),
     cleanup: async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -108,6 +111,8 @@ export interface HarnessOptions {
   readonly connections?: BuildServerOptions['connections'];
   /** With backend 'postgres': this database instead of a fresh one on the shared test server. */
   readonly postgresUrl?: string;
+  /** Accept plain http webhook URLs in the management API (the receivers in tests listen on loopback http). */
+  readonly allowHttpWebhooks?: boolean;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -124,6 +129,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logger: options.logger,
     trustProxy: options.trustProxy,
     connections: options.connections,
+    allowHttpWebhooks: options.allowHttpWebhooks,
   });
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });
   const org = await store.createOrganization('acme', options.settings ?? GENEROUS);

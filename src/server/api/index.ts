@@ -1,0 +1,254 @@
+/**
+ * The management API, `/api/v1`: the app's and the console's JSON API, authenticated with management keys (not the
+ * IdP's SCIM tokens). An encapsulated fastify plugin: `app.register(managementApi, { prefix: '/api/v1', ... })`.
+ *
+ * Conventions, for every route (docs/events.md, "The management API"):
+ * - `Authorization: Bearer smk_...`. A key bound to another organization gets 403 on that organization's paths,
+ *   whether or not it exists; a key for every organization gets 404 for an unknown one.
+ * - Bodies are JSON (`application/json`); responses are JSON with snake_case fields.
+ * - Errors are `{"error": {"status": 400, "code": "invalid_request", "message": "..."}}`; never a stack or a secret.
+ * - Lists are `{"data": [...], "next_cursor": "..." | null}`, paged with `limit` and `after=<next_cursor>`.
+ *
+ * Adding routes: pass `routes` (functions that receive the organization-scoped fastify instance, under
+ * `/organizations/:orgId`, and the shared context), or add a module next to events.ts and webhooks.ts and list it in
+ * ORGANIZATION_ROUTES. Inside a route, `organizationOf(request)` is the authorized organization.
+ */
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { ScimError, isScimError } from '../../scim/errors.ts';
+import { isSecretKeyError } from '../../store/secrets.ts';
+import type { ManagementKey, Organization, Store } from '../../store/types.ts';
+import type { RateLimiter } from '../ratelimit/types.ts';
+import { EventWaiter } from './waiter.ts';
+import { registerEventRoutes } from './events.ts';
+import { registerWebhookRoutes } from './webhooks.ts';
+
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** A management API error: an HTTP status, a stable snake_case code and a message for people. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Extra response headers (Retry-After, WWW-Authenticate). */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  static badRequest(code: string, message: string): ApiError {
+    return new ApiError(400, code, message);
+  }
+
+  static notFound(message: string): ApiError {
+    return new ApiError(404, 'not_found', message);
+  }
+}
+
+export interface ErrorBody {
+  readonly error: { readonly status: number; readonly code: string; readonly message: string };
+}
+
+export function errorJson(status: number, code: string, message: string): ErrorBody {
+  return { error: { status, code, message } };
+}
+
+/** The list envelope of every collection. */
+export function listJson<T>(data: readonly T[], nextCursor: string | null): { data: readonly T[]; next_cursor: string | null } {
+  return { data, next_cursor: nextCursor };
+}
+
+export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).type(JSON_CONTENT_TYPE).send(body);
+}
+
+/** The status-derived code of a SCIM error from the store (a 400's scimType is folded into invalid_request). */
+const CODES: Record<number, string> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  410: 'gone',
+  412: 'precondition_failed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+};
+
+/** What a management request carries once authenticated. */
+export interface ManagementRequestState {
+  readonly key: ManagementKey;
+  /** Set on `/organizations/:orgId/...` paths once the key is allowed there. */
+  org: Organization | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    management: ManagementRequestState | null;
+  }
+}
+
+/** What route modules share. */
+export interface ManagementContext {
+  readonly store: Store;
+  /** Plain http webhook URLs are accepted (serve --allow-http-webhooks). */
+  readonly allowHttpWebhooks: boolean;
+  /** Long-polling waits on it (events.ts). */
+  readonly waiter: EventWaiter;
+}
+
+export type ManagementRoutes = (org: FastifyInstance, context: ManagementContext) => void;
+
+export interface ManagementApiOptions {
+  readonly store: Store;
+  /** Counts failed authentications per client address (shared with the SCIM endpoints' budget). */
+  readonly rateLimiter?: RateLimiter;
+  readonly authFailuresPerSecond?: number;
+  readonly allowHttpWebhooks?: boolean;
+  /** More organization-scoped routes (registered under `/organizations/:orgId`). */
+  readonly routes?: readonly ManagementRoutes[];
+  /** Routes outside any organization (for example keys or organizations management). */
+  readonly rootRoutes?: readonly ManagementRoutes[];
+}
+
+const ORGANIZATION_ROUTES: readonly ManagementRoutes[] = [registerEventRoutes, registerWebhookRoutes];
+
+/** The authorized organization of a request on an organization's path. */
+export function organizationOf(request: FastifyRequest): Organization {
+  const org = request.management?.org;
+  // The organization hook runs before every such route; its absence is a wiring bug.
+  if (!org) throw new Error('an organization route ran without its organization hook');
+  return org;
+}
+
+export function keyOf(request: FastifyRequest): ManagementKey {
+  const key = request.management?.key;
+  if (!key) throw new Error('a management route ran without authentication');
+  return key;
+}
+
+function bearer(header: string | undefined): string | null | undefined {
+  if (header === undefined) return null;
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? m[1] : undefined;
+}
+
+function toResponse(error: unknown): { status: number; body: ErrorBody; headers: Readonly<Record<string, string>>; internal: boolean } {
+  if (error instanceof ApiError) return { status: error.status, body: errorJson(error.status, error.code, error.message), headers: error.headers, internal: false };
+  if (isScimError(error) && error.status < 500) {
+    return { status: error.status, body: errorJson(error.status, CODES[error.status] ?? 'invalid_request', error.message), headers: {}, internal: false };
+  }
+  if (isSecretKeyError(error)) return { status: 503, body: errorJson(503, 'secret_key_unavailable', error.message), headers: {}, internal: true };
+  const framework = error as FastifyError;
+  if (framework instanceof Error && typeof framework.statusCode === 'number' && framework.statusCode >= 400 && framework.statusCode < 500) {
+    const status = framework.statusCode;
+    const message =
+      framework.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? 'The request body is too large'
+        : framework.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'Send the body as application/json'
+          : framework.message;
+    return { status, body: errorJson(status, CODES[status] ?? 'invalid_request', message), headers: {}, internal: false };
+  }
+  return { status: 500, body: errorJson(500, 'internal_error', 'Internal server error'), headers: {}, internal: true };
+}
+
+/** The management API plugin; register it with `{ prefix: '/api/v1' }`. */
+export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (api, options) => {
+  const context: ManagementContext = {
+    store: options.store,
+    allowHttpWebhooks: options.allowHttpWebhooks ?? false,
+    waiter: new EventWaiter(options.store),
+  };
+  api.addHook('preClose', (done) => {
+    // Long polls end at once instead of holding the shutdown for up to 30 s.
+    context.waiter.close();
+    done();
+  });
+  api.decorateRequest('management', null);
+
+  api.setErrorHandler((error, request, reply) => {
+    const response = toResponse(error);
+    if (response.internal) request.log.error({ err: error }, 'management API error');
+    for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
+    const body = response.status === 500 ? errorJson(500, 'internal_error', `Internal server error (request id ${request.id})`) : response.body;
+    return sendJson(reply, response.status, body);
+  });
+  api.setNotFoundHandler((request, reply) => sendJson(reply, 404, errorJson(404, 'not_found', `No endpoint ${request.method} ${request.url.split('?')[0]}`)));
+
+  const failuresPerSecond = options.authFailuresPerSecond ?? 5;
+  async function refuse(request: FastifyRequest, message: string, keyGiven: boolean): Promise<never> {
+    if (keyGiven && options.rateLimiter) {
+      const decision = await options.rateLimiter.hit(`auth-fail:${request.ip}`, failuresPerSecond);
+      if (!decision.allowed) {
+        throw new ApiError(429, 'rate_limited', 'Too many failed authentications from this address; retry later', {
+          'retry-after': String(Math.max(1, Math.ceil(decision.resetMs / 1000))),
+        });
+      }
+    }
+    const challenge = keyGiven ? 'Bearer realm="scimkit-management", error="invalid_token"' : 'Bearer realm="scimkit-management"';
+    throw new ApiError(401, 'unauthorized', message, { 'www-authenticate': challenge });
+  }
+
+  api.addHook('onRequest', async (request) => {
+    const secret = bearer(request.headers.authorization);
+    if (secret === null) return refuse(request, 'Authentication required: send Authorization: Bearer <management key>', false);
+    if (secret === undefined) return refuse(request, 'The Authorization header must use the Bearer scheme', true);
+    const key = await options.store.findManagementKey(secret);
+    if (!key) return refuse(request, 'The management key is invalid or revoked', true);
+    request.management = { key, org: null };
+  });
+
+  for (const routes of options.rootRoutes ?? []) routes(api, context);
+
+  api.register(
+    async (org) => {
+      org.addHook('preHandler', async (request) => {
+        const state = request.management as ManagementRequestState;
+        const orgId = (request.params as { orgId?: string }).orgId ?? '';
+        // The same answer whether or not the organization exists, so a bound key cannot probe for others.
+        if (state.key.orgId !== null && state.key.orgId !== orgId) throw new ApiError(403, 'forbidden', 'This management key is not valid for this organization');
+        const found = await options.store.getOrganization(orgId);
+        if (!found) {
+          if (state.key.orgId !== null) throw new ApiError(403, 'forbidden', 'This management key is not valid for this organization');
+          throw ApiError.notFound(`Organization ${JSON.stringify(orgId)} not found`);
+        }
+        state.org = found;
+      });
+      for (const routes of [...ORGANIZATION_ROUTES, ...(options.routes ?? [])]) routes(org, context);
+    },
+    { prefix: '/organizations/:orgId' },
+  );
+};
+
+// ------------------------------------------------------------------------------------------- query helpers
+
+/** A query parameter as one string (the last when repeated); undefined when absent. */
+export function queryParam(request: FastifyRequest, name: string): string | undefined {
+  const value = (request.query as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return value.length === 0 ? undefined : String(value[value.length - 1]);
+  return String(value);
+}
+
+/** `limit`: 1 to `max`, `fallback` when absent. */
+export function limitParam(request: FastifyRequest, fallback: number, max: number): number {
+  const raw = queryParam(request, 'limit');
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) throw ApiError.badRequest('invalid_limit', `limit must be a whole number from 1 to ${max}`);
+  return Number(raw);
+}
+
+/** A JSON body that must be an object. */
+export function objectBody(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body;
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw ApiError.badRequest('invalid_body', 'The request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function scimToApi(err: unknown): unknown {
+  return err instanceof ScimError ? new ApiError(err.status, CODES[err.status] ?? 'invalid_request', err.message) : err;
+}

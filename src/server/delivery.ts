@@ -1,0 +1,333 @@
+/**
+ * The webhook delivery worker (docs/events.md): fans events out into deliveries, claims due ones under a lease,
+ * signs them (Standard Webhooks v1) and posts them, then records each outcome.
+ *
+ * - At least once: a delivery is done only once its success is recorded. A worker killed before that leaves the
+ *   lease to expire, and another worker (or the next start) sends it again, with the same `webhook-id`.
+ * - Success is a 2xx within the timeout. Redirects are not followed (a 3xx is a failure). Anything else retries on
+ *   RETRY_SCHEDULE_MS with jitter; `Retry-After` on 429 and 503 is honoured (no attempt before it, and the endpoint
+ *   pauses until then). After the last attempt the delivery is `failed` (visible, replayable). 410 disables the
+ *   endpoint.
+ * - Order: the store hands out only the first pending delivery of each resource (webhooks.ts), so a later event of a
+ *   resource waits until the earlier one succeeded or finally failed. Different resources go concurrently, at most
+ *   `concurrencyPerEndpoint` at a time per endpoint in this process.
+ * - The clock and the jitter source are injectable, so tests move through hours of retries without sleeping.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { Agent, request } from 'undici';
+import type { ClaimedDelivery, DeliveryOutcome, Store } from '../store/types.ts';
+import type { EventMetrics } from './event-metrics.ts';
+
+/** Delays before the 2nd, 3rd, ... attempt (after the first, immediate one), like Svix's: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+export const RETRY_SCHEDULE_MS: readonly number[] = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+/** Each delay is stretched or shrunk by up to this share, at random, so that retries of many deliveries spread out. */
+export const RETRY_JITTER = 0.1;
+export const DEFAULT_TIMEOUT_MS = 15_000;
+export const DEFAULT_CONCURRENCY_PER_ENDPOINT = 16;
+/** A Retry-After longer than this is capped (a receiver cannot park deliveries for days). */
+const MAX_RETRY_AFTER_MS = 36_000_000;
+const USER_AGENT = 'scimkit-webhooks/1';
+
+export interface WorkerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface DeliveryWorkerOptions {
+  readonly store: Store;
+  /** Milliseconds since the epoch; Date.now by default. */
+  readonly now?: () => number;
+  /** [0, 1); Math.random by default. */
+  readonly random?: () => number;
+  readonly timeoutMs?: number;
+  /** How long a claim lasts; another worker may take the delivery over after it. Default: timeout + 15 s. */
+  readonly leaseMs?: number;
+  readonly concurrencyPerEndpoint?: number;
+  /** Deliver to plain http URLs (development and tests). */
+  readonly allowHttp?: boolean;
+  /** How often to look for work committed elsewhere and for retries that came due (ms). */
+  readonly pollMs?: number;
+  readonly schedule?: readonly number[];
+  readonly logger?: WorkerLogger;
+  readonly metrics?: EventMetrics;
+}
+
+/** Standard Webhooks v1: base64 HMAC-SHA256, keyed with the secret's base64 part, over `id.timestamp.body`. */
+export function signatureOf(secret: string, id: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+  return 'v1,' + createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
+}
+
+/** The delay before attempt `attempts + 1` (attempts already made, 1 or more), with jitter; undefined when none is left. */
+export function retryDelay(attempts: number, random: () => number, schedule: readonly number[] = RETRY_SCHEDULE_MS): number | undefined {
+  const base = schedule[attempts - 1];
+  if (base === undefined) return undefined;
+  return Math.round(base * (1 + (random() * 2 - 1) * RETRY_JITTER));
+}
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  const ms = /^\s*\d+\s*$/.test(text) ? Number(text) * 1000 : Date.parse(text) - nowMs;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}
+
+function describeError(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; code?: string; cause?: { code?: string }; message?: string };
+  if (e?.name === 'TimeoutError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT') return `timeout: no answer within ${timeoutMs / 1000} s`;
+  const code = e?.code ?? e?.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the host name does not resolve';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'the connection was closed before an answer';
+  return code ? `request failed (${code})` : 'request failed';
+}
+
+export class DeliveryWorker {
+  readonly owner = `worker_${randomUUID()}`;
+  private readonly store: Store;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly timeoutMs: number;
+  private readonly leaseMs: number;
+  private readonly concurrency: number;
+  private readonly pollMs: number;
+  private readonly schedule: readonly number[];
+  private readonly agent: Agent;
+  /** Deliveries being sent, per endpoint. */
+  private readonly inFlight = new Map<string, number>();
+  private readonly sending = new Set<Promise<void>>();
+  /** Outcomes waiting to be recorded (in one transaction per batch). */
+  private pending: DeliveryOutcome[] = [];
+  private flushing: Promise<void> | null = null;
+  private running = false;
+  private loopDone: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(private readonly options: DeliveryWorkerOptions) {
+    this.store = options.store;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.leaseMs = options.leaseMs ?? this.timeoutMs + 15_000;
+    this.concurrency = options.concurrencyPerEndpoint ?? DEFAULT_CONCURRENCY_PER_ENDPOINT;
+    this.pollMs = options.pollMs ?? 1000;
+    this.schedule = options.schedule ?? RETRY_SCHEDULE_MS;
+    if (this.leaseMs <= this.timeoutMs) throw new Error('The delivery lease must be longer than the delivery timeout');
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: this.concurrency, connect: { timeout: this.timeoutMs } });
+  }
+
+  /** Runs until stop(): wakes on events committed in this process, on recorded outcomes, and every pollMs. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = this.store.onEventsCommitted(() => this.wake());
+    this.loopDone = this.loop();
+  }
+
+  /** Stops claiming, waits for the deliveries under way and records them. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unsubscribe?.();
+    this.wake();
+    await this.loopDone;
+    await Promise.allSettled([...this.sending]);
+    await this.flush();
+    await this.agent.close();
+  }
+
+  private wake(): void {
+    this.woken = true;
+    const resolve = this.wakeUp;
+    this.wakeUp = null;
+    resolve?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.woken = false;
+      try {
+        await this.step();
+      } catch (err) {
+        this.options.logger?.error({ err }, 'webhook delivery step failed');
+      }
+      if (!this.running) break;
+      if (this.woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.pollMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** One round: fan out, then claim and start what each endpoint has room for. Returns the deliveries started. */
+  private async step(): Promise<number> {
+    await this.store.fanOutEvents();
+    const endpoints = await this.store.activeEndpoints();
+    const nowMs = this.now();
+    const now = new Date(nowMs).toISOString();
+    const leaseUntil = new Date(nowMs + this.leaseMs).toISOString();
+    let started = 0;
+    for (const endpoint of endpoints) {
+      if (endpoint.pausedUntil !== null && endpoint.pausedUntil > now) continue;
+      const room = this.concurrency - (this.inFlight.get(endpoint.id) ?? 0);
+      if (room <= 0) continue;
+      const claimed = await this.store.claimDeliveries(this.owner, endpoint.id, now, leaseUntil, room);
+      for (const delivery of claimed) this.begin(delivery);
+      started += claimed.length;
+    }
+    return started;
+  }
+
+  private begin(delivery: ClaimedDelivery): void {
+    this.inFlight.set(delivery.endpointId, (this.inFlight.get(delivery.endpointId) ?? 0) + 1);
+    const task = this.attempt(delivery)
+      .then((outcome) => this.record(outcome))
+      .catch((err: unknown) => this.options.logger?.error({ err }, 'webhook delivery failed unexpectedly'))
+      .finally(() => {
+        this.inFlight.set(delivery.endpointId, (this.inFlight.get(delivery.endpointId) ?? 1) - 1);
+        this.sending.delete(task);
+      });
+    this.sending.add(task);
+  }
+
+  private record(outcome: DeliveryOutcome): void {
+    this.pending.push(outcome);
+    void this.flush().then(() => this.wake());
+  }
+
+  /** Records the outcomes gathered so far in one transaction; one flush at a time, the next takes what came meanwhile. */
+  private async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.flushing = this.store.completeDeliveries(this.owner, batch).then(
+      () => {
+        this.flushing = null;
+      },
+      (err: unknown) => {
+        this.flushing = null;
+        // Unrecorded outcomes are not lost work: their leases expire and the deliveries are sent again.
+        this.options.logger?.error({ err }, 'recording webhook delivery outcomes failed');
+      },
+    );
+    await this.flushing;
+  }
+
+  /** Sends one delivery and decides what became of it. */
+  async attempt(delivery: ClaimedDelivery): Promise<DeliveryOutcome> {
+    const startedMs = this.now();
+    const attemptedAt = new Date(startedMs).toISOString();
+    const base = { id: delivery.id, endpointId: delivery.endpointId, attemptedAt };
+    const metrics = this.options.metrics;
+    if (delivery.body === null || delivery.eventId === null) {
+      metrics?.recordOutcome('failed');
+      return { ...base, result: 'failed', httpStatus: null, error: 'the event is past retention' };
+    }
+    if (new URL(delivery.url).protocol === 'http:' && !this.options.allowHttp) {
+      return this.failure(delivery, base, null, 'plain http URLs are not delivered to (run with --allow-http-webhooks)', undefined);
+    }
+    const timestamp = Math.floor(startedMs / 1000);
+    const signatures = delivery.secrets.map((secret) => signatureOf(secret, delivery.eventId as string, timestamp, delivery.body as string)).join(' ');
+    let status: number;
+    let retryAfter: string | string[] | undefined;
+    try {
+      const response = await request(delivery.url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': USER_AGENT,
+          'webhook-id': delivery.eventId,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatures,
+        },
+        body: delivery.body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      status = response.statusCode;
+      retryAfter = response.headers['retry-after'];
+      // The body is not kept; reading it lets the connection be reused.
+      await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
+    } catch (err) {
+      return this.failure(delivery, base, null, describeError(err, this.timeoutMs), undefined);
+    }
+    if (status >= 200 && status < 300) {
+      metrics?.recordOutcome('succeeded');
+      if (delivery.occurredAt !== null) metrics?.recordLatency((this.now() - Date.parse(delivery.occurredAt)) / 1000);
+      return { ...base, result: 'succeeded', httpStatus: status, error: null };
+    }
+    if (status === 410) {
+      metrics?.recordOutcome('endpoint_disabled');
+      this.options.logger?.warn({ endpoint: delivery.endpointId }, 'webhook endpoint answered 410 Gone: disabled');
+      return { ...base, result: 'failed', httpStatus: status, error: 'the receiver answered 410 Gone: endpoint disabled', disableEndpoint: 'the receiver answered 410 Gone' };
+    }
+    const waitMs = status === 429 || status === 503 ? parseRetryAfter(retryAfter, startedMs) : undefined;
+    const error = status >= 300 && status < 400 ? `the receiver answered ${status} (redirects are not followed)` : `the receiver answered ${status}`;
+    return this.failure(delivery, base, status, error, waitMs);
+  }
+
+  private failure(
+    delivery: ClaimedDelivery,
+    base: { id: string; endpointId: string; attemptedAt: string },
+    httpStatus: number | null,
+    error: string,
+    retryAfterMs: number | undefined,
+  ): DeliveryOutcome {
+    const attempts = delivery.attempts + 1;
+    const delay = retryDelay(attempts, this.random, this.schedule);
+    const nowMs = Date.parse(base.attemptedAt);
+    if (delay === undefined) {
+      this.options.metrics?.recordOutcome('failed');
+      return { ...base, result: 'failed', httpStatus, error: `${error}; no attempts left after ${attempts}` };
+    }
+    this.options.metrics?.recordOutcome('retried');
+    const wait = Math.max(delay, retryAfterMs ?? 0);
+    return {
+      ...base,
+      result: 'retry',
+      httpStatus,
+      error,
+      nextAttemptAt: new Date(nowMs + wait).toISOString(),
+      ...(retryAfterMs !== undefined ? { pauseEndpointUntil: new Date(nowMs + retryAfterMs).toISOString() } : {}),
+    };
+  }
+
+  /**
+   * For tests and one-shot runs: one round of fan-out and claims at the current (injected) time, waiting until
+   * every delivery it started is recorded. Returns how many it started.
+   */
+  async runOnce(): Promise<number> {
+    const started = await this.step();
+    await Promise.allSettled([...this.sending]);
+    await this.flush();
+    return started;
+  }
+
+  /** Rounds until a round starts nothing (everything due now is done). */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const started = await this.runOnce();
+      if (started === 0) return total;
+      total += started;
+    }
+  }
+
+  /** Closes the HTTP agent of a worker that was never started (one used through runOnce). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.sending]);
+    await this.flush();
+    await this.agent.close();
+  }
+}
