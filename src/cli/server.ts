@@ -366,8 +366,9 @@ async function serve(flags: ServeFlags): Promise<void> {
       print(`SCIM base URL: ${url}${basePath(created.orgId)}`);
       print(`Bearer token (shown once, store it now): ${created.secret}`);
     }
-    print(`listening on ${address}`);
+    // Before the line tests and scripts wait for, so that a signal right after it finds the handlers below in place.
     const stopBackground = await startBackgroundWork(store, flags, app.log, eventMetrics);
+    print(`listening on ${address}`);
 
     const limiter = rateLimiter;
     let stopping = false;
