@@ -154,7 +154,52 @@ function rows(s: SyncSummary): number {
   return Object.values(s.tables).reduce((a, t) => a + t.inserted + t.updated + t.unchanged, 0);
 }
 
+/**
+ * Two syncs of one organization at once under a read limit of 10 requests/s (--only=shared): each sync's achieved
+ * request rate, its 429s and its wall time, at the default rate_limit_share and at 1 (all of the limit each).
+ */
+async function sharedBudget(users: number): Promise<string[]> {
+  const { seed } = await import('../src/connector/seed.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-shared-'));
+  const db = join(dir, 'server.db');
+  const org = createOrg(db, 'bench-shared');
+  let server = await startServer(db);
+  let base = `${server.origin}/scim/v2/organizations/${org.id}`;
+  const lines: string[] = [];
+  try {
+    await seed({ baseUrl: base, token: org.token, users, groups: Math.max(1, Math.round(users / 100)), membersPerGroup: 10, bigGroupMembers: 0, seed: 7, concurrency: 2, logger: silentLogger });
+    await stopServer(server);
+    setReadLimit(db, org.id, 10);
+    server = await startServer(db);
+    base = `${server.origin}/scim/v2/organizations/${org.id}`;
+    lines.push(`| rate_limit_share | sync | requests | wall s | requests/s | share of the limit | 429s |`);
+    lines.push(`|---:|---:|---:|---:|---:|---:|---:|`);
+    for (const share of [undefined, 1]) {
+      const runs = await Promise.all([1, 2].map((n) => runChild({
+        bearer_token: org.token, provider: 'scim', base_url: base, destination: `sqlite:${join(dir, `shared-${share ?? 'default'}-${n}.db`)}`,
+        max_records_per_page: 100, ...(share === undefined ? {} : { rate_limit_share: share }),
+      })));
+      runs.forEach((r, i) => {
+        const s = r.summary;
+        const rate = s.requests / (s.wallMs / 1000);
+        lines.push(`| ${share ?? '0.8 (default)'} | ${i + 1} | ${s.requests} | ${fmt(s.wallMs / 1000, 1)} | ${fmt(rate, 2)} | ${fmt((rate / 10) * 100, 1)}% | ${s.throttled} |`);
+      });
+      // Both syncs compete for the same windows; wait for the limit to settle before the next pair.
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  } finally {
+    await stopServer(server).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
+  if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'shared') {
+    const lines = await sharedBudget(Number(option('users', 'SCIMKIT_BENCH_USERS', '2000')));
+    process.stdout.write(`\n${lines.join('\n')}\n`);
+    return;
+  }
   // Loaded here so the sync children, whose RSS is measured, never load faker.
   const { seed } = await import('../src/connector/seed.ts');
   const USERS = Number(option('users', 'SCIMKIT_BENCH_USERS', '100000'));
