@@ -88,6 +88,28 @@ describe('pacer', () => {
     assert.ok(clock.now() >= 5_001_000, `held until the window turned (${clock.now()})`);
   });
 
+  it('uses only its share of the limit, and leaves the rest of the window to other clients', async () => {
+    const clock = virtualClock(7_000_000);
+    const pacer = new RatePacer(clock, 0.5);
+    const starts: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      await pacer.acquire();
+      starts.push(clock.now());
+      pacer.observe({ limit: 10, remaining: 9, resetMs: null }, clock.now());
+      clock.t += 3;
+    }
+    const perWindow = new Map<number, number>();
+    for (const t of starts) perWindow.set(Math.floor(t / 1000), (perWindow.get(Math.floor(t / 1000)) ?? 0) + 1);
+    assert.ok(Math.max(...perWindow.values()) <= 5, `at most 5 of 10 per window (${[...perWindow.values()]})`);
+    // Another client used the window: the server says 5 remain, which is the others' half.
+    const otherClock = virtualClock(9_000_100);
+    const other = new RatePacer(otherClock, 0.5);
+    await other.acquire();
+    other.observe({ limit: 10, remaining: 5, resetMs: null }, otherClock.now());
+    await other.acquire();
+    assert.ok(otherClock.now() >= 9_001_000, `it waited for the next window (${otherClock.now()})`);
+  });
+
   it('holds every caller during a pause', async () => {
     const clock = virtualClock(0);
     const pacer = new RatePacer(clock);
