@@ -7,7 +7,9 @@ import { ConfigError, loadConfig, type ConnectorConfig } from '../connector/conf
 import { openDestination } from '../connector/destination/index.ts';
 import { STREAMS } from '../connector/destination/types.ts';
 import { createLogger, createRedactor, type Redactor } from '../connector/log.ts';
-import { createProgress, formatSummary } from '../connector/progress.ts';
+import { createProgress, formatSummary, type ProgressSink } from '../connector/progress.ts';
+import { TABLES } from '../connector/tables.ts';
+import { createInterface } from 'node:readline/promises';
 import { probe } from '../connector/source.ts';
 import { clientFor, runSync } from '../connector/sync.ts';
 
@@ -53,48 +55,79 @@ interface SyncFlags {
   json?: boolean;
 }
 
+/** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
+const INTERRUPTED = 130;
+
 async function syncCommand(flags: SyncFlags): Promise<void> {
   await withConfig(flags.config, async (config, redact) => {
     const logger = createLogger({ debug: config.enableDebugLogging, redact });
     let stopping = false;
+    let running = false;
     let wake: (() => void) | null = null;
-    const stop = () => {
-      stopping = true;
-      wake?.();
+    // Where the run is, for the message on Ctrl-C.
+    let at = 'before reading anything';
+    const progress = createProgress({ tty: Boolean(process.stderr.isTTY), write: (s) => process.stderr.write(s) });
+    const tracked: ProgressSink = {
+      phase(stream, phase, total, already) {
+        at = `in the ${phase} pass of ${stream}`;
+        progress.phase(stream, phase, total, already);
+      },
+      update: (stream, done) => progress.update(stream, done),
+      finish: (stream) => progress.finish(stream),
+      stop: () => progress.stop(),
     };
-    if (flags.watch) {
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    }
+    const interrupt = (signal: NodeJS.Signals) => {
+      if (!running) {
+        // Between runs of --watch: stop waiting and leave.
+        stopping = true;
+        wake?.();
+        return;
+      }
+      progress.stop();
+      // Committed pages stay; the uncommitted one is rolled back by the database when the process ends.
+      process.stderr.write(`\nscimkit: sync interrupted (${signal}) ${at}. Pages already written are kept, and the next \`scimkit sync\` resumes where this one stopped.\n`);
+      process.exit(INTERRUPTED);
+    };
+    process.on('SIGINT', interrupt);
+    process.on('SIGTERM', interrupt);
     let first = true;
-    do {
-      try {
-        const summary = await runSync({
-          config,
-          logger,
-          fullRefresh: Boolean(flags.fullRefresh) && first,
-          allowMassDelete: flags.allowMassDelete,
-          progress: createProgress({ tty: Boolean(process.stderr.isTTY), write: (s) => process.stderr.write(s) }),
-        });
-        out(flags.json ? JSON.stringify(summary) : formatSummary(summary));
-      } catch (err) {
-        fail(err, redact);
-        if (!flags.watch) return;
-      }
-      first = false;
-      if (flags.watch && !stopping) {
-        const hours = config.syncFrequencyHours;
-        logger.info(`next sync in ${hours} h (sync_frequency_hours)`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, hours * 3_600_000);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = null;
-      }
-    } while (flags.watch && !stopping);
+    try {
+      do {
+        try {
+          running = true;
+          at = 'before reading anything';
+          const summary = await runSync({
+            config,
+            logger,
+            fullRefresh: Boolean(flags.fullRefresh) && first,
+            allowMassDelete: flags.allowMassDelete,
+            progress: tracked,
+          });
+          out(flags.json ? JSON.stringify(summary) : formatSummary(summary));
+        } catch (err) {
+          fail(err, redact);
+          if (!flags.watch) return;
+        } finally {
+          running = false;
+        }
+        first = false;
+        if (flags.watch && !stopping) {
+          const hours = config.syncFrequencyHours;
+          logger.info(`next sync in ${hours} h (sync_frequency_hours)`);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, hours * 3_600_000);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = null;
+        }
+      } while (flags.watch && !stopping);
+    } finally {
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+    }
   });
 }
 
@@ -144,19 +177,22 @@ async function stateCommand(flags: { config: string; json?: boolean }): Promise<
     try {
       const states = await dest.loadState();
       const counts = await dest.counts();
+      const holder = await dest.lockHolder();
       if (flags.json) {
-        out(JSON.stringify({ destination: dest.label, streams: Object.fromEntries(states), tables: counts }));
+        out(JSON.stringify({ destination: dest.label, running: holder, streams: Object.fromEntries(states), tables: counts }));
         return;
       }
       out(`destination: ${dest.label}`);
+      if (holder) out(`a sync is running: ${holder.process}, since ${holder.since}`);
       for (const s of STREAMS) {
         const st = states.get(s);
         if (!st) {
           out(`${s}: never synced`);
           continue;
         }
-        const running = st.phase ? `, ${st.phase} pass interrupted at record ${st.position?.startIndex ?? 1}` : '';
-        out(`${s}: strategy ${st.strategy ?? 'none'}, cursor ${st.cursor ?? 'none'}, last completed ${st.lastCompletedAt ?? 'never'}${running}`);
+        // A pass left open is running when a live sync holds the lock, else it was interrupted and resumes next run.
+        const pass = st.phase ? `, ${st.phase} pass ${holder ? 'running' : 'interrupted'} at record ${st.position?.startIndex ?? 1}` : '';
+        out(`${s}: strategy ${st.strategy ?? 'none'}, cursor ${st.cursor ?? 'none'}, last completed ${st.lastCompletedAt ?? 'never'}${pass}`);
       }
       for (const [table, c] of Object.entries(counts)) out(`${table}: ${c.live} live rows, ${c.deleted} soft-deleted`);
     } finally {
@@ -165,10 +201,33 @@ async function stateCommand(flags: { config: string; json?: boolean }): Promise<
   });
 }
 
-async function resetCommand(flags: { config: string; dropTables?: boolean }): Promise<void> {
+/** Asks on the terminal; true only for "yes". */
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(question)).trim().toLowerCase() === 'yes';
+  } finally {
+    rl.close();
+  }
+}
+
+async function resetCommand(flags: { config: string; dropTables?: boolean; yes?: boolean }): Promise<void> {
   await withConfig(flags.config, async (config) => {
     const dest = await openDestination(config.destination);
     try {
+      if (flags.dropTables && !flags.yes) {
+        const what = `the tables ${TABLES.map((t) => t.name).join(', ')} and the sync state in ${dest.label}`;
+        if (!process.stdin.isTTY) {
+          process.stderr.write(`scimkit: reset --drop-tables deletes ${what}; re-run with --yes to confirm\n`);
+          process.exitCode = 2;
+          return;
+        }
+        if (!(await confirm(`This deletes ${what}. Type "yes" to drop them: `))) {
+          process.stderr.write('scimkit: nothing was dropped\n');
+          process.exitCode = 1;
+          return;
+        }
+      }
       await dest.lock();
       await dest.reset({ dropTables: Boolean(flags.dropTables) });
       out(flags.dropTables ? `state and synced tables removed from ${dest.label}` : `state cleared in ${dest.label}: the next sync reads everything again`);
@@ -246,9 +305,13 @@ async function seedCommand(flags: SeedFlags): Promise<void> {
   }
 }
 
+/** Invalid arguments (a missing --config, an unknown option) exit with 2, as the docs say; help and version with 0. */
+function argumentErrorsExit2(command: Command): Command {
+  return command.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+}
+
 export function registerConnectorCommands(program: Command): void {
-  program
-    .command('sync')
+  argumentErrorsExit2(program.command('sync'))
     .description('Sync users, groups and memberships from a SCIM API into SQLite or PostgreSQL tables')
     .requiredOption('--config <file>', 'connector config (JSON)')
     .option('--full-refresh', 'forget cursors and read everything again (rows are compared, not duplicated)')
@@ -257,29 +320,26 @@ export function registerConnectorCommands(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(syncCommand);
 
-  program
-    .command('check')
+  argumentErrorsExit2(program.command('check'))
     .description('Check authentication and report what the source supports')
     .requiredOption('--config <file>', 'connector config (JSON)')
     .option('--json', 'print the report as JSON')
     .action(checkCommand);
 
-  program
-    .command('state')
+  argumentErrorsExit2(program.command('state'))
     .description("Show the sync state kept in the destination (cursors, strategies, interrupted passes, row counts)")
     .requiredOption('--config <file>', 'connector config (JSON)')
     .option('--json', 'print as JSON')
     .action(stateCommand);
 
-  program
-    .command('reset')
+  argumentErrorsExit2(program.command('reset'))
     .description('Clear the sync state so the next sync reads everything again')
     .requiredOption('--config <file>', 'connector config (JSON)')
-    .option('--drop-tables', 'also drop the synced tables')
+    .option('--drop-tables', 'also drop the synced tables (asks first, unless --yes)')
+    .option('--yes', 'drop without asking (needed when not on a terminal)')
     .action(resetCommand);
 
-  program
-    .command('seed')
+  argumentErrorsExit2(program.command('seed'))
     .description('Fill a SCIM server with fake people and groups (@faker-js/faker), within its rate limits')
     .requiredOption('--url <base>', 'SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/organizations/ORG')
     .option('--token <token>', 'bearer token (or set SCIMKIT_TOKEN, which keeps it out of the process list)')

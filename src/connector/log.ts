@@ -16,9 +16,12 @@ const REDACTED = '[redacted]';
 
 /**
  * The shortest run of a secret's characters masked wherever it appears on its own: a server may echo part of the
- * token (cut short, or split across a line), and most of a token is as good as all of it to an attacker.
+ * token (cut short, or split across a line), and most of a token is as good as all of it to an attacker. Eight
+ * characters of a token (half of a short one) say little about the rest; shorter runs are too often ordinary words.
  */
-export const SECRET_FRAGMENT_CHARS = 6;
+export function secretFragmentChars(secret: string): number {
+  return Math.min(8, Math.max(3, Math.floor(secret.length / 2)));
+}
 
 /** Replaces every secret (and its URL-encoded form), then every fragment of one long enough to matter. */
 export function createRedactor(secrets: readonly (string | null | undefined)[]): Redactor {
@@ -29,10 +32,10 @@ export function createRedactor(secrets: readonly (string | null | undefined)[]):
     forms.add(encodeURIComponent(s));
   }
   const list = [...forms].sort((a, b) => b.length - a.length);
-  // Every substring of SECRET_FRAGMENT_CHARS characters (or a whole shorter secret).
+  // Every substring of that many characters, of every form of every secret.
   const grams = new Set<string>();
   let gram = Infinity;
-  for (const f of list) gram = Math.min(gram, Math.min(f.length, SECRET_FRAGMENT_CHARS));
+  for (const f of list) gram = Math.min(gram, secretFragmentChars(f));
   for (const f of list) for (let i = 0; i + gram <= f.length; i++) grams.add(f.slice(i, i + gram));
   return (text) => {
     let out = text;

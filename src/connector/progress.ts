@@ -4,8 +4,11 @@
 import type { TableName } from './tables.ts';
 
 export interface ProgressSink {
-  /** A stream entered a phase (`full`, `changes`, `ids`), with the total the server announced if any. */
-  phase(stream: string, phase: string, total: number | null): void;
+  /**
+   * A stream entered a phase (`full`, `changes`, `ids`), with the total the server announced if any, and the
+   * records an interrupted run already committed in this phase (a resumed run starts counting from there).
+   */
+  phase(stream: string, phase: string, total: number | null, already?: number): void;
   /** `done` records of the current phase so far. */
   update(stream: string, done: number): void;
   /** The stream finished its phase. */
@@ -16,6 +19,14 @@ export interface ProgressSink {
 export const noProgress: ProgressSink = { phase: () => {}, update: () => {}, finish: () => {}, stop: () => {} };
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** Seconds as `45s`, `3m05s` or `2h07m`. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
 
 export interface ProgressOptions {
   readonly tty: boolean;
@@ -28,7 +39,7 @@ export interface ProgressOptions {
 export function createProgress(opts: ProgressOptions): ProgressSink {
   const now = opts.now ?? (() => Date.now());
   const interval = opts.intervalMs ?? 5000;
-  let current: { stream: string; phase: string; total: number | null; done: number; started: number } | null = null;
+  let current: { stream: string; phase: string; total: number | null; done: number; already: number; started: number } | null = null;
   let lastDraw = 0;
   let drawn = false;
   const line = (): string => {
@@ -36,7 +47,11 @@ export function createProgress(opts: ProgressOptions): ProgressSink {
     const secs = Math.max(0.001, (now() - current.started) / 1000);
     const of = current.total !== null ? `/${fmt(current.total)}` : '';
     const pct = current.total ? ` ${Math.min(100, Math.floor((current.done / current.total) * 100))}%` : '';
-    return `${current.stream} (${current.phase}): ${fmt(current.done)}${of}${pct} records, ${fmt(current.done / secs)}/s`;
+    // The rate counts this run's records only: a resumed run did not read the ones committed before it.
+    const rate = (current.done - current.already) / secs;
+    const left = current.total !== null ? current.total - current.done : 0;
+    const eta = left > 0 && rate > 0 ? `, ETA ${duration(left / rate)}` : '';
+    return `${current.stream} (${current.phase}): ${fmt(current.done)}${of}${pct} records, ${fmt(rate)}/s${eta}`;
   };
   const draw = (force: boolean): void => {
     const t = now();
@@ -51,8 +66,8 @@ export function createProgress(opts: ProgressOptions): ProgressSink {
     lastDraw = t;
   };
   return {
-    phase(stream, phase, total) {
-      current = { stream, phase, total, done: 0, started: now() };
+    phase(stream, phase, total, already = 0) {
+      current = { stream, phase, total, done: already, already, started: now() };
       lastDraw = now();
       if (opts.tty) draw(true);
     },

@@ -191,7 +191,7 @@ class SyncRun {
       else if (cap.strategy === 'incremental' && config.initialSyncDays !== null) {
         st = { ...st, phase: 'changes', since: isoSeconds(serverNow - config.initialSyncDays * 86_400_000), detectDeletes: false };
       } else {
-        if (!st.cursor && config.initialSyncDays !== null) this.logger.info(`${name}: initial_sync_days does not apply: the server cannot filter by meta.lastModified, so the first sync reads everything`);
+        if (!st.cursor && config.initialSyncDays !== null) this.logger.info(`${name}: initial_sync_days does not apply (${cap.reason}), so the first sync reads everything`);
         st = { ...st, phase: 'full', since: null, detectDeletes: true };
       }
       st = { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0 };
@@ -241,7 +241,7 @@ class SyncRun {
         throw err;
       }
       if (!announced) {
-        this.progress.phase(name, phase, page.totalResults);
+        this.progress.phase(name, phase, page.totalResults, st.passRecords);
         announced = true;
       }
       const byId = new Map<string, Json>();

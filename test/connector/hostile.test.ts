@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { DestinationUrl } from '../../src/connector/config.ts';
 import { HttpClient, HttpError } from '../../src/connector/http.ts';
-import { createRedactor, SECRET_FRAGMENT_CHARS, silentLogger } from '../../src/connector/log.ts';
+import { createRedactor, secretFragmentChars, silentLogger } from '../../src/connector/log.ts';
 import type { PacerClock } from '../../src/connector/pacer.ts';
 import { SyncError } from '../../src/connector/sync.ts';
 import { FakeProvider, type FakeOptions, type Json } from './fake-provider.ts';
@@ -49,6 +49,7 @@ function virtualClock(start = 1_700_000_000_000): PacerClock & { t: number; slee
 
 describe('the token in error bodies', () => {
   const secret = 'tok-SECRET-abcdefghijklmnopqrstuvwxyz01234';
+  const SECRET_FRAGMENT_CHARS = secretFragmentChars(secret);
   let server: Server;
   let base = '';
   let reply: { status: number; type: string; body: string } = { status: 400, type: 'text/plain', body: '' };

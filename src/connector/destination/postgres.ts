@@ -1,8 +1,10 @@
 /** PostgreSQL destination (pg): one connection, batched `unnest()` upserts, an advisory lock per run. */
 import pg from 'pg';
+import { hostname } from 'node:os';
 import type { Row } from '../mapping.ts';
 import type { ColumnType, TableDef } from '../tables.ts';
 import { allColumns, q, SqlDestination, type Params, type SqlDriver } from './sql.ts';
+import type { LockHolder } from './types.ts';
 
 const TYPES: Readonly<Record<ColumnType, string>> = {
   text: 'text',
@@ -111,6 +113,18 @@ class PostgresDriver implements SqlDriver {
     this.locked = true;
   }
 
+  async lockHolder(): Promise<LockHolder | null> {
+    // A bigint advisory key shows in pg_locks as its high and low 32 bits.
+    const r = await this.client.query(
+      `SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.pid <> pg_backend_pid()`,
+      [Math.floor(LOCK_KEY / 2 ** 32), LOCK_KEY % 2 ** 32],
+    );
+    const row = r.rows[0] as { application_name: string; backend_start: Date } | undefined;
+    if (!row) return null;
+    return { process: row.application_name.replace(/^scimkit /, '') || 'a PostgreSQL session', since: row.backend_start.toISOString() };
+  }
+
   async unlock(): Promise<void> {
     if (!this.locked) return;
     await this.client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
@@ -124,7 +138,8 @@ class PostgresDriver implements SqlDriver {
 }
 
 export async function openPostgres(url: string): Promise<SqlDestination> {
-  const client = new pg.Client({ connectionString: url });
+  // The name shows in pg_stat_activity, so `scimkit state` can say which process holds the run lock.
+  const client = new pg.Client({ connectionString: url, application_name: `scimkit pid ${process.pid} on ${hostname()}`.slice(0, 63) });
   try {
     await client.connect();
   } catch (err) {

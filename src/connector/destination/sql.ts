@@ -5,7 +5,7 @@
 import type { Row } from '../mapping.ts';
 import { LOCK_TABLE, SEEN_TABLE, STATE_TABLE, TABLES, type ColumnType, type TableDef, type TableName } from '../tables.ts';
 import type {
-  DeletePlan, Destination, DestinationTx, ExistingRow, Phase, StreamName, StreamPosition, StreamState, Strategy, TableCounts,
+  DeletePlan, Destination, DestinationTx, ExistingRow, LockHolder, Phase, StreamName, StreamPosition, StreamState, Strategy, TableCounts,
 } from './types.ts';
 import { emptyState } from './types.ts';
 
@@ -29,6 +29,7 @@ export interface SqlDriver {
   upsert(table: TableDef, rows: readonly Row[], syncedAt: string): Promise<void>;
   lock(): Promise<void>;
   unlock(): Promise<void>;
+  lockHolder(): Promise<LockHolder | null>;
   close(): Promise<void>;
 }
 
@@ -243,6 +244,10 @@ export class SqlDestination implements Destination {
 
   lock(): Promise<void> {
     return this.d.lock();
+  }
+
+  lockHolder(): Promise<LockHolder | null> {
+    return this.d.lockHolder();
   }
 
   unlock(): Promise<void> {

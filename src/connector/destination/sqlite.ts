@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import type { Row } from '../mapping.ts';
 import { LOCK_TABLE, type Cell, type ColumnType, type TableDef } from '../tables.ts';
 import { allColumns, q, SqlDestination, type Params, type SqlDriver } from './sql.ts';
+import type { LockHolder } from './types.ts';
 
 const TYPES: Readonly<Record<ColumnType, string>> = {
   text: 'TEXT',
@@ -118,6 +119,13 @@ class SqliteDriver implements SqlDriver {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       throw err;
     }
+  }
+
+  async lockHolder(): Promise<LockHolder | null> {
+    const held = this.db.prepare(`SELECT pid, host, started_at FROM ${LOCK_TABLE} WHERE name = 'sync'`).get() as { pid: number; host: string; started_at: string } | undefined;
+    // A killed sync leaves its row behind; on another host the row is taken at its word.
+    if (!held || (held.host === hostname() && !alive(held.pid))) return null;
+    return { process: `pid ${held.pid} on ${held.host}`, since: held.started_at };
   }
 
   async unlock(): Promise<void> {

@@ -101,6 +101,13 @@ export interface TableCounts {
   readonly deleted: number;
 }
 
+/** A live sync holding a destination's run lock. */
+export interface LockHolder {
+  /** Which process, as far as the destination can tell (`pid 1234 on host`). */
+  readonly process: string;
+  readonly since: string;
+}
+
 export interface Destination {
   readonly kind: 'sqlite' | 'postgres';
   /** Where it writes, with any password removed. */
@@ -110,6 +117,8 @@ export interface Destination {
   /** Claims the destination for one sync run; fails when another live run holds it. */
   lock(): Promise<void>;
   unlock(): Promise<void>;
+  /** The live sync holding the run lock, if any (a killed one's leftover lock does not count). */
+  lockHolder(): Promise<LockHolder | null>;
   loadState(): Promise<Map<StreamName, StreamState>>;
   transaction<T>(fn: (tx: DestinationTx) => Promise<T>): Promise<T>;
   counts(): Promise<Record<TableName, TableCounts>>;

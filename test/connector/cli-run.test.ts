@@ -1,0 +1,181 @@
+/**
+ * The CLI as a data engineer meets it (issue 17, items 9-11): Ctrl-C says what happened and the next run resumes,
+ * `state` tells a running pass from an interrupted one, an unreachable source is named by host, argument errors
+ * exit with 2, `reset --drop-tables` asks first, the progress line has an ETA and a rate from this run's records,
+ * and initial_sync_days says why it does not apply. Real processes against the fake provider.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { Logger } from '../../src/connector/log.ts';
+import { createProgress } from '../../src/connector/progress.ts';
+import { FakeProvider } from './fake-provider.ts';
+import { assertTablesEqualSource, configFor, DestinationFactory, destinationKinds, rawConfig, sync, TOKEN, withDestination } from './helpers.ts';
+
+const { kinds, missing } = destinationKinds();
+const factory = new DestinationFactory();
+const dir = mkdtempSync(join(tmpdir(), 'scimkit-cli-run-'));
+after(async () => {
+  await factory.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+if (missing) it('runs against PostgreSQL under CI', () => assert.fail(missing));
+
+function writeConfig(name: string, config: Record<string, unknown>): string {
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(config));
+  return path;
+}
+
+interface Run {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(args: string[]): Run {
+  const child = spawn(process.execPath, ['bin/scimkit.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => (stdout += d));
+  child.stderr?.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, out: () => stdout, err: () => stderr, exited };
+}
+
+async function finished(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const r = start(args);
+  const status = await r.exited;
+  return { status, stdout: r.out(), stderr: r.err() };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, test: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+for (const kind of kinds) {
+  describe(`sync interrupted and watched, into ${kind}`, () => {
+    it('Ctrl-C says the run was interrupted and that the next run resumes; state says running, then interrupted', async (t) => {
+      const p = await new FakeProvider({ token: TOKEN }).start();
+      t.after(() => p.stop());
+      p.populate(120, 2, 3);
+      const d = await factory.create(kind);
+      const config = writeConfig(`interrupt-${kind}`, rawConfig(p, d));
+      // The fifth page of users stalls, so the run is certainly in the middle of the users pass.
+      const fifth = ({ path, query }: { path: string; query: URLSearchParams }) => path === '/Users' && query.get('startIndex') === '41';
+      p.inject({ kind: 'slow', ms: 10_000, times: 1, match: fifth });
+      const run = start(['sync', '--config', config]);
+      await until('the fifth page', () => p.requests.some(fifth));
+
+      const during = await finished(['state', '--config', config]);
+      assert.equal(during.status, 0, during.stderr);
+      assert.match(during.stdout, /a sync is running: pid \d+ on \S+, since /);
+      assert.match(during.stdout, /users: strategy incremental, cursor none, last completed never, full pass running at record 41/);
+
+      run.child.kill('SIGINT');
+      assert.equal(await run.exited, 130);
+      assert.match(run.err(), /scimkit: sync interrupted \(SIGINT\) in the full pass of users\. Pages already written are kept, and the next `scimkit sync` resumes where this one stopped\./);
+      assert.ok(!run.err().includes(TOKEN) && !run.out().includes(TOKEN));
+
+      const afterwards = await finished(['state', '--config', config]);
+      assert.doesNotMatch(afterwards.stdout, /a sync is running/);
+      assert.match(afterwards.stdout, /users: .*full pass interrupted at record 41/);
+
+      p.requests.length = 0;
+      const resumed = await finished(['sync', '--config', config]);
+      assert.equal(resumed.status, 0, resumed.stderr);
+      const firstPage = p.listRequests().find((r) => r.path === '/Users' && r.query.get('count') === '10');
+      assert.equal(firstPage?.query.get('startIndex'), '41', 'the next run resumed where the last one stopped');
+      await assertTablesEqualSource(d, p);
+    });
+  });
+}
+
+describe('connector CLI messages and exit codes', () => {
+  it('names the host of a source that cannot be reached', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const d = await factory.create('sqlite');
+    const config = writeConfig('unreachable', {
+      bearer_token: TOKEN, provider: 'scim', base_url: `http://127.0.0.1:${port}/scim/v2`, destination: `sqlite:${d.kind === 'sqlite' ? d.path : ''}`, retry_attempts: 1,
+    });
+    const r = await finished(['sync', '--config', config]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`GET /ServiceProviderConfig failed after 2 attempts: ECONNREFUSED \\(nothing accepted a connection at 127\\.0\\.0\\.1:${port}: is the server running, and is base_url right\\?\\)`));
+  });
+
+  it('invalid arguments exit with 2, as documented, for every connector command', () => {
+    for (const args of [['sync'], ['check'], ['state'], ['reset'], ['sync', '--config', 'x.json', '--no-such-flag'], ['seed', '--url', 'http://x', '--users', 'many']]) {
+      const r = spawnSync(process.execPath, ['bin/scimkit.mjs', ...args], { encoding: 'utf8', env: { ...process.env, SCIMKIT_TOKEN: 't' } });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /error: /);
+    }
+    const help = spawnSync(process.execPath, ['bin/scimkit.mjs', 'sync', '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--config <file>/);
+  });
+
+  it('reset --drop-tables asks first: without a terminal it needs --yes, and drops nothing without it', async (t) => {
+    const p = await new FakeProvider({ token: TOKEN }).start();
+    t.after(() => p.stop());
+    p.populate(5, 1, 2);
+    const d = await factory.create('sqlite');
+    const config = writeConfig('drop', rawConfig(p, d));
+    assert.equal((await finished(['sync', '--config', config])).status, 0);
+    const refused = await finished(['reset', '--config', config, '--drop-tables']);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /reset --drop-tables deletes the tables users, groups, group_members and the sync state in sqlite:.*; re-run with --yes to confirm/);
+    assert.equal((await withDestination(d, (dest) => dest.counts())).users.live, 5, 'nothing was dropped');
+    const dropped = await finished(['reset', '--config', config, '--drop-tables', '--yes']);
+    assert.equal(dropped.status, 0, dropped.stderr);
+    assert.equal((await withDestination(d, (dest) => dest.counts())).users.live, 0);
+  });
+
+  it('says why initial_sync_days does not apply when enable_incremental_sync is false', async (t) => {
+    const p = await new FakeProvider({ token: TOKEN }).start();
+    t.after(() => p.stop());
+    p.populate(5, 0);
+    const d = await factory.create('sqlite');
+    const lines: string[] = [];
+    const logger: Logger = { debugEnabled: false, info: (m) => lines.push(m), warn: (m) => lines.push(m), debug: () => {} };
+    await sync(configFor(p, d, { enable_incremental_sync: false, initial_sync_days: 3 }), { logger });
+    const said = lines.find((l) => l.includes('initial_sync_days'));
+    assert.equal(said, 'users: initial_sync_days does not apply (enable_incremental_sync is false), so the first sync reads everything');
+    assert.ok(!lines.some((l) => l.includes('the server cannot filter')), 'the server is not blamed');
+  });
+});
+
+describe('progress line', () => {
+  it('shows an ETA, and a resumed run counts only its own records in the rate', () => {
+    let now = 1_000_000;
+    const written: string[] = [];
+    const progress = createProgress({ tty: false, write: (s) => written.push(s), intervalMs: 1000, now: () => now });
+    progress.phase('users', 'full', 1000, 400); // 400 were committed by an interrupted run
+    now += 2000;
+    progress.update('users', 500);
+    assert.equal(written.at(-1), 'users (full): 500/1,000 50% records, 50/s, ETA 10s\n');
+    now += 8000;
+    progress.update('users', 900);
+    assert.equal(written.at(-1), 'users (full): 900/1,000 90% records, 50/s, ETA 2s\n');
+    progress.finish('users');
+    assert.equal(written.at(-1), 'users (full): 900/1,000 90% records, 50/s, ETA 2s\n');
+    progress.phase('groups', 'changes', null);
+    now += 3000;
+    progress.update('groups', 30);
+    assert.equal(written.at(-1), 'groups (changes): 30 records, 10/s\n', 'no ETA without a total');
+  });
+});
