@@ -62,7 +62,6 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
   await withConfig(flags.config, async (config, redact) => {
     const logger = createLogger({ debug: config.enableDebugLogging, redact });
     let stopping = false;
-    let running = false;
     let wake: (() => void) | null = null;
     // Where the run is, for the message on Ctrl-C.
     let at = 'before reading anything';
@@ -76,25 +75,36 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
       finish: (stream) => progress.finish(stream),
       stop: () => progress.stop(),
     };
+    let controller: AbortController | null = null;
+    let interruptedBy: NodeJS.Signals | null = null;
+    const interrupted = () => {
+      progress.stop();
+      process.stderr.write(`\nscimkit: sync interrupted (${interruptedBy}) ${at}. Pages already written are kept, and the next \`scimkit sync\` resumes where this one stopped.\n`);
+    };
     const interrupt = (signal: NodeJS.Signals) => {
-      if (!running) {
+      if (!controller) {
         // Between runs of --watch: stop waiting and leave.
         stopping = true;
         wake?.();
         return;
       }
-      progress.stop();
-      // Committed pages stay; the uncommitted one is rolled back by the database when the process ends.
-      process.stderr.write(`\nscimkit: sync interrupted (${signal}) ${at}. Pages already written are kept, and the next \`scimkit sync\` resumes where this one stopped.\n`);
-      process.exit(INTERRUPTED);
+      if (interruptedBy) return;
+      interruptedBy = signal;
+      // The run aborts its requests, rolls back the open page and releases the destination's lock; should that
+      // hang (a stalled database), the process leaves anyway, and the database rolls back on disconnect.
+      controller.abort(new Error(`interrupted by ${signal}`));
+      setTimeout(() => {
+        interrupted();
+        process.exit(INTERRUPTED);
+      }, 3000).unref();
     };
     process.on('SIGINT', interrupt);
     process.on('SIGTERM', interrupt);
     let first = true;
     try {
       do {
+        controller = new AbortController();
         try {
-          running = true;
           at = 'before reading anything';
           const summary = await runSync({
             config,
@@ -102,13 +112,19 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
             fullRefresh: Boolean(flags.fullRefresh) && first,
             allowMassDelete: flags.allowMassDelete,
             progress: tracked,
+            signal: controller.signal,
           });
           out(flags.json ? JSON.stringify(summary) : formatSummary(summary));
         } catch (err) {
+          if (interruptedBy) {
+            interrupted();
+            process.exitCode = INTERRUPTED;
+            return;
+          }
           fail(err, redact);
           if (!flags.watch) return;
         } finally {
-          running = false;
+          controller = null;
         }
         first = false;
         if (flags.watch && !stopping) {

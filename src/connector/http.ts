@@ -36,6 +36,8 @@ export interface HttpClientOptions {
   readonly maxResponseBytes?: number;
   /** Share of an announced rate limit this client may use (default 1: all of it). */
   readonly rateShare?: number;
+  /** Aborts requests in flight and fails new ones with the signal's reason (a run being interrupted). */
+  readonly signal?: AbortSignal;
   readonly clock?: PacerClock;
 }
 
@@ -217,11 +219,12 @@ export class HttpClient {
     let throttles = 0;
     for (;;) {
       this.stats.waitedMs += await this.pacer.acquire();
+      this.opts.signal?.throwIfAborted();
       const startedAt = this.clock.now();
       this.stats.requests += 1;
       let failure: { reason: string; status: number | null; retryAfterMs: number | null; throttled: boolean; resetMs: number | null };
       try {
-        const res = await fetch(url, { method, headers, body: payload, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs), dispatcher: this.agent });
+        const res = await fetch(url, { method, headers, body: payload, redirect: 'manual', signal: this.attemptSignal(timeoutMs), dispatcher: this.agent });
         const dateHeader = res.headers.get('date');
         const serverDate = dateHeader ? Date.parse(dateHeader) : NaN;
         const serverMs = Number.isNaN(serverDate) ? null : serverDate;
@@ -259,6 +262,7 @@ export class HttpClient {
         }
       } catch (err) {
         if (err instanceof HttpError) throw err;
+        this.opts.signal?.throwIfAborted();
         if (err instanceof ResponseTooLarge) {
           throw new HttpError(
             redact(`${what} failed: the response is larger than max_response_mb (${mib(maxBytes)}); raise max_response_mb if the source really sends responses this large, or lower max_records_per_page`),
@@ -298,6 +302,12 @@ export class HttpClient {
       if (asked !== null) this.pacer.pause(delay);
       else await this.clock.sleep(delay);
     }
+  }
+
+  /** The attempt's timeout, combined with the client's abort signal when it has one. */
+  private attemptSignal(timeoutMs: number): AbortSignal {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return this.opts.signal ? AbortSignal.any([timeout, this.opts.signal]) : timeout;
   }
 
   /** Full-jitter exponential backoff for the given retry (0 for the first). */

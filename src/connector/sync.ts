@@ -52,13 +52,18 @@ export interface SyncOptions {
   readonly progress?: ProgressSink;
   /** An already-open destination (left open); otherwise the config's is opened and closed. */
   readonly destination?: Destination;
+  /**
+   * Interrupts the run: requests in flight are aborted, the open transaction rolls back, the run lock is released
+   * and the run rejects with the signal's reason. Everything committed stays, so the next run resumes.
+   */
+  readonly signal?: AbortSignal;
   /** Overrides for tests that cannot wait out the configured minimums. */
   readonly timeoutMs?: number;
   readonly backoffBaseMs?: number;
 }
 
 /** The client and logger a config implies, shared by sync, check and seed. */
-export function clientFor(config: ConnectorConfig, opts: { logger?: Logger; timeoutMs?: number; backoffBaseMs?: number; connections?: number } = {}): {
+export function clientFor(config: ConnectorConfig, opts: { logger?: Logger; timeoutMs?: number; backoffBaseMs?: number; connections?: number; signal?: AbortSignal } = {}): {
   http: HttpClient;
   logger: Logger;
   redact: Redactor;
@@ -76,6 +81,7 @@ export function clientFor(config: ConnectorConfig, opts: { logger?: Logger; time
     connections: opts.connections,
     rateShare: config.rateLimitShare,
     maxResponseBytes: config.maxResponseMb * 1024 * 1024,
+    signal: opts.signal,
   });
   return { http, logger, redact };
 }
@@ -218,6 +224,7 @@ class SyncRun {
     let restartedCursor = false;
     let announced = false;
     for (;;) {
+      this.opts.signal?.throwIfAborted();
       const pos: StreamPosition = st.position ?? FIRST_PAGE;
       if (pos.done) break;
       let page: ListPage;
