@@ -114,10 +114,11 @@ class PostgresDriver implements SqlDriver {
   }
 
   async lockHolder(): Promise<LockHolder | null> {
-    // A bigint advisory key shows in pg_locks as its high and low 32 bits.
+    // A bigint advisory key shows in pg_locks as its high and low 32 bits; advisory locks belong to one database.
     const r = await this.client.query(
       `SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.pid <> pg_backend_pid()`,
+       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.pid <> pg_backend_pid()
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       [Math.floor(LOCK_KEY / 2 ** 32), LOCK_KEY % 2 ** 32],
     );
     const row = r.rows[0] as { application_name: string; backend_start: Date } | undefined;
