@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { isScimError } from '../scim/errors.ts';
 import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim/limits.ts';
 import { defaultConnectionLimits, FILE_HEADROOM, openFileLimit } from '../server/connections.ts';
+import { defaultHashingLimits } from '../store/hashing.ts';
 import type { RateLimiter } from '../server/ratelimit/types.ts';
 import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { MAX_ORGANIZATION_NAME_CHARS } from '../store/types.ts';
@@ -28,6 +29,10 @@ export interface StoreFlags {
   secretKeyFile?: string;
   /** serve only */
   userCache?: number;
+  /** serve only */
+  passwordHashingConcurrency?: number;
+  /** serve only */
+  passwordHashingPerOrg?: number;
 }
 
 export function storeOptions(command: Command): Command {
@@ -75,10 +80,11 @@ function secretKeyLoader(mod: typeof import('../store/index.ts'), flags: StoreFl
 
 export async function openConfiguredStore(flags: StoreFlags): Promise<Store> {
   const mod = await import('../store/index.ts');
-  if (flags.postgres) return mod.openStore({ postgresUrl: flags.postgres, secretKey: secretKeyLoader(mod, flags, undefined) });
+  const passwordHashing = { concurrency: flags.passwordHashingConcurrency, perOrganization: flags.passwordHashingPerOrg };
+  if (flags.postgres) return mod.openStore({ postgresUrl: flags.postgres, secretKey: secretKeyLoader(mod, flags, undefined), passwordHashing });
   const path = resolve(flags.db ?? DEFAULT_DB_PATH);
   mkdirSync(dirname(path), { recursive: true });
-  return mod.openStore({ sqlitePath: path, userCacheEntries: flags.userCache, secretKey: secretKeyLoader(mod, flags, path) });
+  return mod.openStore({ sqlitePath: path, userCacheEntries: flags.userCache, secretKey: secretKeyLoader(mod, flags, path), passwordHashing });
 }
 
 /** Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors. */
@@ -220,6 +226,7 @@ function seconds(value: string): number {
 }
 
 const DEFAULT_CONNECTIONS = defaultConnectionLimits();
+const DEFAULT_HASHING = defaultHashingLimits();
 const FILE_LIMIT = openFileLimit();
 
 /**
@@ -250,6 +257,14 @@ const SERVE_OPTIONS = {
     new Option('--keep-alive-timeout <seconds>', 'time an idle connection is kept open between requests (keep it above a load balancer\'s idle timeout)')
       .argParser(seconds)
       .default(DEFAULT_CONNECTIONS.keepAliveTimeoutMs, String(DEFAULT_CONNECTIONS.keepAliveTimeoutMs / 1000)),
+  passwordHashingConcurrency: () =>
+    new Option('--password-hashing-concurrency <n>', 'password hashes (scrypt, a tenth of a second of a core each) computed at once, across organizations, which take turns')
+      .argParser(positiveInteger)
+      .default(DEFAULT_HASHING.concurrency, `one less than the cores, 1 to 3: ${DEFAULT_HASHING.concurrency}`),
+  passwordHashingPerOrg: () =>
+    new Option('--password-hashing-per-org <n>', "password hashes one organization may have running or waiting; past it its write is 429 with Retry-After")
+      .argParser(positiveInteger)
+      .default(DEFAULT_HASHING.perOrganization),
   trustProxy: () =>
     new Option('--trust-proxy <proxies>', 'take the client address, scheme and host from X-Forwarded-* sent by these proxies: addresses, CIDR ranges, loopback, linklocal or uniquelocal, comma-separated')
       .argParser(trustedProxies)
@@ -427,6 +442,8 @@ export function registerServerCommands(program: Command): void {
       .addOption(SERVE_OPTIONS.requestTimeout())
       .addOption(SERVE_OPTIONS.keepAliveTimeout())
       .option('--no-deliver', 'do not deliver webhooks in this process (run `scimkit deliver` instead)')
+      .addOption(SERVE_OPTIONS.passwordHashingConcurrency())
+      .addOption(SERVE_OPTIONS.passwordHashingPerOrg())
       .addHelpText(
         'after',
         `\nLength limits (fixed, the same on SQLite and PostgreSQL; past one a write is 400 invalidValue):\n` +

@@ -45,7 +45,7 @@ export interface ErrorResponse {
   readonly body: HttpErrorBody;
   /** A fault of the server: the body is generic, the cause belongs in the log. */
   readonly internal: boolean;
-  /** Seconds for the Retry-After header (a 503 while a dependency is down). */
+  /** Seconds for the Retry-After header (a 503 while a dependency is down, a 429 the error itself timed). */
   readonly retryAfter?: number;
 }
 
@@ -56,9 +56,8 @@ export interface ErrorResponse {
  */
 export function toErrorResponse(error: unknown, requestId: string): ErrorResponse {
   if (isScimError(error)) {
-    if (error.status === 503) return { status: 503, body: error.toJSON(), internal: false, retryAfter: error.retryAfter };
-    if (error.status >= 500 && error.status !== 501) return internalError(requestId);
-    return { status: error.status, body: error.toJSON(), internal: false };
+    if (error.status >= 500 && error.status !== 501 && error.status !== 503) return internalError(requestId);
+    return { status: error.status, body: error.toJSON(), internal: false, retryAfter: error.retryAfter };
   }
   if (isFrameworkError(error)) {
     const status = error.statusCode ?? 500;

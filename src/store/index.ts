@@ -1,5 +1,6 @@
 /** Server persistence: one Store interface, SQLite (embedded default) and PostgreSQL implementations. */
 import { openPostgresDriver, SqliteDriver } from './drivers.ts';
+import type { PasswordHashingLimits } from './hashing.ts';
 import { SqlStore } from './store.ts';
 import type { Store } from './types.ts';
 
@@ -9,6 +10,8 @@ export { EVENT_TYPES, eventJson, isEventType, toEnvelope } from './events.ts';
 export type { EventPage, EventReadOptions, ProvisioningEvent, StoredEvent } from './events.ts';
 export { SecretBox, SecretKeyError, isSecretKeyError, newSecretKey, parseSecretKey } from './secrets.ts';
 export { checkWebhookUrl } from './webhooks.ts';
+export { defaultHashingLimits } from './hashing.ts';
+export type { PasswordHashingLimits } from './hashing.ts';
 
 export interface OpenStoreOptions {
   /** A SQLite database file (created when missing), or ':memory:' for a private in-memory database. */
@@ -21,12 +24,14 @@ export interface OpenStoreOptions {
   readonly userCacheEntries?: number;
   /** The key that encrypts webhook secrets, loaded on first use (see secrets.ts). */
   readonly secretKey?: () => Buffer;
+  /** How password hashing is shared between organizations (hashing.ts); each limit defaults as documented there. */
+  readonly passwordHashing?: Partial<PasswordHashingLimits>;
 }
 
 /** Opens a store and applies pending migrations. Exactly one of sqlitePath and postgresUrl must be given. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { sqlitePath, postgresUrl } = options;
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
-  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries, secretKey: options.secretKey });
-  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize), { secretKey: options.secretKey });
+  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries, secretKey: options.secretKey, passwordHashing: options.passwordHashing });
+  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize), { secretKey: options.secretKey, passwordHashing: options.passwordHashing });
 }

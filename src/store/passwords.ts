@@ -11,6 +11,8 @@ import { checkStringLength } from '../scim/limits.ts';
 import { resolvePatchTarget, resolveValueKey } from '../scim/patch/parse.ts';
 import type { PatchOperation } from '../scim/patch/types.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
+import { IMMEDIATE_SLOT } from './hashing.ts';
+import type { HashingSlot } from './hashing.ts';
 
 const LOG_N = 15;
 const BLOCK_SIZE = 8;
@@ -25,9 +27,10 @@ function derive(secret: string, salt: Buffer, bytes: number, options: ScryptOpti
   return new Promise((resolve, reject) => scrypt(secret.normalize('NFC'), salt, bytes, options, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
-export async function hashPassword(secret: string): Promise<string> {
+/** `slot` runs the scrypt computation when its organization's turn comes (hashing.ts); at once by default. */
+export async function hashPassword(secret: string, slot: HashingSlot = IMMEDIATE_SLOT): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
-  const key = await derive(secret, salt, KEY_BYTES, { N: 2 ** LOG_N, r: BLOCK_SIZE, p: PARALLELISM, maxmem: MAX_MEMORY });
+  const key = await slot(() => derive(secret, salt, KEY_BYTES, { N: 2 ** LOG_N, r: BLOCK_SIZE, p: PARALLELISM, maxmem: MAX_MEMORY }));
   return `$scrypt$ln=${LOG_N},r=${BLOCK_SIZE},p=${PARALLELISM}$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
 
@@ -36,14 +39,14 @@ export function isPasswordHash(value: unknown): value is string {
 }
 
 /** Whether `candidate` is the password `stored` was made from (constant time in the key comparison). */
-export async function verifyPassword(stored: string, candidate: string): Promise<boolean> {
+export async function verifyPassword(stored: string, candidate: string, slot: HashingSlot = IMMEDIATE_SLOT): Promise<boolean> {
   const m = HASH_FORMAT.exec(stored);
   if (!m) return false;
   const [logN, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const expected = Buffer.from(m[5], 'base64url');
   // Bounded, so that no stored value can make a check take minutes or gigabytes.
   if (logN < 10 || logN > 17 || r < 1 || r > 8 || p < 1 || p > 4 || expected.length < 16 || expected.length > 64) return false;
-  const key = await derive(candidate, Buffer.from(m[4], 'base64url'), expected.length, { N: 2 ** logN, r, p, maxmem: 256 * r * 2 ** logN });
+  const key = await slot(() => derive(candidate, Buffer.from(m[4], 'base64url'), expected.length, { N: 2 ** logN, r, p, maxmem: 256 * r * 2 ** logN }));
   return timingSafeEqual(key, expected);
 }
 
@@ -56,10 +59,10 @@ export type StoredHash = () => Promise<string | undefined>;
  * the write changes nothing; a fresh salt would make every resend look like a change. Checking costs one scrypt
  * with the stored parameters; a different password then costs a second one, to hash it with a new salt.
  */
-export async function hashUnlessSame(password: string, stored: StoredHash | undefined): Promise<string> {
+export async function hashUnlessSame(password: string, stored: StoredHash | undefined, slot: HashingSlot = IMMEDIATE_SLOT): Promise<string> {
   const current = stored && (await stored());
-  if (current !== undefined && (await verifyPassword(current, password))) return current;
-  return hashPassword(password);
+  if (current !== undefined && (await verifyPassword(current, password, slot))) return current;
+  return hashPassword(password, slot);
 }
 
 /**
@@ -67,10 +70,10 @@ export async function hashUnlessSame(password: string, stored: StoredHash | unde
  * Whatever a client sends is its password, even text shaped like a hash: only the store itself carries a stored
  * hash over (a PUT that omits the password keeps it, see replaceResource).
  */
-export async function withHashedPassword(document: Record<string, unknown>, stored?: StoredHash): Promise<Record<string, unknown>> {
+export async function withHashedPassword(document: Record<string, unknown>, stored?: StoredHash, slot?: HashingSlot): Promise<Record<string, unknown>> {
   const password = document.password;
   if (typeof password !== 'string') return document;
-  return { ...document, password: await hashUnlessSame(password, stored) };
+  return { ...document, password: await hashUnlessSame(password, stored, slot) };
 }
 
 function isPassword(rs: ResourceSchema, extension: string | null, name: string): boolean {
@@ -81,7 +84,12 @@ function isPassword(rs: ResourceSchema, extension: string | null, name: string):
  * PATCH operations with every cleartext password value hashed (see hashUnlessSame): a `password` path, or a
  * `password` key of a path-less value, resolved as applyPatch resolves them. Operations the patch would reject are left for it to reject.
  */
-export async function withHashedPasswords(rs: ResourceSchema, operations: readonly PatchOperation[], stored?: StoredHash): Promise<PatchOperation[]> {
+export async function withHashedPasswords(
+  rs: ResourceSchema,
+  operations: readonly PatchOperation[],
+  stored?: StoredHash,
+  slot?: HashingSlot,
+): Promise<PatchOperation[]> {
   return Promise.all(
     operations.map(async (operation): Promise<PatchOperation> => {
       if (operation.op === 'remove') return operation;
@@ -96,7 +104,7 @@ export async function withHashedPasswords(rs: ResourceSchema, operations: readon
         if (!named || typeof operation.value !== 'string') return operation;
         // Validation sees only the hash, so the plaintext meets the length limit here, as a POST's or PUT's does.
         checkStringLength(rs.resourceType.name, 'password', operation.value);
-        return { ...operation, value: await hashUnlessSame(operation.value, stored) };
+        return { ...operation, value: await hashUnlessSame(operation.value, stored, slot) };
       }
       const value = operation.value;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return operation;
@@ -106,7 +114,7 @@ export async function withHashedPasswords(rs: ResourceSchema, operations: readon
         const named = resolveValueKey(rs, key);
         if (named?.kind === 'attribute' && isPassword(rs, null, named.attribute.name) && typeof v === 'string') {
           checkStringLength(rs.resourceType.name, 'password', v);
-          hashed[key] = await hashUnlessSame(v, stored);
+          hashed[key] = await hashUnlessSame(v, stored, slot);
           changed = true;
         }
       }

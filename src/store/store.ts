@@ -11,6 +11,8 @@ import * as ops from './operations.ts';
 import { SecretBox } from './secrets.ts';
 import * as webhooks from './webhooks.ts';
 import type { OpContext } from './operations.ts';
+import { PasswordHashing } from './hashing.ts';
+import type { PasswordHashingLimits } from './hashing.ts';
 import { withHashedPassword, withHashedPasswords } from './passwords.ts';
 import type { StoredHash } from './passwords.ts';
 import { queryResources } from './query.ts';
@@ -59,6 +61,8 @@ export interface SqlStoreOptions {
   readonly userCacheEntries?: number;
   /** The 32-byte key that encrypts webhook secrets, loaded on first use (secrets.ts); without it webhooks cannot be created. */
   readonly secretKey?: () => Buffer;
+  /** How password hashing is shared between organizations (hashing.ts). */
+  readonly passwordHashing?: Partial<PasswordHashingLimits>;
 }
 
 /** Users kept by default: some 10 to 30 MB of documents. */
@@ -82,12 +86,15 @@ export class SqlStore implements Store {
   private readonly users: UserCache | null;
   private readonly secrets: SecretBox;
   private readonly eventListeners = new Set<(orgId: string, types: ReadonlyMap<string, number>) => void>();
+  /** Every scrypt of a write runs through here, so that one organization's passwords cannot starve the others. */
+  private readonly hashing: PasswordHashing;
 
   constructor(
     private readonly driver: Driver,
     options: SqlStoreOptions = {},
   ) {
     this.dialect = driver.dialect.name;
+    this.hashing = new PasswordHashing(options.passwordHashing);
     const entries = options.userCacheEntries ?? DEFAULT_USER_CACHE_ENTRIES;
     const externalVersion = driver.externalVersion?.bind(driver);
     this.users = externalVersion && entries > 0 ? new UserCache(entries, externalVersion) : null;
@@ -288,7 +295,7 @@ export class SqlStore implements Store {
   }
 
   async create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: CreateOptions): Promise<StoredResource> {
-    const hashed = await withHashedPassword(document);
+    const hashed = await withHashedPassword(document, undefined, this.hashing.slot(orgId));
     return this.eventWrite(orgId, (ctx) => ops.createResource(ctx, orgId, kind, hashed, options));
   }
 
@@ -306,12 +313,12 @@ export class SqlStore implements Store {
   }
 
   async replace(orgId: string, kind: ResourceKind, id: string, document: Record<string, unknown>, options?: WriteOptions): Promise<StoredResource> {
-    const hashed = await withHashedPassword(document, this.storedHash(orgId, kind, id));
+    const hashed = await withHashedPassword(document, this.storedHash(orgId, kind, id), this.hashing.slot(orgId));
     return this.eventWrite(orgId, (ctx) => ops.replaceResource(ctx, orgId, kind, id, hashed, options));
   }
 
   async patch(orgId: string, kind: ResourceKind, id: string, operations: readonly PatchOperation[], options?: PatchOptions): Promise<StoredResource> {
-    const hashed = await withHashedPasswords(options?.schema ?? ops.schemaFor(kind), operations, this.storedHash(orgId, kind, id));
+    const hashed = await withHashedPasswords(options?.schema ?? ops.schemaFor(kind), operations, this.storedHash(orgId, kind, id), this.hashing.slot(orgId));
     return this.eventWrite(orgId, (ctx) => ops.patchResource(ctx, orgId, kind, id, hashed, options));
   }
 

@@ -352,3 +352,26 @@ test('schemas add/list/remove and orgs update --unknown-attributes / --advertise
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('serve --password-hashing-per-org bounds one organization\'s password hashing; --help shows both hashing options', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-cli-hash-'));
+  const server = await serve(['--db', join(dir, 'scimkit.db'), '--log-level', 'warn', '--password-hashing-concurrency', '1', '--password-hashing-per-org', '1']);
+  try {
+    const base = server.lines.find((l) => l.startsWith('SCIM base URL: '))!.slice('SCIM base URL: '.length);
+    const token = server.lines.find((l) => l.startsWith('Bearer token'))!.split(': ').pop()!;
+    const statuses = (
+      await Promise.all(Array.from({ length: 4 }, (_, i) => call(base, 'POST', '/Users', { token, body: user(`hashed-${i}`, { password: `secret-${i}-long enough` }) })))
+    ).map((r) => r.status);
+    assert.ok(statuses.includes(201) && statuses.includes(429), statuses.join(','));
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exit;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const help = (await cli('serve', '--help')).stdout.replace(/\s+/g, ' ');
+  assert.match(help, /--password-hashing-concurrency <n> .*\(default: one less than the cores, 1 to 3: [123]\)/);
+  assert.match(help, /--password-hashing-per-org <n> .*\(default: 32\)/);
+  const bad = await cli('serve', '--password-hashing-concurrency', '0');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--password-hashing-concurrency/);
+});

@@ -10,6 +10,7 @@ import type { BuildServerOptions, ServerLimits } from '../../src/server/app.ts';
 import { createRateLimiter } from '../../src/server/ratelimit/index.ts';
 import type { RateLimiter } from '../../src/server/ratelimit/types.ts';
 import { openStore } from '../../src/store/index.ts';
+import type { OpenStoreOptions } from '../../src/store/index.ts';
 import type { Organization, OrgSettings, Store } from '../../src/store/types.ts';
 
 export const SCIM_JSON = 'application/scim+json';
@@ -61,15 +62,18 @@ export interface OpenedStore {
   cleanup(): Promise<void>;
 }
 
-export async function openTestStore(backend: Backend, postgresUrl?: string): Promise<OpenedStore> {
+/** Store options a test may set (beyond where the database is). */
+export type TestStoreOptions = Pick<OpenStoreOptions, 'passwordHashing'>;
+
+export async function openTestStore(backend: Backend, postgresUrl?: string, options: TestStoreOptions = {}): Promise<OpenedStore> {
   if (backend === 'postgres') {
     const url = postgresUrl ?? (await freshPostgresUrl());
-    const store = await openStore({ postgresUrl: url, secretKey: () => TEST_SECRET_KEY });
+    const store = await openStore({ postgresUrl: url, secretKey: () => TEST_SECRET_KEY, ...options });
     return { store, reopen: () => openStore({ postgresUrl: url, secretKey: () => TEST_SECRET_KEY }), cleanup: () => store.close() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-server-'));
   const sqlitePath = join(dir, 'scim.db');
-  const store = await openStore({ sqlitePath, secretKey: () => TEST_SECRET_KEY });
+  const store = await openStore({ sqlitePath, secretKey: () => TEST_SECRET_KEY, ...options });
   return {
     store,
     reopen: () => openStore({ sqlitePath, secretKey: () => TEST_SECRET_KEY }),
@@ -113,10 +117,11 @@ export interface HarnessOptions {
   readonly postgresUrl?: string;
   /** Accept plain http webhook URLs in the management API (the receivers in tests listen on loopback http). */
   readonly allowHttpWebhooks?: boolean;
+  readonly store?: TestStoreOptions;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const opened = await openTestStore(options.backend ?? 'sqlite', options.postgresUrl);
+  const opened = await openTestStore(options.backend ?? 'sqlite', options.postgresUrl, options.store);
   const store = opened.store;
   const clock = options.clock;
   const rateLimiter = options.redisUrl
