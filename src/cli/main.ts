@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { registerServerCommands } from './server.ts';
 import { registerConnectorCommands } from './connector.ts';
 import { registerEventCommands } from './events.ts';
+import { registerPlatformCommands } from './platforms.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerEventCommands(program);
   registerConnectorCommands(program);
+  registerPlatformCommands(program);
   return program;
 }
 

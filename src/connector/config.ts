@@ -60,7 +60,8 @@ export const DEFAULTS = {
   max_response_mb: 128,
 } as const;
 
-const KEYS = [
+/** Every key a config may hold (anything else is an error). */
+export const CONFIG_KEYS = [
   'bearer_token', 'org_id', 'sync_frequency_hours', 'initial_sync_days', 'max_records_per_page', 'request_timeout_seconds',
   'retry_attempts', 'enable_incremental_sync', 'enable_debug_logging', 'provider', 'region', 'base_url', 'destination',
   'max_delete_share', 'rate_limit_share', 'max_response_mb',
@@ -179,8 +180,8 @@ export function parseConfig(input: unknown): ConnectorConfig {
   const raw: Raw = new Map(Object.entries(input));
   const problems: string[] = [];
   for (const key of raw.keys()) {
-    if (isForbiddenKey(key) || !(KEYS as readonly string[]).includes(key)) {
-      problems.push(`unknown key ${JSON.stringify(key)} (allowed: ${KEYS.join(', ')})`);
+    if (isForbiddenKey(key) || !(CONFIG_KEYS as readonly string[]).includes(key)) {
+      problems.push(`unknown key ${JSON.stringify(key)} (allowed: ${CONFIG_KEYS.join(', ')})`);
     }
   }
   const r = new Reader(raw);

@@ -7,7 +7,8 @@
 import type { ConnectorConfig } from './config.ts';
 import { openDestination } from './destination/index.ts';
 import {
-  emptyState, STREAMS, type Destination, type DestinationTx, type ExistingRow, type StreamName, type StreamPosition, type StreamState,
+  emptyState, STREAMS, type DestinationTx, type ExistingRow, type StreamName, type StreamPosition, type StreamState,
+  type SyncTarget,
 } from './destination/types.ts';
 import { HttpClient, HttpError } from './http.ts';
 import { createLogger, createRedactor, type Logger, type Redactor } from './log.ts';
@@ -50,8 +51,13 @@ export interface SyncOptions {
   readonly allowMassDelete?: boolean;
   readonly logger?: Logger;
   readonly progress?: ProgressSink;
-  /** An already-open destination (left open); otherwise the config's is opened and closed. */
-  readonly destination?: Destination;
+  /**
+   * An already-open destination (left open); otherwise the config's is opened and closed. The platform shells pass
+   * one that emits each committed page as platform messages instead of writing tables.
+   */
+  readonly destination?: SyncTarget;
+  /** The streams to run, in this order (all of them by default). */
+  readonly streams?: readonly StreamName[];
   /**
    * Interrupts the run: requests in flight are aborted, the open transaction rolls back, the run lock is released
    * and the run rejects with the signal's reason. Everything committed stays, so the next run resumes.
@@ -156,7 +162,7 @@ class SyncRun {
   constructor(
     private readonly opts: SyncOptions,
     private readonly http: HttpClient,
-    private readonly dest: Destination,
+    private readonly dest: SyncTarget,
     private readonly caps: Capabilities,
     private readonly logger: Logger,
     private readonly progress: ProgressSink,
@@ -490,7 +496,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const { config } = opts;
   const { http, logger } = clientFor(config, opts);
   const progress = opts.progress ?? noProgress;
-  const dest = opts.destination ?? (await openDestination(config.destination));
+  const owned = opts.destination ? null : await openDestination(config.destination);
+  const dest: SyncTarget = opts.destination ?? (owned as SyncTarget);
   let locked = false;
   try {
     await dest.lock();
@@ -509,12 +516,12 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     }
     const states = await dest.loadState();
     const run = new SyncRun(opts, http, dest, caps, logger, progress);
-    for (const s of STREAMS) await run.stream(s, states.get(s));
+    for (const s of opts.streams ?? STREAMS) await run.stream(s, states.get(s));
     return run.summary(Date.now() - started);
   } finally {
     progress.stop();
     if (locked) await dest.unlock().catch(() => {});
-    if (!opts.destination) await dest.close().catch(() => {});
+    if (owned) await owned.close().catch(() => {});
     await http.close().catch(() => {});
   }
 }

@@ -128,3 +128,9 @@ export interface Destination {
   reset(opts: { dropTables: boolean }): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * What the sync engine needs of a destination. The SQL destinations are one; the Airbyte and Fivetran shells provide
+ * another, which keeps no tables and emits each committed transaction as platform messages.
+ */
+export type SyncTarget = Pick<Destination, 'label' | 'lock' | 'unlock' | 'loadState' | 'transaction'>;

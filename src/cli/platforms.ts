@@ -1,0 +1,100 @@
+/**
+ * The connector under the data platforms: `scimkit airbyte spec|check|discover|read` (the Airbyte source protocol
+ * on stdout) and `scimkit fivetran` (the Fivetran Partner SDK connector service over gRPC). Both drive the same
+ * engine as `scimkit sync`; the translation lives in src/connector/platforms.
+ * Exit codes: 0 success, 1 a failed run, 2 an invalid config, catalog or state.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig, type ConnectorConfig } from '../connector/config.ts';
+import { createRedactor, type Redactor } from '../connector/log.ts';
+import {
+  airbyteCheck, airbyteRead, catalogLine, connectionStatusLine, parseConfiguredCatalog, specLine, traceErrorLine,
+} from '../connector/platforms/airbyte.ts';
+import { classifyFailure, PlatformInputError } from '../connector/platforms/errors.ts';
+
+const write = (text: string): void => {
+  process.stdout.write(text);
+};
+
+/** A JSON file the platform handed over (catalog, state). Its text is never quoted: a state may be large. */
+function readJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PlatformInputError(`cannot read the ${what} file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new PlatformInputError(`the ${what} file ${path} is not valid JSON`);
+  }
+}
+
+/** Reports a failure as a TRACE error and sets the exit code (2 for something to fix in the inputs, else 1). */
+function fail(err: unknown, redact: Redactor): void {
+  const failure = classifyFailure(err, redact);
+  write(traceErrorLine(failure.kind, failure.message));
+  process.exitCode = failure.kind === 'config' ? 2 : 1;
+}
+
+function withConfig(path: string, fn: (config: ConnectorConfig, redact: Redactor) => Promise<void>): Promise<void> {
+  let redact: Redactor = (s) => s;
+  return (async () => {
+    try {
+      const config = loadConfig(path);
+      redact = createRedactor([config.bearerToken]);
+      await fn(config, redact);
+    } catch (err) {
+      fail(err, redact);
+    }
+  })();
+}
+
+export function registerPlatformCommands(program: Command): void {
+  const airbyte = program
+    .command('airbyte')
+    .description('Run the connector as an Airbyte source: the Airbyte protocol, one JSON message per line on stdout');
+
+  airbyte
+    .command('spec')
+    .description('Print the SPEC message: the settings, as in the config file of `scimkit sync`')
+    .action(() => write(specLine()));
+
+  airbyte
+    .command('check')
+    .description('Check the settings and the connection (CONNECTION_STATUS)')
+    .requiredOption('--config <file>', 'connector config (JSON)')
+    .action(async (flags: { config: string }) => {
+      let config: ConnectorConfig;
+      try {
+        config = loadConfig(flags.config);
+      } catch (err) {
+        write(connectionStatusLine('FAILED', classifyFailure(err, (s) => s).message));
+        return;
+      }
+      await airbyteCheck(config, write, createRedactor([config.bearerToken]));
+    });
+
+  airbyte
+    .command('discover')
+    .description('Print the CATALOG message: the users, groups and group_members streams')
+    .requiredOption('--config <file>', 'connector config (JSON)')
+    .action((flags: { config: string }) => withConfig(flags.config, async () => write(catalogLine())));
+
+  airbyte
+    .command('read')
+    .description('Read the streams the catalog selects: RECORD messages, with per-stream STATE messages as pages commit')
+    .requiredOption('--config <file>', 'connector config (JSON)')
+    .requiredOption('--catalog <file>', 'ConfiguredAirbyteCatalog (JSON)')
+    .option('--state <file>', 'the per-stream states of the last run (JSON)')
+    .action((flags: { config: string; catalog: string; state?: string }) =>
+      withConfig(flags.config, async (config, redact) => {
+        const streams = parseConfiguredCatalog(readJson(flags.catalog, 'catalog'));
+        const state = flags.state === undefined ? undefined : readJson(flags.state, 'state');
+        const failed = await airbyteRead({ config, streams, state, write, redact });
+        if (failed) process.exitCode = failed === 'config' ? 2 : 1;
+      }),
+    );
+}

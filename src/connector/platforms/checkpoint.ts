@@ -1,0 +1,39 @@
+/**
+ * When a shell writes its state. The state holds the rows the platform already has (state.ts), so it grows with the
+ * directory, and a platform state message is always the whole state. Written after every page, a 100,000-user
+ * directory would write its state a thousand times: quadratic output, and Airbyte's own guidance is to emit state
+ * at most about once a minute. So: after every committed page while the state is small; once it is large, after
+ * enough records that the state costs no more output than they did, after a minute, and always at the end of a
+ * phase or stream. A run resumed from the last state re-reads at most the pages since it (writes are idempotent).
+ */
+
+/** Up to this size the state follows every committed page. */
+export const SMALL_STATE_BYTES = 256 * 1024;
+/** A large state is still written at least this often (while pages keep committing). */
+export const MAX_STATE_INTERVAL_MS = 60_000;
+
+export class CheckpointPolicy {
+  private recordBytes = 0;
+  private stateBytes = 0;
+  private lastAt: number;
+  /** A commit happened since the state was last written. */
+  pending = false;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.lastAt = now();
+  }
+
+  /** A transaction committed, having written `bytes` of records: is the state due now? */
+  due(bytes: number, boundary: boolean): boolean {
+    this.recordBytes += bytes;
+    this.pending = true;
+    return boundary || this.stateBytes <= SMALL_STATE_BYTES || this.recordBytes >= this.stateBytes || this.now() - this.lastAt >= MAX_STATE_INTERVAL_MS;
+  }
+
+  written(stateBytes: number): void {
+    this.stateBytes = stateBytes;
+    this.recordBytes = 0;
+    this.lastAt = this.now();
+    this.pending = false;
+  }
+}

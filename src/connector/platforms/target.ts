@@ -1,0 +1,368 @@
+/**
+ * The engine's destination under a platform: the same transactions the SQL destinations run, applied to the shell's
+ * state (state.ts) instead of tables. When a transaction commits, the rows it changed go to the shell as changes
+ * (upserts with whole rows, deletes by key), which the shell translates into platform messages followed by its
+ * state. A transaction that fails is undone and emits nothing, so what the platform saw always matches the state it
+ * will hand back.
+ */
+import type { Row } from '../mapping.ts';
+import {
+  emptyState, type DeletePlan, type DestinationTx, type ExistingRow, type StreamName, type StreamState, type SyncTarget,
+} from '../destination/types.ts';
+import { GROUPS_TABLE, MEMBERS_TABLE, USERS_TABLE, type Cell, type TableDef, type TableName } from '../tables.ts';
+import { PLATFORM_TABLES, type EngineEntry, type RowEntry, type ShellState, type UserEntry } from './state.ts';
+
+export type Change =
+  | { readonly op: 'upsert'; readonly table: TableName; readonly values: readonly Cell[] }
+  | { readonly op: 'delete'; readonly table: TableName; readonly key: readonly Cell[]; readonly at: string };
+
+export interface CommitSink {
+  /**
+   * Receives one committed transaction's changes, in the order they were made (each row once, in its final form).
+   * `boundary` is true when the transaction ended a phase or a stream. The shell writes them out, then its state.
+   */
+  commit(changes: readonly Change[], boundary: boolean): Promise<void>;
+}
+
+function column(table: TableDef, name: string): number {
+  const i = table.columns.findIndex((c) => c.name === name);
+  if (i < 0) throw new Error(`${table.name} has no column ${name}`);
+  return i;
+}
+
+const USER_NAME = column(USERS_TABLE, 'user_name');
+const USER_DISPLAY_NAME = column(USERS_TABLE, 'display_name');
+const MEMBER_COUNT = column(GROUPS_TABLE, 'member_count');
+const MEMBER_TYPE = column(MEMBERS_TABLE, 'member_type');
+const MEMBER_DISPLAY = column(MEMBERS_TABLE, 'display');
+
+/** A membership whose member is a User (SCIM's `type` is optional; a missing one means a User). */
+function isUserMember(values: readonly Cell[]): boolean {
+  const t = values[MEMBER_TYPE];
+  return t === null || String(t).toLowerCase() === 'user';
+}
+
+/** What a membership of a synced user shows as its display: the user's display name, else its user name. */
+function userDisplay(values: readonly Cell[]): string | null {
+  const v = values[USER_DISPLAY_NAME] ?? values[USER_NAME];
+  return v === null ? null : String(v);
+}
+
+const memberKey = (gid: string, mid: string): string => `${gid.length}:${gid}${mid}`;
+
+type Pending =
+  | { readonly op: 'upsert'; readonly key: readonly [string] | readonly [string, string]; readonly values?: readonly Cell[] }
+  | { readonly op: 'delete'; readonly key: readonly [string] | readonly [string, string]; readonly at: string };
+
+/** One transaction: mutates the state in place, keeping an undo log, and collects the rows it touched. */
+class ShellTx implements DestinationTx {
+  private readonly undo: (() => void)[] = [];
+  private readonly pending = new Map<TableName, Map<string, Pending>>(PLATFORM_TABLES.map((t) => [t, new Map()]));
+  /** Display names users had before this transaction changed them (undefined: the user was not known). */
+  private readonly previousDisplay = new Map<string, string | null | undefined>();
+  boundary = false;
+
+  constructor(private readonly s: ShellState, private readonly memberOf: Map<string, Set<string>>) {}
+
+  private mark(table: TableName, key: string, p: Pending): void {
+    (this.pending.get(table) as Map<string, Pending>).set(key, p);
+  }
+
+  private engine(stream: StreamName): EngineEntry {
+    let e = this.s.engine.get(stream);
+    if (!e) {
+      e = { state: emptyState(stream), seen: new Set() };
+      this.s.engine.set(stream, e);
+    }
+    return e;
+  }
+
+  private known(stream: StreamName): Map<string, UserEntry | RowEntry> {
+    return stream === 'users' ? this.s.users : this.s.groups;
+  }
+
+  private setMember(gid: string, mid: string, entry: RowEntry): void {
+    let group = this.s.members.get(gid);
+    if (!group) {
+      const created = new Map<string, RowEntry>();
+      this.s.members.set(gid, created);
+      this.undo.push(() => {
+        if (created.size === 0) this.s.members.delete(gid);
+      });
+      group = created;
+    }
+    const before = group.get(mid);
+    group.set(mid, entry);
+    let of = this.memberOf.get(mid);
+    if (!of) this.memberOf.set(mid, (of = new Set()));
+    const added = !of.has(gid);
+    of.add(gid);
+    const g = group;
+    this.undo.push(() => {
+      if (before) g.set(mid, before);
+      else g.delete(mid);
+      if (added) this.memberOf.get(mid)?.delete(gid);
+    });
+  }
+
+  private deleteMember(gid: string, mid: string, at: string): boolean {
+    const group = this.s.members.get(gid);
+    const before = group?.get(mid);
+    if (!group || !before) return false;
+    group.delete(mid);
+    this.memberOf.get(mid)?.delete(gid);
+    this.undo.push(() => {
+      group.set(mid, before);
+      let of = this.memberOf.get(mid);
+      if (!of) this.memberOf.set(mid, (of = new Set()));
+      of.add(gid);
+    });
+    this.mark('group_members', memberKey(gid, mid), { op: 'delete', key: [gid, mid], at });
+    return true;
+  }
+
+  private deleteRow(stream: StreamName, id: string, at: string): void {
+    const known = this.known(stream);
+    const before = known.get(id);
+    if (!before) return;
+    known.delete(id);
+    this.undo.push(() => (known as Map<string, typeof before>).set(id, before));
+    this.mark(stream, id, { op: 'delete', key: [id], at });
+  }
+
+  async existing(table: 'users' | 'groups', ids: readonly string[]): Promise<Map<string, ExistingRow>> {
+    const known = this.known(table);
+    const out = new Map<string, ExistingRow>();
+    for (const id of ids) {
+      const e = known.get(id);
+      if (e) out.set(id, e);
+    }
+    return out;
+  }
+
+  async existingMembers(groupIds: readonly string[]): Promise<Map<string, Map<string, ExistingRow>>> {
+    const out = new Map<string, Map<string, ExistingRow>>();
+    // A copy: the engine reads these while this transaction changes the state's own maps.
+    for (const gid of groupIds) {
+      const m = this.s.members.get(gid);
+      if (m) out.set(gid, new Map(m));
+    }
+    return out;
+  }
+
+  async upsert(table: TableName, rows: readonly Row[]): Promise<void> {
+    for (const row of rows) {
+      if (table === 'users') {
+        const id = String(row.values[0]);
+        const before = this.s.users.get(id);
+        if (!this.previousDisplay.has(id)) this.previousDisplay.set(id, before ? before.display : undefined);
+        this.s.users.set(id, { hash: row.hash, deleted: false, display: userDisplay(row.values) });
+        this.undo.push(() => (before ? this.s.users.set(id, before) : this.s.users.delete(id)));
+        this.mark('users', id, { op: 'upsert', key: [id], values: row.values });
+      } else if (table === 'groups') {
+        const id = String(row.values[0]);
+        const before = this.s.groups.get(id);
+        this.s.groups.set(id, { values: row.values, hash: row.hash, deleted: false });
+        this.undo.push(() => (before ? this.s.groups.set(id, before) : this.s.groups.delete(id)));
+        this.mark('groups', id, { op: 'upsert', key: [id] });
+      } else {
+        const gid = String(row.values[0]);
+        const mid = String(row.values[1]);
+        this.setMember(gid, mid, { values: row.values, hash: row.hash, deleted: false });
+        this.mark('group_members', memberKey(gid, mid), { op: 'upsert', key: [gid, mid] });
+      }
+    }
+  }
+
+  async softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Promise<number> {
+    let n = 0;
+    for (const mid of memberIds) if (this.deleteMember(groupId, mid, at)) n += 1;
+    return n;
+  }
+
+  /**
+   * Memberships always carry their derived display when emitted (see changes()), so only a renamed user's other
+   * memberships need re-emitting: those whose display, as last emitted, differs from the user's new name.
+   */
+  async refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }): Promise<number> {
+    if ('groupIds' in scope) return 0;
+    let n = 0;
+    for (const uid of scope.memberIds) {
+      const user = this.s.users.get(uid);
+      if (!user || !this.previousDisplay.has(uid)) continue;
+      const previous = this.previousDisplay.get(uid);
+      for (const gid of this.memberOf.get(uid) ?? []) {
+        const m = this.s.members.get(gid)?.get(uid);
+        if (!m || !isUserMember(m.values)) continue;
+        const shown = previous === undefined ? m.values[MEMBER_DISPLAY] : previous;
+        if (shown === user.display) continue;
+        this.mark('group_members', memberKey(gid, uid), { op: 'upsert', key: [gid, uid] });
+        n += 1;
+      }
+    }
+    return n;
+  }
+
+  async recountMembers(groupIds: readonly string[] | null): Promise<number> {
+    let n = 0;
+    for (const id of groupIds ?? [...this.s.groups.keys()]) {
+      const before = this.s.groups.get(id);
+      if (!before) continue;
+      const count = this.s.members.get(id)?.size ?? 0;
+      if (before.values[MEMBER_COUNT] === count) continue;
+      const values = [...before.values];
+      values[MEMBER_COUNT] = count;
+      this.s.groups.set(id, { ...before, values });
+      this.undo.push(() => this.s.groups.set(id, before));
+      this.mark('groups', id, { op: 'upsert', key: [id] });
+      n += 1;
+    }
+    return n;
+  }
+
+  async markSeen(stream: StreamName, keys: readonly string[]): Promise<void> {
+    const seen = this.engine(stream).seen;
+    const added = keys.filter((k) => !seen.has(k));
+    for (const k of added) seen.add(k);
+    if (added.length > 0) this.undo.push(() => added.forEach((k) => seen.delete(k)));
+  }
+
+  async countSeen(stream: StreamName, keys: readonly string[]): Promise<number> {
+    const seen = this.engine(stream).seen;
+    let n = 0;
+    for (const k of new Set(keys)) if (seen.has(k)) n += 1;
+    return n;
+  }
+
+  async seenTotal(stream: StreamName): Promise<number> {
+    return this.engine(stream).seen.size;
+  }
+
+  private unseen(stream: StreamName): string[] {
+    const seen = this.engine(stream).seen;
+    return [...this.known(stream).keys()].filter((id) => !seen.has(id));
+  }
+
+  async unseenIds(stream: StreamName, limit: number): Promise<string[]> {
+    return this.unseen(stream).sort().slice(0, limit);
+  }
+
+  /** Memberships that go with unseen rows: members of unseen groups, or unseen users as User members. */
+  private affected(stream: StreamName, unseen: readonly string[]): [string, string][] {
+    const out: [string, string][] = [];
+    for (const id of unseen) {
+      if (stream === 'groups') {
+        for (const mid of this.s.members.get(id)?.keys() ?? []) out.push([id, mid]);
+        continue;
+      }
+      for (const gid of this.memberOf.get(id) ?? []) {
+        const m = this.s.members.get(gid)?.get(id);
+        if (m && isUserMember(m.values)) out.push([gid, id]);
+      }
+    }
+    return out;
+  }
+
+  async planDeletes(stream: StreamName): Promise<DeletePlan> {
+    const unseen = this.unseen(stream);
+    let liveMemberships = 0;
+    for (const m of this.s.members.values()) liveMemberships += m.size;
+    return {
+      unseen: unseen.length,
+      live: this.known(stream).size,
+      memberships: this.affected(stream, unseen).length,
+      liveMemberships,
+      seen: this.engine(stream).seen.size,
+    };
+  }
+
+  async applyDeletes(stream: StreamName, at: string): Promise<{ rows: number; memberships: number }> {
+    const unseen = this.unseen(stream);
+    let memberships = 0;
+    for (const [gid, mid] of this.affected(stream, unseen)) if (this.deleteMember(gid, mid, at)) memberships += 1;
+    for (const id of unseen) this.deleteRow(stream, id, at);
+    return { rows: unseen.length, memberships };
+  }
+
+  async clearSeen(stream: StreamName): Promise<void> {
+    const e = this.engine(stream);
+    const before = e.seen;
+    e.seen = new Set();
+    this.undo.push(() => (e.seen = before));
+  }
+
+  async saveState(state: StreamState): Promise<void> {
+    const e = this.engine(state.stream);
+    const before = e.state;
+    e.state = state;
+    this.undo.push(() => (e.state = before));
+    if (before.phase !== state.phase || before.lastCompletedAt !== state.lastCompletedAt) this.boundary = true;
+  }
+
+  rollback(): void {
+    for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]();
+    this.undo.length = 0;
+  }
+
+  /** The rows this transaction changed, in their final form: a membership of a synced user shows the user's name. */
+  changes(): Change[] {
+    const out: Change[] = [];
+    for (const [table, rows] of this.pending) {
+      for (const p of rows.values()) {
+        if (p.op === 'delete') {
+          out.push({ op: 'delete', table, key: p.key, at: p.at });
+          continue;
+        }
+        if (table === 'users') out.push({ op: 'upsert', table, values: p.values as readonly Cell[] });
+        else if (table === 'groups') out.push({ op: 'upsert', table, values: (this.s.groups.get(p.key[0]) as RowEntry).values });
+        else {
+          const [gid, mid] = p.key as readonly [string, string];
+          const values = (this.s.members.get(gid)?.get(mid) as RowEntry).values;
+          const user = isUserMember(values) ? this.s.users.get(mid) : undefined;
+          out.push({ op: 'upsert', table, values: user ? values.map((v, i) => (i === MEMBER_DISPLAY ? user.display : v)) : values });
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** The engine's SyncTarget for a platform shell. It holds no lock: the platform runs one sync per connection. */
+export class EmittingTarget implements SyncTarget {
+  readonly label: string;
+  /** Member id to the groups listing it (for renames and deleted users). */
+  private readonly memberOf = new Map<string, Set<string>>();
+
+  constructor(readonly state: ShellState, private readonly sink: CommitSink, label: string) {
+    this.label = label;
+    for (const [gid, members] of state.members) {
+      for (const mid of members.keys()) {
+        let of = this.memberOf.get(mid);
+        if (!of) this.memberOf.set(mid, (of = new Set()));
+        of.add(gid);
+      }
+    }
+  }
+
+  async lock(): Promise<void> {}
+
+  async unlock(): Promise<void> {}
+
+  async loadState(): Promise<Map<StreamName, StreamState>> {
+    return new Map([...this.state.engine].map(([stream, e]) => [stream, e.state]));
+  }
+
+  async transaction<T>(fn: (tx: DestinationTx) => Promise<T>): Promise<T> {
+    const tx = new ShellTx(this.state, this.memberOf);
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (err) {
+      tx.rollback();
+      throw err;
+    }
+    this.state.seq += 1;
+    await this.sink.commit(tx.changes(), tx.boundary);
+    return result;
+  }
+}
