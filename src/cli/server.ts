@@ -10,6 +10,7 @@ import { isScimError } from '../scim/errors.ts';
 import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim/limits.ts';
 import { defaultConnectionLimits, FILE_HEADROOM, openFileLimit } from '../server/connections.ts';
 import { defaultHashingLimits } from '../store/hashing.ts';
+import { DEFAULT_MAX_ORGANIZATION_LABELS } from '../server/metrics.ts';
 import type { RateLimiter } from '../server/ratelimit/types.ts';
 import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { MAX_ORGANIZATION_NAME_CHARS } from '../store/types.ts';
@@ -265,6 +266,10 @@ const SERVE_OPTIONS = {
     new Option('--password-hashing-per-org <n>', "password hashes one organization may have running or waiting; past it its write is 429 with Retry-After")
       .argParser(positiveInteger)
       .default(DEFAULT_HASHING.perOrganization),
+  metricsMaxOrgs: () =>
+    new Option('--metrics-max-orgs <n>', 'organizations with their own label in the per-organization metrics; later ones share org="_other"')
+      .argParser(positiveInteger)
+      .default(DEFAULT_MAX_ORGANIZATION_LABELS),
   trustProxy: () =>
     new Option('--trust-proxy <proxies>', 'take the client address, scheme and host from X-Forwarded-* sent by these proxies: addresses, CIDR ranges, loopback, linklocal or uniquelocal, comma-separated')
       .argParser(trustedProxies)
@@ -297,6 +302,7 @@ interface ServeFlags extends StoreFlags, DeliveryFlags {
   headersTimeout: number;
   requestTimeout: number;
   keepAliveTimeout: number;
+  metricsMaxOrgs: number;
   deliver: boolean;
 }
 
@@ -348,6 +354,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       trustProxy: flags.trustProxy.length > 0 ? flags.trustProxy : false,
       allowHttpWebhooks: flags.allowHttpWebhooks,
       eventMetrics,
+      metricsMaxOrganizations: flags.metricsMaxOrgs,
       connections: {
         maxConnections: flags.maxConnections,
         maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
@@ -444,6 +451,7 @@ export function registerServerCommands(program: Command): void {
       .option('--no-deliver', 'do not deliver webhooks in this process (run `scimkit deliver` instead)')
       .addOption(SERVE_OPTIONS.passwordHashingConcurrency())
       .addOption(SERVE_OPTIONS.passwordHashingPerOrg())
+      .addOption(SERVE_OPTIONS.metricsMaxOrgs())
       .addHelpText(
         'after',
         `\nLength limits (fixed, the same on SQLite and PostgreSQL; past one a write is 400 invalidValue):\n` +

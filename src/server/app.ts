@@ -4,13 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Logger, LoggerOptions } from 'pino';
 import { ScimError } from '../scim/errors.ts';
 import type { ServiceProviderFeatures } from '../scim/discovery.ts';
 import type { Store } from '../store/types.ts';
 import { organizationAuth } from './auth.ts';
-import { discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, sendScim, toErrorResponse } from './http.ts';
+import { discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, sendProblem, toErrorResponse } from './http.ts';
 import { capConnections, checkConnectionLimits, defaultConnectionLimits, timeoutOptions } from './connections.ts';
 import type { ConnectionLimits } from './connections.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -80,6 +80,8 @@ export interface BuildServerOptions {
   readonly managementRoutes?: readonly ManagementRoutes[];
   /** More management API routes outside any organization (`/api/v1/...`). */
   readonly managementRootRoutes?: readonly ManagementRoutes[];
+  /** Organizations with their own label in the per-organization metrics (default 1,000); later ones share `_other`. */
+  readonly metricsMaxOrganizations?: number;
   /** Event and delivery metrics, shared with a delivery worker in the same process; else the server keeps its own. */
   readonly eventMetrics?: EventMetrics;
 }
@@ -104,12 +106,50 @@ function loggerOptions(logger: BuildServerOptions['logger']): Pick<FastifyServer
   return { logger: { ...base, redact: { paths: [...new Set([...paths, ...REDACT])], censor: '[redacted]' } } };
 }
 
+/** Logger levels at which probes are logged. */
+const DEBUG_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
+
+/** Longest User-Agent kept in a log line; a client cannot make every line of its requests kilobytes long. */
+const MAX_LOGGED_USER_AGENT = 256;
+
+/**
+ * The fields of a request's log line: who (client address, user agent, the organization of the path, the SCIM token
+ * or management key), what (method, route pattern, resource id), and how it went (status, duration and, for an
+ * error, its scimType or code and detail). Never a credential or a body: tokens are referred to by id.
+ */
+function accessLogLine(request: FastifyRequest, route: string, status: number, elapsedMs: number, params: { orgId?: string; id?: string } | undefined): Record<string, unknown> {
+  const token = request.scimToken;
+  const key = request.management?.key;
+  const userAgent = request.headers['user-agent'];
+  const line: Record<string, unknown> = {
+    client: request.ip,
+    userAgent: userAgent !== undefined && userAgent.length > MAX_LOGGED_USER_AGENT ? userAgent.slice(0, MAX_LOGGED_USER_AGENT) : userAgent,
+    org: params?.orgId,
+    tokenId: token?.id,
+    method: request.method,
+    route,
+    resourceId: params?.id,
+    status,
+    durationMs: Math.round(elapsedMs * 1000) / 1000,
+  };
+  // A token of another organization on this one's path (403): which organization it belongs to.
+  if (token != null && token.orgId !== params?.orgId) line.tokenOrg = token.orgId;
+  if (key != null) line.managementKeyId = key.id;
+  const problem = request.problem;
+  if (problem !== null && status >= 400) {
+    if (problem.scimType !== undefined) line.scimType = problem.scimType;
+    if (problem.code !== undefined) line.code = problem.code;
+    line.detail = problem.detail;
+  }
+  return line;
+}
+
 export function buildServer(options: BuildServerOptions): FastifyInstance {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const connections: ConnectionLimits = { ...defaultConnectionLimits(), ...options.connections };
   checkConnectionLimits(connections);
   const trustProxy = options.trustProxy ?? false;
-  const metrics = new ServerMetrics(options.rateLimiter);
+  const metrics = new ServerMetrics({ rateLimiter: options.rateLimiter, maxOrganizationLabels: options.metricsMaxOrganizations });
   const eventMetrics = options.eventMetrics ?? new EventMetrics();
   // A metrics instance handed in is watched by its owner (which may share it with a delivery worker).
   const unwatch = options.eventMetrics ? () => {} : eventMetrics.watch(options.store);
@@ -138,10 +178,12 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     frameworkErrors: (error, request, reply) => {
       const detail = error.code === 'FST_ERR_BAD_URL' ? 'The request URL is malformed' : error.message;
       reply.header('x-request-id', request.id);
-      sendScim(reply, 400, errorBody(400, detail, 'invalidSyntax'));
+      sendProblem(request, reply, 400, errorBody(400, detail, 'invalidSyntax'));
     },
   });
   app.decorateRequest('scim', null);
+  app.decorateRequest('scimToken', null);
+  app.decorateRequest('problem', null);
   capConnections(app.server, connections, trustProxy, metrics);
 
   app.removeAllContentTypeParsers();
@@ -164,18 +206,15 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   });
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    metrics.recordRequest(request.method, route, reply.statusCode, seconds);
-    request.log.info(
-      {
-        org: request.scim?.org.id,
-        method: request.method,
-        route,
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
-      },
-      'request completed',
-    );
+    const status = reply.statusCode;
+    metrics.recordRequest(request.method, route, status, reply.elapsedTime / 1000);
+    const params = request.params as { orgId?: string; id?: string } | undefined;
+    const token = request.scimToken;
+    // Per organization only for a token of that organization: an anonymous client cannot add labels.
+    if (token !== null && token.orgId === params?.orgId) metrics.recordOrganizationRequest(token.orgId, status);
+    // Probes and scrapes come every few seconds: their lines are for debugging only.
+    if (request.routeOptions.config?.probe !== true) request.log.info(accessLogLine(request, route, status, reply.elapsedTime, params), 'request completed');
+    else if (DEBUG_LEVELS.has(request.log.level)) request.log.debug(accessLogLine(request, route, status, reply.elapsedTime, params), 'request completed');
     done();
   });
 
@@ -185,11 +224,11 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     else if (response.status === 503) request.log.warn({ err: (error as Error).cause ?? error }, 'dependency unavailable');
     if (response.retryAfter !== undefined) reply.header('retry-after', String(response.retryAfter));
     discardUnreadBody(request, reply, limits.maxDiscardedBodyBytes);
-    return sendScim(reply, response.status, response.body);
+    return sendProblem(request, reply, response.status, response.body);
   });
   app.setNotFoundHandler((request, reply) => {
     discardUnreadBody(request, reply, limits.maxDiscardedBodyBytes);
-    return sendScim(reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
+    return sendProblem(request, reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
   });
 
   app.addHook('onClose', (_instance, done) => {

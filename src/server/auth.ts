@@ -29,12 +29,16 @@ export interface ScimRequestState {
 declare module 'fastify' {
   interface FastifyRequest {
     scim: ScimRequestState | null;
+    /** The SCIM token the request presented, once found (also when it is then refused: scope, organization, limit). */
+    scimToken: ApiToken | null;
   }
   interface FastifyContextConfig {
     /** The rate-limit class of a route; routes without one are classed by method. */
     access?: AccessClass;
     /** A route a token bound to a User may reach: only `/Me` (RFC 7644 section 3.11) sets it. */
     meAlias?: boolean;
+    /** A health probe or metrics scrape: logged at debug, not info. */
+    probe?: boolean;
   }
 }
 
@@ -214,6 +218,7 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
     const found = await tokens.find(secret, orgId);
     if (!found) return refuseCredential(request, reply, 'The bearer token is invalid or revoked');
     const { token, org } = found;
+    request.scimToken = token;
     // Checked on every request, cached tokens included: expiry needs no write to take effect.
     if (token.expires !== null && isTokenExpired(token, new Date().toISOString())) {
       return refuseCredential(request, reply, `The bearer token expired at ${token.expires}; create or rotate a token`);

@@ -20,7 +20,7 @@ import { isPlainObject } from '../scim/validate.ts';
 import type { ResourceKind } from '../store/types.ts';
 import { parseEtagCondition } from './etag.ts';
 import type { ScimPluginContext } from './app.ts';
-import { discardUnreadBody, errorBody, sendScim } from './http.ts';
+import { discardUnreadBody, errorBody, sendProblem, sendScim } from './http.ts';
 import type { HttpErrorBody } from './http.ts';
 import { unsupportedMethods } from './routes.ts';
 import { createResource, deleteResource, patchResource, replaceResource, resourceLocation } from './resources.ts';
@@ -379,7 +379,7 @@ export function registerBulkRoute(app: FastifyInstance, context: ScimPluginConte
     errorHandler: (error: FastifyError, request, reply) => {
       if (error.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw error;
       discardUnreadBody(request, reply, context.limits.maxDiscardedBodyBytes);
-      return sendScim(reply, 413, payloadTooLargeBody(limits));
+      return sendProblem(request, reply, 413, payloadTooLargeBody(limits));
     },
   }, async (request, reply) => {
     if (!request.scim) throw new Error('request reached /Bulk without authentication');

@@ -15,6 +15,27 @@ export interface HttpErrorBody {
   detail: string;
 }
 
+/** What went wrong, for the request's log line: an error answer's scimType (or the management API's code) and detail. */
+export interface RequestProblem {
+  readonly scimType?: string;
+  /** The management API's error code (`/api/v1`). */
+  readonly code?: string;
+  readonly detail: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set when the answer is an error; the access log line carries it. */
+    problem: RequestProblem | null;
+  }
+}
+
+/** Sends a SCIM error body and keeps its scimType and detail for the request's log line. */
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, status: number, body: HttpErrorBody): FastifyReply {
+  request.problem = body.scimType === undefined ? { detail: body.detail } : { scimType: body.scimType, detail: body.detail };
+  return sendScim(reply, status, body);
+}
+
 export function errorBody(status: number, detail: string, scimType?: string): HttpErrorBody {
   const body: HttpErrorBody = { schemas: [ERROR_SCHEMA], status: String(status), detail };
   if (scimType) body.scimType = scimType;

@@ -46,11 +46,51 @@ export function formatNumber(n: number): string {
   return Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
 }
 
+/** Organizations that get their own `org` label before the rest share OTHER_ORGANIZATIONS. */
+export const DEFAULT_MAX_ORGANIZATION_LABELS = 1000;
+/** The `org` label of the organizations past the bound. */
+export const OTHER_ORGANIZATIONS = '_other';
+
+interface OrganizationCounts {
+  requests: number;
+  clientErrors: number;
+  rateLimited: number;
+}
+
+export interface ServerMetricsOptions {
+  /** Reports its fallback decisions while Redis is down (see ratelimit/redis.ts). */
+  readonly rateLimiter?: RateLimiter;
+  /** Organizations counted under their own id; later ones share the label `_other` (default 1,000). */
+  readonly maxOrganizationLabels?: number;
+}
+
 export class ServerMetrics {
   private ready: boolean | null = null;
+  private readonly rateLimiter: RateLimiter | undefined;
+  private readonly maxOrganizationLabels: number;
+  /** By organization id: the first maxOrganizationLabels organizations seen, then OTHER_ORGANIZATIONS. */
+  private readonly organizations = new Map<string, OrganizationCounts>();
 
-  /** `rateLimiter` reports its fallback decisions while Redis is down (see ratelimit/redis.ts). */
-  constructor(private readonly rateLimiter?: RateLimiter) {}
+  constructor(options: ServerMetricsOptions = {}) {
+    this.rateLimiter = options.rateLimiter;
+    this.maxOrganizationLabels = options.maxOrganizationLabels ?? DEFAULT_MAX_ORGANIZATION_LABELS;
+  }
+
+  /** Counts a SCIM request authenticated for `orgId` (by a token of that organization). */
+  recordOrganizationRequest(orgId: string, status: number): void {
+    let counts = this.organizations.get(orgId);
+    if (counts === undefined) {
+      // One entry for every organization past the bound, so the label set stays at most maxOrganizationLabels + 1.
+      const key = this.organizations.size < this.maxOrganizationLabels ? orgId : OTHER_ORGANIZATIONS;
+      counts = this.organizations.get(key);
+      if (counts === undefined) this.organizations.set(key, (counts = { requests: 0, clientErrors: 0, rateLimited: 0 }));
+    }
+    counts.requests++;
+    if (status >= 400 && status < 500) {
+      counts.clientErrors++;
+      if (status === 429) counts.rateLimited++;
+    }
+  }
 
   /** The outcome of the latest `/readyz` probe. */
   setReady(ready: boolean): void {
@@ -106,6 +146,16 @@ export class ServerMetrics {
     out.push('# HELP scimkit_http_request_duration_seconds HTTP request latency by route.');
     out.push('# TYPE scimkit_http_request_duration_seconds histogram');
     for (const { route, histogram } of this.latency.values()) out.push(...histogramLines('scimkit_http_request_duration_seconds', { route }, histogram));
+    const perOrganization: [string, string, keyof OrganizationCounts][] = [
+      ['scimkit_organization_requests_total', 'SCIM requests authenticated by a token of the organization.', 'requests'],
+      ['scimkit_organization_client_errors_total', 'Those answered 4xx (429 included).', 'clientErrors'],
+      ['scimkit_organization_rate_limited_total', 'Those answered 429.', 'rateLimited'],
+    ];
+    for (const [name, help, field] of perOrganization) {
+      out.push(`# HELP ${name} ${help} The first ${this.maxOrganizationLabels} organizations have their id as label; later ones share org="${OTHER_ORGANIZATIONS}".`);
+      out.push(`# TYPE ${name} counter`);
+      for (const [org, counts] of this.organizations) out.push(`${name}${labels({ org })} ${counts[field]}`);
+    }
     out.push('# HELP scimkit_rate_limited_total Requests refused with 429, by limit class (read, write, auth).');
     out.push('# TYPE scimkit_rate_limited_total counter');
     for (const [limitClass, value] of this.rateLimited) out.push(`scimkit_rate_limited_total${labels({ class: limitClass })} ${value}`);

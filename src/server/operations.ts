@@ -19,6 +19,8 @@ export interface OperationsOptions {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const READINESS_TIMEOUT_MS = 2000;
+/** Probes and scrapes are logged at debug (see the access log in app.ts). */
+const PROBE = { probe: true };
 
 type CheckResult = 'ok' | 'unavailable';
 
@@ -45,9 +47,9 @@ export function registerOperationsRoutes(app: FastifyInstance, options: Operatio
   // Probes are frequent: their outcome is logged when it changes, not per probe.
   let wasReady = true;
 
-  app.get('/healthz', async (_request, reply) => reply.type(JSON_TYPE).send({ status: 'ok' }));
+  app.get('/healthz', { config: PROBE }, async (_request, reply) => reply.type(JSON_TYPE).send({ status: 'ok' }));
 
-  app.get('/readyz', async (request, reply) => {
+  app.get('/readyz', { config: PROBE }, async (request, reply) => {
     const causes: Record<string, string> = {};
     const note = (name: string) => (err: unknown) => {
       causes[name] = err instanceof Error ? err.message : String(err);
@@ -69,7 +71,7 @@ export function registerOperationsRoutes(app: FastifyInstance, options: Operatio
     return reply.code(ready ? 200 : 503).type(JSON_TYPE).send({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { config: PROBE }, async (_request, reply) => {
     const more = options.moreMetrics;
     // A store that cannot answer leaves those gauges at their last values: metrics must not fail with the database.
     if (more) await more.refresh().catch(() => {});

@@ -371,6 +371,7 @@ test('serve --password-hashing-per-org bounds one organization\'s password hashi
   const help = (await cli('serve', '--help')).stdout.replace(/\s+/g, ' ');
   assert.match(help, /--password-hashing-concurrency <n> .*\(default: one less than the cores, 1 to 3: [123]\)/);
   assert.match(help, /--password-hashing-per-org <n> .*\(default: 32\)/);
+  assert.match(help, /--metrics-max-orgs <n> .*\(default: 1000\)/);
   const bad = await cli('serve', '--password-hashing-concurrency', '0');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--password-hashing-concurrency/);

@@ -118,6 +118,7 @@ export interface HarnessOptions {
   /** Accept plain http webhook URLs in the management API (the receivers in tests listen on loopback http). */
   readonly allowHttpWebhooks?: boolean;
   readonly store?: TestStoreOptions;
+  readonly metricsMaxOrganizations?: number;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -134,6 +135,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logger: options.logger,
     trustProxy: options.trustProxy,
     connections: options.connections,
+    metricsMaxOrganizations: options.metricsMaxOrganizations,
     allowHttpWebhooks: options.allowHttpWebhooks,
   });
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });

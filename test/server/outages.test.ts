@@ -62,6 +62,9 @@ test('PostgreSQL stopped and started again: 503 with Retry-After while it is dow
     const api = client(h);
     const created = await api('POST', '/Users', { body: user('before-outage') });
     assert.equal(created.status, 201);
+    const { secret: managementKey } = await h.store.createManagementKey({ orgId: h.org.id });
+    const events = () => call(h!.origin, 'GET', `/api/v1/organizations/${h!.org.id}/events`, { token: managementKey });
+    assert.equal((await events()).status, 200);
     assert.equal((await call(h.origin, 'GET', '/readyz')).status, 200);
 
     await postgres.halt();
@@ -70,6 +73,11 @@ test('PostgreSQL stopped and started again: 503 with Retry-After while it is dow
     assertUnavailable(await api('POST', '/Users', { body: user('during-outage') }), 'POST');
     assertUnavailable(await api('POST', '/Bulk', { body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [] } }), 'Bulk');
     assertUnavailable(await call(h.base, 'GET', '/Users', { token: 'not-a-token' }), 'a bad token');
+    // The management API answers the outage the same way, in its own error format.
+    const managed = await events();
+    assert.equal(managed.status, 503, managed.text);
+    assert.equal(managed.body.error.code, 'unavailable');
+    assert.ok(Number(managed.headers.get('retry-after')) >= 1);
     const notReady = await call(h.origin, 'GET', '/readyz');
     assert.equal(notReady.status, 503);
     assert.deepEqual(notReady.body, { status: 'unavailable', checks: { store: 'unavailable' } });

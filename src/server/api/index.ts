@@ -137,6 +137,10 @@ function bearer(header: string | undefined): string | null | undefined {
 
 function toResponse(error: unknown): { status: number; body: ErrorBody; headers: Readonly<Record<string, string>>; internal: boolean } {
   if (error instanceof ApiError) return { status: error.status, body: errorJson(error.status, error.code, error.message), headers: error.headers, internal: false };
+  // The database cannot be reached: the client should come back (docs/server.md, "Dependency outages").
+  if (isScimError(error) && error.status === 503) {
+    return { status: 503, body: errorJson(503, 'unavailable', error.message), headers: error.retryAfter === undefined ? {} : { 'retry-after': String(error.retryAfter) }, internal: false };
+  }
   if (isScimError(error) && error.status < 500) {
     return { status: error.status, body: errorJson(error.status, CODES[error.status] ?? 'invalid_request', error.message), headers: {}, internal: false };
   }
@@ -174,6 +178,7 @@ export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (ap
     if (response.internal) request.log.error({ err: error }, 'management API error');
     for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
     const body = response.status === 500 ? errorJson(500, 'internal_error', `Internal server error (request id ${request.id})`) : response.body;
+    request.problem = { code: body.error.code, detail: body.error.message };
     return sendJson(reply, response.status, body);
   });
   api.setNotFoundHandler((request, reply) => sendJson(reply, 404, errorJson(404, 'not_found', `No endpoint ${request.method} ${request.url.split('?')[0]}`)));
