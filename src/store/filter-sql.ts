@@ -251,9 +251,18 @@ class FilterCompiler {
   private membershipSource(attribute: AttributeDefinition, side: 'members' | 'groups'): Source {
     const exists = (body: (fields: MembershipFields) => Sql): Sql => {
       const m = this.alias('m');
-      const fields = membershipFields(m, side);
-      const owner = side === 'members' ? 'group_id' : 'member_id';
-      return sql`EXISTS (SELECT 1 FROM memberships ${raw(m)} WHERE ${raw(`${m}.org_id = r.org_id AND ${m}.${owner} = r.id`)} AND ${body(fields)})`;
+      if (side === 'groups') {
+        // A User's groups, nested ones included, as they are listed (groupReach).
+        const fields: MembershipFields = {
+          value: raw(`${m}.group_id`),
+          type: raw(`(CASE WHEN ${m}.depth = 0 THEN 'direct' ELSE 'indirect' END)`),
+          display: raw(`(SELECT d.display FROM resources d WHERE d.org_id = r.org_id AND d.id = ${m}.group_id)`),
+        };
+        return sql`EXISTS (${groupReach(raw('r.org_id'), raw('r.id'))}
+          SELECT 1 FROM (SELECT group_id, MIN(depth) AS depth FROM reach GROUP BY group_id) ${raw(m)} WHERE ${body(fields)})`;
+      }
+      const fields = membershipFields(m);
+      return sql`EXISTS (SELECT 1 FROM memberships ${raw(m)} WHERE ${raw(`${m}.org_id = r.org_id AND ${m}.group_id = r.id`)} AND ${body(fields)})`;
     };
     const field = (fields: MembershipFields, sub: AttributeDefinition): Scalar => ({ expr: membershipField(fields, sub), def: sub, folded: false });
     return {
@@ -264,6 +273,26 @@ class FilterCompiler {
       elements: (inner) => exists((fields) => inner({ kind: 'fields', parent: attribute, field: (sub) => scalarSource(field(fields, sub)) })),
     };
   }
+}
+
+/**
+ * How deep a User's `groups` follow nested groups (RFC 7643 section 4.1.2, `type: "indirect"`): a group reached
+ * through more levels than this is not listed. Cycles (A in B, B in A) end there too.
+ */
+export const MAX_GROUP_NESTING = 16;
+
+/**
+ * The groups `owners` (user ids, an SQL list or a correlated column) belong to, directly and through nested groups:
+ * rows (owner, group_id, depth), depth 0 for a direct membership. `UNION` drops repeated rows, and the depth bound
+ * ends every walk, cycles included.
+ */
+export function groupReach(orgId: Sql, owners: Sql): Sql {
+  return sql`WITH RECURSIVE reach(owner, group_id, depth) AS (
+      SELECT m.member_id, m.group_id, 0 FROM memberships m WHERE m.org_id = ${orgId} AND m.member_id IN (${owners})
+      UNION
+      SELECT reach.owner, p.group_id, reach.depth + 1 FROM reach JOIN memberships p ON p.org_id = ${orgId} AND p.member_id = reach.group_id
+      WHERE reach.depth < ${raw(String(MAX_GROUP_NESTING - 1))}
+    )`;
 }
 
 /** What a filter compares for an attribute held in a column. */
@@ -281,18 +310,12 @@ function scalarSource(scalar: Scalar): Source {
   };
 }
 
-function membershipFields(alias: string, side: 'members' | 'groups'): MembershipFields {
-  if (side === 'members') {
-    return {
-      value: raw(`${alias}.member_id`),
-      type: raw(`${alias}.member_type`),
-      display: raw(`(SELECT d.display FROM resources d WHERE d.org_id = ${alias}.org_id AND d.id = ${alias}.member_id)`),
-    };
-  }
+/** The sub-attributes of a Group's `members` on the membership row `alias`. */
+function membershipFields(alias: string): MembershipFields {
   return {
-    value: raw(`${alias}.group_id`),
-    type: raw(`'direct'`),
-    display: raw(`(SELECT d.display FROM resources d WHERE d.org_id = ${alias}.org_id AND d.id = ${alias}.group_id)`),
+    value: raw(`${alias}.member_id`),
+    type: raw(`${alias}.member_type`),
+    display: raw(`(SELECT d.display FROM resources d WHERE d.org_id = ${alias}.org_id AND d.id = ${alias}.member_id)`),
   };
 }
 
@@ -326,7 +349,7 @@ export function compileMemberFilterSql(filter: Filter, rs: ResourceSchema, diale
   const members = findAttribute(rs.core.attributes, 'members');
   if (!members) throw ScimError.invalidPath(`${rs.resourceType.name} has no members`);
   compileFilter(filter, rs, members);
-  const fields = membershipFields(alias, 'members');
+  const fields = membershipFields(alias);
   const scope: Scope = { kind: 'fields', parent: members, field: (sub) => scalarSource({ expr: membershipField(fields, sub), def: sub, folded: false }) };
   return new FilterCompiler(rs, dialect).compile(filter, scope);
 }

@@ -13,7 +13,7 @@ import { checkNewDeclaration, parseSchemaDocument } from '../scim/schema/declare
 import type { ExtensibleResourceType, SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { validateResource } from '../scim/validate.ts';
 import { DOCUMENT_COLUMN_LIST, DOCUMENT_COLUMNS, documentColumnValues, fold } from './columns.ts';
-import { compileMemberFilterSql } from './filter-sql.ts';
+import { compileMemberFilterSql, groupReach } from './filter-sql.ts';
 import { assertStorablePassword, isPasswordHash } from './passwords.ts';
 import { chunks, exec, first, join, list, raw, rows, sql } from '../sql/index.ts';
 import type { JsonDialect, Op, Row, Sql } from '../sql/index.ts';
@@ -455,6 +455,19 @@ function* addToCount(orgId: string, kind: ResourceKind, delta: number): Op<void>
     ON CONFLICT (org_id, kind) DO UPDATE SET n = resource_counts.n + excluded.n`);
 }
 
+/**
+ * Whose reads a membership change touches: the members themselves, or, when a member is a group, any user of the
+ * organization (everyone in that group, at any depth, has gained or lost an indirect group).
+ */
+function nestedChange(ids: readonly string[], typeOf: (id: string) => string | undefined): readonly string[] | null {
+  return ids.some((id) => typeOf(id) === 'Group') ? null : ids;
+}
+
+function typesOf(deleted: readonly Row[]): (id: string) => string | undefined {
+  const types = new Map(deleted.map((r) => [String(r.member_id), String(r.member_type)]));
+  return (id) => types.get(id);
+}
+
 /** Adds members to a group: O(k) lookups and inserts, whatever the group's size. Returns the ids that were not members yet. */
 function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: readonly MemberRef[]): Op<string[]> {
   const ids = [...new Set(members.map((m) => m.value))];
@@ -477,7 +490,7 @@ function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: re
       foreignKey: () => ScimError.invalidValue('A member was deleted while being added; retry the request'),
     });
     const insertedIds = inserted.map((r) => String(r.member_id));
-    if (insertedIds.length > 0) ctx.changed?.(orgId, insertedIds);
+    if (insertedIds.length > 0) ctx.changed?.(orgId, nestedChange(insertedIds, (memberId) => kinds.get(memberId)));
     added.push(...insertedIds);
   }
   return added;
@@ -487,9 +500,9 @@ function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: re
 function* removeMembers(ctx: OpContext, orgId: string, groupId: string, ids: readonly string[]): Op<string[]> {
   const removed: string[] = [];
   for (const part of chunks(ids, CHUNK)) {
-    const deleted = yield* rows(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)}) RETURNING member_id`);
+    const deleted = yield* rows(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} AND member_id IN (${list(part)}) RETURNING member_id, member_type`);
     const deletedIds = deleted.map((r) => String(r.member_id));
-    if (deletedIds.length > 0) ctx.changed?.(orgId, deletedIds);
+    if (deletedIds.length > 0) ctx.changed?.(orgId, nestedChange(deletedIds, typesOf(deleted)));
     removed.push(...deletedIds);
   }
   return removed;
@@ -556,9 +569,9 @@ function* applyMemberChanges(ctx: OpContext, orgId: string, groupId: string, cha
         break;
       case 'removeWhere': {
         const where = compileMemberFilterSql(change.filter, GROUP, ctx.dialect, 'm');
-        const deleted = yield* rows(sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where} RETURNING member_id`);
+        const deleted = yield* rows(sql`DELETE FROM memberships AS m WHERE m.org_id = ${orgId} AND m.group_id = ${groupId} AND ${where} RETURNING member_id, member_type`);
         const ids = deleted.map((r) => String(r.member_id));
-        if (ids.length > 0) ctx.changed?.(orgId, ids);
+        if (ids.length > 0) ctx.changed?.(orgId, nestedChange(ids, typesOf(deleted)));
         record({ added: [], removed: ids });
         break;
       }
@@ -569,9 +582,9 @@ function* applyMemberChanges(ctx: OpContext, orgId: string, groupId: string, cha
           i++;
           break;
         }
-        const deleted = yield* rows(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} RETURNING member_id`);
+        const deleted = yield* rows(sql`DELETE FROM memberships WHERE org_id = ${orgId} AND group_id = ${groupId} RETURNING member_id, member_type`);
         const ids = deleted.map((r) => String(r.member_id));
-        if (ids.length > 0) ctx.changed?.(orgId, ids);
+        if (ids.length > 0) ctx.changed?.(orgId, nestedChange(ids, typesOf(deleted)));
         record({ added: [], removed: ids });
         break;
       }
@@ -591,7 +604,15 @@ function relationEntry(value: unknown, display: unknown, type: unknown): Record<
   return entry;
 }
 
-/** Members of the given groups (value, display, type), or groups of the given users (value, display, type 'direct'). */
+/** `direct` for a membership of the group itself, `indirect` for one through nested groups. */
+function groupType(depth: unknown): string {
+  return Number(depth) === 0 ? 'direct' : 'indirect';
+}
+
+/**
+ * Members of the given groups (value, display, type), or groups of the given users (value, display, and type
+ * `direct`, or `indirect` through nested groups).
+ */
 function* loadRelations(orgId: string, kind: ResourceKind, ids: readonly string[]): Op<Map<string, Record<string, unknown>[]>> {
   const out = new Map<string, Record<string, unknown>[]>();
   for (const part of chunks(ids, CHUNK)) {
@@ -600,11 +621,12 @@ function* loadRelations(orgId: string, kind: ResourceKind, ids: readonly string[
         ? yield* rows(sql`SELECT m.group_id AS owner, m.member_id AS value, m.member_type AS type, d.display AS display
             FROM memberships m JOIN resources d ON d.org_id = m.org_id AND d.id = m.member_id
             WHERE m.org_id = ${orgId} AND m.group_id IN (${list(part)}) ORDER BY m.group_id, m.member_id`)
-        : yield* rows(sql`SELECT m.member_id AS owner, m.group_id AS value, 'direct' AS type, d.display AS display
-            FROM memberships m JOIN resources d ON d.org_id = m.org_id AND d.id = m.group_id
-            WHERE m.org_id = ${orgId} AND m.member_id IN (${list(part)}) ORDER BY m.member_id, m.group_id`);
+        : yield* rows(sql`${groupReach(sql`${orgId}`, list(part))}
+            SELECT reach.owner AS owner, reach.group_id AS value, MIN(reach.depth) AS depth, d.display AS display
+            FROM reach JOIN resources d ON d.org_id = ${orgId} AND d.id = reach.group_id
+            GROUP BY reach.owner, reach.group_id, d.display ORDER BY reach.owner, reach.group_id`);
     for (const row of found) {
-      const entry = relationEntry(row.value, row.display, row.type);
+      const entry = relationEntry(row.value, row.display, kind === 'Group' ? row.type : groupType(row.depth));
       const owner = String(row.owner);
       const listed = out.get(owner);
       if (listed) listed.push(entry);
@@ -684,17 +706,20 @@ export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: Resour
 
 export function* getResource(_ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Op<StoredResource | null> {
   if (kind === 'User' && options?.relations) {
-    // A User and its groups in one statement (a row per group): users belong to few groups, and a second query
-    // cost more than repeating the row. A Group's members can be many, so they keep their own query.
+    // A User and its groups (direct and nested) in one statement, a row per group: users belong to few groups, and a
+    // second query cost more than repeating the row. A Group's members can be many, so they keep their own query.
     const found = yield* rows(
-      sql`SELECT ${RESOURCE_COLUMNS}, m.group_id AS group_id, g.display AS group_display FROM resources r
-        LEFT JOIN memberships m ON m.org_id = r.org_id AND m.member_id = r.id
-        LEFT JOIN resources g ON g.org_id = m.org_id AND g.id = m.group_id
-        WHERE r.org_id = ${orgId} AND r.id = ${String(id)} AND r.kind = 'User' ORDER BY m.group_id`,
+      sql`${groupReach(sql`${orgId}`, sql`${String(id)}`)}, reached(group_id, depth) AS (SELECT group_id, MIN(depth) FROM reach GROUP BY group_id)
+        SELECT ${RESOURCE_COLUMNS}, g.group_id AS group_id, g.depth AS group_depth, d.display AS group_display FROM resources r
+        LEFT JOIN reached g ON 1 = 1
+        LEFT JOIN resources d ON d.org_id = r.org_id AND d.id = g.group_id
+        WHERE r.org_id = ${orgId} AND r.id = ${String(id)} AND r.kind = 'User' ORDER BY g.group_id`,
     );
     if (found.length === 0) return null;
     const resource = toResource(found[0], parseJson(found[0].doc));
-    const groups = found.filter((row) => row.group_id !== null && row.group_id !== undefined).map((row) => relationEntry(row.group_id, row.group_display, 'direct'));
+    const groups = found
+      .filter((row) => row.group_id !== null && row.group_id !== undefined)
+      .map((row) => relationEntry(row.group_id, row.group_display, groupType(row.group_depth)));
     return groups.length > 0 ? { ...resource, document: { ...resource.document, groups } } : resource;
   }
   const row = yield* first(sql`SELECT ${RESOURCE_COLUMNS} FROM resources r WHERE r.org_id = ${orgId} AND r.id = ${String(id)} AND r.kind = ${kind}`);

@@ -472,6 +472,47 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         assert.equal((await store.get(org, 'User', u1.id))?.document.groups, undefined);
       });
 
+      it("lists nested groups in a User's groups as indirect, bounded in depth and through cycles, and filters them", async () => {
+        const org = await newOrg();
+        const user = await store.create(org, 'User', userDoc('nested-user'));
+        const other = await store.create(org, 'User', userDoc('plain-user'));
+        // user ∈ C ∈ B ∈ A, and A ∈ C closes a cycle.
+        const c = await store.create(org, 'Group', groupDoc('C', [user.id]));
+        const b = await store.create(org, 'Group', groupDoc('B', [c.id]));
+        const a = await store.create(org, 'Group', groupDoc('A', [b.id, other.id]));
+        await store.patch(org, 'Group', c.id, ops('Group', [{ op: 'add', path: 'members', value: [{ value: a.id }] }]));
+        const groupsOf = async (id: string) =>
+          ((await store.get(org, 'User', id, { relations: true }))?.document.groups as { value: string; type: string; display: string }[] | undefined)
+            ?.map((g) => `${g.display}:${g.type}`)
+            .sort();
+        assert.deepEqual(await groupsOf(user.id), ['A:indirect', 'B:indirect', 'C:direct']);
+        assert.deepEqual(await groupsOf(other.id), ['A:direct', 'B:indirect', 'C:indirect'], 'the cycle leads back through C');
+        // Lists read them the same way.
+        const listed = await store.query(org, 'User', { count: 10, relations: true, filter: parseFilter('userName eq "nested-user"') });
+        assert.deepEqual((listed.resources[0].document.groups as { type: string }[]).map((g) => g.type).sort(), ['direct', 'indirect', 'indirect']);
+        // Filters see what is listed.
+        const find = async (filter: string) => (await store.query(org, 'User', { count: 10, filter: parseFilter(filter) })).resources.map((r) => r.document.userName).sort();
+        assert.deepEqual(await find(`groups[value eq "${b.id}" and type eq "indirect"]`), ['nested-user', 'plain-user']);
+        assert.deepEqual(await find(`groups[value eq "${a.id}" and type eq "direct"]`), ['plain-user']);
+        assert.deepEqual(await find(`groups.display eq "C"`), ['nested-user', 'plain-user']);
+        // Taking B out of A cuts the path (a cached user is not served stale).
+        await store.patch(org, 'Group', a.id, ops('Group', [{ op: 'remove', path: `members[value eq "${b.id}"]` }]));
+        assert.deepEqual(await groupsOf(user.id), ['B:indirect', 'C:direct']);
+        assert.deepEqual(await groupsOf(other.id), ['A:direct', 'B:indirect', 'C:indirect']);
+      });
+
+      it('follows nested groups at most MAX_GROUP_NESTING levels deep', async () => {
+        const { MAX_GROUP_NESTING } = await import('../../src/store/filter-sql.ts');
+        const org = await newOrg();
+        const user = await store.create(org, 'User', userDoc('deep-user'));
+        let inner = await store.create(org, 'Group', groupDoc('level-1', [user.id]));
+        for (let level = 2; level <= MAX_GROUP_NESTING + 3; level++) inner = await store.create(org, 'Group', groupDoc(`level-${level}`, [inner.id]));
+        const groups = (await store.get(org, 'User', user.id, { relations: true }))?.document.groups as { display: string }[];
+        assert.equal(groups.length, MAX_GROUP_NESTING);
+        assert.ok(groups.some((g) => g.display === `level-${MAX_GROUP_NESTING}`));
+        assert.ok(!groups.some((g) => g.display === `level-${MAX_GROUP_NESTING + 1}`));
+      });
+
       it('applies PATCH member deltas: add, remove by id, remove by filter, remove all, replace', async () => {
         const org = await newOrg();
         const users = await Promise.all(['a', 'b', 'c', 'd'].map((n) => store.create(org, 'User', userDoc(`user-${n}`))));
