@@ -32,7 +32,11 @@ export function parseAttributeList(param: string | string[] | undefined): string
       try {
         parseAttrPath(path);
       } catch (err) {
-        if (err instanceof ScimError) throw ScimError.invalidValue(`Invalid attribute path "${path}": ${err.message}`);
+        if (!(err instanceof ScimError)) throw err;
+        // RFC 7644 section 3.9 allows attribute names only; a value filter here is a decision, not an oversight
+        // (docs/compatibility.md): say what to do instead.
+        const hint = path.includes('[') ? ' (attributes takes attribute names, RFC 7644 section 3.9; select values with filter= instead)' : '';
+        throw ScimError.invalidValue(`Invalid attribute path "${path}": ${err.message}${hint}`);
         throw err;
       }
       paths.push(path);

@@ -8,7 +8,7 @@ import { ScimError } from './errors.ts';
 import { parseScimDateTime } from './filter/evaluate.ts';
 import { deepEqual, isPlainObject } from './json.ts';
 import { checkResourceSize, checkStringLength } from './limits.ts';
-import { COMMON_ATTRIBUTES, GROUP_SCHEMA } from './schema/core.ts';
+import { COMMON_ATTRIBUTES, GROUP_SCHEMA, USER_SCHEMA } from './schema/core.ts';
 import { findAttribute, findExtension, isCoreUrn, isForbiddenKey } from './schema/registry.ts';
 import type { ResourceSchema, UnknownAttributePolicy } from './schema/registry.ts';
 import type { AttributeDefinition, SchemaDefinition } from './schema/types.ts';
@@ -336,6 +336,19 @@ export function validateResource(rs: ResourceSchema, input: unknown, context: Va
     out[key] = kept[key];
     if (isPlainObject(kept[key])) schemas.push(key);
   }
+  defaultActive(rs, out, context);
   checkResourceSize(rs.resourceType.name, out, rs.core.id === GROUP_SCHEMA);
   return out;
+}
+
+/**
+ * What an absent `active` means (docs/compatibility.md): a User is active unless a client says otherwise, so every
+ * stored User has the attribute. Created without it, a User is active; a PUT without it keeps the stored value (a
+ * client that never sends it, as OneLogin's default template, does not manage it, and must not reactivate a suspended
+ * user by updating a name); a PATCH that removes it leaves the default, true.
+ */
+function defaultActive(rs: ResourceSchema, out: Json, context: ValidationContext): void {
+  if (out.active !== undefined || rs.core.id !== USER_SCHEMA || !findAttribute(rs.core.attributes, 'active')) return;
+  const stored = context.existing?.active;
+  out.active = context.mode === 'replace' && typeof stored === 'boolean' ? stored : true;
 }

@@ -316,6 +316,18 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX webhook_deliveries_event ON webhook_deliveries (org_id, sequence)',
     ],
   },
+  {
+    // An absent `active` means true (docs/compatibility.md), and validation now stores it; Users written before say
+    // so too, so that filters, events and synced tables see the same value. Appended as the last key, the rest of
+    // the document as it was.
+    version: 6,
+    name: 'users active by default',
+    sqlite: [`UPDATE resources SET doc = json_set(doc, '$.active', json('true')) WHERE kind = 'User' AND json_type(doc, '$.active') IS NULL`],
+    postgres: [
+      `UPDATE resources SET doc = (left(rtrim(doc::text), -1) || ',"active":true}')::json
+        WHERE kind = 'User' AND json_typeof(doc -> 'active') IS NULL`,
+    ],
+  },
 ];
 
 export const STORE_MIGRATIONS: MigrationSet = {

@@ -207,7 +207,7 @@ test('unknown attributes: reject names them, ignore drops and records them, keep
 
   const ignored: string[] = [];
   const dropped = validateResource(userSchema('ignore'), input, { mode: 'create', ignored });
-  assert.deepEqual(dropped, { schemas: [USER_SCHEMA, ACME], userName: 'a', name: { givenName: 'A' }, [ACME]: { costCode: 'X' } });
+  assert.deepEqual(dropped, { schemas: [USER_SCHEMA, ACME], userName: 'a', name: { givenName: 'A' }, [ACME]: { costCode: 'X' }, active: true });
   assert.deepEqual(ignored.sort(), [`${ACME}:extra`, 'customField', 'name.nickish', 'urn:other:ext'].sort());
 
   const rs = userSchema('keep');
@@ -219,6 +219,7 @@ test('unknown attributes: reject names them, ignore drops and records them, keep
     name: { givenName: 'A', nickish: 1 },
     [ACME]: { costCode: 'X', extra: true },
     'urn:other:ext': { z: 1 },
+    active: true,
   });
   // Returned as sent by the default view; an `attributes` list returns what it names.
   const shown = new Projection(rs, {}).apply({ ...kept, id: '1' });

@@ -114,7 +114,7 @@ test('readOnly input is ignored on create and replace; members.display is kept',
     },
     create,
   );
-  assert.deepEqual(user, { schemas: [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], userName: 'a', [ENTERPRISE_USER_SCHEMA]: { manager: { value: 'm' } } });
+  assert.deepEqual(user, { schemas: [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], userName: 'a', [ENTERPRISE_USER_SCHEMA]: { manager: { value: 'm' } }, active: true });
   const replaced = validateResource(USER, { id: 'x', userName: 'a' }, { mode: 'replace', existing: { userName: 'old' } });
   assert.equal(replaced.id, undefined);
   const group = validateResource(GROUP, { displayName: 'g', members: [{ value: 'u1', display: 'Alice', type: 'User' }] }, create);
@@ -231,7 +231,7 @@ test('null means unassigned; empty arrays and empty objects are dropped', () => 
     { userName: 'a', displayName: null, emails: [], name: { givenName: null }, phoneNumbers: [null, { value: '1' }], addresses: [{ country: null }] },
     create,
   );
-  assert.deepEqual(out, { schemas: [USER_SCHEMA], userName: 'a', phoneNumbers: [{ value: '1' }] });
+  assert.deepEqual(out, { schemas: [USER_SCHEMA], userName: 'a', phoneNumbers: [{ value: '1' }], active: true });
   assert.deepEqual(validateResource(USER, { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { department: null } }, create).schemas, [USER_SCHEMA]);
   assert.deepEqual(validateResource(USER, { userName: 'a', [ENTERPRISE_USER_SCHEMA]: null }, create).schemas, [USER_SCHEMA]);
 });
@@ -299,8 +299,19 @@ test('hostile nesting in ignored input is a 400, not a stack overflow', () => {
   const deep = JSON.parse(`{"userName":"a","meta":${'['.repeat(depth)}{"__proto__":1}${']'.repeat(depth)}}`) as unknown;
   rejects(() => validateResource(USER, deep, create), 'invalidValue', /"__proto__" inside "meta" is not allowed/);
   const harmless = JSON.parse(`{"userName":"a","meta":${'['.repeat(depth)}${']'.repeat(depth)}}`) as unknown;
-  assert.deepEqual(validateResource(USER, harmless, create), { schemas: [USER_SCHEMA], userName: 'a' });
+  assert.deepEqual(validateResource(USER, harmless, create), { schemas: [USER_SCHEMA], userName: 'a', active: true });
   // Deep nesting under a validated attribute fails at the first level with a type error.
   const nested = JSON.parse(`{"userName":"a","name":{"givenName":${'['.repeat(depth)}${']'.repeat(depth)}}}`) as unknown;
   rejects(() => validateResource(USER, nested, create), 'invalidValue', /"name\.givenName" is single-valued/);
+});
+
+test('an absent active means true: on create, kept by a PUT without it, back to true when a PATCH removes it', () => {
+  assert.equal(validateResource(USER, { userName: 'a' }, create).active, true);
+  assert.equal(validateResource(USER, { userName: 'a', active: false }, create).active, false);
+  const suspended = { schemas: [USER_SCHEMA], userName: 'a', active: false };
+  // OneLogin's template never sends active: a profile update must not reactivate a suspended user.
+  assert.equal(validateResource(USER, { userName: 'a', title: 'T' }, { mode: 'replace', existing: suspended }).active, false);
+  assert.equal(validateResource(USER, { userName: 'a', active: true }, { mode: 'replace', existing: suspended }).active, true);
+  assert.equal(validateResource(USER, { userName: 'a' }, { mode: 'patch', existing: suspended }).active, true);
+  assert.equal(validateResource(GROUP, { displayName: 'g' }, create).active, undefined, 'Groups have no active');
 });

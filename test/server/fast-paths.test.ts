@@ -216,7 +216,7 @@ describe('cached projections', () => {
     const get = async (query: string) => (await call(h.base, 'GET', `/Users/${id}${query}`, { token: h.token })).body;
     for (let round = 0; round < 2; round++) {
       const full = await get('');
-      assert.deepEqual(Object.keys(full).sort(), ['displayName', 'emails', 'id', 'meta', 'name', 'schemas', 'userName']);
+      assert.deepEqual(Object.keys(full).sort(), ['active', 'displayName', 'emails', 'id', 'meta', 'name', 'schemas', 'userName']);
       const only = await get('?attributes=name.givenName');
       assert.deepEqual(only.name, { givenName: 'Vi' });
       assert.equal(only.emails, undefined);

@@ -141,3 +141,42 @@ test('RFC 9865 pagination is advertised only where the organization asks; cursor
     await h.close();
   }
 });
+
+test('attributes=emails[type eq "work"] (Microsoft\'s test collection) stays a 400 that says what to use instead', async () => {
+  const h = await startHarness();
+  try {
+    const api = client(h);
+    const created = await api('POST', '/Users', { body: user('v@example.com', { emails: [{ value: 'w@example.com', type: 'work' }, { value: 'h@example.com', type: 'home' }] }) });
+    for (const url of [`/Users?attributes=${encodeURIComponent('emails[type eq "work"]')}`, `/Users/${created.body.id}?attributes=${encodeURIComponent('emails[type eq "work"].value')}`]) {
+      const res = await api('GET', url);
+      assert.equal(res.status, 400, url);
+      assert.equal(res.body.scimType, 'invalidValue');
+      assert.match(res.body.detail, /attribute names, RFC 7644 section 3\.9; select values with filter=/);
+    }
+    // What to send instead: the filter selects users, attributes the returned attribute.
+    const res = await api('GET', `/Users?filter=${encodeURIComponent('emails[type eq "work"]')}&attributes=emails`);
+    assert.equal(res.body.totalResults, 1);
+    assert.equal(res.body.Resources[0].emails.length, 2);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a User created without active is active, everywhere it is read; a PUT without it keeps a suspension (OneLogin)', async () => {
+  const h = await startHarness();
+  try {
+    const api = client(h);
+    const created = await api('POST', '/Users', { body: user('no-active@example.com') });
+    assert.equal(created.body.active, true);
+    const found = await api('GET', `/Users?filter=${encodeURIComponent('active eq true')}`);
+    assert.equal(found.body.totalResults, 1);
+    const id = created.body.id;
+    await api('PATCH', `/Users/${id}`, { body: patchOp({ op: 'replace', path: 'active', value: false }) });
+    const put = await api('PUT', `/Users/${id}`, { body: user('no-active@example.com', { title: 'Renamed' }) });
+    assert.equal(put.body.active, false, 'a profile update without active does not reactivate');
+    const removed = await api('PATCH', `/Users/${id}`, { body: patchOp({ op: 'remove', path: 'active' }) });
+    assert.equal(removed.body.active, true);
+  } finally {
+    await h.close();
+  }
+});

@@ -613,8 +613,11 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
           externalId: 'EXT-2',
           emails: [{ value: 'bob@example.com', type: 'work' }],
         }));
-        u.carol = await store.create(org, 'User', userDoc('carol%', { title: '', [ENTERPRISE_USER_SCHEMA]: { department: 'Sales' } }));
-        u.dave = await store.create(org, 'User', userDoc('dave', { displayName: 'Dave D', title: 'Engineer', emails: [{ value: '', type: 'other' }] }));
+        // Validation stores `active: true` for a User created without it; these two are stored without it (the Store
+        // takes documents as they are), so the filters below meet an absent boolean.
+        const withoutActive = (doc: Record<string, unknown>) => Object.fromEntries(Object.entries(doc).filter(([k]) => k !== 'active'));
+        u.carol = await store.create(org, 'User', withoutActive(userDoc('carol%', { title: '', [ENTERPRISE_USER_SCHEMA]: { department: 'Sales' } })));
+        u.dave = await store.create(org, 'User', withoutActive(userDoc('dave', { displayName: 'Dave D', title: 'Engineer', emails: [{ value: '', type: 'other' }] })));
         team = await store.create(org, 'Group', groupDoc('Eng Team', [u.alice.id, u.bob.id]));
         empty = await store.create(org, 'Group', groupDoc('Empty'));
       });
@@ -1078,6 +1081,20 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         assert.deepEqual(await third.get(org, 'User', u.id), u);
         const recorded = await h.raw('SELECT version FROM schema_migrations ORDER BY version');
         assert.deepEqual(recorded.map((r) => Number(r.version)), MIGRATIONS.map((m) => m.version));
+      });
+
+      it('version 6 gives Users stored without active an active of true, keeping the rest of the document as it was', async () => {
+        const org = await newOrg();
+        const without = await store.create(org, 'User', { schemas: [USER_SCHEMA], userName: 'old-timer', title: 'T' });
+        const suspended = await store.create(org, 'User', { schemas: [USER_SCHEMA], userName: 'suspended', active: false });
+        const group = await store.create(org, 'Group', groupDoc('no-active-here'));
+        await h.raw('DELETE FROM schema_migrations WHERE version = 6');
+        const again = await h.reopen();
+        assert.deepEqual((await again.get(org, 'User', without.id))?.document, { schemas: [USER_SCHEMA], userName: 'old-timer', title: 'T', active: true });
+        assert.equal((await again.get(org, 'User', suspended.id))?.document.active, false);
+        assert.equal((await again.get(org, 'Group', group.id))?.document.active, undefined);
+        const text = (await h.raw('SELECT doc FROM resources WHERE id = ?', [without.id]))[0].doc;
+        assert.match(typeof text === 'string' ? text : JSON.stringify(text), /^\{"schemas".*"active":true\}$/);
       });
     });
   });
