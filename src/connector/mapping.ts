@@ -106,7 +106,8 @@ export function mapUser(resource: Json): Row {
     text(name.givenName),
     text(name.familyName),
     text(resource.displayName),
-    looseBool(resource.active),
+    // An absent `active` means active, as scimkit's server stores it (docs/compatibility.md).
+    resource.active === undefined || resource.active === null ? true : looseBool(resource.active),
     text(resource.title),
     text(resource.userType),
     text(ent.employeeNumber),

@@ -24,6 +24,13 @@ describe('mapping', () => {
     assert.equal(mapUser({ id: 'c', name: 'not an object', emails: 'nope' }).values[col('first_name')], null);
   });
 
+  it('reads an absent active as true, as the server stores it; an unreadable one stays unknown', () => {
+    assert.equal(mapUser({ id: 'a' }).values[col('active')], true);
+    assert.equal(mapUser({ id: 'a', active: null }).values[col('active')], true);
+    assert.equal(mapUser({ id: 'a', active: false }).values[col('active')], false);
+    assert.equal(mapUser({ id: 'a', active: 'maybe' }).values[col('active')], null);
+  });
+
   it('changes the hash exactly when a mapped value changes', () => {
     const base = { id: 'a', userName: 'a@x', title: 'Engineer', meta: { lastModified: '2024-01-01T00:00:00Z' } };
     assert.equal(mapUser(base).hash, mapUser(structuredClone(base)).hash);
