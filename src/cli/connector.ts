@@ -5,10 +5,10 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type ConnectorConfig } from '../connector/config.ts';
 import { openDestination } from '../connector/destination/index.ts';
-import { STREAMS } from '../connector/destination/types.ts';
+import { STREAMS, type TableCounts } from '../connector/destination/types.ts';
 import { createLogger, createRedactor, type Redactor } from '../connector/log.ts';
 import { createProgress, formatSummary, type ProgressSink } from '../connector/progress.ts';
-import { TABLES } from '../connector/tables.ts';
+import { TABLES, type TableName } from '../connector/tables.ts';
 import { createInterface } from 'node:readline/promises';
 import { probe } from '../connector/source.ts';
 import { clientFor, runSync } from '../connector/sync.ts';
@@ -189,16 +189,18 @@ async function checkCommand(flags: { config: string; json?: boolean }): Promise<
 
 async function stateCommand(flags: { config: string; json?: boolean }): Promise<void> {
   await withConfig(flags.config, async (config) => {
-    const dest = await openDestination(config.destination);
+    const dest = await openDestination(config.destination, config.namespace);
     try {
       const states = await dest.loadState();
       const counts = await dest.counts();
       const holder = await dest.lockHolder();
+      const source = await dest.source();
       if (flags.json) {
-        out(JSON.stringify({ destination: dest.label, running: holder, streams: Object.fromEntries(states), tables: counts }));
+        out(JSON.stringify({ destination: dest.label, namespace: dest.namespace, source, running: holder, streams: Object.fromEntries(states), tables: counts }));
         return;
       }
       out(`destination: ${dest.label}`);
+      out(`source: ${source ? `${source.source} (recorded ${source.registeredAt})` : 'none recorded yet'}${source && source.source !== config.baseUrl ? `; this config reads ${config.baseUrl}, so sync would refuse` : ''}`);
       if (holder) out(`a sync is running: ${holder.process}, since ${holder.since}`);
       for (const s of STREAMS) {
         const st = states.get(s);
@@ -210,7 +212,7 @@ async function stateCommand(flags: { config: string; json?: boolean }): Promise<
         const pass = st.phase ? `, ${st.phase} pass ${holder ? 'running' : 'interrupted'} at record ${st.position?.startIndex ?? 1}` : '';
         out(`${s}: strategy ${st.strategy ?? 'none'}, cursor ${st.cursor ?? 'none'}, last completed ${st.lastCompletedAt ?? 'never'}${pass}`);
       }
-      for (const [table, c] of Object.entries(counts)) out(`${table}: ${c.live} live rows, ${c.deleted} soft-deleted`);
+      for (const [table, c] of Object.entries(counts) as [TableName, TableCounts][]) out(`${dest.tableLabel(table)}: ${c.live} live rows, ${c.deleted} soft-deleted`);
     } finally {
       await dest.close();
     }
@@ -229,10 +231,10 @@ async function confirm(question: string): Promise<boolean> {
 
 async function resetCommand(flags: { config: string; dropTables?: boolean; yes?: boolean }): Promise<void> {
   await withConfig(flags.config, async (config) => {
-    const dest = await openDestination(config.destination);
+    const dest = await openDestination(config.destination, config.namespace);
     try {
       if (flags.dropTables && !flags.yes) {
-        const what = `the tables ${TABLES.map((t) => t.name).join(', ')} and the sync state in ${dest.label}`;
+        const what = `the tables ${TABLES.map((t) => dest.tableLabel(t.name)).join(', ')} and the sync state in ${dest.label}`;
         if (!process.stdin.isTTY) {
           process.stderr.write(`scimkit: reset --drop-tables deletes ${what}; re-run with --yes to confirm\n`);
           process.exitCode = 2;

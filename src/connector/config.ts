@@ -1,11 +1,13 @@
 /**
  * Connector configuration: a JSON file with the keys of the published Contentful SCIM connector example plus
- * `provider`, `region`, `base_url`, `destination`, `max_delete_share`, `rate_limit_share` and `max_response_mb`. Connector platforms pass every value as a
+ * `provider`, `region`, `base_url`, `destination`, `namespace`, `max_delete_share`, `rate_limit_share` and
+ * `max_response_mb`. Connector platforms pass every value as a
  * string, so numbers and booleans are accepted in either form. Anything unknown, mistyped or out of range is an
  * error naming the key and its allowed values: nothing silently falls back to a default.
  */
 import { readFileSync } from 'node:fs';
 import { isForbiddenKey } from '../scim/schema/registry.ts';
+import { NAMESPACE_PATTERN } from './destination/schema.ts';
 import { CONTENTSTACK_REGIONS, type ContentstackRegion, type ProviderKind, resolveBaseUrl } from './providers.ts';
 
 export interface ConnectorConfig {
@@ -31,6 +33,11 @@ export interface ConnectorConfig {
   readonly rateLimitShare: number;
   /** Largest response body read, in MiB; a larger one fails the run (nothing is written from it). */
   readonly maxResponseMb: number;
+  /**
+   * Keeps this source's tables apart from others in the same database: a table prefix in SQLite, a schema in
+   * PostgreSQL. Null: the plain table names.
+   */
+  readonly namespace: string | null;
 }
 
 export type DestinationUrl = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
@@ -64,7 +71,7 @@ export const DEFAULTS = {
 export const CONFIG_KEYS = [
   'bearer_token', 'org_id', 'sync_frequency_hours', 'initial_sync_days', 'max_records_per_page', 'request_timeout_seconds',
   'retry_attempts', 'enable_incremental_sync', 'enable_debug_logging', 'provider', 'region', 'base_url', 'destination',
-  'max_delete_share', 'rate_limit_share', 'max_response_mb',
+  'max_delete_share', 'rate_limit_share', 'max_response_mb', 'namespace',
 ] as const;
 
 type Raw = Map<string, unknown>;
@@ -206,6 +213,10 @@ export function parseConfig(input: unknown): ConnectorConfig {
     maxResponseMb: r.number('max_response_mb', 1, 512, false, DEFAULTS.max_response_mb),
   };
   const destination = parseDestination(r.string('destination') ?? DEFAULTS.destination, r.problems);
+  const namespace = r.string('namespace');
+  if (namespace !== null && !NAMESPACE_PATTERN.test(namespace)) {
+    r.problems.push(`namespace must be 1 to 40 lower-case letters, digits and underscores, starting with a letter (it names tables or a PostgreSQL schema; got ${describe(namespace)})`);
+  }
   problems.push(...r.problems);
 
   let baseUrl = '';
@@ -217,7 +228,7 @@ export function parseConfig(input: unknown): ConnectorConfig {
     else problems.push(resolved.problem);
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...config, bearerToken: bearerToken as string, orgId, provider, region, baseUrl, destination };
+  return { ...config, bearerToken: bearerToken as string, orgId, provider, region, baseUrl, destination, namespace };
 }
 
 /** Reads and validates a config file. File and JSON errors never quote the file's text, which holds the token. */

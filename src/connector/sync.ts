@@ -4,10 +4,11 @@
  * moment resumes where it stopped with nothing lost and nothing duplicated. Deletes are found after a complete pass
  * (every key the pass saw is recorded alongside the page) and applied as soft deletes behind a guard.
  */
+import type { Op } from '../sql/builder.ts';
 import type { ConnectorConfig } from './config.ts';
 import { openDestination } from './destination/index.ts';
 import {
-  emptyState, STREAMS, type DestinationTx, type ExistingRow, type StreamName, type StreamPosition, type StreamState,
+  emptyState, STREAMS, type DestinationTx, type ExistingRow, type SourceIdentity, type StreamName, type StreamPosition, type StreamState,
   type SyncTarget,
 } from './destination/types.ts';
 import { HttpClient, HttpError } from './http.ts';
@@ -94,6 +95,11 @@ export function clientFor(config: ConnectorConfig, opts: { logger?: Logger; time
 
 function serverIso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Where a config's rows come from, as the destination records it: the base URL (organization included), never the token. */
+export function sourceIdentity(config: ConnectorConfig): SourceIdentity {
+  return { source: config.baseUrl, provider: config.provider, orgId: config.orgId };
 }
 
 /** A server timestamp as a filter value: whole seconds, UTC. */
@@ -201,16 +207,17 @@ class SyncRun {
       const serverNow = this.caps.serverDate ?? Date.now();
       if (cap.strategy === 'incremental' && st.cursor) st = { ...st, phase: 'changes', since: st.cursor, detectDeletes: true };
       else if (cap.strategy === 'incremental' && config.initialSyncDays !== null) {
-        st = { ...st, phase: 'changes', since: isoSeconds(serverNow - config.initialSyncDays * 86_400_000), detectDeletes: false };
+        const since = isoSeconds(serverNow - config.initialSyncDays * 86_400_000);
+        st = { ...st, phase: 'changes', since, detectDeletes: false, initialSince: since };
       } else {
         if (!st.cursor && config.initialSyncDays !== null) this.logger.info(`${name}: initial_sync_days does not apply (${cap.reason}), so the first sync reads everything`);
         st = { ...st, phase: 'full', since: null, detectDeletes: true };
       }
       st = { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0 };
       const fresh = st;
-      await this.dest.transaction(async (tx) => {
-        await tx.clearSeen(name);
-        await tx.saveState(fresh);
+      await this.dest.write(function* (tx) {
+        yield* tx.clearSeen(name);
+        yield* tx.saveState(fresh);
       });
     } else {
       st = { ...st, strategy: cap.strategy };
@@ -283,19 +290,23 @@ class SyncRun {
             'This page was not written and the cursor did not advance; report it to the provider',
         );
       }
-      const outcome = await this.dest.transaction(async (tx) => {
+      // Ids the destination has never seen are fetched, whatever their lastModified says (a cursor is only a hint).
+      const fetched = idsOnly ? await this.fetchUnknown(name, st, [...byId.keys()]) : null;
+      const run = this;
+      const outcome = await this.dest.write(function* (tx) {
         const ids = [...byId.keys()];
-        if ((await tx.countSeen(name, ids)) === ids.length) {
+        if ((yield* tx.countSeen(name, ids)) === ids.length) {
           // The whole page was already read in this pass: the server ignored our paging parameter.
-          const seen = await tx.seenTotal(name);
+          const seen = yield* tx.seenTotal(name);
           if (page.totalResults !== null && seen >= page.totalResults) return null;
           throw new SyncError(
             `${name}: the server sent the same ${ids.length} records again for ${where}; it appears to ignore ` +
               `${useCursor ? 'the cursor' : 'startIndex'}, so the sync stops instead of looping (nothing was lost; the cursor did not advance)`,
           );
         }
-        const stats = idsOnly ? {} : await this.writePage(tx, name, byId);
-        await tx.markSeen(name, ids);
+        const written = idsOnly ? fetched : byId;
+        const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written) : {};
+        yield* tx.markSeen(name, ids);
         let max = st.passMaxModified ? Date.parse(st.passMaxModified) : -Infinity;
         if (!idsOnly) for (const r of byId.values()) max = Math.max(max, lastModifiedMs(r) ?? -Infinity);
         const next: StreamState = {
@@ -306,7 +317,7 @@ class SyncRun {
           passShifted: st.passShifted || shifted,
           passRecords: st.passRecords + byId.size,
         };
-        await tx.saveState(next);
+        yield* tx.saveState(next);
         return { stats, state: next };
       });
       if (outcome === null) {
@@ -314,14 +325,14 @@ class SyncRun {
         break;
       }
       this.merge(outcome.stats);
-      if (!idsOnly) this.records += byId.size;
+      this.records += idsOnly ? fetched?.size ?? 0 : byId.size;
       this.progress.update(name, outcome.state.passRecords);
       st = outcome.state;
     }
     this.progress.finish(name);
     const final = st;
     if ((final.phase === 'full' || final.phase === 'ids') && final.detectDeletes) await this.confirmUnseen(name);
-    const done = await this.dest.transaction((tx) => this.complete(tx, final));
+    const done = await this.dest.write((tx) => this.complete(tx, final));
     this.merge(done.deletes);
     return done.state;
   }
@@ -332,7 +343,7 @@ class SyncRun {
    * be taken for deleted. Those that still exist are marked seen.
    */
   private async confirmUnseen(name: StreamName): Promise<void> {
-    const candidates = await this.dest.transaction((tx) => tx.unseenIds(name, CONFIRM_LIMIT + 1));
+    const candidates = await this.dest.write((tx) => tx.unseenIds(name, CONFIRM_LIMIT + 1));
     if (candidates.length === 0) return;
     if (candidates.length > CONFIRM_LIMIT) {
       this.logger.debug(`${name}: ${candidates.length}+ rows not seen; too many to confirm one by one, trusting the listing`);
@@ -341,69 +352,100 @@ class SyncRun {
     const alive = await this.stillAtSource(name, candidates);
     if (alive.length === 0) return;
     this.logger.warn(`${name}: ${alive.length} resources missing from the listing still exist at the source (paging shifted during the pass); they are kept`);
-    await this.dest.transaction((tx) => tx.markSeen(name, alive));
+    await this.dest.write((tx) => tx.markSeen(name, alive));
   }
 
   private async stillAtSource(name: StreamName, ids: readonly string[]): Promise<string[]> {
-    const alive: string[] = [];
+    const found = await this.lookUp(name, ids, false);
+    if (found === null) {
+      this.logger.debug(`${name}: the server cannot filter by id and ${ids.length} rows are unseen; trusting the listing`);
+      return [];
+    }
+    return [...found.keys()];
+  }
+
+  /**
+   * Of the ids an id listing returned, fetches those the destination has no row for: a resource can exist at the
+   * source with a lastModified the cursor has already passed (an import that kept old timestamps, a cursor from
+   * before the destination recorded its source). Not after a first pass limited by initial_sync_days, whose point
+   * is to leave older resources out.
+   */
+  private async fetchUnknown(name: StreamName, st: StreamState, ids: readonly string[]): Promise<Map<string, Json> | null> {
+    if (st.initialSince !== null) return null;
+    const missing = await this.dest.write((tx) => tx.missing(name, ids));
+    if (missing.length === 0) return null;
+    const found = await this.lookUp(name, missing, true);
+    if (found === null) {
+      this.logger.warn(`${name}: ${missing.length} resources listed by id are not in the tables, and the server cannot filter by id to fetch them; run \`scimkit sync --full-refresh\` to read everything`);
+      return null;
+    }
+    this.logger.info(`${name}: fetched ${found.size} resources the tables did not hold although their lastModified is before the cursor`);
+    return found;
+  }
+
+  /**
+   * Resources by id: with `id eq` filters in batches, or one GET each for up to CONFIRM_BY_GET_LIMIT ids when the
+   * server cannot filter by id (null past that). `full` reads whole resources, else ids only where `attributes=`
+   * is honoured. Ids the source does not have are simply absent from the result.
+   */
+  private async lookUp(name: StreamName, ids: readonly string[], full: boolean): Promise<Map<string, Json> | null> {
+    const out = new Map<string, Json>();
+    const attributes = !full && this.caps.projection ? 'id' : undefined;
     if (this.idFilter !== false) {
       try {
         for (let i = 0; i < ids.length; i += ID_FILTER_BATCH) {
           const batch = ids.slice(i, i + ID_FILTER_BATCH);
           const wanted = new Set(batch);
-          const page = await listPage(this.http, name, {
-            count: batch.length,
-            filter: batch.map((id) => `id eq ${JSON.stringify(id)}`).join(' or '),
-            attributes: this.caps.projection ? 'id' : undefined,
-          });
-          const found = page.resources.map(resourceId);
+          const page = await listPage(this.http, name, { count: batch.length, filter: batch.map((id) => `id eq ${JSON.stringify(id)}`).join(' or '), attributes });
           // A server that ignored the filter answers with other resources: its answer proves nothing.
-          if (found.some((id) => id === null || !wanted.has(id))) throw new IgnoredFilter();
-          for (const id of found) alive.push(id as string);
+          for (const r of page.resources) {
+            const id = resourceId(r);
+            if (id === null || !wanted.has(id)) throw new IgnoredFilter();
+            out.set(id, r);
+          }
         }
         this.idFilter = true;
-        return alive;
+        return out;
       } catch (err) {
         const refused = err instanceof HttpError && err.status !== null && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 403;
         if (!refused && !(err instanceof IgnoredFilter)) throw err;
         this.idFilter = false;
-        alive.length = 0;
+        out.clear();
       }
     }
-    if (ids.length > CONFIRM_BY_GET_LIMIT) {
-      this.logger.debug(`${name}: the server cannot filter by id and ${ids.length} rows are unseen; trusting the listing`);
-      return [];
-    }
+    if (ids.length > CONFIRM_BY_GET_LIMIT) return null;
     for (const id of ids) {
       try {
-        await this.http.get(`${ENDPOINTS[name]}/${encodeURIComponent(id)}`, this.caps.projection ? { attributes: 'id' } : undefined);
-        alive.push(id);
+        const res = await this.http.get(`${ENDPOINTS[name]}/${encodeURIComponent(id)}`, attributes ? { attributes } : undefined);
+        const body = res.body;
+        if (!full) out.set(id, { id });
+        else if (body !== null && typeof body === 'object' && !Array.isArray(body) && resourceId(body) === id) out.set(id, body as Json);
       } catch (err) {
         if (!(err instanceof HttpError && err.status === 404)) throw err;
       }
     }
-    return alive;
+    return out;
   }
 
   /** Whether the source answers `id eq` filters (learned on first use). */
   private idFilter: boolean | null = null;
 
-  private async writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>): Promise<PageStats> {
+  private *writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>): Op<PageStats> {
     const syncedAt = new Date().toISOString();
     const ids = [...byId.keys()];
     if (name === 'users') {
-      const existing = await tx.existing('users', ids);
+      const existing = yield* tx.existing('users', ids);
       const { changed, stats } = classify(ids.map((id) => [id, mapUser(byId.get(id) as Json)]), existing);
-      await tx.upsert('users', changed, syncedAt);
+      yield* tx.upsert('users', changed, syncedAt);
       // A renamed user's memberships show the new name, whether or not the server touched its groups.
-      const renamed = await tx.refreshMemberDisplays({ memberIds: changed.map((r) => String(r.values[0])) }, syncedAt);
+      const renamed = yield* tx.refreshMemberDisplays({ memberIds: changed.map((r) => String(r.values[0])) }, syncedAt);
       return { users: stats, group_members: { updated: renamed } };
     }
     const groups = ids.map((id) => mapGroup(byId.get(id) as Json));
-    const existing = await tx.existing('groups', ids);
+    const existing = yield* tx.existing('groups', ids);
     const g = classify(groups.map((grp) => [grp.id, grp.row]), existing);
-    await tx.upsert('groups', g.changed, syncedAt);
-    const members = await tx.existingMembers(ids);
+    yield* tx.upsert('groups', g.changed, syncedAt);
+    const members = yield* tx.existingMembers(ids);
     let pending: Row[] = [];
     const m = { inserted: 0, updated: 0, unchanged: 0, softDeleted: 0 };
     for (const grp of groups) {
@@ -415,58 +457,58 @@ class SyncRun {
         if (change === 'unchanged') continue;
         pending.push(row);
         if (pending.length >= MEMBER_CHUNK) {
-          await tx.upsert('group_members', pending, syncedAt);
+          yield* tx.upsert('group_members', pending, syncedAt);
           pending = [];
         }
       }
       // The group lists all its members, so a live membership it no longer lists was removed.
       const removed: string[] = [];
       if (current) for (const [memberId, ex] of current) if (!ex.deleted && !grp.members.has(memberId)) removed.push(memberId);
-      m.softDeleted += await tx.softDeleteMembers(grp.id, removed, syncedAt);
+      m.softDeleted += yield* tx.softDeleteMembers(grp.id, removed, syncedAt);
       members.delete(grp.id);
     }
-    await tx.upsert('group_members', pending, syncedAt);
+    yield* tx.upsert('group_members', pending, syncedAt);
     // Rows just written carry the display the group sent; members that are synced users show their current name.
-    await tx.refreshMemberDisplays({ groupIds: ids }, syncedAt);
+    yield* tx.refreshMemberDisplays({ groupIds: ids }, syncedAt);
     // Counts are derived from live membership rows: a group whose lastModified did not move still gets its count.
-    const recounted = await tx.recountMembers(ids, syncedAt);
+    const recounted = yield* tx.recountMembers(ids, syncedAt);
     return { groups: { ...g.stats, updated: g.stats.updated + recounted, unchanged: g.stats.unchanged - recounted }, group_members: m };
   }
 
   /** Ends a phase inside `tx`: reconciles deletes after a complete pass, then starts the id scan or closes the stream. */
-  private async complete(tx: DestinationTx, st: StreamState): Promise<{ state: StreamState; deletes: PageStats }> {
+  private *complete(tx: DestinationTx, st: StreamState): Op<{ state: StreamState; deletes: PageStats }> {
     const name = st.stream;
     const now = new Date().toISOString();
     const deletes: PageStats = {};
     if (st.phase === 'changes' && st.detectDeletes) {
       // Changes are in; deletes need the list of ids that still exist.
       const next: StreamState = { ...st, phase: 'ids', position: FIRST_PAGE, passRecords: 0 };
-      await tx.clearSeen(name);
-      await tx.saveState(next);
+      yield* tx.clearSeen(name);
+      yield* tx.saveState(next);
       return { state: next, deletes };
     }
     if ((st.phase === 'full' || st.phase === 'ids') && st.detectDeletes) {
-      const plan = await tx.planDeletes(name);
+      const plan = yield* tx.planDeletes(name);
       const reported = st.position?.total ?? null;
       if (reported !== null && reported > plan.seen) {
         this.logger.warn(`${name}: the server reported ${reported} resources but paging returned ${plan.seen}; skipping delete detection for this pass`);
       } else if (plan.unseen > 0 || plan.memberships > 0) {
         this.guard(name, plan.unseen, plan.live, plan.seen);
         this.guard('group_members', plan.memberships, plan.liveMemberships, null);
-        const res = await tx.applyDeletes(name, now);
+        const res = yield* tx.applyDeletes(name, now);
         deletes[name] = { softDeleted: res.rows };
         deletes.group_members = { softDeleted: res.memberships };
         // Deleted users leave their groups even when the server did not move those groups' lastModified.
-        if (res.memberships > 0) deletes.groups = { ...deletes.groups, updated: await tx.recountMembers(null, now) };
+        if (res.memberships > 0) deletes.groups = { ...deletes.groups, updated: yield* tx.recountMembers(null, now) };
         this.logger.info(`${name}: soft-deleted ${res.rows} rows and ${res.memberships} memberships no longer in the source`);
       }
     }
-    await tx.clearSeen(name);
+    yield* tx.clearSeen(name);
     const done: StreamState = {
       ...st, phase: null, position: null, since: null, cursor: nextCursor(st), passMaxModified: null, passServerStart: null, passShifted: false,
       passRecords: 0, lastCompletedAt: now,
     };
-    await tx.saveState(done);
+    yield* tx.saveState(done);
     return { state: done, deletes };
   }
 
@@ -496,20 +538,23 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const { config } = opts;
   const { http, logger } = clientFor(config, opts);
   const progress = opts.progress ?? noProgress;
-  const owned = opts.destination ? null : await openDestination(config.destination);
+  const owned = opts.destination ? null : await openDestination(config.destination, config.namespace);
   const dest: SyncTarget = opts.destination ?? (owned as SyncTarget);
   let locked = false;
   try {
     await dest.lock();
     locked = true;
+    // Before any request: a namespace holding another source's rows refuses here, with nothing read or written.
+    const { adopted } = await dest.claimSource(sourceIdentity(config));
+    if (adopted) logger.warn(`${dest.label} was written before sources were recorded; its rows are taken to come from ${config.baseUrl} and stamped with it`);
     logger.debug(`syncing ${config.baseUrl} into ${dest.label}`);
     const caps = await probe(http, { maxRecordsPerPage: config.maxRecordsPerPage, incremental: config.enableIncrementalSync });
     logger.debug(`paging by ${caps.paging}, ${caps.pageSize} per page${caps.rateLimit ? `, server limit ${caps.rateLimit} requests/s` : ''}`);
     if (opts.fullRefresh) {
-      await dest.transaction(async (tx) => {
+      await dest.write(function* (tx) {
         for (const s of STREAMS) {
-          await tx.clearSeen(s);
-          await tx.saveState(emptyState(s));
+          yield* tx.clearSeen(s);
+          yield* tx.saveState(emptyState(s));
         }
       });
       logger.info('full refresh: cursors and positions cleared');

@@ -238,6 +238,13 @@ export class FakeProvider {
     }
   }
 
+  /** Holds the given resources (a saved snapshot); new ones get ids after the highest number among them. */
+  load(users: readonly Json[], groups: readonly Json[]): void {
+    for (const u of users) this.users.set(String(u.id), structuredClone(u));
+    for (const g of groups) this.groups.set(String(g.id), structuredClone(g));
+    for (const id of [...this.users.keys(), ...this.groups.keys()]) this.seq = Math.max(this.seq, Number(id.replace(/\D/g, '')) || 0);
+  }
+
   /** Queues a fault for the next `times` matching requests. */
   inject(fault: Fault): void {
     this.faults.push(fault);

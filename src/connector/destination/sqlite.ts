@@ -1,25 +1,12 @@
-/** SQLite destination (better-sqlite3): a WAL file, one write transaction per page. */
-import Database from 'better-sqlite3';
+/** SQLite destination: a WAL file through src/sql's runner; the run lock is a row holding the process id. */
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { Row } from '../mapping.ts';
-import { LOCK_TABLE, type Cell, type ColumnType, type TableDef } from '../tables.ts';
-import { allColumns, q, SqlDestination, type Params, type SqlDriver } from './sql.ts';
+import { exec, first, raw, sql } from '../../sql/builder.ts';
+import { SqliteRunner } from '../../sql/sqlite.ts';
+import { SqlDestination, type RunLock } from './destination.ts';
+import { connectorMigrations, tableName, tableRefs, type TableRefs } from './schema.ts';
 import type { LockHolder } from './types.ts';
-
-const TYPES: Readonly<Record<ColumnType, string>> = {
-  text: 'TEXT',
-  boolean: 'BOOLEAN',
-  integer: 'INTEGER',
-  timestamp: 'TIMESTAMP',
-  json: 'TEXT',
-};
-
-/** SQLite has no boolean type: booleans bind as 0/1. */
-function bind(v: unknown): unknown {
-  return typeof v === 'boolean' ? (v ? 1 : 0) : v;
-}
 
 /** Whether a process id is alive on this host (a killed sync leaves its lock row behind). */
 function alive(pid: number): boolean {
@@ -31,115 +18,72 @@ function alive(pid: number): boolean {
   }
 }
 
-class SqliteDriver implements SqlDriver {
-  readonly dialect = 'sqlite' as const;
-  readonly listSource = 'json_each(?)';
-  readonly label: string;
-  private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
-  private locked = false;
+interface LockRow {
+  pid: number;
+  host: string;
+  started_at: string;
+}
 
-  constructor(path: string) {
-    const full = resolve(path);
-    mkdirSync(dirname(full), { recursive: true });
-    this.label = `sqlite:${full}`;
-    this.db = new Database(full);
-    this.db.pragma('journal_mode = WAL');
-    // NORMAL keeps every committed transaction across a process kill; only a power cut may lose the last ones.
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 10000');
-  }
+/** The lock row: BEGIN IMMEDIATE excludes other writers while it is checked and written. */
+class SqliteLock implements RunLock {
+  private held = false;
 
-  private prepare(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
+  constructor(
+    private readonly runner: SqliteRunner,
+    private readonly t: TableRefs,
+    private readonly label: string,
+  ) {}
 
-  async all(sql: string, params: Params = []): Promise<Record<string, unknown>[]> {
-    return this.prepare(sql).all(...params.map(bind)) as Record<string, unknown>[];
-  }
-
-  async run(sql: string, params: Params = []): Promise<number> {
-    return this.prepare(sql).run(...params.map(bind)).changes;
-  }
-
-  async exec(script: string): Promise<void> {
-    this.db.exec(script);
-  }
-
-  async begin(): Promise<void> {
-    this.db.exec('BEGIN IMMEDIATE');
-  }
-
-  async commit(): Promise<void> {
-    this.db.exec('COMMIT');
-  }
-
-  async rollback(): Promise<void> {
-    if (this.db.inTransaction) this.db.exec('ROLLBACK');
-  }
-
-  columnType(type: ColumnType): string {
-    return TYPES[type];
-  }
-
-  listParam(values: readonly string[]): unknown {
-    return JSON.stringify(values);
-  }
-
-  async upsert(table: TableDef, rows: readonly Row[], syncedAt: string): Promise<void> {
-    const cols = allColumns(table);
-    const keys = new Set(table.key);
-    const sql = `INSERT INTO ${q(table.name)} (${cols.map((c) => q(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-      ON CONFLICT (${table.key.map(q).join(', ')}) DO UPDATE SET ${cols.filter((c) => !keys.has(c.name)).map((c) => `${q(c.name)} = excluded.${q(c.name)}`).join(', ')}`;
-    const stmt = this.prepare(sql);
-    for (const row of rows) {
-      const values: Cell[] = [...row.values, row.hash, syncedAt, false, null];
-      stmt.run(...values.map(bind));
-    }
-  }
-
-  async lock(): Promise<void> {
+  async acquire(): Promise<void> {
     const me = { pid: process.pid, host: hostname() };
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const held = this.db.prepare(`SELECT pid, host, started_at FROM ${LOCK_TABLE} WHERE name = 'sync'`).get() as { pid: number; host: string; started_at: string } | undefined;
+    const { t, label } = this;
+    await this.runner.run(function* () {
+      const held = yield* first<LockRow>(sql`SELECT pid, host, started_at FROM ${t.lock} WHERE name = 'sync'`);
       if (held && !(held.pid === me.pid && held.host === me.host) && (held.host !== me.host || alive(held.pid))) {
-        throw new Error(`another sync (pid ${held.pid} on ${held.host}, since ${held.started_at}) is writing to ${this.label}`);
+        throw new Error(`another sync (pid ${held.pid} on ${held.host}, since ${held.started_at}) is writing to ${label}`);
       }
-      this.db.prepare(`INSERT INTO ${LOCK_TABLE} (name, pid, host, started_at) VALUES ('sync', ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at`)
-        .run(me.pid, me.host, new Date().toISOString());
-      this.db.exec('COMMIT');
-      this.locked = true;
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      throw err;
-    }
+      yield* exec(sql`INSERT INTO ${t.lock} (name, pid, host, started_at) VALUES ('sync', ${me.pid}, ${me.host}, ${new Date().toISOString()})
+        ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at`);
+    }, 'write');
+    this.held = true;
   }
 
-  async lockHolder(): Promise<LockHolder | null> {
-    const held = this.db.prepare(`SELECT pid, host, started_at FROM ${LOCK_TABLE} WHERE name = 'sync'`).get() as { pid: number; host: string; started_at: string } | undefined;
+  async release(): Promise<void> {
+    if (!this.held) return;
+    this.held = false;
+    const { t } = this;
+    await this.runner.run(function* () {
+      yield* exec(sql`DELETE FROM ${t.lock} WHERE name = 'sync' AND pid = ${process.pid} AND host = ${hostname()}`);
+    }, 'write');
+  }
+
+  async holder(): Promise<LockHolder | null> {
+    const { t } = this;
+    const held = await this.runner.run(() => first<LockRow>(sql`SELECT pid, host, started_at FROM ${t.lock} WHERE name = 'sync'`), 'read');
     // A killed sync leaves its row behind; on another host the row is taken at its word.
     if (!held || (held.host === hostname() && !alive(held.pid))) return null;
     return { process: `pid ${held.pid} on ${held.host}`, since: held.started_at };
   }
-
-  async unlock(): Promise<void> {
-    if (!this.locked) return;
-    this.db.prepare(`DELETE FROM ${LOCK_TABLE} WHERE name = 'sync' AND pid = ? AND host = ?`).run(process.pid, hostname());
-    this.locked = false;
-  }
-
-  async close(): Promise<void> {
-    await this.unlock();
-    this.db.close();
-  }
 }
 
-export function openSqlite(path: string): SqlDestination {
-  return new SqlDestination(new SqliteDriver(path));
+export function openSqlite(path: string, namespace: string | null): SqlDestination {
+  const full = resolve(path);
+  mkdirSync(dirname(full), { recursive: true });
+  const runner = new SqliteRunner(full, { migrations: [connectorMigrations('sqlite', namespace)], busyTimeoutMs: 10_000 });
+  const tables = tableRefs('sqlite', namespace);
+  const label = `sqlite:${full}${namespace === null ? '' : ` (namespace ${namespace}: tables ${namespace}_*)`}`;
+  return new SqlDestination({
+    kind: 'sqlite',
+    label,
+    namespace,
+    runner,
+    tables,
+    lock: new SqliteLock(runner, tables, label),
+    tableLabel: (table) => tableName('sqlite', namespace, table),
+    *dropAll() {
+      for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
+      // The next open migrates an empty namespace from the first version again.
+      yield* exec(sql`DROP TABLE IF EXISTS ${raw(`"${tableName('sqlite', namespace, 'migrations')}"`)}`);
+    },
+  });
 }

@@ -1,4 +1,5 @@
 /** The destination contract: SQLite and PostgreSQL implement it with the same tables and behaviour. */
+import type { Op } from '../../sql/builder.ts';
 import type { Row } from '../mapping.ts';
 import type { TableName } from '../tables.ts';
 
@@ -41,13 +42,15 @@ export interface StreamState {
   readonly passShifted: boolean;
   readonly passRecords: number;
   readonly lastCompletedAt: string | null;
+  /** Set when the stream's first pass was limited by initial_sync_days: the lower bound it used. */
+  readonly initialSince: string | null;
   readonly updatedAt: string | null;
 }
 
 export function emptyState(stream: StreamName): StreamState {
   return {
     stream, strategy: null, cursor: null, phase: null, position: null, since: null, detectDeletes: false,
-    passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0, lastCompletedAt: null, updatedAt: null,
+    passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0, lastCompletedAt: null, initialSince: null, updatedAt: null,
   };
 }
 
@@ -68,32 +71,38 @@ export interface DeletePlan {
   readonly seen: number;
 }
 
-/** Operations inside one destination transaction. */
+/**
+ * Operations inside one destination transaction. Each is a generator of statements (src/sql): a transaction body
+ * composes them with `yield*` and the destination's runner runs the whole body in one transaction, so the body must
+ * have no effects outside the database (PostgreSQL reruns it after a deadlock).
+ */
 export interface DestinationTx {
-  existing(table: 'users' | 'groups', ids: readonly string[]): Promise<Map<string, ExistingRow>>;
+  existing(table: 'users' | 'groups', ids: readonly string[]): Op<Map<string, ExistingRow>>;
+  /** Of `ids`, those the table has no row for at all. */
+  missing(table: 'users' | 'groups', ids: readonly string[]): Op<string[]>;
   /** Current memberships of the given groups: group id to member id to row. */
-  existingMembers(groupIds: readonly string[]): Promise<Map<string, Map<string, ExistingRow>>>;
-  /** Inserts or overwrites whole rows (live again if they were soft-deleted). */
-  upsert(table: TableName, rows: readonly Row[], syncedAt: string): Promise<void>;
-  softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Promise<number>;
+  existingMembers(groupIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>>;
+  /** Inserts or overwrites whole rows (live again if they were soft-deleted), stamped with the source. */
+  upsert(table: TableName, rows: readonly Row[], syncedAt: string): Op<void>;
+  softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Op<number>;
   /**
    * Sets `display` of live User memberships (of the given groups, or of the given members) to the member's
    * display_name, else user_name, from the users table, where it differs; returns the rows changed.
    */
-  refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }, at: string): Promise<number>;
+  refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }, at: string): Op<number>;
   /** Sets `member_count` of live groups (the given ones, or all) to their live memberships where it differs; returns the rows changed. */
-  recountMembers(groupIds: readonly string[] | null, at: string): Promise<number>;
-  markSeen(stream: StreamName, keys: readonly string[]): Promise<void>;
+  recountMembers(groupIds: readonly string[] | null, at: string): Op<number>;
+  markSeen(stream: StreamName, keys: readonly string[]): Op<void>;
   /** How many of `keys` the running pass already saw. */
-  countSeen(stream: StreamName, keys: readonly string[]): Promise<number>;
-  seenTotal(stream: StreamName): Promise<number>;
+  countSeen(stream: StreamName, keys: readonly string[]): Op<number>;
+  seenTotal(stream: StreamName): Op<number>;
   /** Up to `limit` ids of live rows the running pass has not seen. */
-  unseenIds(stream: StreamName, limit: number): Promise<string[]>;
-  planDeletes(stream: StreamName): Promise<DeletePlan>;
+  unseenIds(stream: StreamName, limit: number): Op<string[]>;
+  planDeletes(stream: StreamName): Op<DeletePlan>;
   /** Soft-deletes live rows the pass did not see, and their memberships; returns rows and memberships deleted. */
-  applyDeletes(stream: StreamName, at: string): Promise<{ rows: number; memberships: number }>;
-  clearSeen(stream: StreamName): Promise<void>;
-  saveState(state: StreamState): Promise<void>;
+  applyDeletes(stream: StreamName, at: string): Op<{ rows: number; memberships: number }>;
+  clearSeen(stream: StreamName): Op<void>;
+  saveState(state: StreamState): Op<void>;
 }
 
 export interface TableCounts {
@@ -108,23 +117,50 @@ export interface LockHolder {
   readonly since: string;
 }
 
+/** Where a namespace's rows come from: the source's base URL (the organization is part of it), never the token. */
+export interface SourceIdentity {
+  readonly source: string;
+  readonly provider: string;
+  readonly orgId: string | null;
+}
+
+export interface SourceRecord extends SourceIdentity {
+  readonly registeredAt: string;
+}
+
+export type DestinationKind = 'sqlite' | 'postgres';
+
 export interface Destination {
-  readonly kind: 'sqlite' | 'postgres';
-  /** Where it writes, with any password removed. */
+  readonly kind: DestinationKind;
+  /** Where it writes, with any password removed, and the namespace when there is one. */
   readonly label: string;
-  /** Creates the tables when missing. */
-  migrate(): Promise<void>;
+  /** The namespace its tables live in (null: the plain table names). */
+  readonly namespace: string | null;
+  /** The table a stream or table name is stored in, as a user would query it (`acme_users`, `acme.users`). */
+  tableLabel(table: TableName): string;
   /** Claims the destination for one sync run; fails when another live run holds it. */
   lock(): Promise<void>;
   unlock(): Promise<void>;
   /** The live sync holding the run lock, if any (a killed one's leftover lock does not count). */
   lockHolder(): Promise<LockHolder | null>;
+  /** The source recorded for this namespace, if any. */
+  source(): Promise<SourceRecord | null>;
+  /**
+   * Records `identity` as the namespace's source, or checks it against the one recorded. A namespace holding rows
+   * of another source refuses with SourceMismatch. Rows written before sources were recorded are adopted (and
+   * stamped) on the first claim: `adopted` says so.
+   */
+  claimSource(identity: SourceIdentity): Promise<{ adopted: boolean }>;
   loadState(): Promise<Map<StreamName, StreamState>>;
-  transaction<T>(fn: (tx: DestinationTx) => Promise<T>): Promise<T>;
+  /** Runs `body` in one write transaction. */
+  write<T>(body: (tx: DestinationTx) => Op<T>): Promise<T>;
   counts(): Promise<Record<TableName, TableCounts>>;
   /** Every row of a table, ordered by key, with timestamps as ISO strings, booleans as booleans and JSON parsed. */
   readRows(table: TableName): Promise<Record<string, unknown>[]>;
-  /** Forgets cursors, positions and strategies (the next sync starts a full pass); `dropTables` also drops the data. */
+  /**
+   * Forgets cursors, positions and strategies (the next sync starts a full pass); `dropTables` also drops the
+   * data, the source record and the migration record, leaving the namespace empty.
+   */
   reset(opts: { dropTables: boolean }): Promise<void>;
   close(): Promise<void>;
 }
@@ -133,4 +169,4 @@ export interface Destination {
  * What the sync engine needs of a destination. The SQL destinations are one; the Airbyte and Fivetran shells provide
  * another, which keeps no tables and emits each committed transaction as platform messages.
  */
-export type SyncTarget = Pick<Destination, 'label' | 'lock' | 'unlock' | 'loadState' | 'transaction'>;
+export type SyncTarget = Pick<Destination, 'label' | 'lock' | 'unlock' | 'loadState' | 'write' | 'claimSource'>;

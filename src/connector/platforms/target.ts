@@ -5,6 +5,7 @@
  * state. A transaction that fails is undone and emits nothing, so what the platform saw always matches the state it
  * will hand back.
  */
+import type { Op } from '../../sql/builder.ts';
 import type { Row } from '../mapping.ts';
 import {
   emptyState, type DeletePlan, type DestinationTx, type ExistingRow, type StreamName, type StreamState, type SyncTarget,
@@ -130,7 +131,7 @@ class ShellTx implements DestinationTx {
     this.mark(stream, id, { op: 'delete', key: [id], at });
   }
 
-  async existing(table: 'users' | 'groups', ids: readonly string[]): Promise<Map<string, ExistingRow>> {
+  *existing(table: 'users' | 'groups', ids: readonly string[]): Op<Map<string, ExistingRow>> {
     const known = this.known(table);
     const out = new Map<string, ExistingRow>();
     for (const id of ids) {
@@ -140,7 +141,12 @@ class ShellTx implements DestinationTx {
     return out;
   }
 
-  async existingMembers(groupIds: readonly string[]): Promise<Map<string, Map<string, ExistingRow>>> {
+  *missing(table: 'users' | 'groups', ids: readonly string[]): Op<string[]> {
+    const known = this.known(table);
+    return ids.filter((id) => !known.has(id));
+  }
+
+  *existingMembers(groupIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>> {
     const out = new Map<string, Map<string, ExistingRow>>();
     // A copy: the engine reads these while this transaction changes the state's own maps.
     for (const gid of groupIds) {
@@ -150,7 +156,7 @@ class ShellTx implements DestinationTx {
     return out;
   }
 
-  async upsert(table: TableName, rows: readonly Row[]): Promise<void> {
+  *upsert(table: TableName, rows: readonly Row[]): Op<void> {
     for (const row of rows) {
       if (table === 'users') {
         const id = String(row.values[0]);
@@ -174,7 +180,7 @@ class ShellTx implements DestinationTx {
     }
   }
 
-  async softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Promise<number> {
+  *softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Op<number> {
     let n = 0;
     for (const mid of memberIds) if (this.deleteMember(groupId, mid, at)) n += 1;
     return n;
@@ -184,7 +190,7 @@ class ShellTx implements DestinationTx {
    * Memberships always carry their derived display when emitted (see changes()), so only a renamed user's other
    * memberships need re-emitting: those whose display, as last emitted, differs from the user's new name.
    */
-  async refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }): Promise<number> {
+  *refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }): Op<number> {
     if ('groupIds' in scope) return 0;
     let n = 0;
     for (const uid of scope.memberIds) {
@@ -203,7 +209,7 @@ class ShellTx implements DestinationTx {
     return n;
   }
 
-  async recountMembers(groupIds: readonly string[] | null): Promise<number> {
+  *recountMembers(groupIds: readonly string[] | null): Op<number> {
     let n = 0;
     for (const id of groupIds ?? [...this.s.groups.keys()]) {
       const before = this.s.groups.get(id);
@@ -220,21 +226,21 @@ class ShellTx implements DestinationTx {
     return n;
   }
 
-  async markSeen(stream: StreamName, keys: readonly string[]): Promise<void> {
+  *markSeen(stream: StreamName, keys: readonly string[]): Op<void> {
     const seen = this.engine(stream).seen;
     const added = keys.filter((k) => !seen.has(k));
     for (const k of added) seen.add(k);
     if (added.length > 0) this.undo.push(() => added.forEach((k) => seen.delete(k)));
   }
 
-  async countSeen(stream: StreamName, keys: readonly string[]): Promise<number> {
+  *countSeen(stream: StreamName, keys: readonly string[]): Op<number> {
     const seen = this.engine(stream).seen;
     let n = 0;
     for (const k of new Set(keys)) if (seen.has(k)) n += 1;
     return n;
   }
 
-  async seenTotal(stream: StreamName): Promise<number> {
+  *seenTotal(stream: StreamName): Op<number> {
     return this.engine(stream).seen.size;
   }
 
@@ -243,7 +249,7 @@ class ShellTx implements DestinationTx {
     return [...this.known(stream).keys()].filter((id) => !seen.has(id));
   }
 
-  async unseenIds(stream: StreamName, limit: number): Promise<string[]> {
+  *unseenIds(stream: StreamName, limit: number): Op<string[]> {
     return this.unseen(stream).sort().slice(0, limit);
   }
 
@@ -263,7 +269,7 @@ class ShellTx implements DestinationTx {
     return out;
   }
 
-  async planDeletes(stream: StreamName): Promise<DeletePlan> {
+  *planDeletes(stream: StreamName): Op<DeletePlan> {
     const unseen = this.unseen(stream);
     let liveMemberships = 0;
     for (const m of this.s.members.values()) liveMemberships += m.size;
@@ -276,7 +282,7 @@ class ShellTx implements DestinationTx {
     };
   }
 
-  async applyDeletes(stream: StreamName, at: string): Promise<{ rows: number; memberships: number }> {
+  *applyDeletes(stream: StreamName, at: string): Op<{ rows: number; memberships: number }> {
     const unseen = this.unseen(stream);
     let memberships = 0;
     for (const [gid, mid] of this.affected(stream, unseen)) if (this.deleteMember(gid, mid, at)) memberships += 1;
@@ -284,14 +290,14 @@ class ShellTx implements DestinationTx {
     return { rows: unseen.length, memberships };
   }
 
-  async clearSeen(stream: StreamName): Promise<void> {
+  *clearSeen(stream: StreamName): Op<void> {
     const e = this.engine(stream);
     const before = e.seen;
     e.seen = new Set();
     this.undo.push(() => (e.seen = before));
   }
 
-  async saveState(state: StreamState): Promise<void> {
+  *saveState(state: StreamState): Op<void> {
     const e = this.engine(state.stream);
     const before = e.state;
     e.state = state;
@@ -352,11 +358,19 @@ export class EmittingTarget implements SyncTarget {
     return new Map([...this.state.engine].map(([stream, e]) => [stream, e.state]));
   }
 
-  async transaction<T>(fn: (tx: DestinationTx) => Promise<T>): Promise<T> {
+  /** The platform's state belongs to one connection, whose config names its source: nothing to record or check. */
+  async claimSource(): Promise<{ adopted: boolean }> {
+    return { adopted: false };
+  }
+
+  /** Runs the engine's transaction body against the state; the shell's operations never reach for SQL. */
+  async write<T>(body: (tx: DestinationTx) => Op<T>): Promise<T> {
     const tx = new ShellTx(this.state, this.memberOf);
     let result: T;
     try {
-      result = await fn(tx);
+      const step = body(tx).next();
+      if (!step.done) throw new Error('a platform shell has no SQL to run');
+      result = step.value;
     } catch (err) {
       tx.rollback();
       throw err;

@@ -1,0 +1,323 @@
+/**
+ * The destination's SQL, written once on src/sql: every operation is a generator of statements that a runner runs
+ * inside one transaction (see sql/builder.ts), with values always bound, never interpolated. Table names come from
+ * the namespace (schema.ts). The few statements that differ per database (the batched upsert) switch on the
+ * dialect's name.
+ */
+import { chunks, exec, first, join, list, raw, rows, sql, type Op, type Sql } from '../../sql/builder.ts';
+import type { Dialect } from '../../sql/dialect.ts';
+import type { Row } from '../mapping.ts';
+import { TABLES, type ColumnType, type TableDef, type TableName } from '../tables.ts';
+import type { TableRefs } from './schema.ts';
+import {
+  emptyState, type DeletePlan, type DestinationTx, type ExistingRow, type Phase, type StreamName, type StreamPosition, type StreamState,
+  type Strategy, type TableCounts,
+} from './types.ts';
+
+/** Bookkeeping columns every data table has after its data columns (then `source`, added by migration 2). */
+const BOOKKEEPING: readonly { name: string; type: ColumnType }[] = [
+  { name: '_hash', type: 'text' },
+  { name: '_synced_at', type: 'timestamp' },
+  { name: '_deleted', type: 'boolean' },
+  { name: '_deleted_at', type: 'timestamp' },
+  { name: 'source', type: 'text' },
+];
+
+/** Column names of a table in write order: data columns, then bookkeeping. */
+export function allColumns(table: TableDef): { name: string; type: ColumnType }[] {
+  return [...table.columns, ...BOOKKEEPING];
+}
+
+export function tableDef(name: TableName): TableDef {
+  return TABLES.find((t) => t.name === name) as TableDef;
+}
+
+const ident = (name: string): Sql => raw(`"${name}"`);
+
+/** A membership whose member is a User (the type is optional in SCIM; a missing one means a User). */
+const USER_MEMBER = raw(`(m.member_type IS NULL OR lower(m.member_type) = 'user')`);
+
+/** PostgreSQL ships a chunk of rows as one array per column; timestamps and JSON travel as text and are cast. */
+const PG_ARRAY: Readonly<Record<ColumnType, string>> = { text: 'text[]', boolean: 'boolean[]', integer: 'integer[]', timestamp: 'text[]', json: 'text[]' };
+const PG_CAST: Readonly<Record<ColumnType, string>> = { text: '', boolean: '', integer: '', timestamp: '::timestamptz', json: '::jsonb' };
+const PG_CHUNK = 2000;
+
+function num(v: unknown): number {
+  return Number(v ?? 0);
+}
+
+export function toBool(v: unknown): boolean | null {
+  if (v === null || v === undefined) return null;
+  return v === true || v === 1 || v === 1n || v === '1' || v === 't';
+}
+
+function toIso(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString();
+  const ms = Date.parse(String(v));
+  return Number.isNaN(ms) ? String(v) : new Date(ms).toISOString();
+}
+
+function toJson(v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  return typeof v === 'string' ? JSON.parse(v) : v;
+}
+
+/** What `_scimkit_state.detail` holds (JSON), besides the columns. */
+interface StateDetail {
+  position: StreamPosition | null;
+  since: string | null;
+  detectDeletes: boolean;
+  passMaxModified: string | null;
+  passServerStart: string | null;
+  passShifted?: boolean;
+  passRecords: number;
+  lastCompletedAt: string | null;
+  initialSince?: string | null;
+}
+
+/** The operations of one destination: its dialect, its tables, and the source its rows are stamped with. */
+export class Operations {
+  constructor(
+    readonly dialect: Dialect,
+    readonly t: TableRefs,
+    /** The source every written row records (null only before the source is claimed). */
+    private readonly sourceOf: () => string | null,
+  ) {}
+
+  private table(name: TableName): Sql {
+    return this.t[name];
+  }
+
+  private values(ids: readonly string[]): Sql {
+    return this.dialect.values(ids);
+  }
+
+  /** Live rows of a stream's table the running pass has not seen (alias `t`). */
+  private unseen(stream: StreamName): Sql {
+    return sql`t._deleted = FALSE AND NOT EXISTS (SELECT 1 FROM ${this.t.seen} s WHERE s.stream = ${stream} AND s.key = t.id)`;
+  }
+
+  /** Live memberships that go with unseen rows: members of unseen groups, or unseen users as members (alias `m`). */
+  private affectedMemberships(stream: StreamName): Sql {
+    const target = this.table(stream);
+    const match = stream === 'users'
+      ? sql`${USER_MEMBER} AND m.member_id IN (SELECT t.id FROM ${target} t WHERE ${this.unseen(stream)})`
+      : sql`m.group_id IN (SELECT t.id FROM ${target} t WHERE ${this.unseen(stream)})`;
+    return sql`m._deleted = FALSE AND ${match}`;
+  }
+
+  readonly tx: DestinationTx = {
+    existing: (table, ids) => this.existing(table, ids),
+    missing: (table, ids) => this.missing(table, ids),
+    existingMembers: (groupIds) => this.existingMembers(groupIds),
+    upsert: (table, rows, syncedAt) => this.upsert(table, rows, syncedAt),
+    softDeleteMembers: (groupId, memberIds, at) => this.softDeleteMembers(groupId, memberIds, at),
+    refreshMemberDisplays: (scope, at) => this.refreshMemberDisplays(scope, at),
+    recountMembers: (groupIds, at) => this.recountMembers(groupIds, at),
+    markSeen: (stream, keys) => this.markSeen(stream, keys),
+    countSeen: (stream, keys) => this.countSeen(stream, keys),
+    seenTotal: (stream) => this.seenTotal(stream),
+    unseenIds: (stream, limit) => this.unseenIds(stream, limit),
+    planDeletes: (stream) => this.planDeletes(stream),
+    applyDeletes: (stream, at) => this.applyDeletes(stream, at),
+    clearSeen: (stream) => this.clearSeen(stream),
+    saveState: (state) => this.saveState(state),
+  };
+
+  *existing(table: 'users' | 'groups', ids: readonly string[]): Op<Map<string, ExistingRow>> {
+    const out = new Map<string, ExistingRow>();
+    if (ids.length === 0) return out;
+    const found = yield* rows<{ id: string; _hash: string; _deleted: unknown }>(
+      sql`SELECT id, _hash, _deleted FROM ${this.table(table)} WHERE id IN (SELECT value FROM ${this.values(ids)})`,
+    );
+    for (const r of found) out.set(String(r.id), { hash: String(r._hash), deleted: toBool(r._deleted) === true });
+    return out;
+  }
+
+  /** Of `ids`, those with no row at all in the table (never seen by this destination). */
+  *missing(table: 'users' | 'groups', ids: readonly string[]): Op<string[]> {
+    if (ids.length === 0) return [];
+    const found = yield* rows<{ id: string }>(sql`SELECT id FROM ${this.table(table)} WHERE id IN (SELECT value FROM ${this.values(ids)})`);
+    const known = new Set(found.map((r) => String(r.id)));
+    return ids.filter((id) => !known.has(id));
+  }
+
+  *existingMembers(groupIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>> {
+    const out = new Map<string, Map<string, ExistingRow>>();
+    if (groupIds.length === 0) return out;
+    const found = yield* rows<{ group_id: string; member_id: string; _hash: string; _deleted: unknown }>(
+      sql`SELECT group_id, member_id, _hash, _deleted FROM ${this.t.group_members} WHERE group_id IN (SELECT value FROM ${this.values(groupIds)})`,
+    );
+    for (const r of found) {
+      const g = String(r.group_id);
+      let m = out.get(g);
+      if (!m) out.set(g, (m = new Map()));
+      m.set(String(r.member_id), { hash: String(r._hash), deleted: toBool(r._deleted) === true });
+    }
+    return out;
+  }
+
+  /** Inserts or overwrites whole rows, live again if they were soft-deleted, stamped with the source. */
+  *upsert(name: TableName, data: readonly Row[], syncedAt: string): Op<void> {
+    if (data.length === 0) return;
+    const table = tableDef(name);
+    const cols = allColumns(table);
+    const keys = new Set(table.key);
+    const names = join(cols.map((c) => ident(c.name)), ', ');
+    const conflict = sql`ON CONFLICT (${join(table.key.map(ident), ', ')}) DO UPDATE SET ${join(
+      cols.filter((c) => !keys.has(c.name)).map((c) => raw(`"${c.name}" = excluded."${c.name}"`)),
+      ', ',
+    )}`;
+    const source = this.sourceOf();
+    if (this.dialect.name === 'sqlite') {
+      // One prepared statement (the runner caches it by its text), run per row inside the page's transaction.
+      for (const row of data) {
+        yield* exec(sql`INSERT INTO ${this.table(name)} (${names}) VALUES (${list([...row.values, row.hash, syncedAt, false, null, source])}) ${conflict}`);
+      }
+      return;
+    }
+    // PostgreSQL: one statement per chunk, one array parameter per column; the text is the same for every chunk.
+    const columns = table.columns;
+    const select = join(columns.map((c, i) => raw(`u.c${i}${PG_CAST[c.type]}`)), ', ');
+    const aliases = raw(columns.map((_, i) => `c${i}`).join(', '));
+    for (const chunk of chunks(data, PG_CHUNK)) {
+      const arrays = join(columns.map((c, i) => sql`${chunk.map((r) => r.values[i])}::${raw(PG_ARRAY[c.type])}`), ', ');
+      yield* exec(sql`INSERT INTO ${this.table(name)} (${names})
+        SELECT ${select}, u.h, ${syncedAt}::timestamptz, FALSE, NULL, ${source}::text
+        FROM unnest(${arrays}, ${chunk.map((r) => r.hash)}::text[]) AS u(${aliases}, h) ${conflict}`);
+    }
+  }
+
+  *softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Op<number> {
+    if (memberIds.length === 0) return 0;
+    return yield* exec(sql`UPDATE ${this.t.group_members} SET _deleted = TRUE, _deleted_at = ${at}, _synced_at = ${at}
+      WHERE group_id = ${groupId} AND _deleted = FALSE AND member_id IN (SELECT value FROM ${this.values(memberIds)})`);
+  }
+
+  *refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }, at: string): Op<number> {
+    const byGroup = 'groupIds' in scope;
+    const ids = byGroup ? scope.groupIds : scope.memberIds;
+    if (ids.length === 0) return 0;
+    const name = raw('coalesce(u.display_name, u.user_name)');
+    const column = raw(byGroup ? 'm.group_id' : 'm.member_id');
+    return yield* exec(sql`UPDATE ${this.t.group_members} AS m SET display = ${name}, _synced_at = ${at} FROM ${this.t.users} AS u
+      WHERE u.id = m.member_id AND ${column} IN (SELECT value FROM ${this.values(ids)})
+      AND m._deleted = FALSE AND ${USER_MEMBER} AND m.display IS DISTINCT FROM ${name}`);
+  }
+
+  *recountMembers(groupIds: readonly string[] | null, at: string): Op<number> {
+    if (groupIds !== null && groupIds.length === 0) return 0;
+    const live = sql`(SELECT count(*) FROM ${this.t.group_members} m WHERE m.group_id = g.id AND m._deleted = FALSE)`;
+    const scope = groupIds === null ? raw('') : sql`AND g.id IN (SELECT value FROM ${this.values(groupIds)})`;
+    return yield* exec(sql`UPDATE ${this.t.groups} AS g SET member_count = ${live}, _synced_at = ${at}
+      WHERE g._deleted = FALSE ${scope} AND g.member_count IS DISTINCT FROM ${live}`);
+  }
+
+  *markSeen(stream: StreamName, keys: readonly string[]): Op<void> {
+    if (keys.length === 0) return;
+    yield* exec(sql`INSERT INTO ${this.t.seen} (stream, key) SELECT ${stream}, value FROM ${this.values(keys)} WHERE TRUE ON CONFLICT DO NOTHING`);
+  }
+
+  *countSeen(stream: StreamName, keys: readonly string[]): Op<number> {
+    if (keys.length === 0) return 0;
+    const r = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.seen} WHERE stream = ${stream} AND key IN (SELECT value FROM ${this.values(keys)})`);
+    return num(r?.n);
+  }
+
+  *seenTotal(stream: StreamName): Op<number> {
+    const r = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.seen} WHERE stream = ${stream}`);
+    return num(r?.n);
+  }
+
+  *unseenIds(stream: StreamName, limit: number): Op<string[]> {
+    const found = yield* rows<{ id: string }>(sql`SELECT t.id FROM ${this.table(stream)} t WHERE ${this.unseen(stream)} ORDER BY t.id LIMIT ${limit}`);
+    return found.map((r) => String(r.id));
+  }
+
+  *planDeletes(stream: StreamName): Op<DeletePlan> {
+    const t = this.table(stream);
+    const a = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${t} t WHERE ${this.unseen(stream)}`);
+    const b = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${t} WHERE _deleted = FALSE`);
+    const c = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} m WHERE ${this.affectedMemberships(stream)}`);
+    const d = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} WHERE _deleted = FALSE`);
+    return { unseen: num(a?.n), live: num(b?.n), memberships: num(c?.n), liveMemberships: num(d?.n), seen: yield* this.seenTotal(stream) };
+  }
+
+  *applyDeletes(stream: StreamName, at: string): Op<{ rows: number; memberships: number }> {
+    // Memberships first: their condition reads the rows' live flag, which the second statement clears.
+    const memberships = yield* exec(sql`UPDATE ${this.t.group_members} AS m SET _deleted = TRUE, _deleted_at = ${at}, _synced_at = ${at} WHERE ${this.affectedMemberships(stream)}`);
+    const changed = yield* exec(sql`UPDATE ${this.table(stream)} AS t SET _deleted = TRUE, _deleted_at = ${at}, _synced_at = ${at} WHERE ${this.unseen(stream)}`);
+    return { rows: changed, memberships };
+  }
+
+  *clearSeen(stream: StreamName): Op<void> {
+    yield* exec(sql`DELETE FROM ${this.t.seen} WHERE stream = ${stream}`);
+  }
+
+  *saveState(s: StreamState): Op<void> {
+    const detail: StateDetail = {
+      position: s.position, since: s.since, detectDeletes: s.detectDeletes, passMaxModified: s.passMaxModified,
+      passServerStart: s.passServerStart, passShifted: s.passShifted, passRecords: s.passRecords, lastCompletedAt: s.lastCompletedAt,
+      initialSince: s.initialSince,
+    };
+    yield* exec(sql`INSERT INTO ${this.t.state} (stream, strategy, cursor, phase, detail, updated_at)
+      VALUES (${s.stream}, ${s.strategy}, ${s.cursor}, ${s.phase}, ${JSON.stringify(detail)}, ${new Date().toISOString()})
+      ON CONFLICT (stream) DO UPDATE SET strategy = excluded.strategy, cursor = excluded.cursor, phase = excluded.phase,
+      detail = excluded.detail, updated_at = excluded.updated_at`);
+  }
+
+  *loadState(): Op<Map<StreamName, StreamState>> {
+    const out = new Map<StreamName, StreamState>();
+    const found = yield* rows<{ stream: string; strategy: string | null; cursor: string | null; phase: string | null; detail: string; updated_at: string }>(
+      sql`SELECT stream, strategy, cursor, phase, detail, updated_at FROM ${this.t.state}`,
+    );
+    for (const r of found) {
+      const stream = String(r.stream);
+      if (stream !== 'users' && stream !== 'groups') continue;
+      const detail = JSON.parse(String(r.detail)) as Partial<StateDetail>;
+      out.set(stream, {
+        ...emptyState(stream),
+        strategy: (r.strategy as Strategy | null) ?? null,
+        cursor: r.cursor ?? null,
+        phase: (r.phase as Phase | null) ?? null,
+        position: detail.position ?? null,
+        since: detail.since ?? null,
+        detectDeletes: detail.detectDeletes ?? false,
+        passMaxModified: detail.passMaxModified ?? null,
+        passServerStart: detail.passServerStart ?? null,
+        passShifted: detail.passShifted ?? false,
+        passRecords: detail.passRecords ?? 0,
+        lastCompletedAt: detail.lastCompletedAt ?? null,
+        initialSince: detail.initialSince ?? null,
+        updatedAt: String(r.updated_at),
+      });
+    }
+    return out;
+  }
+
+  *counts(): Op<Record<TableName, TableCounts>> {
+    const out = {} as Record<TableName, TableCounts>;
+    for (const t of TABLES) {
+      const r = yield* first<{ live: unknown; deleted: unknown }>(
+        sql`SELECT sum(CASE WHEN _deleted THEN 0 ELSE 1 END) AS live, sum(CASE WHEN _deleted THEN 1 ELSE 0 END) AS deleted FROM ${this.table(t.name)}`,
+      );
+      out[t.name] = { live: num(r?.live), deleted: num(r?.deleted) };
+    }
+    return out;
+  }
+
+  *readRows(name: TableName): Op<Record<string, unknown>[]> {
+    const def = tableDef(name);
+    const cols = allColumns(def);
+    const found = yield* rows(sql`SELECT ${join(cols.map((c) => ident(c.name)), ', ')} FROM ${this.table(name)} ORDER BY ${join(def.key.map(ident), ', ')}`);
+    return found.map((r) => {
+      const out: Record<string, unknown> = {};
+      for (const c of cols) {
+        const v = r[c.name];
+        out[c.name] = c.type === 'boolean' ? toBool(v) : c.type === 'timestamp' ? toIso(v) : c.type === 'json' ? toJson(v) : c.type === 'integer' && v !== null ? Number(v) : v ?? null;
+      }
+      return out;
+    });
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Where a destination's tables live, and the versioned migrations that create and upgrade them.
+ *
+ * A namespace keeps one source's tables apart from another's in the same database: in SQLite its name prefixes
+ * every table (`acme_users`), in PostgreSQL it is a schema (`acme.users`, reached through the connection's
+ * search_path). Without a namespace the tables have their plain names, as before namespaces existed.
+ *
+ * Migrations are append-only. Version 1 is the schema every connector release before versioned migrations created
+ * (scimkit 4a34322): its `CREATE TABLE IF NOT EXISTS` adopts an existing warehouse as it is, so an old file
+ * upgrades in place. Never edit a shipped version; add the next one.
+ */
+import { raw, type Sql } from '../../sql/builder.ts';
+import type { ColumnType, DialectName } from '../../sql/dialect.ts';
+import type { Migration, MigrationSet } from '../../sql/migrate.ts';
+
+/** A namespace: lower-case letters, digits and underscores, starting with a letter (it becomes an SQL identifier). */
+export const NAMESPACE_PATTERN = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** The connector's tables inside one namespace. */
+export type TableKey = 'users' | 'groups' | 'group_members' | 'state' | 'seen' | 'lock' | 'source';
+
+const BASE_NAMES: Readonly<Record<TableKey, string>> = {
+  users: 'users',
+  groups: 'groups',
+  group_members: 'group_members',
+  state: '_scimkit_state',
+  seen: '_scimkit_seen',
+  lock: '_scimkit_lock',
+  source: '_scimkit_source',
+};
+
+/** How a dialect places a namespace: a table-name prefix (SQLite) or a schema on the search_path (PostgreSQL, DuckDB). */
+export function usesSchemas(dialect: DialectName | 'duckdb'): boolean {
+  return dialect !== 'sqlite';
+}
+
+/** The unquoted name of a table in a namespace. */
+export function tableName(dialect: DialectName | 'duckdb', namespace: string | null, key: TableKey | 'migrations'): string {
+  const base = key === 'migrations' ? '_scimkit_migrations' : BASE_NAMES[key];
+  return namespace !== null && !usesSchemas(dialect) ? `${namespace}_${base}` : base;
+}
+
+/** Quoted table references for statements. */
+export type TableRefs = Readonly<Record<TableKey, Sql>>;
+
+export function tableRefs(dialect: DialectName | 'duckdb', namespace: string | null): TableRefs {
+  const out = {} as Record<TableKey, Sql>;
+  for (const key of Object.keys(BASE_NAMES) as TableKey[]) out[key] = raw(`"${tableName(dialect, namespace, key)}"`);
+  return out;
+}
+
+/** 32-bit FNV-1a: a stable number per namespace for lock keys. */
+function fnv32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * Advisory lock keys of a namespace (PostgreSQL): `run` is held by a sync for its whole run; `migrate` serializes
+ * migrations. They differ, so that opening a destination (which migrates) never waits for a running sync.
+ */
+export function lockKeys(namespace: string | null): { run: number; migrate: number } {
+  const low = fnv32(namespace ?? '');
+  return { run: 0x5c1 * 2 ** 32 + low, migrate: 0x5c2 * 2 ** 32 + low };
+}
+
+type Types = Readonly<Record<ColumnType, string>>;
+
+/** The column types of version 1, frozen with it (the dialects' current types must not change a shipped migration). */
+const V1_TYPES: Readonly<Record<DialectName | 'duckdb', Types>> = {
+  sqlite: { text: 'TEXT', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP', json: 'TEXT' },
+  postgres: { text: 'text', integer: 'integer', boolean: 'boolean', timestamp: 'timestamptz', json: 'jsonb' },
+  duckdb: { text: 'VARCHAR', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMPTZ', json: 'JSON' },
+};
+
+/** The data tables of version 1: name, key, columns (bookkeeping columns follow). */
+const V1_TABLES: readonly { key: 'users' | 'groups' | 'group_members'; primary: readonly string[]; columns: readonly [string, ColumnType][] }[] = [
+  {
+    key: 'users',
+    primary: ['id'],
+    columns: [
+      ['id', 'text'], ['user_name', 'text'], ['external_id', 'text'], ['email', 'text'], ['emails', 'json'], ['first_name', 'text'],
+      ['last_name', 'text'], ['display_name', 'text'], ['active', 'boolean'], ['title', 'text'], ['user_type', 'text'],
+      ['employee_number', 'text'], ['department', 'text'], ['division', 'text'], ['cost_center', 'text'], ['organization', 'text'],
+      ['manager_id', 'text'], ['created', 'timestamp'], ['last_modified', 'timestamp'], ['raw', 'json'],
+    ],
+  },
+  {
+    key: 'groups',
+    primary: ['id'],
+    columns: [['id', 'text'], ['display_name', 'text'], ['external_id', 'text'], ['member_count', 'integer'], ['created', 'timestamp'], ['last_modified', 'timestamp'], ['raw', 'json']],
+  },
+  {
+    key: 'group_members',
+    primary: ['group_id', 'member_id'],
+    columns: [['group_id', 'text'], ['member_id', 'text'], ['member_type', 'text'], ['display', 'text'], ['raw', 'json']],
+  },
+];
+
+function v1(dialect: DialectName | 'duckdb', namespace: string | null): string[] {
+  const t = (key: TableKey) => `"${tableName(dialect, namespace, key)}"`;
+  const types = V1_TYPES[dialect];
+  const out: string[] = [];
+  for (const table of V1_TABLES) {
+    const cols = [
+      ...table.columns.map(([name, type]) => `"${name}" ${types[type]}${table.primary.includes(name) ? ' NOT NULL' : ''}`),
+      `"_hash" ${types.text} NOT NULL`,
+      `"_synced_at" ${types.timestamp} NOT NULL`,
+      `"_deleted" ${types.boolean} NOT NULL DEFAULT FALSE`,
+      `"_deleted_at" ${types.timestamp}`,
+    ];
+    out.push(`CREATE TABLE IF NOT EXISTS ${t(table.key)} (${cols.join(', ')}, PRIMARY KEY (${table.primary.map((c) => `"${c}"`).join(', ')}))`);
+  }
+  // The index name is per namespace too (SQLite index names share one namespace per database).
+  const index = namespace !== null && !usesSchemas(dialect) ? `${namespace}_group_members_member_id` : 'group_members_member_id';
+  out.push(`CREATE INDEX IF NOT EXISTS "${index}" ON ${t('group_members')} ("member_id")`);
+  out.push(`CREATE TABLE IF NOT EXISTS ${t('state')} (stream TEXT PRIMARY KEY, strategy TEXT, cursor TEXT, phase TEXT, detail TEXT NOT NULL, updated_at TEXT NOT NULL)`);
+  out.push(`CREATE TABLE IF NOT EXISTS ${t('seen')} (stream TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (stream, key))`);
+  if (dialect === 'sqlite') out.push(`CREATE TABLE IF NOT EXISTS ${t('lock')} (name TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL)`);
+  return out;
+}
+
+/** Version 2: where rows and state came from (issue 17). The token is never stored. */
+function v2(dialect: DialectName | 'duckdb', namespace: string | null): string[] {
+  const t = (key: TableKey) => `"${tableName(dialect, namespace, key)}"`;
+  const text = V1_TYPES[dialect].text;
+  return [
+    ...(['users', 'groups', 'group_members'] as const).map((key) => `ALTER TABLE ${t(key)} ADD COLUMN "source" ${text}`),
+    `CREATE TABLE ${t('source')} (id INTEGER PRIMARY KEY CHECK (id = 1), source ${text} NOT NULL, provider ${text}, org_id ${text}, registered_at ${text} NOT NULL)`,
+  ];
+}
+
+/** The connector's migrations for one namespace of a database. */
+export function connectorMigrations(dialect: DialectName, namespace: string | null): MigrationSet {
+  const versions: [number, string, (d: DialectName | 'duckdb', ns: string | null) => string[]][] = [
+    [1, 'connector tables (as created before versioned migrations)', v1],
+    [2, 'source identity: a source column and the namespace source record', v2],
+  ];
+  const migrations: Migration[] = versions.map(([version, name, build]) => ({
+    version,
+    name,
+    sqlite: build('sqlite', namespace),
+    postgres: build('postgres', namespace),
+  }));
+  return { table: tableName(dialect, namespace, 'migrations'), migrations, lockKey: lockKeys(namespace).migrate };
+}
