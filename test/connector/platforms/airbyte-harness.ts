@@ -124,12 +124,12 @@ export class AirbyteWarehouse {
   }
 }
 
-/** The live rows `scimkit sync` wrote to a destination, by primary key, without its bookkeeping columns. */
+/** The live rows `scimkit sync` wrote to a destination, by primary key, without its bookkeeping columns (and its source). */
 export async function liveRows(d: Destination, table: TableName): Promise<Map<string, Json>> {
   const out = new Map<string, Json>();
   for (const r of await d.readRows(table)) {
     if (r._deleted !== false) continue;
-    const { _hash, _synced_at, _deleted, _deleted_at, ...row } = r;
+    const { _hash, _synced_at, _deleted, _deleted_at, source: _source, ...row } = r;
     out.set(rowKey(table, row), row);
   }
   return out;
