@@ -1,4 +1,5 @@
-// Compiles src/ to dist/ (ES modules, .d.ts files, source maps) with tsconfig.build.json.
+// Compiles src/ to dist/ (ES modules, .d.ts files, source maps) with tsconfig.build.json, and builds the admin
+// console's browser assets (src/console, with vite) into dist/console/, which the server serves at /admin.
 // Every build starts from an empty dist/, so the output of a deleted or moved source file never survives into the
 // package. dist/.build-stamp records when the sources were read; `--if-stale` builds only when a file under src/
 // changed after that, and bin/scimkit.mjs refuses to run an outdated build in a checkout (see staleReason).
@@ -37,6 +38,9 @@ export function build() {
   const tsc = join(createRequire(import.meta.url).resolve('typescript/package.json'), '..', 'bin', 'tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (result.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${result.status ?? result.signal})`);
+  const vite = join(createRequire(import.meta.url).resolve('vite/package.json'), '..', 'bin', 'vite.js');
+  const assets = spawnSync(process.execPath, [vite, 'build', '--config', join(ROOT, 'src', 'console', 'vite.config.mjs')], { stdio: 'inherit' });
+  if (assets.status !== 0) throw new Error(`vite build of the console failed (exit ${assets.status ?? assets.signal})`);
   writeFileSync(STAMP, '');
   // The stamp carries the time the sources were read, so an edit made during the build still counts as newer.
   utimesSync(STAMP, started, started);
