@@ -21,6 +21,7 @@ import { registerBulkRoute } from './bulk.ts';
 import { registerScimRoutes } from './routes.ts';
 import { managementApi } from './api/index.ts';
 import type { ManagementRoutes } from './api/index.ts';
+import { ActivityRecorder, DEFAULT_REQUEST_LOG_SIZE, errorSummary } from './activity.ts';
 
 export interface ServerLimits {
   /** Largest request body accepted, in bytes (413 past it); advertised as bulk.maxPayloadSize. */
@@ -84,6 +85,11 @@ export interface BuildServerOptions {
   readonly metricsMaxOrganizations?: number;
   /** Event and delivery metrics, shared with a delivery worker in the same process; else the server keeps its own. */
   readonly eventMetrics?: EventMetrics;
+  /**
+   * SCIM requests kept in each organization's request log (activity.ts), default 1,000; 0 keeps none. Token last
+   * use is tracked either way.
+   */
+  readonly requestLogSize?: number;
 }
 
 /** What an organization-scoped plugin receives; `bulk.ts` registers `/Bulk` with it. */
@@ -184,6 +190,12 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   app.decorateRequest('scim', null);
   app.decorateRequest('scimToken', null);
   app.decorateRequest('problem', null);
+  app.decorateRequest('scimError', null);
+  const requestLogSize = options.requestLogSize ?? DEFAULT_REQUEST_LOG_SIZE;
+  if (!Number.isSafeInteger(requestLogSize) || requestLogSize < 0) throw new RangeError(`requestLogSize must be a whole number, 0 or more, got ${requestLogSize}`);
+  const activity = new ActivityRecorder({ store: options.store, keepPerOrg: requestLogSize, log: app.log });
+  // Before the store closes (callers close the app first), what is pending is written.
+  app.addHook('onClose', async () => activity.close());
   capConnections(app.server, connections, trustProxy, metrics);
 
   app.removeAllContentTypeParsers();
@@ -267,6 +279,15 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     app.register(
       async (org) => {
         org.addHook('onRequest', authenticateUnder(prefix));
+        // The request log: an error's scimType and detail are read from the body as it is sent.
+        org.addHook('onSend', (request, reply, payload, done) => {
+          if (reply.statusCode >= 400) request.scimError = errorSummary(payload);
+          done(null, payload);
+        });
+        org.addHook('onResponse', (request, reply, done) => {
+          activity.record(request, reply);
+          done();
+        });
         org.setNotFoundHandler(async (request) => {
           throw ScimError.notFound(`No endpoint ${request.method} ${request.url.split('?')[0]}`);
         });

@@ -328,6 +328,106 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE kind = 'User' AND json_typeof(doc -> 'active') IS NULL`,
     ],
   },
+  {
+    // The admin console (docs/console.md): operators and their sessions, setup links, the SCIM request log, and when
+    // each token was last used. Session ids and setup-link secrets are stored as SHA-256 hashes, like tokens.
+    version: 7,
+    name: 'admin console',
+    sqlite: [
+      'ALTER TABLE api_tokens ADD COLUMN last_used TEXT',
+      `CREATE TABLE admins (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        email_folded TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created TEXT NOT NULL,
+        last_login TEXT
+      )`,
+      `CREATE TABLE admin_sessions (
+        id_hash TEXT PRIMARY KEY,
+        admin_id TEXT NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
+        created TEXT NOT NULL,
+        expires TEXT NOT NULL
+      )`,
+      `CREATE TABLE setup_links (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        secret_hash TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        revoked TEXT,
+        token_id TEXT,
+        first_request TEXT
+      )`,
+      `CREATE TABLE request_log (
+        id INTEGER PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        latency_ms REAL NOT NULL,
+        token_id TEXT,
+        scim_type TEXT,
+        detail TEXT,
+        request_body TEXT,
+        user_agent TEXT,
+        request_id TEXT NOT NULL
+      )`,
+      'CREATE INDEX admin_sessions_admin ON admin_sessions (admin_id)',
+      'CREATE INDEX setup_links_org ON setup_links (org_id)',
+      'CREATE INDEX setup_links_token ON setup_links (token_id)',
+      'CREATE INDEX request_log_org ON request_log (org_id, id)',
+      'CREATE INDEX request_log_org_status ON request_log (org_id, status, id)',
+    ],
+    postgres: [
+      'ALTER TABLE api_tokens ADD COLUMN last_used TEXT COLLATE "C"',
+      `CREATE TABLE admins (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        email TEXT NOT NULL,
+        email_folded TEXT COLLATE "C" NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created TEXT COLLATE "C" NOT NULL,
+        last_login TEXT COLLATE "C"
+      )`,
+      `CREATE TABLE admin_sessions (
+        id_hash TEXT COLLATE "C" PRIMARY KEY,
+        admin_id TEXT COLLATE "C" NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
+        created TEXT COLLATE "C" NOT NULL,
+        expires TEXT COLLATE "C" NOT NULL
+      )`,
+      `CREATE TABLE setup_links (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        secret_hash TEXT COLLATE "C" NOT NULL UNIQUE,
+        created TEXT COLLATE "C" NOT NULL,
+        expires TEXT COLLATE "C" NOT NULL,
+        revoked TEXT COLLATE "C",
+        token_id TEXT COLLATE "C",
+        first_request TEXT COLLATE "C"
+      )`,
+      `CREATE TABLE request_log (
+        id BIGSERIAL PRIMARY KEY,
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        at TEXT COLLATE "C" NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        token_id TEXT COLLATE "C",
+        scim_type TEXT,
+        detail TEXT,
+        request_body TEXT,
+        user_agent TEXT,
+        request_id TEXT NOT NULL
+      )`,
+      'CREATE INDEX admin_sessions_admin ON admin_sessions (admin_id)',
+      'CREATE INDEX setup_links_org ON setup_links (org_id)',
+      'CREATE INDEX setup_links_token ON setup_links (token_id)',
+      'CREATE INDEX request_log_org ON request_log (org_id, id)',
+      'CREATE INDEX request_log_org_status ON request_log (org_id, status, id)',
+    ],
+  },
 ];
 
 export const STORE_MIGRATIONS: MigrationSet = {

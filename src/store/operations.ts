@@ -294,7 +294,7 @@ export function* deleteOrganization(ctx: OpContext, id: string): Op<Organization
 
 // ------------------------------------------------------------------------------------------------------ tokens
 
-const TOKEN_COLUMNS = raw('id, org_id, scope, user_id, created, revoked, expires');
+const TOKEN_COLUMNS = raw('id, org_id, scope, user_id, created, revoked, expires, last_used');
 
 function toToken(row: Row): ApiToken {
   return {
@@ -305,6 +305,7 @@ function toToken(row: Row): ApiToken {
     created: String(row.created),
     revoked: row.revoked === null ? null : String(row.revoked),
     expires: row.expires === null || row.expires === undefined ? null : String(row.expires),
+    lastUsed: row.last_used === null || row.last_used === undefined ? null : String(row.last_used),
   };
 }
 
@@ -323,9 +324,10 @@ function checkTimestamp(value: unknown, name: string): string {
   return value;
 }
 
-function* insertToken(ctx: OpContext, orgId: string, scope: TokenScope, userId: string | null, expires: string | null): Op<NewToken> {
+/** Inserts a new token (its organization must exist: 404 otherwise). */
+export function* insertToken(ctx: OpContext, orgId: string, scope: TokenScope, userId: string | null, expires: string | null): Op<NewToken> {
   const secret = randomBytes(32).toString('base64url');
-  const token: ApiToken = { id: randomUUID(), orgId, scope, userId, created: ctx.now(), revoked: null, expires };
+  const token: ApiToken = { id: randomUUID(), orgId, scope, userId, created: ctx.now(), revoked: null, expires, lastUsed: null };
   yield* exec(
     sql`INSERT INTO api_tokens (id, org_id, token_hash, scope, user_id, created, expires)
       VALUES (${token.id}, ${orgId}, ${hashToken(secret)}, ${token.scope}, ${userId}, ${token.created}, ${expires})`,

@@ -10,6 +10,7 @@ import * as keys from './keys.ts';
 import * as ops from './operations.ts';
 import { SecretBox } from './secrets.ts';
 import * as webhooks from './webhooks.ts';
+import * as consoleOps from './console.ts';
 import type { OpContext } from './operations.ts';
 import { PasswordHashing } from './hashing.ts';
 import type { PasswordHashingLimits } from './hashing.ts';
@@ -32,6 +33,14 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
   WebhookEndpointUpdate,
+  Admin,
+  AdminSession,
+  NewSetupLink,
+  RequestLogQuery,
+  RequestLogRecord,
+  SetupLink,
+  StoredAdmin,
+  TokenUse,
   NewToken,
   NewTokenOptions,
   Organization,
@@ -292,6 +301,76 @@ export class SqlStore implements Store {
     } finally {
       this.authChanges++;
     }
+  }
+
+  createAdmin(email: string, passwordHash: string): Promise<Admin> {
+    return this.driver.run(() => consoleOps.createAdmin(this.ctx, email, passwordHash), 'write');
+  }
+
+  setAdminPassword(email: string, passwordHash: string): Promise<boolean> {
+    return this.driver.run(() => consoleOps.setAdminPassword(this.ctx, email, passwordHash), 'write');
+  }
+
+  findAdminByEmail(email: string): Promise<StoredAdmin | null> {
+    return this.driver.run(() => consoleOps.findAdminByEmail(email), 'read');
+  }
+
+  listAdmins(): Promise<Admin[]> {
+    return this.driver.run(() => consoleOps.listAdmins(), 'read');
+  }
+
+  deleteAdmin(email: string): Promise<boolean> {
+    return this.driver.run(() => consoleOps.deleteAdmin(email), 'write');
+  }
+
+  createAdminSession(adminId: string, expires: string): Promise<{ session: AdminSession; secret: string }> {
+    return this.driver.run(() => consoleOps.createAdminSession(this.ctx, adminId, expires), 'write');
+  }
+
+  findAdminSession(secret: string): Promise<{ session: AdminSession; admin: Admin } | null> {
+    return this.driver.run(() => consoleOps.findAdminSession(this.ctx, secret), 'read');
+  }
+
+  deleteAdminSession(secret: string): Promise<void> {
+    return this.driver.run(() => consoleOps.deleteAdminSession(secret), 'write');
+  }
+
+  createSetupLink(orgId: string, expires: string): Promise<NewSetupLink> {
+    return this.driver.run(() => consoleOps.createSetupLink(this.ctx, orgId, expires), 'write');
+  }
+
+  findSetupLink(secret: string): Promise<SetupLink | null> {
+    return this.driver.run(() => consoleOps.findSetupLink(this.ctx, secret), 'read');
+  }
+
+  getSetupLink(orgId: string, id: string): Promise<SetupLink | null> {
+    return this.driver.run(() => consoleOps.getSetupLink(orgId, id), 'read');
+  }
+
+  listSetupLinks(orgId: string): Promise<SetupLink[]> {
+    return this.driver.run(() => consoleOps.listSetupLinks(orgId), 'read');
+  }
+
+  revokeSetupLink(orgId: string, id: string): Promise<boolean> {
+    return this.driver.run(() => consoleOps.revokeSetupLink(this.ctx, orgId, id), 'write');
+  }
+
+  /** Creates and revokes tokens, so it is an auth write: cached tokens are looked up again. */
+  createSetupLinkToken(linkId: string): Promise<NewToken> {
+    return this.authWrite(() => consoleOps.createSetupLinkToken(this.ctx, linkId));
+  }
+
+  /** Not an auth write: a token's last use changes nothing about what it may do. */
+  recordTokenUses(uses: readonly TokenUse[]): Promise<void> {
+    return this.driver.run(() => consoleOps.recordTokenUses(uses), 'write');
+  }
+
+  appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number): Promise<void> {
+    return this.driver.run(() => consoleOps.appendRequestLog(entries, keepPerOrg), 'write');
+  }
+
+  listRequestLog(orgId: string, query: RequestLogQuery): Promise<RequestLogRecord[]> {
+    return this.driver.run(() => consoleOps.listRequestLog(orgId, query), 'read');
   }
 
   async create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: CreateOptions): Promise<StoredResource> {

@@ -65,6 +65,11 @@ export interface ApiToken {
   readonly revoked: string | null;
   /** When it stops working (ISO 8601 UTC, milliseconds); null when it never expires. */
   readonly expires: string | null;
+  /**
+   * When it last authenticated a request, to within a minute or so (servers keep a tally in memory and write it
+   * every few seconds, never once per request); null when never.
+   */
+  readonly lastUsed: string | null;
 }
 
 export interface NewTokenOptions {
@@ -169,6 +174,82 @@ export interface NewToken {
   readonly secret: string;
 }
 
+/** An operator of the admin console. */
+export interface Admin {
+  readonly id: string;
+  readonly email: string;
+  readonly created: string;
+  readonly lastLogin: string | null;
+}
+
+/** An operator with the scrypt hash of their password (passwords.ts), for signing in. */
+export interface StoredAdmin extends Admin {
+  readonly passwordHash: string;
+}
+
+export interface AdminSession {
+  readonly adminId: string;
+  readonly created: string;
+  readonly expires: string;
+}
+
+/** An expiring, revocable link that lets a customer's IT admin set up their IdP for one organization. */
+export interface SetupLink {
+  readonly id: string;
+  readonly orgId: string;
+  readonly created: string;
+  readonly expires: string;
+  readonly revoked: string | null;
+  /** The token last made through the link (one at a time). */
+  readonly tokenId: string | null;
+  /** When that token first authenticated a request. */
+  readonly firstRequest: string | null;
+}
+
+export interface NewSetupLink {
+  readonly link: SetupLink;
+  /** The link's secret; shown once, stored only as a SHA-256 hash. */
+  readonly secret: string;
+}
+
+/** Uses of one token seen by a server since its last flush. */
+export interface TokenUse {
+  readonly tokenId: string;
+  readonly firstAt: string;
+  readonly at: string;
+}
+
+/** One SCIM request as the request log keeps it. */
+export interface RequestLogRecord {
+  readonly id: string;
+  readonly orgId: string;
+  readonly at: string;
+  readonly method: string;
+  /** The path without its query string. */
+  readonly path: string;
+  readonly status: number;
+  readonly latencyMs: number;
+  readonly tokenId: string | null;
+  readonly scimType: string | null;
+  readonly detail: string | null;
+  /** The request body as JSON text, with passwords and secrets replaced; null when there was none. */
+  readonly requestBody: string | null;
+  readonly userAgent: string | null;
+  readonly requestId: string;
+}
+
+export type StatusFilter = { readonly kind: 'exact'; readonly code: number } | { readonly kind: 'range'; readonly from: number; readonly to: number };
+
+export interface RequestLogQuery {
+  /** Entries older than this id (paging back in time). */
+  readonly before?: number;
+  readonly status?: StatusFilter;
+  readonly tokenId?: string;
+  /** Entries at or after this time. */
+  readonly since?: string;
+  readonly limit: number;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   close(): Promise<void>;
@@ -215,6 +296,32 @@ export interface Store {
    * getOrganization returned is still current, so callers may keep it. null when the store cannot tell cheaply.
    */
   authStamp?(): string | null;
+
+  // The admin console (console.ts): operators, sessions, setup links, token use and the request log.
+  /** 409 when the email is taken (compared case-insensitively); 400 for one that does not look like an email. */
+  createAdmin(email: string, passwordHash: string): Promise<Admin>;
+  /** Sets a new password hash and ends the operator's sessions; false when there is no such operator. */
+  setAdminPassword(email: string, passwordHash: string): Promise<boolean>;
+  findAdminByEmail(email: string): Promise<StoredAdmin | null>;
+  listAdmins(): Promise<Admin[]>;
+  /** Deletes an operator and their sessions; false when there is no such operator. */
+  deleteAdmin(email: string): Promise<boolean>;
+  createAdminSession(adminId: string, expires: string): Promise<{ session: AdminSession; secret: string }>;
+  /** The unexpired session for a secret, with its operator. */
+  findAdminSession(secret: string): Promise<{ session: AdminSession; admin: Admin } | null>;
+  deleteAdminSession(secret: string): Promise<void>;
+  createSetupLink(orgId: string, expires: string): Promise<NewSetupLink>;
+  /** The link for a secret while it is neither revoked nor expired. */
+  findSetupLink(secret: string): Promise<SetupLink | null>;
+  getSetupLink(orgId: string, id: string): Promise<SetupLink | null>;
+  listSetupLinks(orgId: string): Promise<SetupLink[]>;
+  revokeSetupLink(orgId: string, id: string): Promise<boolean>;
+  /** A read-write token made through a live link; the link's earlier token is revoked in the same transaction. */
+  createSetupLinkToken(linkId: string): Promise<NewToken>;
+  recordTokenUses(uses: readonly TokenUse[]): Promise<void>;
+  /** Appends entries and keeps each organization's newest `keepPerOrg`. */
+  appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number): Promise<void>;
+  listRequestLog(orgId: string, query: RequestLogQuery): Promise<RequestLogRecord[]>;
 
   create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: CreateOptions): Promise<StoredResource>;
   get(orgId: string, kind: ResourceKind, id: string, options?: ReadOptions): Promise<StoredResource | null>;

@@ -119,6 +119,7 @@ export interface HarnessOptions {
   readonly allowHttpWebhooks?: boolean;
   readonly store?: TestStoreOptions;
   readonly metricsMaxOrganizations?: number;
+  readonly requestLogSize?: number;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -137,6 +138,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     connections: options.connections,
     metricsMaxOrganizations: options.metricsMaxOrganizations,
     allowHttpWebhooks: options.allowHttpWebhooks,
+    requestLogSize: options.requestLogSize,
   });
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });
   const org = await store.createOrganization('acme', options.settings ?? GENEROUS);

@@ -1,0 +1,200 @@
+/**
+ * What a server instance notices about SCIM traffic, for the console: the request log (each organization's latest
+ * requests, with the error's `scimType` and `detail` and the body with its secrets removed) and when each token was
+ * last used. Both are kept in memory and written in one transaction every `flushIntervalMs` (one second by default),
+ * so a request never waits for them and a busy token costs one row update a minute, not one per request.
+ *
+ * Bounded: at most `maxBuffered` entries wait between flushes (the oldest are dropped and counted past that), and
+ * the store keeps each organization's newest `keepPerOrg`. A failed flush is logged and its entries are dropped:
+ * the log is a diagnostic, never a reason to fail or slow a SCIM request.
+ */
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestLogRecord, Store, TokenUse } from '../store/types.ts';
+
+export const DEFAULT_REQUEST_LOG_SIZE = 1000;
+const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+const DEFAULT_MAX_BUFFERED = 10_000;
+/** A token's last use is written again once the stored time is this old. */
+const TOKEN_USE_RESOLUTION_MS = 60_000;
+/** Request bodies are kept up to this many characters of redacted JSON. */
+export const MAX_LOGGED_BODY_CHARS = 16 * 1024;
+const MAX_LOGGED_PATH_CHARS = 2048;
+const MAX_LOGGED_USER_AGENT_CHARS = 256;
+const MAX_LOGGED_DETAIL_CHARS = 2048;
+export const REDACTED = '[removed]';
+
+export interface ActivityOptions {
+  readonly store: Store;
+  /** Entries kept per organization (0 keeps no request log; token use is still tracked). */
+  readonly keepPerOrg: number;
+  readonly flushIntervalMs?: number;
+  readonly maxBuffered?: number;
+  readonly log?: FastifyBaseLogger;
+}
+
+/** Key names whose values are secrets wherever they appear in a body: any name containing one of these words. */
+const SECRET_KEY = /password|passwd|secret|token|credential|authorization|api[-_]?key/i;
+/** A PATCH path that names the password, with or without the core schema's URN. */
+const PASSWORD_PATH = /^(urn:ietf:params:scim:schemas:core:2\.0:user:)?password$/i;
+
+/**
+ * A copy of a request body with every secret replaced: values of keys such as `password` or `token` (at any depth,
+ * Bulk operations included), and the `value` of a PATCH operation whose `path` is the password.
+ */
+export function redactBody(body: unknown, depth = 0): unknown {
+  if (depth > 64) return REDACTED;
+  if (Array.isArray(body)) return body.map((item) => redactBody(item, depth + 1));
+  if (body === null || typeof body !== 'object') return body;
+  const source = body as Record<string, unknown>;
+  const pathKey = Object.keys(source).find((k) => k.toLowerCase() === 'path');
+  const patchesPassword = pathKey !== undefined && typeof source[pathKey] === 'string' && PASSWORD_PATH.test((source[pathKey] as string).trim());
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(source)) {
+    out[key] = SECRET_KEY.test(key) || (patchesPassword && key.toLowerCase() === 'value') ? REDACTED : redactBody(value, depth + 1);
+  }
+  return out;
+}
+
+/** The body as the log keeps it: redacted JSON text, cut at MAX_LOGGED_BODY_CHARS. */
+export function loggedBody(body: unknown): string | null {
+  if (body === undefined || body === null) return null;
+  const text = JSON.stringify(redactBody(body));
+  if (text.length <= MAX_LOGGED_BODY_CHARS) return text;
+  return JSON.stringify({ truncated: true, characters: text.length, start: text.slice(0, MAX_LOGGED_BODY_CHARS) });
+}
+
+function clip(value: string | undefined, max: number): string | null {
+  if (value === undefined || value === '') return null;
+  return value.length > max ? `${value.slice(0, max)}…` : value;
+}
+
+interface ErrorSummary {
+  readonly scimType: string | null;
+  readonly detail: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The SCIM error a response carried (read from its body as it is sent), for the request log. */
+    scimError: ErrorSummary | null;
+  }
+}
+
+/** scimType and detail of a SCIM error body, or nulls when the payload is not one. */
+export function errorSummary(payload: unknown): ErrorSummary {
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return { scimType: null, detail: null };
+  try {
+    const body = JSON.parse(payload.toString()) as { scimType?: unknown; detail?: unknown };
+    return {
+      scimType: typeof body.scimType === 'string' ? body.scimType : null,
+      detail: typeof body.detail === 'string' ? clip(body.detail, MAX_LOGGED_DETAIL_CHARS) : null,
+    };
+  } catch {
+    return { scimType: null, detail: null };
+  }
+}
+
+interface TokenTally {
+  firstAt: string;
+  at: string;
+  /** The time last written to the store by this instance (null: never). */
+  written: string | null;
+  dirty: boolean;
+}
+
+export class ActivityRecorder {
+  readonly #store: Store;
+  readonly #keepPerOrg: number;
+  readonly #maxBuffered: number;
+  readonly #log: FastifyBaseLogger | undefined;
+  #entries: Omit<RequestLogRecord, 'id'>[] = [];
+  readonly #tokens = new Map<string, TokenTally>();
+  #dropped = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(options: ActivityOptions) {
+    this.#store = options.store;
+    this.#keepPerOrg = options.keepPerOrg;
+    this.#maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+    this.#log = options.log;
+    this.#timer = setInterval(() => void this.flush(), options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** Notes a finished request on an organization's SCIM path (its onResponse hook). */
+  record(request: FastifyRequest, reply: FastifyReply): void {
+    const at = new Date().toISOString();
+    const token = request.scim?.token;
+    if (token) this.#tokenUsed(token.id, at);
+    if (this.#keepPerOrg === 0) return;
+    const orgId = request.scim?.org.id ?? (request.params as { orgId?: string } | undefined)?.orgId;
+    if (!orgId) return;
+    if (this.#entries.length >= this.#maxBuffered) {
+      this.#entries.shift();
+      this.#dropped++;
+    }
+    const error = reply.statusCode >= 400 ? request.scimError : null;
+    this.#entries.push({
+      orgId,
+      at,
+      method: request.method,
+      path: clip(request.url, MAX_LOGGED_PATH_CHARS) ?? '/',
+      status: reply.statusCode,
+      latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
+      tokenId: token?.id ?? null,
+      scimType: error?.scimType ?? null,
+      detail: error?.detail ?? null,
+      requestBody: loggedBody(request.body),
+      userAgent: clip(request.headers['user-agent'], MAX_LOGGED_USER_AGENT_CHARS),
+      requestId: request.id,
+    });
+  }
+
+  #tokenUsed(tokenId: string, at: string): void {
+    const tally = this.#tokens.get(tokenId);
+    if (!tally) {
+      this.#tokens.set(tokenId, { firstAt: at, at, written: null, dirty: true });
+      return;
+    }
+    tally.at = at;
+    if (tally.written === null || Date.parse(at) - Date.parse(tally.written) >= TOKEN_USE_RESOLUTION_MS) tally.dirty = true;
+  }
+
+  /** Writes what is pending; flushes never overlap. */
+  flush(): Promise<void> {
+    this.#flushing = this.#flushing.then(() => this.#write());
+    return this.#flushing;
+  }
+
+  async #write(): Promise<void> {
+    const entries = this.#entries;
+    this.#entries = [];
+    const uses: TokenUse[] = [];
+    for (const [tokenId, tally] of this.#tokens) {
+      if (!tally.dirty) continue;
+      uses.push({ tokenId, firstAt: tally.firstAt, at: tally.at });
+      tally.dirty = false;
+      tally.written = tally.at;
+    }
+    // Forget tokens idle for a while, so the map holds only the tokens in use.
+    const idleBefore = Date.now() - 10 * TOKEN_USE_RESOLUTION_MS;
+    for (const [tokenId, tally] of this.#tokens) if (!tally.dirty && Date.parse(tally.at) < idleBefore) this.#tokens.delete(tokenId);
+    if (this.#dropped > 0) {
+      this.#log?.warn({ dropped: this.#dropped }, 'request log: entries dropped because the buffer was full');
+      this.#dropped = 0;
+    }
+    try {
+      if (uses.length > 0) await this.#store.recordTokenUses(uses);
+      if (entries.length > 0) await this.#store.appendRequestLog(entries, this.#keepPerOrg);
+    } catch (err) {
+      this.#log?.warn({ err, entries: entries.length }, 'request log: could not write; these entries are dropped');
+    }
+  }
+
+  /** Stops the timer and writes what is left (call before the store closes). */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.flush();
+  }
+}
