@@ -5,6 +5,7 @@ import { registerServerCommands } from './server.ts';
 import { registerConnectorCommands } from './connector.ts';
 import { registerEventCommands } from './events.ts';
 import { registerPlatformCommands } from './platforms.ts';
+import { registerAdminCommands } from './admins.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   // Command groups register themselves here.
   registerServerCommands(program);
   registerEventCommands(program);
+  registerAdminCommands(program);
   registerConnectorCommands(program);
   registerPlatformCommands(program);
   return program;
