@@ -21,6 +21,8 @@ import { registerBulkRoute } from './bulk.ts';
 import { registerScimRoutes } from './routes.ts';
 import { managementApi } from './api/index.ts';
 import type { ManagementRoutes } from './api/index.ts';
+import { registerAdminConsole } from './console.ts';
+import type { AdminConsoleOptions } from './console.ts';
 import { ActivityRecorder, DEFAULT_REQUEST_LOG_SIZE, errorSummary } from './activity.ts';
 
 export interface ServerLimits {
@@ -90,6 +92,8 @@ export interface BuildServerOptions {
    * use is tracked either way.
    */
   readonly requestLogSize?: number;
+  /** The admin console at /admin (console.ts); false leaves it out. Default: on, with this package's built assets. */
+  readonly adminConsole?: AdminConsoleOptions | false;
 }
 
 /** What an organization-scoped plugin receives; `bulk.ts` registers `/Bulk` with it. */
@@ -243,6 +247,7 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     return sendProblem(request, reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
   });
 
+  if (options.adminConsole !== false) registerAdminConsole(app, options.adminConsole);
   app.addHook('onClose', (_instance, done) => {
     unwatch();
     done();
