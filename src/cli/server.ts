@@ -291,6 +291,8 @@ export function deliveryOptions(command: Command): Command {
 }
 
 interface ServeFlags extends StoreFlags, DeliveryFlags {
+  requestLog: number;
+  console: boolean;
   host: string;
   port: number;
   redis?: string;
@@ -362,6 +364,8 @@ async function serve(flags: ServeFlags): Promise<void> {
         requestTimeoutMs: flags.requestTimeout,
         keepAliveTimeoutMs: flags.keepAliveTimeout,
       },
+      requestLogSize: flags.requestLog,
+      adminConsole: flags.console === false ? false : {},
     });
     if (FILE_LIMIT !== null && flags.maxConnections > FILE_LIMIT - FILE_HEADROOM) {
       logger.warn(
@@ -441,6 +445,8 @@ export function registerServerCommands(program: Command): void {
       .option('--redis <url>', 'share rate-limit counters through Redis (several processes on one PostgreSQL)')
       .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values')
       .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info')
+      .option('--request-log <entries>', "SCIM requests kept in each organization's request log, shown in the console (0 keeps none)", nonNegativeInteger, 1000)
+      .option('--no-console', 'do not serve the admin console at /admin (the management API stays)')
       .option('--user-cache <entries>', 'with the SQLite file: users kept in memory for repeated reads (0 keeps none)', nonNegativeInteger, DEFAULT_USER_CACHE_ENTRIES)
       .addOption(SERVE_OPTIONS.trustProxy())
       .addOption(SERVE_OPTIONS.maxConnections())

@@ -93,9 +93,10 @@ describe('the packed package, installed outside the repository', () => {
 
   test('npm pack holds the compiled package and no sources, tests, benchmarks or scripts', () => {
     for (const file of packed) {
-      assert.match(file, /^(package\.json|README\.md|bin\/scimkit\.mjs|dist\/.+\.(js|d\.ts|js\.map))$/, `unexpected file in the package: ${file}`);
+      assert.match(file, /^(package\.json|README\.md|bin\/scimkit\.mjs|dist\/.+\.(js|d\.ts|js\.map)|dist\/console\/(index|setup)\.html|dist\/console\/assets\/[\w-]+\.css)$/, `unexpected file in the package: ${file}`);
     }
-    for (const entry of ['dist/index.js', 'dist/scim/index.d.ts', 'dist/store/index.js', 'dist/server/index.js', 'dist/connector/index.d.ts', 'dist/cli/main.js']) {
+    // The admin console's browser assets (built by vite from src/console) are served from the package.
+    for (const entry of ['dist/index.js', 'dist/scim/index.d.ts', 'dist/store/index.js', 'dist/server/index.js', 'dist/connector/index.d.ts', 'dist/cli/main.js', 'dist/console/index.html', 'dist/console/setup.html']) {
       assert.ok(packed.includes(entry), `${entry} is missing from the package`);
     }
   });
@@ -231,6 +232,15 @@ console.log(status, filter, userSchema, config, wrong);
       assert.equal(health.status, 200);
       assert.deepEqual(await health.json(), { status: 'ok' });
       assert.ok(existsSync(join(app, 'data', 'scimkit.db')), 'the default SQLite file lives in ./data of the working directory');
+      // The admin console comes from the installed package: its page and the script that page loads.
+      const page = await fetch(`${origin}/admin/`);
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      const script = /<script type="module" crossorigin src="(\/admin\/assets\/[^"]+\.js)"/.exec(html);
+      assert.ok(script, html);
+      const asset = await fetch(origin + script[1]);
+      assert.equal(asset.status, 200);
+      assert.match(asset.headers.get('content-type') ?? '', /javascript/);
     } finally {
       process.kill(-child.pid!, 'SIGINT');
     }
