@@ -21,7 +21,6 @@ export function passwordProblem(password: string): string | null {
 /** Reads one line from a terminal without echoing it. Ctrl-C or Ctrl-D cancels. */
 function promptHidden(question: string): Promise<string> {
   const input = process.stdin;
-  process.stderr.write(question);
   return new Promise((resolve, reject) => {
     let value = '';
     const done = (error: Error | null) => {
@@ -40,7 +39,9 @@ function promptHidden(question: string): Promise<string> {
         else if (char >= ' ') value += char;
       }
     };
+    // Echo goes off before the prompt appears, so nothing typed after it is ever shown.
     input.setRawMode(true);
+    process.stderr.write(question);
     input.resume();
     input.on('data', onData);
   });
