@@ -68,32 +68,6 @@ function clip(value: string | undefined, max: number): string | null {
   return value.length > max ? `${value.slice(0, max)}…` : value;
 }
 
-interface ErrorSummary {
-  readonly scimType: string | null;
-  readonly detail: string | null;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The SCIM error a response carried (read from its body as it is sent), for the request log. */
-    scimError: ErrorSummary | null;
-  }
-}
-
-/** scimType and detail of a SCIM error body, or nulls when the payload is not one. */
-export function errorSummary(payload: unknown): ErrorSummary {
-  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return { scimType: null, detail: null };
-  try {
-    const body = JSON.parse(payload.toString()) as { scimType?: unknown; detail?: unknown };
-    return {
-      scimType: typeof body.scimType === 'string' ? body.scimType : null,
-      detail: typeof body.detail === 'string' ? clip(body.detail, MAX_LOGGED_DETAIL_CHARS) : null,
-    };
-  } catch {
-    return { scimType: null, detail: null };
-  }
-}
-
 interface TokenTally {
   firstAt: string;
   at: string;
@@ -134,7 +108,8 @@ export class ActivityRecorder {
       this.#entries.shift();
       this.#dropped++;
     }
-    const error = reply.statusCode >= 400 ? request.scimError : null;
+    // The error answer's scimType and detail, as the access log line has them (http.ts sendProblem).
+    const problem = reply.statusCode >= 400 ? request.problem : null;
     this.#entries.push({
       orgId,
       at,
@@ -143,8 +118,8 @@ export class ActivityRecorder {
       status: reply.statusCode,
       latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
       tokenId: token?.id ?? null,
-      scimType: error?.scimType ?? null,
-      detail: error?.detail ?? null,
+      scimType: problem?.scimType ?? null,
+      detail: clip(problem?.detail, MAX_LOGGED_DETAIL_CHARS),
       requestBody: loggedBody(request.body),
       userAgent: clip(request.headers['user-agent'], MAX_LOGGED_USER_AGENT_CHARS),
       requestId: request.id,

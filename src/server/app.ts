@@ -23,7 +23,8 @@ import { managementApi } from './api/index.ts';
 import type { ManagementRoutes } from './api/index.ts';
 import { registerAdminConsole } from './console.ts';
 import type { AdminConsoleOptions } from './console.ts';
-import { ActivityRecorder, DEFAULT_REQUEST_LOG_SIZE, errorSummary } from './activity.ts';
+import { ActivityRecorder, DEFAULT_REQUEST_LOG_SIZE } from './activity.ts';
+import type { LoginLimits } from './sessions.ts';
 
 export interface ServerLimits {
   /** Largest request body accepted, in bytes (413 past it); advertised as bulk.maxPayloadSize. */
@@ -92,6 +93,8 @@ export interface BuildServerOptions {
    * use is tracked either way.
    */
   readonly requestLogSize?: number;
+  /** Failed console sign-ins allowed per client address and per account, and their window (sessions.ts). */
+  readonly loginLimits?: Partial<LoginLimits>;
   /** The admin console at /admin (console.ts); false leaves it out. Default: on, with this package's built assets. */
   readonly adminConsole?: AdminConsoleOptions | false;
 }
@@ -129,7 +132,8 @@ const MAX_LOGGED_USER_AGENT = 256;
  */
 function accessLogLine(request: FastifyRequest, route: string, status: number, elapsedMs: number, params: { orgId?: string; id?: string } | undefined): Record<string, unknown> {
   const token = request.scimToken;
-  const key = request.management?.key;
+  const principal = request.management?.principal;
+  const key = principal?.kind === 'key' ? principal.key : undefined;
   const userAgent = request.headers['user-agent'];
   const line: Record<string, unknown> = {
     client: request.ip,
@@ -144,7 +148,9 @@ function accessLogLine(request: FastifyRequest, route: string, status: number, e
   };
   // A token of another organization on this one's path (403): which organization it belongs to.
   if (token != null && token.orgId !== params?.orgId) line.tokenOrg = token.orgId;
-  if (key != null) line.managementKeyId = key.id;
+  if (key !== undefined) line.managementKeyId = key.id;
+  if (principal?.kind === 'session') line.operatorId = principal.admin.id;
+  if (principal?.kind === 'setup-link') line.setupLinkId = principal.link.id;
   const problem = request.problem;
   if (problem !== null && status >= 400) {
     if (problem.scimType !== undefined) line.scimType = problem.scimType;
@@ -194,7 +200,6 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   app.decorateRequest('scim', null);
   app.decorateRequest('scimToken', null);
   app.decorateRequest('problem', null);
-  app.decorateRequest('scimError', null);
   const requestLogSize = options.requestLogSize ?? DEFAULT_REQUEST_LOG_SIZE;
   if (!Number.isSafeInteger(requestLogSize) || requestLogSize < 0) throw new RangeError(`requestLogSize must be a whole number, 0 or more, got ${requestLogSize}`);
   const activity = new ActivityRecorder({ store: options.store, keepPerOrg: requestLogSize, log: app.log });
@@ -279,16 +284,13 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     allowHttpWebhooks: options.allowHttpWebhooks ?? false,
     routes: options.managementRoutes,
     rootRoutes: options.managementRootRoutes,
+    publicUrl: options.publicUrl,
+    loginLimits: options.loginLimits,
   });
   for (const prefix of BASE_PREFIXES) {
     app.register(
       async (org) => {
         org.addHook('onRequest', authenticateUnder(prefix));
-        // The request log: an error's scimType and detail are read from the body as it is sent.
-        org.addHook('onSend', (request, reply, payload, done) => {
-          if (reply.statusCode >= 400) request.scimError = errorSummary(payload);
-          done(null, payload);
-        });
         org.addHook('onResponse', (request, reply, done) => {
           activity.record(request, reply);
           done();

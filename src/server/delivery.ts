@@ -26,7 +26,7 @@ export const DEFAULT_TIMEOUT_MS = 15_000;
 export const DEFAULT_CONCURRENCY_PER_ENDPOINT = 16;
 /** A Retry-After longer than this is capped (a receiver cannot park deliveries for days). */
 const MAX_RETRY_AFTER_MS = 36_000_000;
-const USER_AGENT = 'scimkit-webhooks/1';
+export const USER_AGENT = 'scimkit-webhooks/1';
 
 export interface WorkerLogger {
   info(obj: object, msg?: string): void;
@@ -75,7 +75,7 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
   return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
 }
 
-function describeError(err: unknown, timeoutMs: number): string {
+export function describeError(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; code?: string; cause?: { code?: string }; message?: string };
   if (e?.name === 'TimeoutError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT') return `timeout: no answer within ${timeoutMs / 1000} s`;
   const code = e?.code ?? e?.cause?.code;

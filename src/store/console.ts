@@ -14,6 +14,7 @@ import type {
   AdminSession,
   NewSetupLink,
   NewToken,
+  OrganizationCounts,
   RequestLogQuery,
   RequestLogRecord,
   SetupLink,
@@ -26,6 +27,15 @@ export const SESSION_PREFIX = 'sks_';
 export const SETUP_LINK_PREFIX = 'ssl_';
 
 const MAX_EMAIL_CHARS = 254;
+
+/**
+ * Checked against when a sign-in names no operator, so that answer takes as long as a wrong password: a well-formed
+ * hash with the parameters hashPassword uses, whose key (all zeros) no password derives.
+ */
+export const UNKNOWN_ADMIN_HASH = `$scrypt$ln=15,r=8,p=1$${'A'.repeat(22)}$${'A'.repeat(43)}`;
+
+/** The password-hashing queue operator sign-ins take turns in, apart from every organization's (hashing.ts). */
+export const CONSOLE_HASHING_QUEUE = '(console sign-in)';
 
 /** An operator's email as typed, trimmed; compared case-insensitively. */
 export function checkAdminEmail(email: unknown): string {
@@ -89,6 +99,17 @@ export function* listAdmins(): Op<Admin[]> {
 export function* deleteAdmin(email: string): Op<boolean> {
   const folded = checkAdminEmail(email).toLowerCase();
   return (yield* exec(sql`DELETE FROM admins WHERE email_folded = ${folded}`)) > 0;
+}
+
+/** Users, groups and retained events of an organization (from the kept counts: no table scan). */
+export function* organizationCounts(orgId: string): Op<OrganizationCounts> {
+  const counts = yield* rows(sql`SELECT kind, n FROM resource_counts WHERE org_id = ${orgId}`);
+  const n = (kind: string) => Number(counts.find((row) => row.kind === kind)?.n ?? 0);
+  const stream = yield* first(sql`SELECT last_sequence FROM event_streams WHERE org_id = ${orgId}`);
+  const retention = yield* first(sql`SELECT purged_through FROM event_retention WHERE org_id = ${orgId}`);
+  // Sequences have no gaps and retention purges a prefix, so the retained events are the difference.
+  const events = Number(stream?.last_sequence ?? 0) - Number(retention?.purged_through ?? 0);
+  return { users: n('User'), groups: n('Group'), events };
 }
 
 // ----------------------------------------------------------------------------------------------------- sessions

@@ -256,6 +256,26 @@ export function* readEvents(orgId: string, options: EventReadOptions): Op<EventP
   return { events, position, purgedThrough, end };
 }
 
+export interface EventTimelineOptions {
+  /** Events with a smaller sequence (paging back in time); the newest when absent. */
+  readonly before?: number;
+  readonly limit: number;
+  readonly types?: readonly string[];
+  /** Only events about this resource (a User's or a Group's id; membership events are about their group). */
+  readonly resourceId?: string;
+}
+
+/** An organization's events newest first: the console's timeline (the events API's `order=desc`). */
+export function* readEventTimeline(orgId: string, options: EventTimelineOptions): Op<StoredEvent[]> {
+  const before: Sql = options.before === undefined ? raw('') : sql` AND e.sequence < ${options.before}`;
+  const types: Sql = options.types === undefined ? raw('') : sql` AND e.type IN (${list(options.types)})`;
+  const resource: Sql = options.resourceId === undefined ? raw('') : sql` AND e.resource_id = ${options.resourceId}`;
+  const found = yield* rows(
+    sql`SELECT ${raw(EVENT_COLUMNS)} FROM events e WHERE e.org_id = ${orgId}${before}${types}${resource} ORDER BY e.sequence DESC LIMIT ${options.limit}`,
+  );
+  return found.map(toStoredEvent);
+}
+
 /** An organization's last committed sequence (0 before its first event). */
 export function* streamEnd(orgId: string): Op<number> {
   const stream = yield* first<{ last_sequence: number | string }>(sql`SELECT last_sequence FROM event_streams WHERE org_id = ${orgId}`);

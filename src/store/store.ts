@@ -5,16 +5,17 @@ import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { USER } from '../scim/schema/registry.ts';
 import { fold } from './columns.ts';
 import * as events from './events.ts';
-import type { EventPage, EventReadOptions } from './events.ts';
+import type { EventPage, EventReadOptions, EventTimelineOptions, StoredEvent } from './events.ts';
 import * as keys from './keys.ts';
 import * as ops from './operations.ts';
 import { SecretBox } from './secrets.ts';
 import * as webhooks from './webhooks.ts';
 import * as consoleOps from './console.ts';
+import { CONSOLE_HASHING_QUEUE, UNKNOWN_ADMIN_HASH } from './console.ts';
 import type { OpContext } from './operations.ts';
 import { PasswordHashing } from './hashing.ts';
 import type { PasswordHashingLimits } from './hashing.ts';
-import { withHashedPassword, withHashedPasswords } from './passwords.ts';
+import { verifyPassword, withHashedPassword, withHashedPasswords } from './passwords.ts';
 import type { StoredHash } from './passwords.ts';
 import { queryResources } from './query.ts';
 import type { JsonDialect, Op, Runner } from '../sql/index.ts';
@@ -39,6 +40,7 @@ import type {
   RequestLogQuery,
   RequestLogRecord,
   SetupLink,
+  OrganizationCounts,
   StoredAdmin,
   TokenUse,
   NewToken,
@@ -131,6 +133,10 @@ export class SqlStore implements Store {
 
   readEvents(orgId: string, options: EventReadOptions): Promise<EventPage> {
     return this.driver.run(() => events.readEvents(orgId, options), 'read');
+  }
+
+  readEventTimeline(orgId: string, options: EventTimelineOptions): Promise<StoredEvent[]> {
+    return this.driver.run(() => events.readEventTimeline(orgId, options), 'read');
   }
 
   purgeEvents(orgId: string, cutoff: string, batch: number): Promise<number> {
@@ -313,6 +319,18 @@ export class SqlStore implements Store {
 
   findAdminByEmail(email: string): Promise<StoredAdmin | null> {
     return this.driver.run(() => consoleOps.findAdminByEmail(email), 'read');
+  }
+
+  async verifyAdminPassword(email: string, password: string): Promise<Admin | null> {
+    const admin = await this.findAdminByEmail(email);
+    const ok = await verifyPassword(admin?.passwordHash ?? UNKNOWN_ADMIN_HASH, password, this.hashing.slot(CONSOLE_HASHING_QUEUE));
+    if (!admin || !ok) return null;
+    const { passwordHash: _hash, ...rest } = admin;
+    return rest;
+  }
+
+  organizationCounts(orgId: string): Promise<OrganizationCounts> {
+    return this.driver.run(() => consoleOps.organizationCounts(orgId), 'read');
   }
 
   listAdmins(): Promise<Admin[]> {

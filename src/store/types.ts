@@ -3,7 +3,7 @@ import type { Filter } from '../scim/filter/ast.ts';
 import type { PatchApplyOptions, PatchOperation } from '../scim/patch/types.ts';
 import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import type { ResourceSchema, UnknownAttributePolicy } from '../scim/schema/registry.ts';
-import type { EventPage, EventReadOptions } from './events.ts';
+import type { EventPage, EventReadOptions, EventTimelineOptions, StoredEvent } from './events.ts';
 
 export type ResourceKind = 'User' | 'Group';
 
@@ -174,6 +174,13 @@ export interface NewToken {
   readonly secret: string;
 }
 
+export interface OrganizationCounts {
+  readonly users: number;
+  readonly groups: number;
+  /** Events kept (retention purges older ones). */
+  readonly events: number;
+}
+
 /** An operator of the admin console. */
 export interface Admin {
   readonly id: string;
@@ -303,6 +310,12 @@ export interface Store {
   /** Sets a new password hash and ends the operator's sessions; false when there is no such operator. */
   setAdminPassword(email: string, passwordHash: string): Promise<boolean>;
   findAdminByEmail(email: string): Promise<StoredAdmin | null>;
+  /**
+   * The operator whose email and password these are, or null. The scrypt check shares the password-hashing bound
+   * (429 past it); an unknown email costs a check too, so the answer's timing does not tell which emails exist.
+   */
+  verifyAdminPassword(email: string, password: string): Promise<Admin | null>;
+  organizationCounts(orgId: string): Promise<OrganizationCounts>;
   listAdmins(): Promise<Admin[]>;
   /** Deletes an operator and their sessions; false when there is no such operator. */
   deleteAdmin(email: string): Promise<boolean>;
@@ -334,6 +347,8 @@ export interface Store {
   /** Calls `listener` after each commit that appended events, with their organization and counts by type. Returns an unsubscribe function. */
   onEventsCommitted(listener: (orgId: string, types: ReadonlyMap<string, number>) => void): () => void;
   readEvents(orgId: string, options: EventReadOptions): Promise<EventPage>;
+  /** Events newest first, for a timeline: paged with `before`, filterable by type and resource. */
+  readEventTimeline(orgId: string, options: EventTimelineOptions): Promise<StoredEvent[]>;
   /** Deletes up to `batch` events of one organization that occurred before `cutoff` (a short transaction). */
   purgeEvents(orgId: string, cutoff: string, batch: number): Promise<number>;
   organizationIds(): Promise<string[]>;

@@ -1,4 +1,5 @@
 /** Test harness for the HTTP API: a real server on a loopback port over a real SQLite or PostgreSQL store. */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +121,7 @@ export interface HarnessOptions {
   readonly store?: TestStoreOptions;
   readonly metricsMaxOrganizations?: number;
   readonly requestLogSize?: number;
+  readonly loginLimits?: BuildServerOptions['loginLimits'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -139,6 +141,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     metricsMaxOrganizations: options.metricsMaxOrganizations,
     allowHttpWebhooks: options.allowHttpWebhooks,
     requestLogSize: options.requestLogSize,
+    loginLimits: options.loginLimits,
   });
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });
   const org = await store.createOrganization('acme', options.settings ?? GENEROUS);
@@ -220,4 +223,15 @@ export function testRedisUrl(t: { skip(message: string): void }): string | null 
   if (process.env.CI) throw new Error('SCIMKIT_TEST_REDIS_URL is required under CI');
   t.skip('Redis not installed');
   return null;
+}
+
+/** Polls until `read` returns something `done` accepts (flushes happen every second), or fails after 10 s. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -7,19 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loggedBody, redactBody, REDACTED } from '../../src/server/activity.ts';
 import type { RequestLogRecord } from '../../src/store/types.ts';
-import { backends, client, patchOp, startHarness, user } from './helpers.ts';
+import { backends, client, eventually, patchOp, startHarness, user } from './helpers.ts';
 import type { Harness } from './helpers.ts';
-
-/** Polls until `read` returns something `done` accepts (flushes happen every second), or fails after 10 s. */
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('redacting request bodies', () => {
   test('passwords and secrets are removed at any depth, PATCH values for the password path too', () => {

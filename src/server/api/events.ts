@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EVENT_TYPES, eventJson, isEventType } from '../../store/events.ts';
-import type { EventPage } from '../../store/events.ts';
+import type { EventPage, EventTimelineOptions } from '../../store/events.ts';
 import { ApiError, JSON_CONTENT_TYPE, limitParam, organizationOf, queryParam } from './index.ts';
 import type { ManagementContext } from './index.ts';
 
@@ -69,9 +69,38 @@ async function readPage(context: ManagementContext, orgId: string, query: EventQ
   return page;
 }
 
+/**
+ * `order=desc`: newest first, for a timeline (the console's). Pages go back in time with `before=<next_cursor>`,
+ * and `next_cursor` is null on the last page; `resource_id` keeps the events about one User or Group.
+ */
+async function timeline(context: ManagementContext, request: FastifyRequest, reply: FastifyReply, orgId: string): Promise<FastifyReply> {
+  const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
+  const rawBefore = queryParam(request, 'before');
+  const before = rawBefore === undefined || rawBefore === '' ? undefined : parseCursor(rawBefore);
+  const rawTypes = queryParam(request, 'types');
+  const types = rawTypes === undefined || rawTypes === '' ? undefined : [...new Set(rawTypes.split(',').map((t) => t.trim()).filter((t) => t !== ''))];
+  const unknown = types?.find((t) => !isEventType(t));
+  if (unknown !== undefined) throw ApiError.badRequest('invalid_type', `Unknown event type ${JSON.stringify(unknown)}; known: ${EVENT_TYPES.join(', ')}`);
+  const resourceId = queryParam(request, 'resource_id');
+  if (queryParam(request, 'after') !== undefined || queryParam(request, 'wait') !== undefined) {
+    throw ApiError.badRequest('invalid_request', 'order=desc pages with before, and does not wait: after and wait are for order=asc');
+  }
+  const options: EventTimelineOptions = { limit: limit + 1, ...(before !== undefined ? { before } : {}), ...(types ? { types } : {}), ...(resourceId ? { resourceId } : {}) };
+  const found = await context.store.readEventTimeline(orgId, options);
+  const page = found.slice(0, limit);
+  const next = found.length > limit ? JSON.stringify(String(page[page.length - 1].sequence)) : 'null';
+  return reply.code(200).type(JSON_CONTENT_TYPE).send(`{"data":[${page.map(eventJson).join(',')}],"next_cursor":${next}}`);
+}
+
 export function registerEventRoutes(org: FastifyInstance, context: ManagementContext): void {
   org.get('/events', async (request: FastifyRequest, reply: FastifyReply) => {
     const orgId = organizationOf(request).id;
+    const order = queryParam(request, 'order');
+    if (order !== undefined && order !== 'asc' && order !== 'desc') throw ApiError.badRequest('invalid_order', 'order must be asc or desc');
+    if (order === 'desc') return timeline(context, request, reply, orgId);
+    if (queryParam(request, 'before') !== undefined || queryParam(request, 'resource_id') !== undefined) {
+      throw ApiError.badRequest('invalid_request', 'before and resource_id go with order=desc');
+    }
     const query = parseQuery(request);
     let page = await readPage(context, orgId, query);
     if (page.events.length === 0 && query.waitMs > 0) {

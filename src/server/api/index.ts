@@ -16,11 +16,18 @@
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, isScimError } from '../../scim/errors.ts';
 import { isSecretKeyError } from '../../store/secrets.ts';
-import type { ManagementKey, Organization, Store } from '../../store/types.ts';
+import type { Organization, Store } from '../../store/types.ts';
 import type { RateLimiter } from '../ratelimit/types.ts';
 import { EventWaiter } from './waiter.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerWebhookRoutes } from './webhooks.ts';
+import { authenticate, organizationScope, registerSessionRoutes } from './session.ts';
+import type { Principal } from './session.ts';
+import { LoginLimiter } from '../sessions.ts';
+import type { LoginLimits } from '../sessions.ts';
+import { registerOrganizationRootRoutes, registerOrganizationRoutes, registerTokenRoutes } from './organizations.ts';
+import { registerRequestLogRoutes } from './request-log.ts';
+import { registerSetupLinkRoutes, registerSetupRoutes } from './setup.ts';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -79,8 +86,9 @@ const CODES: Record<number, string> = {
 
 /** What a management request carries once authenticated. */
 export interface ManagementRequestState {
-  readonly key: ManagementKey;
-  /** Set on `/organizations/:orgId/...` paths once the key is allowed there. */
+  /** A management key, an operator's session, or a setup link (session.ts). */
+  readonly principal: Principal;
+  /** Set on `/organizations/:orgId/...` paths once the principal is allowed there. */
   org: Organization | null;
 }
 
@@ -97,6 +105,10 @@ export interface ManagementContext {
   readonly allowHttpWebhooks: boolean;
   /** Long-polling waits on it (events.ts). */
   readonly waiter: EventWaiter;
+  /** Scheme and authority for the SCIM base URLs the API shows (else the request's). */
+  readonly publicUrl?: string;
+  /** The SCIM rate limiter, whose current counts the rate-limit usage route shows. */
+  readonly rateLimiter?: RateLimiter;
 }
 
 export type ManagementRoutes = (org: FastifyInstance, context: ManagementContext) => void;
@@ -111,9 +123,21 @@ export interface ManagementApiOptions {
   readonly routes?: readonly ManagementRoutes[];
   /** Routes outside any organization (for example keys or organizations management). */
   readonly rootRoutes?: readonly ManagementRoutes[];
+  /** Scheme and authority of the server for links, behind a proxy (see BuildServerOptions.publicUrl). */
+  readonly publicUrl?: string;
+  /** Failed console sign-ins allowed per address and per account (sessions.ts). */
+  readonly loginLimits?: Partial<LoginLimits>;
 }
 
-const ORGANIZATION_ROUTES: readonly ManagementRoutes[] = [registerEventRoutes, registerWebhookRoutes];
+const ORGANIZATION_ROUTES: readonly ManagementRoutes[] = [
+  registerEventRoutes,
+  registerWebhookRoutes,
+  registerOrganizationRoutes,
+  registerTokenRoutes,
+  registerRequestLogRoutes,
+  registerSetupLinkRoutes,
+];
+const ROOT_ROUTES: readonly ManagementRoutes[] = [registerOrganizationRootRoutes, registerSetupRoutes];
 
 /** The authorized organization of a request on an organization's path. */
 export function organizationOf(request: FastifyRequest): Organization {
@@ -123,17 +147,6 @@ export function organizationOf(request: FastifyRequest): Organization {
   return org;
 }
 
-export function keyOf(request: FastifyRequest): ManagementKey {
-  const key = request.management?.key;
-  if (!key) throw new Error('a management route ran without authentication');
-  return key;
-}
-
-function bearer(header: string | undefined): string | null | undefined {
-  if (header === undefined) return null;
-  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
-  return m ? m[1] : undefined;
-}
 
 function toResponse(error: unknown): { status: number; body: ErrorBody; headers: Readonly<Record<string, string>>; internal: boolean } {
   if (error instanceof ApiError) return { status: error.status, body: errorJson(error.status, error.code, error.message), headers: error.headers, internal: false };
@@ -165,6 +178,8 @@ export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (ap
     store: options.store,
     allowHttpWebhooks: options.allowHttpWebhooks ?? false,
     waiter: new EventWaiter(options.store),
+    publicUrl: options.publicUrl,
+    rateLimiter: options.rateLimiter,
   };
   api.addHook('preClose', (done) => {
     // Long polls end at once instead of holding the shutdown for up to 30 s.
@@ -183,29 +198,22 @@ export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (ap
   });
   api.setNotFoundHandler((request, reply) => sendJson(reply, 404, errorJson(404, 'not_found', `No endpoint ${request.method} ${request.url.split('?')[0]}`)));
 
-  const failuresPerSecond = options.authFailuresPerSecond ?? 5;
-  async function refuse(request: FastifyRequest, message: string, keyGiven: boolean): Promise<never> {
-    if (keyGiven && options.rateLimiter) {
-      const decision = await options.rateLimiter.hit(`auth-fail:${request.ip}`, failuresPerSecond);
-      if (!decision.allowed) {
-        throw new ApiError(429, 'rate_limited', 'Too many failed authentications from this address; retry later', {
-          'retry-after': String(Math.max(1, Math.ceil(decision.resetMs / 1000))),
-        });
-      }
-    }
-    const challenge = keyGiven ? 'Bearer realm="scimkit-management", error="invalid_token"' : 'Bearer realm="scimkit-management"';
-    throw new ApiError(401, 'unauthorized', message, { 'www-authenticate': challenge });
-  }
-
-  api.addHook('onRequest', async (request) => {
-    const secret = bearer(request.headers.authorization);
-    if (secret === null) return refuse(request, 'Authentication required: send Authorization: Bearer <management key>', false);
-    if (secret === undefined) return refuse(request, 'The Authorization header must use the Bearer scheme', true);
-    const key = await options.store.findManagementKey(secret);
-    if (!key) return refuse(request, 'The management key is invalid or revoked', true);
-    request.management = { key, org: null };
+  const authentication = {
+    store: options.store,
+    rateLimiter: options.rateLimiter,
+    authFailuresPerSecond: options.authFailuresPerSecond ?? 5,
+    publicUrl: options.publicUrl,
+  };
+  api.addHook('onRequest', async (request, reply) => {
+    // Answers about who is signed in, or with secrets, are never cached.
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    const principal = await authenticate(request, authentication);
+    if (principal) request.management = { principal, org: null };
   });
 
+  registerSessionRoutes(api, context, new LoginLimiter(options.loginLimits));
+  for (const routes of ROOT_ROUTES) routes(api, context);
   for (const routes of options.rootRoutes ?? []) routes(api, context);
 
   api.register(
@@ -213,11 +221,12 @@ export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (ap
       org.addHook('preHandler', async (request) => {
         const state = request.management as ManagementRequestState;
         const orgId = (request.params as { orgId?: string }).orgId ?? '';
+        const scope = organizationScope(state.principal);
         // The same answer whether or not the organization exists, so a bound key cannot probe for others.
-        if (state.key.orgId !== null && state.key.orgId !== orgId) throw new ApiError(403, 'forbidden', 'This management key is not valid for this organization');
+        if (scope !== null && scope !== orgId) throw new ApiError(403, 'forbidden', 'This management key is not valid for this organization');
         const found = await options.store.getOrganization(orgId);
         if (!found) {
-          if (state.key.orgId !== null) throw new ApiError(403, 'forbidden', 'This management key is not valid for this organization');
+          if (scope !== null) throw new ApiError(403, 'forbidden', 'This management key is not valid for this organization');
           throw ApiError.notFound(`Organization ${JSON.stringify(orgId)} not found`);
         }
         state.org = found;

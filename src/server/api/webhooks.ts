@@ -2,7 +2,10 @@
  * `/api/v1/organizations/{org_id}/webhooks`: endpoints, their secrets, deliveries and replays (docs/events.md).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'undici';
 import { checkWebhookUrl } from '../../store/webhooks.ts';
+import { describeError, signatureOf, USER_AGENT } from '../delivery.ts';
 import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint } from '../../store/types.ts';
 import { ApiError, limitParam, listJson, objectBody, organizationOf, queryParam, sendJson } from './index.ts';
 import type { ManagementContext } from './index.ts';
@@ -10,6 +13,8 @@ import type { ManagementContext } from './index.ts';
 /** How long a rotated-out secret keeps signing by default: receivers have a day to switch. */
 export const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 60 * 60;
 const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 60 * 60;
+/** A test event's answer must come within this. */
+const TEST_TIMEOUT_MS = 10_000;
 
 export function endpointJson(endpoint: WebhookEndpoint): Record<string, unknown> {
   return {
@@ -152,6 +157,50 @@ export function registerWebhookRoutes(org: FastifyInstance, context: ManagementC
     const found = await store.getDelivery(orgId, request.params.deliveryId);
     if (!found || found.endpointId !== request.params.id) throw ApiError.notFound(`Delivery ${JSON.stringify(request.params.deliveryId)} not found`);
     return sendJson(reply, 202, deliveryJson(await store.replayDelivery(orgId, request.params.deliveryId)));
+  });
+
+  // A signed `webhook.test` event sent now, outside the outbox: the answer says whether the receiver took it. Nothing
+  // is stored or retried, and the receiver sees an event type it can ignore.
+  org.post<IdParams>('/webhooks/:id/test', async (request, reply) => {
+    const orgId = organizationOf(request).id;
+    const endpoint = await endpointOf(request);
+    const url = checkWebhookUrl(endpoint.url, context.allowHttpWebhooks);
+    const secret = await store.revealWebhookSecret(orgId, endpoint.id);
+    const id = `evt_test_${randomUUID().replaceAll('-', '')}`;
+    const started = Date.now();
+    const timestamp = Math.floor(started / 1000);
+    const body = JSON.stringify({
+      id,
+      type: 'webhook.test',
+      organization_id: orgId,
+      sequence: 0,
+      occurred_at: new Date(started).toISOString(),
+      data: { message: 'A test event sent from the scimkit management API; no resource changed.' },
+    });
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const answer = await httpRequest(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': USER_AGENT,
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureOf(secret, id, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(TEST_TIMEOUT_MS),
+        headersTimeout: TEST_TIMEOUT_MS,
+        bodyTimeout: TEST_TIMEOUT_MS,
+      });
+      status = answer.statusCode;
+      await answer.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      if (status < 200 || status >= 300) error = status >= 300 && status < 400 ? `the receiver answered ${status} (redirects are not followed)` : `the receiver answered ${status}`;
+    } catch (err) {
+      error = describeError(err, TEST_TIMEOUT_MS);
+    }
+    return sendJson(reply, 200, { delivered: error === null, status, error, duration_ms: Date.now() - started });
   });
 
   // Everything since a time, again.

@@ -40,6 +40,10 @@ export class MemoryRateLimiter implements RateLimiter {
     return decide(count, limit, resetMs);
   }
 
+  async peek(key: string): Promise<number> {
+    return Math.floor(this.#now() / WINDOW_MS) === this.#window ? (this.#counts.get(key) ?? 0) : 0;
+  }
+
   /** Keys counted in the current window (for tests of the pruning). */
   get size(): number {
     return this.#counts.size;

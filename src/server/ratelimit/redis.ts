@@ -30,8 +30,16 @@ end
 return {count, resetMs}
 `;
 
+/** The count of the current window's key, on the Redis server's clock, without counting. */
+const PEEK_SCRIPT = `
+local t = redis.call('TIME')
+local window = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / ${WINDOW_MS})
+return tonumber(redis.call('GET', KEYS[1] .. ':' .. window) or '0')
+`;
+
 interface HitCommand {
   scimkitRateLimitHit(key: string): Promise<[number, number]>;
+  scimkitRateLimitPeek(key: string): Promise<number>;
 }
 
 /** Removes credentials from a Redis URL before it appears in an error message. */
@@ -101,6 +109,7 @@ export class RedisRateLimiter implements RateLimiter {
       // Errors surface through the rejected commands; without a listener ioredis would print every reconnect failure.
       redis.on('error', () => {});
       redis.defineCommand('scimkitRateLimitHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
+      redis.defineCommand('scimkitRateLimitPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT });
       this.#redis = redis;
       return redis;
     });
@@ -164,6 +173,17 @@ export class RedisRateLimiter implements RateLimiter {
     }
     const [count, resetMs] = reply;
     return decide(Number(count), limit, Math.max(1, Number(resetMs)));
+  }
+
+  /** While Redis is down, the counts of this process (which it then decides by). */
+  async peek(key: string): Promise<number> {
+    const redis = this.#redis ?? (await this.#client());
+    if (this.#down || redis.status !== 'ready') return this.#local.peek(key);
+    try {
+      return Number(await (redis as unknown as HitCommand).scimkitRateLimitPeek(this.#prefix + key));
+    } catch {
+      return this.#local.peek(key);
+    }
   }
 
   #failed(key: string, limit: number, reason: string): Promise<RateLimitDecision> {

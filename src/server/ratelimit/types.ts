@@ -25,6 +25,8 @@ export interface RateLimiter {
    * second. Never rejects for an outage of a shared store: the decision is then made in this process.
    */
   hit(key: string, limit: number): Promise<RateLimitDecision>;
+  /** Requests counted against `key` in the current window, without counting one (the console's usage page). */
+  peek(key: string): Promise<number>;
   close(): Promise<void>;
   /** Rejects when the shared counter store cannot be reached now (readiness). Absent when counts live in the process. */
   ping?(): Promise<void>;
