@@ -46,7 +46,7 @@ function call<T>(method: 'GET' | 'POST', path: string): Promise<T> {
 function GuideSteps({ guide, baseUrl, token }: { guide: Guide; baseUrl: string; token: string | null }) {
   return (
     <section aria-labelledby="guide-title" class="card guide">
-      <h2 id="guide-title">Set up {guide.name}</h2>
+      <h2 id="guide-title">3. Set up {guide.name}</h2>
       <p>
         <Marked text={guide.before} />
       </p>
@@ -65,7 +65,7 @@ function GuideSteps({ guide, baseUrl, token }: { guide: Guide; baseUrl: string; 
                     <div key={value.label}>
                       <dt>{value.label}</dt>
                       <dd>
-                        <code class="break">{text}</code> {copyable && <CopyButton value={text} label={`Copy ${value.label}`} />}
+                        <code class="break">{text}</code> {copyable && <CopyButton value={text} label={`Copy the ${value.label}`} />}
                       </dd>
                     </div>
                   );
@@ -94,7 +94,7 @@ function GuideSteps({ guide, baseUrl, token }: { guide: Guide; baseUrl: string; 
 function Status({ state }: { state: SetupState }) {
   return (
     <section aria-labelledby="status-title" class={`card status ${state.connected ? 'connected' : 'waiting'}`}>
-      <h2 id="status-title">Connection status</h2>
+      <h2 id="status-title">4. Connection status</h2>
       <p role="status" aria-live="polite" class="status-line">
         <span class="dot" aria-hidden="true" />
         {state.connected ? (

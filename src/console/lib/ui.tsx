@@ -104,7 +104,7 @@ export function Loaded<T>({ state, children, what }: { state: Async<T>; children
 }
 
 /** Copies a value to the clipboard, and says so in a live region. */
-export function CopyButton({ value, label = 'Copy' }: { value: string; label?: string }) {
+export function CopyButton({ value, label }: { value: string; label: string }) {
   const [done, setDone] = useState<'copied' | 'failed' | null>(null);
   const copy = async () => {
     try {
@@ -117,8 +117,8 @@ export function CopyButton({ value, label = 'Copy' }: { value: string; label?: s
   };
   return (
     <span class="copy">
-      <button type="button" class="secondary small" onClick={copy}>
-        {label}
+      <button type="button" class="secondary small" onClick={copy} aria-label={label}>
+        Copy
       </button>
       <span class="copy-status" role="status">
         {done === 'copied' ? 'Copied' : done === 'failed' ? 'Copy failed: select the text and copy it' : ''}
@@ -134,7 +134,7 @@ export function CopyField({ id, label, value }: { id: string; label: string; val
       <label for={id}>{label}</label>
       <div class="copy-row">
         <input id={id} readOnly value={value} onFocus={(e) => e.currentTarget.select()} spellcheck={false} />
-        <CopyButton value={value} label={`Copy ${label.toLowerCase()}`} />
+        <CopyButton value={value} label={`Copy the ${label}`} />
       </div>
     </div>
   );
