@@ -101,6 +101,11 @@ type RunOp = (op: () => Op<unknown>) => unknown;
 export interface SqliteRunnerOptions extends RunnerOptions {
   /** Overrides WAL_RESTART_PAGES (tests use a small one). */
   readonly walRestartPages?: number;
+  /**
+   * Overrides BACKSTOP_AUTOCHECKPOINT_PAGES while the worker runs; 0 switches SQLite's own checkpoint off, so that a
+   * test sees what the worker alone does.
+   */
+  readonly backstopPages?: number;
   /** How long a statement waits for another connection's lock before failing (default 5000). */
   readonly busyTimeoutMs?: number;
 }
@@ -262,7 +267,7 @@ export class SqliteRunner implements Runner {
       this.checkpointer = null;
       if (!this.closing) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
     };
-    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+    this.db.pragma(`wal_autocheckpoint = ${this.options.backstopPages ?? BACKSTOP_AUTOCHECKPOINT_PAGES}`);
     worker.once('error', fallBack);
     worker.once('exit', fallBack);
   }

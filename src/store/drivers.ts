@@ -17,9 +17,9 @@ const STORE_VIOLATIONS: ViolationErrors = {
   unavailable: (cause) => ScimError.unavailable('The database is unavailable; retry later', DATABASE_RETRY_AFTER_SECONDS, cause),
 };
 
-/** The store's SQLite driver; migrated when constructed. `walRestartPages` is for tests (see src/sql/sqlite.ts). */
+/** The store's SQLite driver; migrated when constructed. The options are for tests (see src/sql/sqlite.ts). */
 export class SqliteDriver extends SqliteRunner {
-  constructor(path: string, options: { readonly walRestartPages?: number } = {}) {
+  constructor(path: string, options: { readonly walRestartPages?: number; readonly backstopPages?: number } = {}) {
     super(path, { ...options, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
   }
 }
