@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isForbiddenKey } from '../scim/schema/registry.ts';
+import { parseDatabaseUrl, type DatabaseUrl } from '../sql/url.ts';
 import { NAMESPACE_PATTERN } from './destination/schema.ts';
 import { CONTENTSTACK_REGIONS, type ContentstackRegion, type ProviderKind, resolveBaseUrl } from './providers.ts';
 
@@ -40,7 +41,7 @@ export interface ConnectorConfig {
   readonly namespace: string | null;
 }
 
-export type DestinationUrl = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
+export type DestinationUrl = DatabaseUrl;
 
 /** All problems found in a config, reported together. The CLI exits with code 2 on it. */
 export class ConfigError extends Error {
@@ -164,21 +165,12 @@ class Reader {
 }
 
 function parseDestination(value: string, problems: string[]): DestinationUrl {
-  if (value.startsWith('sqlite:')) {
-    const path = value.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (path === '') problems.push('destination sqlite: needs a file path, as in sqlite:./warehouse.db');
-    return { kind: 'sqlite', path };
+  try {
+    return parseDatabaseUrl(value, 'destination');
+  } catch (err) {
+    problems.push((err as Error).message);
+    return { kind: 'sqlite', path: '' };
   }
-  if (/^postgres(ql)?:\/\//.test(value)) {
-    try {
-      new URL(value);
-    } catch {
-      problems.push('destination is not a valid postgres:// URL');
-    }
-    return { kind: 'postgres', url: value };
-  }
-  problems.push(`destination must be sqlite:PATH or a postgres:// URL (got ${describe(value.replace(/\/\/[^@/]*@/, '//***@'))})`);
-  return { kind: 'sqlite', path: '' };
 }
 
 /** Validates an already-parsed JSON value. Throws ConfigError listing every problem. */

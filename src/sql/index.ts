@@ -43,3 +43,5 @@ export type { SqliteRunnerOptions } from './sqlite.ts';
 export { PostgresRunner } from './postgres.ts';
 export { tryPostgresLock } from './postgres-lock.ts';
 export type { PostgresRunnerOptions } from './postgres.ts';
+export { maskPassword, parseDatabaseUrl } from './url.ts';
+export type { DatabaseUrl } from './url.ts';

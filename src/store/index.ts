@@ -1,4 +1,5 @@
 /** Server persistence: one Store interface, SQLite (embedded default) and PostgreSQL implementations. */
+import { parseDatabaseUrl, type DatabaseUrl } from '../sql/url.ts';
 import { openPostgresDriver, SqliteDriver } from './drivers.ts';
 import type { PasswordHashingLimits } from './hashing.ts';
 import { SqlStore } from './store.ts';
@@ -13,11 +14,15 @@ export { checkWebhookUrl } from './webhooks.ts';
 export { defaultHashingLimits } from './hashing.ts';
 export type { PasswordHashingLimits } from './hashing.ts';
 
-export interface OpenStoreOptions {
+export interface OpenStoreOptions extends StoreTuning {
   /** A SQLite database file (created when missing), or ':memory:' for a private in-memory database. */
   readonly sqlitePath?: string;
   /** A PostgreSQL connection URL. */
   readonly postgresUrl?: string;
+}
+
+/** Settings of an open store that do not say where its data lives. */
+export interface StoreTuning {
   /** PostgreSQL pool size (default 10). */
   readonly poolSize?: number;
   /** Users the SQLite store keeps in memory for repeated reads (default DEFAULT_USER_CACHE_ENTRIES; 0 keeps none). */
@@ -28,10 +33,19 @@ export interface OpenStoreOptions {
   readonly passwordHashing?: Partial<PasswordHashingLimits>;
 }
 
-/** Opens a store and applies pending migrations. Exactly one of sqlitePath and postgresUrl must be given. */
-export async function openStore(options: OpenStoreOptions): Promise<Store> {
+/**
+ * Opens a store and applies pending migrations. `database` is `sqlite:PATH` (`sqlite:./data/scimkit.db`,
+ * `sqlite::memory:`) or a `postgres://` URL, or options naming exactly one of `sqlitePath` and `postgresUrl`.
+ * The store's `close()` is safe to call more than once.
+ */
+export async function openStore(database: string | OpenStoreOptions, tuning: StoreTuning = {}): Promise<Store> {
+  const options: OpenStoreOptions = typeof database === 'string' ? { ...tuning, ...fromUrl(parseDatabaseUrl(database, 'openStore: the database')) } : { ...tuning, ...database };
   const { sqlitePath, postgresUrl } = options;
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
   if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries, secretKey: options.secretKey, passwordHashing: options.passwordHashing });
   return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize), { secretKey: options.secretKey, passwordHashing: options.passwordHashing });
+}
+
+function fromUrl(url: DatabaseUrl): OpenStoreOptions {
+  return url.kind === 'sqlite' ? { sqlitePath: url.path } : { postgresUrl: url.url };
 }

@@ -100,6 +100,8 @@ export class SqlStore implements Store {
   /** Every scrypt of a write runs through here, so that one organization's passwords cannot starve the others. */
   private readonly hashing: PasswordHashing;
 
+  private closing: Promise<void> | undefined;
+
   constructor(
     private readonly driver: Driver,
     options: SqlStoreOptions = {},
@@ -230,8 +232,10 @@ export class SqlStore implements Store {
     return this.driver.run(() => webhooks.oldestUndelivered(), 'read');
   }
 
+  /** Safe to call more than once: every call waits for the one close. */
   close(): Promise<void> {
-    return this.driver.close();
+    this.closing ??= this.driver.close();
+    return this.closing;
   }
 
   ping(): Promise<void> {

@@ -1,0 +1,36 @@
+/**
+ * A database named by one string: `sqlite:PATH` or a `postgres://` URL. The server's `openStore` and
+ * `serve --database`, and the connector's `destination`, all read this form.
+ */
+export type DatabaseUrl = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
+
+/** The URL with any password masked, for messages. */
+export function maskPassword(value: string): string {
+  return value.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+function quote(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+}
+
+/**
+ * Parses `sqlite:PATH` (`sqlite:./data/scimkit.db`, `sqlite:///var/lib/scimkit.db`, `sqlite::memory:`) or a
+ * `postgres://` / `postgresql://` URL. Throws an Error whose message starts with `name` and never shows a password.
+ */
+export function parseDatabaseUrl(value: string, name = 'database'): DatabaseUrl {
+  if (value.startsWith('sqlite:')) {
+    // sqlite:///abs/path is the URL spelling of the absolute path /abs/path.
+    const path = value.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') throw new Error(`${name} sqlite: needs a file path, as in sqlite:./file.db`);
+    return { kind: 'sqlite', path };
+  }
+  if (/^postgres(ql)?:\/\//i.test(value)) {
+    try {
+      new URL(value);
+    } catch {
+      throw new Error(`${name} is not a valid postgres:// URL`);
+    }
+    return { kind: 'postgres', url: value };
+  }
+  throw new Error(`${name} must be sqlite:PATH or a postgres:// URL (got ${quote(maskPassword(value))})`);
+}

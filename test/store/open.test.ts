@@ -1,0 +1,71 @@
+/** openStore by a database string (what embedding apps and `serve --database` pass), and a close that is safe twice. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parseDatabaseUrl } from '../../src/sql/url.ts';
+import { openStore } from '../../src/store/index.ts';
+import { freshPostgresUrl } from '../server/helpers.ts';
+
+describe('openStore', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-open-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('sqlite:PATH opens (and creates) that file; a second store on it sees the data', async () => {
+    const url = `sqlite:${join(dir, 'a.db')}`;
+    const store = await openStore(url);
+    const org = await store.createOrganization('Acme');
+    const again = await openStore(url);
+    assert.equal((await again.getOrganization(org.id))?.name, 'Acme');
+    await again.close();
+    await store.close();
+  });
+
+  test('sqlite::memory: is a private database', async () => {
+    const a = await openStore('sqlite::memory:');
+    const b = await openStore('sqlite::memory:');
+    await a.createOrganization('Only in a');
+    assert.equal((await a.listOrganizations()).length, 1);
+    assert.equal((await b.listOrganizations()).length, 0);
+    await a.close();
+    await b.close();
+  });
+
+  test('tuning applies to the string form', async () => {
+    // userCacheEntries 0 keeps no user cache; the store still works.
+    const store = await openStore(`sqlite:${join(dir, 'b.db')}`, { userCacheEntries: 0 });
+    await store.createOrganization('Acme');
+    await store.close();
+  });
+
+  test('close() is safe to call twice, at once or one after the other', async () => {
+    const store = await openStore(`sqlite:${join(dir, 'c.db')}`);
+    await Promise.all([store.close(), store.close()]);
+    await store.close();
+  });
+
+  test('a string that names no database is refused with what is allowed, without its password', async () => {
+    await assert.rejects(openStore('mysql://root:hunter2@db/scim'), (err: Error) => {
+      assert.match(err.message, /^openStore: the database must be sqlite:PATH or a postgres:\/\/ URL \(got "mysql:\/\/\*\*\*@db\/scim"\)$/);
+      return true;
+    });
+    await assert.rejects(openStore('sqlite:'), /sqlite: needs a file path/);
+    await assert.rejects(openStore('postgres://[bad'), /not a valid postgres:\/\/ URL/);
+    await assert.rejects(openStore({}), /exactly one of sqlitePath and postgresUrl/);
+  });
+
+  test('parseDatabaseUrl reads the URL spelling of an absolute path', () => {
+    assert.deepEqual(parseDatabaseUrl('sqlite:///var/lib/scimkit.db'), { kind: 'sqlite', path: '/var/lib/scimkit.db' });
+    assert.deepEqual(parseDatabaseUrl('sqlite:./data/scimkit.db'), { kind: 'sqlite', path: './data/scimkit.db' });
+    assert.deepEqual(parseDatabaseUrl('postgresql://u@h/db'), { kind: 'postgres', url: 'postgresql://u@h/db' });
+  });
+
+  test('postgres:// opens PostgreSQL, and close() is safe twice there too', { skip: !process.env.SCIMKIT_TEST_POSTGRES_URL && !process.env.CI ? 'PostgreSQL not installed' : false }, async () => {
+    const store = await openStore(await freshPostgresUrl(), { poolSize: 2 });
+    const org = await store.createOrganization('Acme');
+    assert.equal((await store.getOrganization(org.id))?.name, 'Acme');
+    await Promise.all([store.close(), store.close()]);
+    await store.close();
+  });
+});
