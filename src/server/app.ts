@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
-import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Logger, LoggerOptions } from 'pino';
 import { ScimError } from '../scim/errors.ts';
 import type { ServiceProviderFeatures } from '../scim/discovery.ts';
@@ -56,19 +56,35 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxDiscardedBodyBytes: 64 * 1024 * 1024,
 };
 
-/** The SCIM base paths; each organization lives under `<prefix>/organizations/<orgId>`. */
-export const BASE_PREFIXES = ['/scim/v2', '/scim/v2.0'] as const;
+/** Where buildServer mounts the SCIM plugin, and the handler's default. */
+export const DEFAULT_PREFIX = '/scim';
+/** The plugin serves each organization under `<prefix>/v2/organizations/<orgId>` and the same under `/v2.0`. */
+const VERSION_PATHS = ['/v2', '/v2.0'] as const;
 
 export type { ConnectionLimits } from './connections.ts';
 
-export interface BuildServerOptions {
+/** What the SCIM plugin needs: an open store, a rate limiter, and its own settings. */
+export interface ScimPluginOptions {
   readonly store: Store;
   readonly rateLimiter: RateLimiter;
-  /** false (default) for silence, pino options, or a pino logger. The Authorization header is always redacted. */
-  readonly logger?: boolean | LoggerOptions | Logger;
   readonly limits?: Partial<ServerLimits>;
   /** Scheme and authority used in Location, meta.location and $ref, e.g. `https://scim.example.com`; else taken from the request. */
   readonly publicUrl?: string;
+  /**
+   * Where the plugin counts requests, durations and refusals; render it (`metrics.render()`) for a metrics route.
+   * Default: the plugin's own, which nothing reads.
+   */
+  readonly metrics?: ServerMetrics;
+  /**
+   * SCIM requests kept in each organization's request log (activity.ts), default 1,000; 0 keeps none. Token last
+   * use is tracked either way.
+   */
+  readonly requestLogSize?: number;
+}
+
+export interface BuildServerOptions extends ScimPluginOptions {
+  /** false (default) for silence, pino options, or a pino logger. The Authorization header is always redacted. */
+  readonly logger?: boolean | LoggerOptions | Logger;
   /**
    * Trust X-Forwarded-For, -Proto and -Host from reverse proxies: the client address (which the failed-authentication
    * limit counts by) and the scheme and host of links. `true` trusts every hop (only when nothing else can reach the
@@ -88,11 +104,6 @@ export interface BuildServerOptions {
   readonly metricsMaxOrganizations?: number;
   /** Event and delivery metrics, shared with a delivery worker in the same process; else the server keeps its own. */
   readonly eventMetrics?: EventMetrics;
-  /**
-   * SCIM requests kept in each organization's request log (activity.ts), default 1,000; 0 keeps none. Token last
-   * use is tracked either way.
-   */
-  readonly requestLogSize?: number;
   /** Failed console sign-ins allowed per client address and per account, and their window (sessions.ts). */
   readonly loginLimits?: Partial<LoginLimits>;
   /** The admin console at /admin (console.ts); false leaves it out. Default: on, with this package's built assets. */
@@ -152,7 +163,7 @@ function accessLogLine(request: FastifyRequest, route: string, status: number, e
   if (principal?.kind === 'session') line.operatorId = principal.admin.id;
   if (principal?.kind === 'setup-link') line.setupLinkId = principal.link.id;
   const problem = request.problem;
-  if (problem !== null && status >= 400) {
+  if (problem != null && status >= 400) {
     if (problem.scimType !== undefined) line.scimType = problem.scimType;
     if (problem.code !== undefined) line.code = problem.code;
     line.detail = problem.detail;
@@ -160,15 +171,69 @@ function accessLogLine(request: FastifyRequest, route: string, status: number, e
   return line;
 }
 
-export function buildServer(options: BuildServerOptions): FastifyInstance {
+/**
+ * Request ids, one log line and metrics per response, SCIM error bodies and a SCIM 404, for the routes of one
+ * encapsulated context (the SCIM plugin's, or the standalone server's own).
+ */
+function observeRequests(scope: FastifyInstance, metrics: ServerMetrics, maxDiscardedBodyBytes: number): void {
+  // Callback hooks rather than async ones: an async hook costs a promise and a microtask turn on every request.
+  scope.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  scope.decorateRequest('scimToken', null);
+  scope.decorateRequest('problem', null);
+  scope.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    metrics.recordRequest(request.method, route, status, reply.elapsedTime / 1000);
+    const params = request.params as { orgId?: string; id?: string } | undefined;
+    const token = request.scimToken;
+    // Per organization only for a token of that organization: an anonymous client cannot add labels.
+    if (token != null && token.orgId === params?.orgId) metrics.recordOrganizationRequest(token.orgId, status);
+    // Probes and scrapes come every few seconds: their lines are for debugging only.
+    if (request.routeOptions.config?.probe !== true) request.log.info(accessLogLine(request, route, status, reply.elapsedTime, params), 'request completed');
+    else if (DEBUG_LEVELS.has(request.log.level)) request.log.debug(accessLogLine(request, route, status, reply.elapsedTime, params), 'request completed');
+    done();
+  });
+  scope.setErrorHandler((error, request, reply) => {
+    const response = toErrorResponse(error, request.id);
+    if (response.internal) request.log.error({ err: error }, 'internal error');
+    else if (response.status === 503) request.log.warn({ err: (error as Error).cause ?? error }, 'dependency unavailable');
+    if (response.retryAfter !== undefined) reply.header('retry-after', String(response.retryAfter));
+    discardUnreadBody(request, reply, maxDiscardedBodyBytes);
+    return sendProblem(request, reply, response.status, response.body);
+  });
+  scope.setNotFoundHandler((request, reply) => {
+    discardUnreadBody(request, reply, maxDiscardedBodyBytes);
+    return sendProblem(request, reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
+  });
+}
+
+/**
+ * The only bodies a scope accepts: JSON as `application/scim+json` or `application/json`, up to `maxBytes`, with
+ * prototype-reaching keys and excessive nesting refused (parseJsonBody). Applies to the scope's own routes.
+ */
+function useJsonBodies(scope: FastifyInstance, maxBytes: number): void {
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser(['application/scim+json', 'application/json'], { parseAs: 'string', bodyLimit: maxBytes }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+}
+
+/**
+ * The SCIM API as a fastify plugin: `app.register(scimPlugin, { prefix: '/scim', store, rateLimiter })` serves
+ * `/scim/v2/organizations/:orgId/...` (and `/scim/v2.0/...`). It is encapsulated: its JSON parser, hooks, error
+ * handler and 404 apply to its own routes only, so the host app's routes, hooks and content-type parsers are
+ * untouched. The host owns the server: its logger, request ids, router options and trust-proxy setting apply.
+ */
+export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, options) => {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
-  const connections: ConnectionLimits = { ...defaultConnectionLimits(), ...options.connections };
-  checkConnectionLimits(connections);
-  const trustProxy = options.trustProxy ?? false;
-  const metrics = new ServerMetrics({ rateLimiter: options.rateLimiter, maxOrganizationLabels: options.metricsMaxOrganizations });
-  const eventMetrics = options.eventMetrics ?? new EventMetrics();
-  // A metrics instance handed in is watched by its owner (which may share it with a delivery worker).
-  const unwatch = options.eventMetrics ? () => {} : eventMetrics.watch(options.store);
+  const metrics = options.metrics ?? new ServerMetrics({ rateLimiter: options.rateLimiter });
   const features: ServiceProviderFeatures = {
     patch: true,
     bulk: { supported: true, maxOperations: limits.maxBulkOperations, maxPayloadSize: limits.maxPayloadBytes },
@@ -179,93 +244,18 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     cursorPaging: true,
   };
 
-  const app = Fastify({
-    ...loggerOptions(options.logger),
-    // One line per request, written by the onResponse hook below, instead of fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
-    // Request ids are ours, never the client's, so a log line cannot be forged through a header.
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
-    bodyLimit: limits.maxPayloadBytes,
-    trustProxy: typeof trustProxy === 'object' ? [...trustProxy] : trustProxy,
-    ...timeoutOptions(connections),
-    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: 512 },
-    clientErrorHandler: scimClientErrorHandler,
-    frameworkErrors: (error, request, reply) => {
-      const detail = error.code === 'FST_ERR_BAD_URL' ? 'The request URL is malformed' : error.message;
-      reply.header('x-request-id', request.id);
-      sendProblem(request, reply, 400, errorBody(400, detail, 'invalidSyntax'));
-    },
-  });
-  app.decorateRequest('scim', null);
-  app.decorateRequest('scimToken', null);
-  app.decorateRequest('problem', null);
   const requestLogSize = options.requestLogSize ?? DEFAULT_REQUEST_LOG_SIZE;
   if (!Number.isSafeInteger(requestLogSize) || requestLogSize < 0) throw new RangeError(`requestLogSize must be a whole number, 0 or more, got ${requestLogSize}`);
-  const activity = new ActivityRecorder({ store: options.store, keepPerOrg: requestLogSize, log: app.log });
+  const activity = new ActivityRecorder({ store: options.store, keepPerOrg: requestLogSize, log: scope.log });
   // Before the store closes (callers close the app first), what is pending is written.
-  app.addHook('onClose', async () => activity.close());
-  capConnections(app.server, connections, trustProxy, metrics);
+  scope.addHook('onClose', async () => activity.close());
 
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    ['application/scim+json', 'application/json'],
-    { parseAs: 'string', bodyLimit: limits.maxPayloadBytes },
-    (_request, body, done) => {
-      try {
-        done(null, parseJsonBody(body as string));
-      } catch (err) {
-        done(err as Error, undefined);
-      }
-    },
-  );
-
-  // Callback hooks rather than async ones: an async hook costs a promise and a microtask turn on every request.
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const status = reply.statusCode;
-    metrics.recordRequest(request.method, route, status, reply.elapsedTime / 1000);
-    const params = request.params as { orgId?: string; id?: string } | undefined;
-    const token = request.scimToken;
-    // Per organization only for a token of that organization: an anonymous client cannot add labels.
-    if (token !== null && token.orgId === params?.orgId) metrics.recordOrganizationRequest(token.orgId, status);
-    // Probes and scrapes come every few seconds: their lines are for debugging only.
-    if (request.routeOptions.config?.probe !== true) request.log.info(accessLogLine(request, route, status, reply.elapsedTime, params), 'request completed');
-    else if (DEBUG_LEVELS.has(request.log.level)) request.log.debug(accessLogLine(request, route, status, reply.elapsedTime, params), 'request completed');
-    done();
-  });
-
-  app.setErrorHandler((error, request, reply) => {
-    const response = toErrorResponse(error, request.id);
-    if (response.internal) request.log.error({ err: error }, 'internal error');
-    else if (response.status === 503) request.log.warn({ err: (error as Error).cause ?? error }, 'dependency unavailable');
-    if (response.retryAfter !== undefined) reply.header('retry-after', String(response.retryAfter));
-    discardUnreadBody(request, reply, limits.maxDiscardedBodyBytes);
-    return sendProblem(request, reply, response.status, response.body);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    discardUnreadBody(request, reply, limits.maxDiscardedBodyBytes);
-    return sendProblem(request, reply, 404, errorBody(404, `No endpoint ${request.method} ${request.url.split('?')[0]}`));
-  });
-
-  if (options.adminConsole !== false) registerAdminConsole(app, options.adminConsole);
-  app.addHook('onClose', (_instance, done) => {
-    unwatch();
-    done();
-  });
-  registerOperationsRoutes(app, {
-    store: options.store,
-    rateLimiter: options.rateLimiter,
-    metrics,
-    moreMetrics: { refresh: () => eventMetrics.refresh(options.store), render: () => eventMetrics.render() },
-  });
+  scope.decorateRequest('scim', null);
+  useJsonBodies(scope, limits.maxPayloadBytes);
+  observeRequests(scope, metrics, limits.maxDiscardedBodyBytes);
   options.rateLimiter.observe?.({
-    fallback: (reason) => app.log.warn({ reason }, 'rate limiter: Redis cannot be reached; counting in this process until it is back'),
-    recovered: () => app.log.info('rate limiter: Redis answers again; counting there'),
+    fallback: (reason) => scope.log.warn({ reason }, 'rate limiter: Redis cannot be reached; counting in this process until it is back'),
+    recovered: () => scope.log.info('rate limiter: Redis answers again; counting there'),
   });
 
   const authenticateUnder = organizationAuth({
@@ -276,19 +266,9 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
     maxStartIndex: limits.maxStartIndex,
     publicUrl: options.publicUrl,
   });
-  app.register(managementApi, {
-    prefix: '/api/v1',
-    store: options.store,
-    rateLimiter: options.rateLimiter,
-    authFailuresPerSecond: limits.authFailuresPerSecond,
-    allowHttpWebhooks: options.allowHttpWebhooks ?? false,
-    routes: options.managementRoutes,
-    rootRoutes: options.managementRootRoutes,
-    publicUrl: options.publicUrl,
-    loginLimits: options.loginLimits,
-  });
-  for (const prefix of BASE_PREFIXES) {
-    app.register(
+  for (const version of VERSION_PATHS) {
+    const prefix = `${scope.prefix}${version}`;
+    scope.register(
       async (org) => {
         org.addHook('onRequest', authenticateUnder(prefix));
         org.addHook('onResponse', (request, reply, done) => {
@@ -304,8 +284,106 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
         });
         registerBulkRoute(org, { store: options.store, limits });
       },
-      { prefix: `${prefix}/organizations/:orgId` },
+      { prefix: `${version}/organizations/:orgId` },
     );
   }
+};
+
+/** Fastify settings of a scimkit server: SCIM answers even for what fails before routing. */
+export function scimServerOptions(options: Pick<BuildServerOptions, 'logger' | 'trustProxy' | 'limits'>): FastifyServerOptions {
+  const trustProxy = options.trustProxy ?? false;
+  return {
+    ...loggerOptions(options.logger),
+    // One line per request, written by the onResponse hook, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Request ids are ours, never the client's, so a log line cannot be forged through a header.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: options.limits?.maxPayloadBytes ?? DEFAULT_LIMITS.maxPayloadBytes,
+    trustProxy: typeof trustProxy === 'object' ? [...trustProxy] : trustProxy,
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: 512 },
+    clientErrorHandler: scimClientErrorHandler,
+    frameworkErrors: (error, request, reply) => {
+      const detail = error.code === 'FST_ERR_BAD_URL' ? 'The request URL is malformed' : error.message;
+      reply.header('x-request-id', request.id);
+      sendProblem(request, reply, 400, errorBody(400, detail, 'invalidSyntax'));
+    },
+  };
+}
+
+/**
+ * A fastify instance of scimkit's own: the SCIM plugin under `prefix`, `routes` beside it, and SCIM answers for
+ * every other path. buildServer and createScimHandler both start from it.
+ */
+export function scimApp(
+  options: ScimPluginOptions & Pick<BuildServerOptions, 'logger' | 'trustProxy'>,
+  prefix: string,
+  routes: (service: FastifyInstance, metrics: ServerMetrics) => void = () => {},
+  serverOptions: FastifyServerOptions = {},
+): { app: FastifyInstance; metrics: ServerMetrics } {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metrics = options.metrics ?? new ServerMetrics({ rateLimiter: options.rateLimiter });
+  const app = Fastify({ ...scimServerOptions(options), ...serverOptions });
+  app.register(scimPlugin, {
+    prefix,
+    store: options.store,
+    rateLimiter: options.rateLimiter,
+    limits,
+    publicUrl: options.publicUrl,
+    metrics,
+    requestLogSize: options.requestLogSize,
+  });
+  app.register(async (service) => {
+    useJsonBodies(service, limits.maxPayloadBytes);
+    observeRequests(service, metrics, limits.maxDiscardedBodyBytes);
+    routes(service, metrics);
+  });
+  return { app, metrics };
+}
+
+/**
+ * The standalone SCIM service: the SCIM plugin under `/scim`, the management API under `/api/v1`, the admin console
+ * under `/admin`, `/healthz`,
+ * `/readyz` and `/metrics`, and SCIM answers for every other path, with connection caps and timeouts on its own
+ * listening server.
+ */
+export function buildServer(options: BuildServerOptions): FastifyInstance {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const connections: ConnectionLimits = { ...defaultConnectionLimits(), ...options.connections };
+  checkConnectionLimits(connections);
+  const eventMetrics = options.eventMetrics ?? new EventMetrics();
+  // A metrics instance handed in is watched by its owner (which may share it with a delivery worker).
+  const unwatch = options.eventMetrics ? () => {} : eventMetrics.watch(options.store);
+  const metrics = options.metrics ?? new ServerMetrics({ rateLimiter: options.rateLimiter, maxOrganizationLabels: options.metricsMaxOrganizations });
+  const { app } = scimApp(
+    { ...options, metrics },
+    DEFAULT_PREFIX,
+    (service) => {
+      registerOperationsRoutes(service, {
+        store: options.store,
+        rateLimiter: options.rateLimiter,
+        metrics,
+        moreMetrics: { refresh: () => eventMetrics.refresh(options.store), render: () => eventMetrics.render() },
+      });
+      service.register(managementApi, {
+        prefix: '/api/v1',
+        store: options.store,
+        rateLimiter: options.rateLimiter,
+        authFailuresPerSecond: limits.authFailuresPerSecond,
+        allowHttpWebhooks: options.allowHttpWebhooks ?? false,
+        routes: options.managementRoutes,
+        rootRoutes: options.managementRootRoutes,
+        publicUrl: options.publicUrl,
+        loginLimits: options.loginLimits,
+      });
+      if (options.adminConsole !== false) registerAdminConsole(service, options.adminConsole);
+    },
+    timeoutOptions(connections),
+  );
+  app.addHook('onClose', (_instance, done) => {
+    unwatch();
+    done();
+  });
+  capConnections(app.server, connections, options.trustProxy ?? false, metrics);
   return app;
 }

@@ -167,13 +167,13 @@ console.log(JSON.stringify(out));
     if (process.env.SCIMKIT_TEST_POSTGRES_URL) assert.equal(out.afterPostgres, true);
   });
 
-  test('a TypeScript consumer type-checks under moduleResolution nodenext', async () => {
+  test('a TypeScript consumer, and the examples of docs/embedding.md, type-check under moduleResolution nodenext', async () => {
     const app = appDir();
     writeFileSync(
       join(app, 'tsconfig.json'),
       JSON.stringify({
         compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
-        include: ['consumer.ts'],
+        include: ['consumer.ts', 'doc-*.ts'],
       }),
     );
     writeFileSync(
@@ -203,6 +203,11 @@ const wrong: string = error.status;
 console.log(status, filter, userSchema, config, wrong);
 `,
     );
+    // The TypeScript examples of docs/embedding.md (before its generated reference) must compile as written.
+    const doc = readFileSync(join(ROOT, 'docs', 'embedding.md'), 'utf8');
+    const snippets = [...doc.slice(0, doc.indexOf('<!-- api-reference:begin')).matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+    assert.ok(snippets.length >= 4, 'docs/embedding.md has its TypeScript examples');
+    snippets.forEach((code, i) => writeFileSync(join(app, `doc-${i + 1}.ts`), code));
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     const result = await exec(process.execPath, [tsc, '-p', 'tsconfig.json'], app);
     assert.equal(result.code, 0, result.stdout + result.stderr);

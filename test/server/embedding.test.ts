@@ -1,0 +1,205 @@
+/**
+ * scimkit inside a host app: the fastify plugin under a prefix the host chooses, and the (req, res) handler under
+ * node:http and Express. The host's own routes, hooks, parsers, error handler and 404 must be untouched.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import express from 'express';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createScimHandler, type ScimRequestHandler } from '../../src/server/handler.ts';
+import { scimPlugin } from '../../src/server/app.ts';
+import { createRateLimiter } from '../../src/server/ratelimit/index.ts';
+import type { RateLimiter } from '../../src/server/ratelimit/types.ts';
+import { call, GENEROUS, openTestStore, user, type OpenedStore } from './helpers.ts';
+
+const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+describe('embedding', () => {
+  let opened: OpenedStore;
+  let rateLimiter: RateLimiter;
+  let orgId: string;
+  let token: string;
+
+  before(async () => {
+    opened = await openTestStore('sqlite');
+    rateLimiter = createRateLimiter();
+    const org = await opened.store.createOrganization('acme', GENEROUS);
+    orgId = org.id;
+    token = (await opened.store.createToken(org.id, { scope: 'read-write' })).secret;
+  });
+  after(async () => {
+    await rateLimiter.close();
+    await opened.cleanup();
+  });
+
+  describe('the fastify plugin in a host app', () => {
+    let app: FastifyInstance;
+    let origin: string;
+    const hostHookSaw: string[] = [];
+
+    before(async () => {
+      app = Fastify();
+      // The host's own choices, which registering scimkit must leave as they are.
+      app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, { hostParsed: JSON.parse(body as string) }));
+      app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => done(null, (body as string).split(',')));
+      app.addHook('onRequest', async (request) => {
+        hostHookSaw.push(request.url.split('?')[0]);
+      });
+      app.setErrorHandler((error, _request, reply) => reply.code(418).send({ hostError: (error as Error).message }));
+      app.setNotFoundHandler((_request, reply) => reply.code(404).send({ hostNotFound: true }));
+      app.post('/api/echo', async (request) => ({ body: request.body }));
+      app.get('/api/fail', async () => {
+        throw new Error('host route failed');
+      });
+      await app.register(scimPlugin, { prefix: '/identity', store: opened.store, rateLimiter });
+      origin = await app.listen({ host: '127.0.0.1', port: 0 });
+    });
+    after(() => app.close());
+
+    test('serves SCIM under the prefix, with links under the prefix', async () => {
+      const base = `${origin}/identity/v2/organizations/${orgId}`;
+      const created = await call(base, 'POST', '/Users', { defaultToken: token, body: user('ada@example.com') });
+      assert.equal(created.status, 201);
+      assert.equal(created.headers.get('location'), `${base}/Users/${created.body.id}`);
+      assert.match(created.headers.get('x-request-id') ?? '', /./);
+      const read = await call(`${origin}/identity/v2.0/organizations/${orgId}`, 'GET', `/Users/${created.body.id}`, { defaultToken: token });
+      assert.equal(read.status, 200);
+      assert.equal(read.body.userName, 'ada@example.com');
+      assert.equal((await call(base, 'GET', '/Users', { token: null })).status, 401);
+    });
+
+    test("SCIM errors and 404s under the prefix are SCIM's; elsewhere they are the host's", async () => {
+      const base = `${origin}/identity/v2/organizations/${orgId}`;
+      const wrongType = await call(base, 'POST', '/Users', { defaultToken: token, raw: 'a,b', headers: { 'content-type': 'text/csv' } });
+      assert.equal(wrongType.status, 415);
+      assert.deepEqual(wrongType.body.schemas, [SCIM_ERROR]);
+      const unknown = await call(origin, 'GET', '/identity/nothing-here');
+      assert.equal(unknown.status, 404);
+      assert.deepEqual(unknown.body.schemas, [SCIM_ERROR]);
+
+      const hostMissing = await call(origin, 'GET', '/nothing-here');
+      assert.equal(hostMissing.status, 404);
+      assert.deepEqual(hostMissing.body, { hostNotFound: true });
+      const hostFailure = await call(origin, 'GET', '/api/fail');
+      assert.equal(hostFailure.status, 418);
+      assert.deepEqual(hostFailure.body, { hostError: 'host route failed' });
+    });
+
+    test("the host's routes keep the host's parsers, and get none of scimkit's headers", async () => {
+      const json = await fetch(`${origin}/api/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+      assert.deepEqual(await json.json(), { body: { hostParsed: { a: 1 } } });
+      assert.equal(json.headers.get('x-request-id'), null);
+      const csv = await fetch(`${origin}/api/echo`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'x,y' });
+      assert.deepEqual(await csv.json(), { body: ['x', 'y'] });
+      // scimkit's JSON rules (no __proto__ keys) are its own: the host's parser still decides for the host.
+      const proto = await fetch(`${origin}/api/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"__proto__":{"x":1}}' });
+      assert.equal(proto.status, 200);
+      assert.ok(app.hasContentTypeParser('text/csv'));
+      assert.equal(app.hasContentTypeParser('application/scim+json'), false);
+    });
+
+    test("the host's hooks still see every request, SCIM ones included", () => {
+      assert.ok(hostHookSaw.includes('/api/echo'));
+      assert.ok(hostHookSaw.some((url) => url.startsWith('/identity/v2/organizations/')));
+    });
+  });
+
+  describe('the (req, res) handler', () => {
+    let scim: ScimRequestHandler;
+    before(async () => {
+      scim = await createScimHandler({ store: opened.store, rateLimiter, prefix: '/scim/' });
+    });
+    after(() => scim.close());
+
+    test('under node:http, beside the host’s own routes', async () => {
+      const server = createServer((req, res) => {
+        if (req.url?.startsWith('/scim/')) return scim(req, res);
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('host');
+      });
+      const origin = await listen(server);
+      try {
+        const base = `${origin}/scim/v2/organizations/${orgId}`;
+        const created = await call(base, 'POST', '/Users', { defaultToken: token, body: user('grace@example.com') });
+        assert.equal(created.status, 201);
+        assert.equal(created.headers.get('location'), `${base}/Users/${created.body.id}`);
+        const listed = await call(base, 'GET', '/Users?filter=userName%20eq%20%22grace@example.com%22', { defaultToken: token });
+        assert.equal(listed.body.totalResults, 1);
+        assert.equal(await (await fetch(`${origin}/anything`)).text(), 'host');
+      } finally {
+        await close(server);
+      }
+    });
+
+    test('without next, a path outside the prefix gets a SCIM 404', async () => {
+      const server = createServer((req, res) => scim(req, res));
+      const origin = await listen(server);
+      try {
+        const reply = await call(origin, 'GET', '/elsewhere');
+        assert.equal(reply.status, 404);
+        assert.deepEqual(reply.body.schemas, [SCIM_ERROR]);
+      } finally {
+        await close(server);
+      }
+    });
+
+    test('under Express, mounted on a path or at the root, with the full path in links', async () => {
+      const host = express();
+      host.get('/hello', (_req, res) => {
+        res.json({ host: true });
+      });
+      host.use('/scim', scim);
+      const rootMounted = express();
+      rootMounted.use(scim);
+      rootMounted.get('/hello', (_req, res) => {
+        res.json({ rootMounted: true });
+      });
+      const servers = [createServer(host), createServer(rootMounted)];
+      try {
+        for (const server of servers) {
+          const origin = await listen(server);
+          const base = `${origin}/scim/v2/organizations/${orgId}`;
+          const created = await call(base, 'POST', '/Groups', { defaultToken: token, body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `Eng ${origin}` } });
+          assert.equal(created.status, 201);
+          assert.equal(created.headers.get('location'), `${base}/Groups/${created.body.id}`);
+          assert.equal((await fetch(`${origin}/hello`)).status, 200);
+        }
+      } finally {
+        for (const server of servers) if (server.listening) await close(server);
+      }
+    });
+
+    test('behind a body parser that already read the body, it answers 500 saying so instead of hanging', async () => {
+      const host = express();
+      host.use(express.json());
+      host.use('/scim', scim);
+      const server = createServer(host);
+      const origin = await listen(server);
+      try {
+        const base = `${origin}/scim/v2/organizations/${orgId}`;
+        const reply = await call(base, 'POST', '/Users', { defaultToken: token, body: user('late@example.com'), headers: { 'content-type': 'application/json' } });
+        assert.equal(reply.status, 500);
+        assert.match(reply.body.detail, /mount the scimkit handler before body parsers/);
+        // Requests without a body still work.
+        assert.equal((await call(base, 'GET', '/Users', { defaultToken: token })).status, 200);
+      } finally {
+        await close(server);
+      }
+    });
+
+    test('a prefix that is not a path is refused', async () => {
+      await assert.rejects(createScimHandler({ store: opened.store, rateLimiter, prefix: 'scim' }), /prefix must be a path such as \/scim/);
+    });
+  });
+});
