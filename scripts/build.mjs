@@ -4,9 +4,9 @@
 // package. dist/.build-stamp records when the sources were read; `--if-stale` builds only when a file under src/
 // changed after that, and bin/scimkit.mjs refuses to run an outdated build in a checkout (see staleReason).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -32,6 +32,17 @@ export function staleReason(root = ROOT) {
   return newest > statSync(stamp).mtimeMs ? 'src/ changed after the last build' : null;
 }
 
+/** Files under dir whose names end in ext. */
+function filesEndingIn(dir, ext) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesEndingIn(path, ext));
+    else if (entry.name.endsWith(ext)) out.push(path);
+  }
+  return out;
+}
+
 export function build() {
   const started = new Date();
   rmSync(DIST, { recursive: true, force: true });
@@ -41,6 +52,12 @@ export function build() {
   const vite = join(createRequire(import.meta.url).resolve('vite/package.json'), '..', 'bin', 'vite.js');
   const assets = spawnSync(process.execPath, [vite, 'build', '--config', join(ROOT, 'src', 'console', 'vite.config.mjs')], { stdio: 'inherit' });
   if (assets.status !== 0) throw new Error(`vite build of the console failed (exit ${assets.status ?? assets.signal})`);
+  // The Fivetran connector's .proto files are read at run time, next to the module that loads them.
+  for (const file of filesEndingIn(join(ROOT, 'src'), '.proto')) {
+    const target = join(DIST, relative(join(ROOT, 'src'), file));
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(file, target);
+  }
   writeFileSync(STAMP, '');
   // The stamp carries the time the sources were read, so an edit made during the build still counts as newer.
   utimesSync(STAMP, started, started);

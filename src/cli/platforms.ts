@@ -2,10 +2,11 @@
  * The connector under the data platforms: `scimkit airbyte spec|check|discover|read` (the Airbyte source protocol
  * on stdout) and `scimkit fivetran` (the Fivetran Partner SDK connector service over gRPC). Both drive the same
  * engine as `scimkit sync`; the translation lives in src/connector/platforms.
- * Exit codes: 0 success, 1 a failed run, 2 an invalid config, catalog or state.
+ * Exit codes (airbyte): 0 success, 1 a failed run, 2 an invalid config, catalog or state. `fivetran` runs until
+ * SIGINT or SIGTERM, and exits 1 when it cannot listen.
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig, type ConnectorConfig } from '../connector/config.ts';
 import { createRedactor, type Redactor } from '../connector/log.ts';
 import {
@@ -50,6 +51,12 @@ function withConfig(path: string, fn: (config: ConnectorConfig, redact: Redactor
       fail(err, redact);
     }
   })();
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be a port number, 0 to 65535');
+  return n;
 }
 
 export function registerPlatformCommands(program: Command): void {
@@ -97,4 +104,22 @@ export function registerPlatformCommands(program: Command): void {
         if (failed) process.exitCode = failed === 'config' ? 2 : 1;
       }),
     );
+
+  program
+    .command('fivetran')
+    .description('Serve the Fivetran Partner SDK connector (gRPC: ConfigurationForm, Test, Schema, Update); logs are JSON lines on stdout')
+    .option('--port <n>', 'port to listen on, on every address (IPv6 and IPv4); 0 picks a free one', port, 50051)
+    .action(async (flags: { port: number }) => {
+      // gRPC loads only when this command runs.
+      const { logLine, serveFivetran } = await import('../connector/platforms/fivetran.ts');
+      try {
+        const { server } = await serveFivetran({ port: flags.port });
+        const stop = () => server.tryShutdown(() => {});
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      } catch (err) {
+        write(logLine('SEVERE', `cannot listen on port ${flags.port}: ${err instanceof Error ? err.message : String(err)}`));
+        process.exitCode = 1;
+      }
+    });
 }

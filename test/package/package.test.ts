@@ -93,10 +93,11 @@ describe('the packed package, installed outside the repository', () => {
 
   test('npm pack holds the compiled package and no sources, tests, benchmarks or scripts', () => {
     for (const file of packed) {
-      assert.match(file, /^(package\.json|README\.md|bin\/scimkit\.mjs|dist\/.+\.(js|d\.ts|js\.map)|dist\/console\/(index|setup)\.html|dist\/console\/assets\/[\w-]+\.css)$/, `unexpected file in the package: ${file}`);
+      assert.match(file, /^(package\.json|README\.md|bin\/scimkit\.mjs|dist\/.+\.(js|d\.ts|js\.map|proto)|dist\/console\/(index|setup)\.html|dist\/console\/assets\/[\w-]+\.css)$/, `unexpected file in the package: ${file}`);
     }
-    // The admin console's browser assets (built by vite from src/console) are served from the package.
-    for (const entry of ['dist/index.js', 'dist/scim/index.d.ts', 'dist/store/index.js', 'dist/server/index.js', 'dist/connector/index.d.ts', 'dist/cli/main.js', 'dist/console/index.html', 'dist/console/setup.html']) {
+    // The admin console's browser assets (built by vite from src/console) are served from the package, and the
+    // Fivetran connector reads its .proto files at run time.
+    for (const entry of ['dist/index.js', 'dist/scim/index.d.ts', 'dist/store/index.js', 'dist/server/index.js', 'dist/connector/index.d.ts', 'dist/cli/main.js', 'dist/console/index.html', 'dist/console/setup.html', 'dist/connector/platforms/fivetran/connector_sdk.proto', 'dist/connector/platforms/fivetran/common.proto']) {
       assert.ok(packed.includes(entry), `${entry} is missing from the package`);
     }
   });

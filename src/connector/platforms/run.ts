@@ -46,6 +46,8 @@ export interface ShellRunOptions {
   readonly logger: Logger;
   /** Names the platform in messages (the engine logs where it writes). */
   readonly label: string;
+  /** Stops the run (the platform cancelled it); what was committed stays, and the next run resumes. */
+  readonly signal?: AbortSignal;
 }
 
 export function runShell(opts: ShellRunOptions): Promise<SyncSummary> {
@@ -54,5 +56,6 @@ export function runShell(opts: ShellRunOptions): Promise<SyncSummary> {
     logger: opts.logger,
     destination: new EmittingTarget(opts.state, opts.sink, opts.label),
     streams: streamsFor(opts.tables),
+    signal: opts.signal,
   });
 }
