@@ -7,11 +7,14 @@
  * - an incremental sync after 1% of the users changed: requests made and time;
  * - with the organization's read limit at 10 requests/s: achieved request rate as a share of the limit, and 429s,
  *   for a full sync at 100 records per page (so that the limit, not the server, sets the pace) and for an
- *   incremental one after another 1% changed.
+ *   incremental one after another 1% changed;
+ * - the three ways of running on the smaller organization (bench/platforms.ts): `scimkit sync`, `scimkit airbyte
+ *   read` and `scimkit fivetran` (an Update from a gRPC client here), full and incremental, records/s and peak RSS.
  * Seeding writes everything within a minute or two; the connector's cursor keeps a 60 s lookback, so the bench waits
  * out the lookback and then changes one user ("the latest change"), as in an organization where changes trickle
  * in; otherwise the first incremental run would re-read every user seeded in the last minute.
  *
+ * `--only=platforms` runs just that comparison on one organization of --users users (default 20,000).
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
  * default 1000), --dialects=sqlite,postgres. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
@@ -27,6 +30,7 @@ import { createLogger, createRedactor, silentLogger } from '../src/connector/log
 import type { ProgressSink, SyncSummary } from '../src/connector/progress.ts';
 import { runSync } from '../src/connector/sync.ts';
 import { BULK_REQUEST_SCHEMA, PATCH_OP_SCHEMA } from '../src/scim/schema/core.ts';
+import { compareWays, WAYS_HEADER } from './platforms.ts';
 
 function option(name: string, env: string, fallback: string): string {
   const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -194,7 +198,41 @@ async function sharedBudget(users: number): Promise<string[]> {
   return lines;
 }
 
+/**
+ * --only=platforms: one organization of `users` users, `users`/100 groups of 10 and one group holding every user,
+ * and the three ways of running on it (bench/platforms.ts), full and then incremental after 1% of users changed.
+ */
+async function platformsOnly(users: number, page: number): Promise<string[]> {
+  const { seed } = await import('../src/connector/seed.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-ways-'));
+  const db = join(dir, 'server.db');
+  const org = createOrg(db, 'bench-ways');
+  const server = await startServer(db);
+  const base = `${server.origin}/scim/v2/organizations/${org.id}`;
+  try {
+    const r = await seed({ baseUrl: base, token: org.token, users, groups: Math.max(1, Math.round(users / 100)), membersPerGroup: 10, bigGroupMembers: users, seed: 7, concurrency: 2, logger: silentLogger });
+    // Past the cursor's 60 s lookback, so the incremental runs read what changed, not the whole seeding.
+    await new Promise((resolve) => setTimeout(resolve, 61_000));
+    await changeUsers(base, org.token, [r.userIds[r.userIds.length - 1]]);
+    const changed = r.userIds.filter((_, i) => i % 100 === 0);
+    const config = { bearer_token: org.token, provider: 'scim', base_url: base, max_records_per_page: page };
+    const rows = await compareWays({ config, users, dir, change: async () => {
+      await changeUsers(base, org.token, changed);
+      return `${fmt(changed.length)} users changed`;
+    } });
+    return [...WAYS_HEADER, ...rows];
+  } finally {
+    await stopServer(server).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'platforms') {
+    const lines = await platformsOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')));
+    process.stdout.write(`\n${lines.join('\n')}\n`);
+    return;
+  }
   if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'shared') {
     const lines = await sharedBudget(Number(option('users', 'SCIMKIT_BENCH_USERS', '2000')));
     process.stdout.write(`\n${lines.join('\n')}\n`);
@@ -267,6 +305,16 @@ async function main(): Promise<void> {
         report(`| ${dialect} | ${fmt(users)} | ${fmt(s.recordsPerSecond)} | ${fmt(rows(s) / (s.wallMs / 1000))} | ${fmt(s.wallMs / 1000, 1)} | ${fmt(r.maxRssMb)} | ${fmt(r.maxHeapMb)} / ${fmt(r.streamHeapMb?.users ?? 0)} / ${fmt(r.streamHeapMb?.groups ?? 0)} | ${s.requests} |`);
       }
     }
+
+    // The three ways of running (CLI, Airbyte, Fivetran) on the small organization, full and then incremental.
+    report('');
+    for (const line of WAYS_HEADER) report(line);
+    const smallConfig = { bearer_token: small.token, provider: 'scim', base_url: baseOf(small.id), max_records_per_page: PAGE };
+    const smallChanged = seeded[small.id].filter((_, i) => i % 100 === 0);
+    for (const line of await compareWays({ config: smallConfig, users: SMALL, dir, change: async () => {
+      await changeUsers(baseOf(small.id), small.token, smallChanged);
+      return `${fmt(smallChanged.length)} users changed`;
+    } })) report(line);
 
     // 1% of the users change; the next sync reads the changes, then lists ids to find deletes.
     const changed = seeded[big.id].filter((_, i) => i % 100 === 0);

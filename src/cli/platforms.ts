@@ -18,8 +18,8 @@ const write = (text: string): void => {
   process.stdout.write(text);
 };
 
-/** A JSON file the platform handed over (catalog, state). Its text is never quoted: a state may be large. */
-function readJson(path: string, what: string): unknown {
+/** A JSON file the platform handed over (catalog, state), and its size. Its text is never quoted: a state may be large. */
+function readJson(path: string, what: string): { value: unknown; bytes: number } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -27,7 +27,7 @@ function readJson(path: string, what: string): unknown {
     throw new PlatformInputError(`cannot read the ${what} file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   try {
-    return JSON.parse(text);
+    return { value: JSON.parse(text), bytes: text.length };
   } catch {
     throw new PlatformInputError(`the ${what} file ${path} is not valid JSON`);
   }
@@ -98,9 +98,9 @@ export function registerPlatformCommands(program: Command): void {
     .option('--state <file>', 'the per-stream states of the last run (JSON)')
     .action((flags: { config: string; catalog: string; state?: string }) =>
       withConfig(flags.config, async (config, redact) => {
-        const streams = parseConfiguredCatalog(readJson(flags.catalog, 'catalog'));
+        const streams = parseConfiguredCatalog(readJson(flags.catalog, 'catalog').value);
         const state = flags.state === undefined ? undefined : readJson(flags.state, 'state');
-        const failed = await airbyteRead({ config, streams, state, write, redact });
+        const failed = await airbyteRead({ config, streams, state: state?.value, stateBytes: state?.bytes, write, redact });
         if (failed) process.exitCode = failed === 'config' ? 2 : 1;
       }),
     );

@@ -220,7 +220,7 @@ class RecordEncoder {
 /** Emits each commit as RECORD lines, then per-stream STATE lines when the checkpoint policy says so. */
 class AirbyteSink implements CommitSink {
   private readonly encoders = new Map(PLATFORM_TABLES.map((t) => [t, new RecordEncoder(tableDef(t))]));
-  private readonly policy = new CheckpointPolicy();
+  private readonly policy: CheckpointPolicy;
   private cursor = 0;
   records = 0;
 
@@ -228,7 +228,10 @@ class AirbyteSink implements CommitSink {
     private readonly write: Output,
     private readonly state: ShellState,
     private readonly streams: readonly TableName[],
-  ) {}
+    stateBytes: number,
+  ) {
+    this.policy = new CheckpointPolicy(stateBytes);
+  }
 
   async commit(changes: readonly Change[], boundary: boolean): Promise<void> {
     const emittedAt = Date.now();
@@ -279,8 +282,9 @@ class AirbyteSink implements CommitSink {
 export interface ReadOptions {
   readonly config: ConnectorConfig;
   readonly streams: ConfiguredStreams;
-  /** The parsed state file, if any. */
+  /** The parsed state file, if any, and its size in bytes. */
   readonly state: unknown;
+  readonly stateBytes?: number;
   readonly write: Output;
   readonly redact: Redactor;
 }
@@ -296,10 +300,10 @@ export async function airbyteRead(opts: ReadOptions): Promise<FailureKind | null
     if (tables.length === 0) return null;
     const resumed = tables.filter((t) => !fresh.has(t));
     logger.info(`reading ${tables.join(', ')}${resumed.length ? ` (incremental from the saved state: ${resumed.join(', ')})` : ''}`);
-    sink = new AirbyteSink(opts.write, state, tables);
+    sink = new AirbyteSink(opts.write, state, tables, opts.stateBytes ?? 0);
     const summary = await runShell({ config: opts.config, state, tables, sink, logger, label: 'airbyte' });
     sink.flush();
-    logger.info(`read done: ${sink.records} records in ${(summary.wallMs / 1000).toFixed(1)} s (${summary.requests} requests)`);
+    logger.info(`read done: ${sink.records} records sent, ${summary.records} resources read in ${(summary.wallMs / 1000).toFixed(3)} s (${summary.requests} requests)`);
     return null;
   } catch (err) {
     sink?.flushQuietly();

@@ -3,8 +3,8 @@
  * directory, and a platform state message is always the whole state. Written after every page, a 100,000-user
  * directory would write its state a thousand times: quadratic output, and Airbyte's own guidance is to emit state
  * at most about once a minute. So: after every committed page while the state is small; once it is large, after
- * enough records that the state costs no more output than they did, after a minute, and always at the end of a
- * phase or stream. A run resumed from the last state re-reads at most the pages since it (writes are idempotent).
+ * enough records that the state costs no more output than they did, after a minute, and always when a stream
+ * completes. A run resumed from the last state re-reads at most the pages since it (writes are idempotent).
  */
 
 /** Up to this size the state follows every committed page. */
@@ -14,16 +14,18 @@ export const MAX_STATE_INTERVAL_MS = 60_000;
 
 export class CheckpointPolicy {
   private recordBytes = 0;
-  private stateBytes = 0;
+  private stateBytes: number;
   private lastAt: number;
   /** A commit happened since the state was last written. */
   pending = false;
 
-  constructor(private readonly now: () => number = Date.now) {
+  /** `stateBytes`: the size of the state the run started from (the platform just stored it). */
+  constructor(stateBytes: number, private readonly now: () => number = Date.now) {
+    this.stateBytes = stateBytes;
     this.lastAt = now();
   }
 
-  /** A transaction committed, having written `bytes` of records: is the state due now? */
+  /** A transaction committed, having written `bytes` of records (`boundary`: it completed a stream): is the state due? */
   due(bytes: number, boundary: boolean): boolean {
     this.recordBytes += bytes;
     this.pending = true;

@@ -151,7 +151,7 @@ async function send(call: grpc.ServerWritableStream<Json, Json>, message: Json, 
 
 /** Sends each commit's rows as records, then a Checkpoint when the checkpoint policy says so. */
 class FivetranSink implements CommitSink {
-  private readonly policy = new CheckpointPolicy();
+  private readonly policy: CheckpointPolicy;
   private readonly defs = new Map(TABLES.map((t) => [t.name, t]));
   records = 0;
 
@@ -160,7 +160,10 @@ class FivetranSink implements CommitSink {
     private readonly state: ShellState,
     private readonly columns: ReadonlyMap<TableName, ReadonlySet<string>>,
     private readonly signal: AbortSignal,
-  ) {}
+    stateBytes: number,
+  ) {
+    this.policy = new CheckpointPolicy(stateBytes);
+  }
 
   async truncate(table: TableName): Promise<void> {
     await send(this.call, { record: { table_name: table, type: 'TRUNCATE', data: {} } }, this.signal);
@@ -272,12 +275,12 @@ export function connectorHandlers(opts: FivetranOptions = {}): grpc.UntypedServi
           // full, after a TRUNCATE: rows Fivetran holds from before are soft-deleted unless the read sends them.
           const fresh = new Set(tables.filter((t) => !state.synced.has(t)));
           prepareState(state, tables, fresh);
-          sink = new FivetranSink(call, state, columns, abort.signal);
+          sink = new FivetranSink(call, state, columns, abort.signal, typeof call.request.state_json === 'string' ? call.request.state_json.length : 0);
           for (const t of fresh) await sink.truncate(t);
           logger.info(`update: ${tables.join(', ') || 'no tables'}${fresh.size ? ` (read in full: ${[...fresh].join(', ')})` : ''}`);
           if (tables.length > 0) {
             const summary = await runShell({ config, state, tables, sink, logger, label: 'fivetran', signal: abort.signal });
-            logger.info(`update done: ${sink.records} records in ${(summary.wallMs / 1000).toFixed(1)} s (${summary.requests} requests)`);
+            logger.info(`update done: ${sink.records} records sent, ${summary.records} resources read in ${(summary.wallMs / 1000).toFixed(3)} s (${summary.requests} requests)`);
           }
           await sink.flush();
           call.end();

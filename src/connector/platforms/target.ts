@@ -20,7 +20,7 @@ export type Change =
 export interface CommitSink {
   /**
    * Receives one committed transaction's changes, in the order they were made (each row once, in its final form).
-   * `boundary` is true when the transaction ended a phase or a stream. The shell writes them out, then its state.
+   * `boundary` is true when the transaction completed a stream. The shell writes them out, then its state.
    */
   commit(changes: readonly Change[], boundary: boolean): Promise<void>;
 }
@@ -302,7 +302,7 @@ class ShellTx implements DestinationTx {
     const before = e.state;
     e.state = state;
     this.undo.push(() => (e.state = before));
-    if (before.phase !== state.phase || before.lastCompletedAt !== state.lastCompletedAt) this.boundary = true;
+    if (before.lastCompletedAt !== state.lastCompletedAt) this.boundary = true;
   }
 
   rollback(): void {

@@ -1,0 +1,200 @@
+/**
+ * The three ways of running the connector on the same data (part of `npm run bench:sync`): `scimkit sync` into
+ * SQLite, `scimkit airbyte read` with its stdout read by this process as Airbyte's would be, and `scimkit fivetran`
+ * with this process as Fivetran's gRPC client calling Update. Each is the compiled command in its own process.
+ * Throughput is SCIM resources read per second of the engine's run (the wall time each reports: the CLI in its JSON
+ * summary, the shells in their "done" log line), so process start and gRPC set-up count for none of them; peak RSS
+ * is the process's maxRSS (bench/report-rss.mjs, preloaded, writes it on exit). A first (full) run, then an
+ * incremental one after `change()` ran, each way from its own state.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { airbyteCatalog } from '../src/connector/platforms/airbyte.ts';
+import { PROTO_OPTIONS } from '../src/connector/platforms/fivetran.ts';
+
+type Json = Record<string, unknown>;
+export type Way = 'cli' | 'airbyte' | 'fivetran';
+
+export interface WayRun {
+  readonly way: Way;
+  /** SCIM resources read, and the engine's wall time. */
+  readonly resources: number;
+  readonly wallMs: number;
+  readonly maxRssMb: number;
+  /** Rows the platform received (records, deletes included); for the CLI, rows written or soft-deleted. */
+  readonly rowsSent: number;
+  /** States (Airbyte STATE lines of the whole state, Fivetran checkpoints) and the largest, in bytes. */
+  readonly states: number;
+  readonly largestStateBytes: number;
+}
+
+const PRELOAD = new URL('./report-rss.mjs', import.meta.url).pathname;
+const STATE_PREFIX = '{"type":"STATE","state":{';
+const PROTO_DIR = new URL('../src/connector/platforms/fivetran/', import.meta.url).pathname;
+
+function start(args: string[], rssFile: string): ChildProcess {
+  return spawn(process.execPath, ['--import', PRELOAD, 'bin/scimkit.mjs', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SCIMKIT_BENCH_RSS_FILE: rssFile },
+  });
+}
+
+/** Calls `onLine` for each stdout line; resolves with stderr on a clean exit. */
+function lines(child: ChildProcess, onLine: (line: string) => void): Promise<void> {
+  let buffer = '';
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  child.stdout?.on('data', (d: Buffer) => {
+    buffer += d.toString('utf8');
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      onLine(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    child.on('exit', (code, signal) => (code === 0 || signal === 'SIGTERM' ? resolve() : reject(new Error(`exited with ${code ?? signal}: ${stderr}`))));
+  });
+}
+
+/** The engine's figures from a shell's "done" log line. */
+function done(message: string): { resources: number; wallMs: number } | null {
+  const m = /done: \d+ records sent, (\d+) resources read in ([\d.]+) s/.exec(message);
+  return m ? { resources: Number(m[1]), wallMs: Number(m[2]) * 1000 } : null;
+}
+
+const rss = (file: string) => Number(readFileSync(file, 'utf8'));
+
+export async function runCli(config: Json, dir: string, label: string): Promise<WayRun> {
+  const path = join(dir, `${label}.json`);
+  writeFileSync(path, JSON.stringify({ ...config, destination: `sqlite:${join(dir, `${label}.db`)}` }));
+  const rssFile = join(dir, `${label}.rss`);
+  let last = '';
+  await lines(start(['sync', '--config', path, '--json'], rssFile), (l) => (last = l));
+  const s = JSON.parse(last) as { records: number; wallMs: number; tables: Record<string, Record<string, number>> };
+  const rowsSent = Object.values(s.tables).reduce((a, t) => a + t.inserted + t.updated + t.softDeleted, 0);
+  return { way: 'cli', resources: s.records, wallMs: s.wallMs, maxRssMb: rss(rssFile), rowsSent, states: 0, largestStateBytes: 0 };
+}
+
+/** `scimkit airbyte read` of all three streams, incremental; `state` is kept between calls, as Airbyte keeps it. */
+export async function runAirbyte(config: Json, dir: string, label: string, state: Map<string, string>): Promise<WayRun> {
+  const configPath = join(dir, `${label}.json`);
+  const catalogPath = join(dir, `${label}.catalog.json`);
+  const statePath = join(dir, `${label}.state.json`);
+  writeFileSync(configPath, JSON.stringify(config));
+  writeFileSync(catalogPath, JSON.stringify({
+    streams: (airbyteCatalog().streams as Json[]).map((stream) => ({ stream, sync_mode: 'incremental', destination_sync_mode: 'append_dedup' })),
+  }));
+  writeFileSync(statePath, `[${[...state.values()].join(',')}]`);
+  const rssFile = join(dir, `${label}.rss`);
+  let rowsSent = 0;
+  let states = 0;
+  let largest = 0;
+  let figures: { resources: number; wallMs: number } | null = null;
+  await lines(start(['airbyte', 'read', '--config', configPath, '--catalog', catalogPath, '--state', statePath], rssFile), (line) => {
+    if (line.startsWith('{"type":"RECORD"')) rowsSent += 1;
+    else if (line.startsWith(STATE_PREFIX)) {
+      // Kept as text, as a platform stores it: parsing a large state here would take CPU from the connector.
+      const name = /"stream_descriptor":\{"name":"([a-z_]+)"\}/.exec(line.slice(0, 200))?.[1] as string;
+      state.set(name, line.slice(STATE_PREFIX.length - 1, -1));
+      if (line.includes('"known"')) {
+        states += 1;
+        largest = Math.max(largest, line.length);
+      }
+    } else if (line.startsWith('{"type":"LOG"')) figures ??= done(String((JSON.parse(line) as { log: { message: string } }).log.message));
+    else if (line.startsWith('{"type":"TRACE"')) throw new Error(`airbyte read failed: ${line}`);
+  });
+  if (!figures) throw new Error('airbyte read printed no done line');
+  return { way: 'airbyte', ...(figures as { resources: number; wallMs: number }), maxRssMb: rss(rssFile), rowsSent, states, largestStateBytes: largest };
+}
+
+/** `scimkit fivetran`, with one Update call from this process; `state.json` is kept between calls, as Fivetran keeps it. */
+export async function runFivetran(config: Json, dir: string, label: string, state: { json?: string }): Promise<WayRun> {
+  const rssFile = join(dir, `${label}.rss`);
+  const child = start(['fivetran', '--port', '0'], rssFile);
+  let figures: { resources: number; wallMs: number } | null = null;
+  let listening: (port: number) => void = () => {};
+  const port = new Promise<number>((resolve) => (listening = resolve));
+  const exited = lines(child, (line) => {
+    const message = String((JSON.parse(line) as { message: string }).message);
+    const m = /listening on \S+:(\d+)/.exec(message);
+    if (m) listening(Number(m[1]));
+    figures ??= done(message);
+  });
+  const client = new (rawClient())(`127.0.0.1:${await port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  let rowsSent = 0;
+  let states = 0;
+  let largest = 0;
+  const configuration = Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)]));
+  await new Promise<void>((resolve, reject) => {
+    const call = (client as unknown as { Update(req: Json): grpc.ClientReadableStream<Json> }).Update({ configuration, state_json: state.json });
+    call.on('data', (msg: { record?: true | Json; checkpoint?: { state_json: string } }) => {
+      // A TRUNCATE (short enough to be decoded) is not a row.
+      if (msg.record && (msg.record === true || msg.record.type !== 'TRUNCATE')) rowsSent += 1;
+      if (msg.checkpoint) {
+        state.json = msg.checkpoint.state_json;
+        states += 1;
+        largest = Math.max(largest, state.json.length);
+      }
+    });
+    call.on('error', reject);
+    call.on('end', resolve);
+  });
+  client.close();
+  child.kill('SIGTERM');
+  await exited;
+  if (!figures) throw new Error('scimkit fivetran printed no done line');
+  return { way: 'fivetran', ...(figures as { resources: number; wallMs: number }), maxRssMb: rss(rssFile), rowsSent, states, largestStateBytes: largest };
+}
+
+/**
+ * A client for Update that decodes only checkpoints: records are counted, not decoded, so the client (which runs on
+ * Fivetran's side, not here) takes as little CPU from the connector on this machine as Airbyte's pipe reader does.
+ */
+function rawClient(): grpc.ServiceClientConstructor {
+  const definition = protoLoader.loadSync('connector_sdk.proto', { ...PROTO_OPTIONS, includeDirs: [PROTO_DIR] });
+  const update = definition['fivetran_sdk.v2.SourceConnector'] as grpc.ServiceDefinition;
+  const decode = (update.Update as grpc.MethodDefinition<Json, Json>).responseDeserialize;
+  // An UpdateResponse is a one-field message: its first byte is the field's tag (1 record, 3 checkpoint).
+  const CHECKPOINT_TAG = (3 << 3) | 2;
+  return grpc.makeGenericClientConstructor({
+    Update: { ...update.Update, responseDeserialize: (buf: Buffer) => (buf[0] === CHECKPOINT_TAG || buf.length < 64 ? decode(buf) : { record: true }) },
+  } as grpc.ServiceDefinition, 'SourceConnector');
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** Runs the three ways on one organization, full then incremental after `change()`, and returns report lines. */
+export async function compareWays(opts: { config: Json; users: number; dir: string; change: () => Promise<string> }): Promise<string[]> {
+  const airbyteState = new Map<string, string>();
+  const fivetranState: { json?: string } = {};
+  const tag = `ways-${opts.users}`;
+  const full = [
+    await runCli(opts.config, opts.dir, `${tag}-cli`),
+    await runAirbyte(opts.config, opts.dir, `${tag}-airbyte`, airbyteState),
+    await runFivetran(opts.config, opts.dir, `${tag}-fivetran`, fivetranState),
+  ];
+  const what = await opts.change();
+  const incremental = [
+    await runCli(opts.config, opts.dir, `${tag}-cli`),
+    await runAirbyte(opts.config, opts.dir, `${tag}-airbyte`, airbyteState),
+    await runFivetran(opts.config, opts.dir, `${tag}-fivetran`, fivetranState),
+  ];
+  const out: string[] = [];
+  for (const [kind, runs] of [['full', full], [`incremental after ${what}`, incremental]] as const) {
+    const cli = runs[0];
+    const perSecond = (r: WayRun) => r.resources / (r.wallMs / 1000);
+    for (const r of runs) {
+      out.push(`| ${r.way} | ${fmt(opts.users)} | ${kind} | ${fmt(perSecond(r))} | ${fmt(perSecond(r) / perSecond(cli), 2)} | ${fmt(r.wallMs / 1000, 1)} | ${fmt(r.maxRssMb)} | ${fmt(r.rowsSent)} | ${r.way === 'cli' ? '' : `${r.states}, ${fmt(r.largestStateBytes / 1048576, 1)} MB`} |`);
+    }
+  }
+  return out;
+}
+
+export const WAYS_HEADER = [
+  '| way of running | users | run | records/s | ratio to the CLI | engine wall s | peak RSS MB | rows sent | states written, largest |',
+  '|---|---:|---|---:|---:|---:|---:|---:|---|',
+];
