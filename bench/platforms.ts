@@ -20,10 +20,13 @@ export type Way = 'cli' | 'airbyte' | 'fivetran';
 
 export interface WayRun {
   readonly way: Way;
-  /** SCIM resources read, and the engine's wall time. */
+  /** SCIM resources read, the engine's wall time, and the requests it made. */
   readonly resources: number;
   readonly wallMs: number;
+  readonly requests: number;
   readonly maxRssMb: number;
+  /** CPU time of the whole process (user and system), start-up included. */
+  readonly cpuMs: number;
   /** Rows the platform received (records, deletes included); for the CLI, rows written or soft-deleted. */
   readonly rowsSent: number;
   /** States (Airbyte STATE lines of the whole state, Fivetran checkpoints) and the largest, in bytes. */
@@ -35,8 +38,10 @@ const PRELOAD = new URL('./report-rss.mjs', import.meta.url).pathname;
 const STATE_PREFIX = '{"type":"STATE","state":{';
 const PROTO_DIR = new URL('../src/connector/platforms/fivetran/', import.meta.url).pathname;
 
+/** SCIMKIT_BENCH_NODE_ARGS adds node options to the measured processes (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
 function start(args: string[], rssFile: string): ChildProcess {
-  return spawn(process.execPath, ['--import', PRELOAD, 'bin/scimkit.mjs', ...args], {
+  const extra = (process.env.SCIMKIT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...extra, '--import', PRELOAD, 'bin/scimkit.mjs', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SCIMKIT_BENCH_RSS_FILE: rssFile },
   });
@@ -61,12 +66,15 @@ function lines(child: ChildProcess, onLine: (line: string) => void): Promise<voi
 }
 
 /** The engine's figures from a shell's "done" log line. */
-function done(message: string): { resources: number; wallMs: number } | null {
-  const m = /done: \d+ records sent, (\d+) resources read in ([\d.]+) s/.exec(message);
-  return m ? { resources: Number(m[1]), wallMs: Number(m[2]) * 1000 } : null;
+function done(message: string): Figures | null {
+  const m = /done: \d+ records sent, (\d+) resources read in ([\d.]+) s \((\d+) requests\)/.exec(message);
+  return m ? { resources: Number(m[1]), wallMs: Number(m[2]) * 1000, requests: Number(m[3]) } : null;
 }
 
-const rss = (file: string) => Number(readFileSync(file, 'utf8'));
+type Figures = Pick<WayRun, 'resources' | 'wallMs' | 'requests'>;
+
+/** What report-rss.mjs wrote when the process exited. */
+const usage = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { maxRssMb: number; cpuMs: number };
 
 export async function runCli(config: Json, dir: string, label: string): Promise<WayRun> {
   const path = join(dir, `${label}.json`);
@@ -74,9 +82,9 @@ export async function runCli(config: Json, dir: string, label: string): Promise<
   const rssFile = join(dir, `${label}.rss`);
   let last = '';
   await lines(start(['sync', '--config', path, '--json'], rssFile), (l) => (last = l));
-  const s = JSON.parse(last) as { records: number; wallMs: number; tables: Record<string, Record<string, number>> };
+  const s = JSON.parse(last) as { records: number; wallMs: number; requests: number; tables: Record<string, Record<string, number>> };
   const rowsSent = Object.values(s.tables).reduce((a, t) => a + t.inserted + t.updated + t.softDeleted, 0);
-  return { way: 'cli', resources: s.records, wallMs: s.wallMs, maxRssMb: rss(rssFile), rowsSent, states: 0, largestStateBytes: 0 };
+  return { way: 'cli', resources: s.records, wallMs: s.wallMs, requests: s.requests, ...usage(rssFile), rowsSent, states: 0, largestStateBytes: 0 };
 }
 
 /** `scimkit airbyte read` of all three streams, incremental; `state` is kept between calls, as Airbyte keeps it. */
@@ -93,7 +101,7 @@ export async function runAirbyte(config: Json, dir: string, label: string, state
   let rowsSent = 0;
   let states = 0;
   let largest = 0;
-  let figures: { resources: number; wallMs: number } | null = null;
+  let figures: Figures | null = null;
   await lines(start(['airbyte', 'read', '--config', configPath, '--catalog', catalogPath, '--state', statePath], rssFile), (line) => {
     if (line.startsWith('{"type":"RECORD"')) rowsSent += 1;
     else if (line.startsWith(STATE_PREFIX)) {
@@ -108,14 +116,14 @@ export async function runAirbyte(config: Json, dir: string, label: string, state
     else if (line.startsWith('{"type":"TRACE"')) throw new Error(`airbyte read failed: ${line}`);
   });
   if (!figures) throw new Error('airbyte read printed no done line');
-  return { way: 'airbyte', ...(figures as { resources: number; wallMs: number }), maxRssMb: rss(rssFile), rowsSent, states, largestStateBytes: largest };
+  return { way: 'airbyte', ...(figures as Figures), ...usage(rssFile), rowsSent, states, largestStateBytes: largest };
 }
 
 /** `scimkit fivetran`, with one Update call from this process; `state.json` is kept between calls, as Fivetran keeps it. */
 export async function runFivetran(config: Json, dir: string, label: string, state: { json?: string }): Promise<WayRun> {
   const rssFile = join(dir, `${label}.rss`);
   const child = start(['fivetran', '--port', '0'], rssFile);
-  let figures: { resources: number; wallMs: number } | null = null;
+  let figures: Figures | null = null;
   let listening: (port: number) => void = () => {};
   const port = new Promise<number>((resolve) => (listening = resolve));
   const exited = lines(child, (line) => {
@@ -147,7 +155,7 @@ export async function runFivetran(config: Json, dir: string, label: string, stat
   child.kill('SIGTERM');
   await exited;
   if (!figures) throw new Error('scimkit fivetran printed no done line');
-  return { way: 'fivetran', ...(figures as { resources: number; wallMs: number }), maxRssMb: rss(rssFile), rowsSent, states, largestStateBytes: largest };
+  return { way: 'fivetran', ...(figures as Figures), ...usage(rssFile), rowsSent, states, largestStateBytes: largest };
 }
 
 /**
@@ -167,34 +175,67 @@ function rawClient(): grpc.ServiceClientConstructor {
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** Runs the three ways on one organization, full then incremental after `change()`, and returns report lines. */
-export async function compareWays(opts: { config: Json; users: number; dir: string; change: () => Promise<string> }): Promise<string[]> {
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const WAYS: readonly Way[] = ['cli', 'airbyte', 'fivetran'];
+
+/**
+ * Runs the three ways on one organization in rounds, each round in a rotated order (the machine is shared, and the
+ * server's speed drifts): full runs, each from scratch; then incremental rounds, each after `change(round)`, each
+ * way from its own state. Returns report lines: medians over the rounds, and the median of each round's ratio to
+ * the CLI's throughput.
+ */
+export async function compareWays(opts: { config: Json; users: number; dir: string; rounds: number; change: (round: number) => Promise<string> }): Promise<string[]> {
+  const tag = `ways-${opts.users}`;
   const airbyteState = new Map<string, string>();
   const fivetranState: { json?: string } = {};
-  const tag = `ways-${opts.users}`;
-  const full = [
-    await runCli(opts.config, opts.dir, `${tag}-cli`),
-    await runAirbyte(opts.config, opts.dir, `${tag}-airbyte`, airbyteState),
-    await runFivetran(opts.config, opts.dir, `${tag}-fivetran`, fivetranState),
-  ];
-  const what = await opts.change();
-  const incremental = [
-    await runCli(opts.config, opts.dir, `${tag}-cli`),
-    await runAirbyte(opts.config, opts.dir, `${tag}-airbyte`, airbyteState),
-    await runFivetran(opts.config, opts.dir, `${tag}-fivetran`, fivetranState),
-  ];
-  const out: string[] = [];
-  for (const [kind, runs] of [['full', full], [`incremental after ${what}`, incremental]] as const) {
-    const cli = runs[0];
-    const perSecond = (r: WayRun) => r.resources / (r.wallMs / 1000);
-    for (const r of runs) {
-      out.push(`| ${r.way} | ${fmt(opts.users)} | ${kind} | ${fmt(perSecond(r))} | ${fmt(perSecond(r) / perSecond(cli), 2)} | ${fmt(r.wallMs / 1000, 1)} | ${fmt(r.maxRssMb)} | ${fmt(r.rowsSent)} | ${r.way === 'cli' ? '' : `${r.states}, ${fmt(r.largestStateBytes / 1048576, 1)} MB`} |`);
+  const run = (way: Way, label: string): Promise<WayRun> =>
+    way === 'cli' ? runCli(opts.config, opts.dir, `${tag}-cli${label}`)
+      : way === 'airbyte' ? runAirbyte(opts.config, opts.dir, `${tag}-airbyte`, airbyteState)
+        : runFivetran(opts.config, opts.dir, `${tag}-fivetran`, fivetranState);
+  const full: WayRun[][] = [];
+  for (let round = 0; round < opts.rounds; round++) {
+    const last = round === opts.rounds - 1;
+    const results = new Map<Way, WayRun>();
+    for (let i = 0; i < WAYS.length; i++) {
+      const way = WAYS[(round + i) % WAYS.length];
+      // Each full run starts from nothing; the last round's state is kept for the incremental rounds.
+      if (way === 'airbyte') airbyteState.clear();
+      if (way === 'fivetran') delete fivetranState.json;
+      results.set(way, await run(way, last ? '' : `-full${round}`));
     }
+    full.push(WAYS.map((w) => results.get(w) as WayRun));
+  }
+  const incremental: WayRun[][] = [];
+  let what = '';
+  for (let round = 0; round < opts.rounds; round++) {
+    what = await opts.change(round);
+    const results = new Map<Way, WayRun>();
+    for (let i = 0; i < WAYS.length; i++) {
+      const way = WAYS[(round + i) % WAYS.length];
+      results.set(way, await run(way, ''));
+    }
+    incremental.push(WAYS.map((w) => results.get(w) as WayRun));
+  }
+  const perSecond = (r: WayRun) => r.resources / (r.wallMs / 1000);
+  const out: string[] = [];
+  for (const [kind, rounds] of [['full', full], [`incremental, ${what}`, incremental]] as const) {
+    WAYS.forEach((way, w) => {
+      const runs = rounds.map((r) => r[w]);
+      const ratios = rounds.map((r) => perSecond(r[w]) / perSecond(r[0]));
+      const last = runs[runs.length - 1];
+      out.push(`| ${way} | ${fmt(opts.users)} | ${kind} | ${fmt(median(runs.map(perSecond)))} | **${fmt(median(ratios), 2)}** (${ratios.map((x) => fmt(x, 2)).join(', ')}) | ` +
+        `${fmt(median(runs.map((r) => r.wallMs)) / 1000, 1)} | ${fmt(median(runs.map((r) => r.cpuMs)) / 1000, 1)} | ${fmt(median(runs.map((r) => r.maxRssMb)))} | ${fmt(last.rowsSent)} | ${last.requests} | ` +
+        `${way === 'cli' ? '' : `${last.states}, ${fmt(last.largestStateBytes / 1048576, 1)} MB`} |`);
+    });
   }
   return out;
 }
 
 export const WAYS_HEADER = [
-  '| way of running | users | run | records/s | ratio to the CLI | engine wall s | peak RSS MB | rows sent | states written, largest |',
-  '|---|---:|---|---:|---:|---:|---:|---:|---|',
+  '| way of running | users | run | records/s | ratio to the CLI (rounds) | engine wall s | process CPU s | peak RSS MB | rows sent | requests | states written, largest |',
+  '|---|---:|---|---:|---|---:|---:|---:|---:|---:|---|',
 ];

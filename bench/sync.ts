@@ -14,7 +14,8 @@
  * out the lookback and then changes one user ("the latest change"), as in an organization where changes trickle
  * in; otherwise the first incremental run would re-read every user seeded in the last minute.
  *
- * `--only=platforms` runs just that comparison on one organization of --users users (default 20,000).
+ * `--only=platforms` runs just that comparison on one organization of --users users (default 20,000), in --rounds
+ * rounds (default 3).
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
  * default 1000), --dialects=sqlite,postgres. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
@@ -200,9 +201,10 @@ async function sharedBudget(users: number): Promise<string[]> {
 
 /**
  * --only=platforms: one organization of `users` users, `users`/100 groups of 10 and one group holding every user,
- * and the three ways of running on it (bench/platforms.ts), full and then incremental after 1% of users changed.
+ * and the three ways of running on it (bench/platforms.ts) in `rounds` rounds, full and then incremental after 1%
+ * of users changed.
  */
-async function platformsOnly(users: number, page: number): Promise<string[]> {
+async function platformsOnly(users: number, page: number, rounds: number): Promise<string[]> {
   const { seed } = await import('../src/connector/seed.ts');
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-ways-'));
   const db = join(dir, 'server.db');
@@ -214,11 +216,11 @@ async function platformsOnly(users: number, page: number): Promise<string[]> {
     // Past the cursor's 60 s lookback, so the incremental runs read what changed, not the whole seeding.
     await new Promise((resolve) => setTimeout(resolve, 61_000));
     await changeUsers(base, org.token, [r.userIds[r.userIds.length - 1]]);
-    const changed = r.userIds.filter((_, i) => i % 100 === 0);
     const config = { bearer_token: org.token, provider: 'scim', base_url: base, max_records_per_page: page };
-    const rows = await compareWays({ config, users, dir, change: async () => {
+    const rows = await compareWays({ config, users, dir, rounds, change: async (round) => {
+      const changed = r.userIds.filter((_, i) => i % 100 === round);
       await changeUsers(base, org.token, changed);
-      return `${fmt(changed.length)} users changed`;
+      return `${fmt(changed.length)} users changed before each`;
     } });
     return [...WAYS_HEADER, ...rows];
   } finally {
@@ -229,7 +231,7 @@ async function platformsOnly(users: number, page: number): Promise<string[]> {
 
 async function main(): Promise<void> {
   if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'platforms') {
-    const lines = await platformsOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')));
+    const lines = await platformsOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')), Number(option('rounds', 'SCIMKIT_BENCH_ROUNDS', '3')));
     process.stdout.write(`\n${lines.join('\n')}\n`);
     return;
   }
@@ -310,10 +312,10 @@ async function main(): Promise<void> {
     report('');
     for (const line of WAYS_HEADER) report(line);
     const smallConfig = { bearer_token: small.token, provider: 'scim', base_url: baseOf(small.id), max_records_per_page: PAGE };
-    const smallChanged = seeded[small.id].filter((_, i) => i % 100 === 0);
-    for (const line of await compareWays({ config: smallConfig, users: SMALL, dir, change: async () => {
-      await changeUsers(baseOf(small.id), small.token, smallChanged);
-      return `${fmt(smallChanged.length)} users changed`;
+    for (const line of await compareWays({ config: smallConfig, users: SMALL, dir, rounds: 3, change: async (round) => {
+      const changed = seeded[small.id].filter((_, i) => i % 100 === round);
+      await changeUsers(baseOf(small.id), small.token, changed);
+      return `${fmt(changed.length)} users changed before each`;
     } })) report(line);
 
     // 1% of the users change; the next sync reads the changes, then lists ids to find deletes.

@@ -13,13 +13,14 @@ import type { ConnectorConfig } from '../config.ts';
 import { createRedactor, type Logger, type Redactor } from '../log.ts';
 import { probe } from '../source.ts';
 import { clientFor } from '../sync.ts';
-import { TABLES, type Cell, type ColumnType, type TableDef, type TableName } from '../tables.ts';
+import { TABLES, type ColumnType, type TableDef, type TableName } from '../tables.ts';
 import { CheckpointPolicy } from './checkpoint.ts';
 import { classifyFailure, PlatformInputError, type FailureKind } from './errors.ts';
 import { prepareState, runShell } from './run.ts';
 import { platformConfig, SETTINGS, type Setting } from './settings.ts';
 import { emptyShellState, parseState, PLATFORM_TABLES, serializeState, type ShellState } from './state.ts';
 import type { Change, CommitSink } from './target.ts';
+import { encodeCheckpoint, encodeRecord } from './fivetran-wire.ts';
 
 /** Where the .proto files are (copied next to the compiled module by the build). */
 export const PROTO_DIR = fileURLToPath(new URL('./fivetran/', import.meta.url));
@@ -129,25 +130,14 @@ export function selectedColumns(selection: Json | null | undefined): Map<TableNa
   return out;
 }
 
-function value(type: ColumnType, v: Cell): Json {
-  if (v === null) return { null: true };
-  switch (type) {
-    case 'text': return { string: String(v) };
-    case 'boolean': return { bool: v === true };
-    case 'integer': return { long: Number(v) };
-    case 'json': return { json: String(v) };
-    case 'timestamp': {
-      const ms = Date.parse(String(v));
-      return { utc_datetime: { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1_000_000 } };
-    }
-  }
-}
-
 /** Waits out gRPC's flow control, so a slow Fivetran client holds the engine back instead of filling memory. */
-async function send(call: grpc.ServerWritableStream<Json, Json>, message: Json, signal: AbortSignal): Promise<void> {
+async function send(call: UpdateCall, message: Buffer, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
   if (!call.write(message)) await once(call, 'drain', { signal });
 }
+
+/** Update's stream: its messages go out already encoded (fivetran-wire.ts). */
+type UpdateCall = grpc.ServerWritableStream<Json, Buffer>;
 
 /** Sends each commit's rows as records, then a Checkpoint when the checkpoint policy says so. */
 class FivetranSink implements CommitSink {
@@ -156,7 +146,7 @@ class FivetranSink implements CommitSink {
   records = 0;
 
   constructor(
-    private readonly call: grpc.ServerWritableStream<Json, Json>,
+    private readonly call: UpdateCall,
     private readonly state: ShellState,
     private readonly columns: ReadonlyMap<TableName, ReadonlySet<string>>,
     private readonly signal: AbortSignal,
@@ -166,7 +156,7 @@ class FivetranSink implements CommitSink {
   }
 
   async truncate(table: TableName): Promise<void> {
-    await send(this.call, { record: { table_name: table, type: 'TRUNCATE', data: {} } }, this.signal);
+    await send(this.call, encodeRecord(table, 'TRUNCATE', [], []), this.signal);
   }
 
   async commit(changes: readonly Change[], boundary: boolean): Promise<void> {
@@ -175,15 +165,14 @@ class FivetranSink implements CommitSink {
       const wanted = this.columns.get(c.table);
       if (!wanted) continue;
       const def = this.defs.get(c.table) as TableDef;
-      const data: Record<string, Json> = {};
       const values = c.op === 'upsert' ? c.values : c.key;
-      for (let i = 0; i < values.length; i++) {
-        const col = def.columns[i];
-        if (!wanted.has(col.name)) continue;
-        data[col.name] = value(col.type, values[i]);
-        bytes += typeof values[i] === 'string' ? (values[i] as string).length : 8;
-      }
-      await send(this.call, { record: { table_name: c.table, type: c.op === 'upsert' ? 'UPSERT' : 'DELETE', data } }, this.signal);
+      const columns = def.columns.slice(0, values.length);
+      const sent = columns.length === wanted.size ? null : columns.map((col) => wanted.has(col.name));
+      const message = sent
+        ? encodeRecord(c.table, c.op === 'upsert' ? 'UPSERT' : 'DELETE', columns.filter((_, i) => sent[i]), values.filter((_, i) => sent[i]))
+        : encodeRecord(c.table, c.op === 'upsert' ? 'UPSERT' : 'DELETE', columns, values);
+      bytes += message.length;
+      await send(this.call, message, this.signal);
       this.records += 1;
     }
     if (this.policy.due(bytes, boundary)) await this.checkpoint();
@@ -191,7 +180,7 @@ class FivetranSink implements CommitSink {
 
   async checkpoint(): Promise<void> {
     const json = serializeState(this.state);
-    await send(this.call, { checkpoint: { state_json: json } }, this.signal);
+    await send(this.call, encodeCheckpoint(json), this.signal);
     this.policy.written(json.length);
   }
 
@@ -258,7 +247,7 @@ export function connectorHandlers(opts: FivetranOptions = {}): grpc.UntypedServi
       })();
     },
 
-    Update(call: grpc.ServerWritableStream<Json, Json>) {
+    Update(call: UpdateCall) {
       void (async () => {
         let redact = plain;
         let sink: FivetranSink | null = null;
@@ -307,7 +296,11 @@ export async function serveFivetran(opts: ServeOptions): Promise<{ server: grpc.
   const write = opts.write ?? ((line: string) => void process.stdout.write(line));
   // A state is as large as the directory it describes: the 4 MiB default would refuse a large one.
   const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
-  server.addService(loadConnectorService().service, connectorHandlers({ write }));
+  const service = loadConnectorService().service;
+  // Update's records and checkpoints arrive as bytes already (fivetran-wire.ts); anything else the generic way.
+  const serialize = service.Update.responseSerialize;
+  const update = { ...service.Update, responseSerialize: (m: unknown) => (Buffer.isBuffer(m) ? m : serialize(m)) };
+  server.addService({ ...service, Update: update }, connectorHandlers({ write }));
   const bind = (address: string) => new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
   });

@@ -17,7 +17,7 @@ export type { Json };
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 /** The proto files as they are in the source tree (the same files the build copies next to the compiled module). */
-const PROTO_SOURCE = new URL('../../../src/connector/platforms/fivetran/', import.meta.url).pathname;
+export const PROTO_SOURCE = new URL('../../../src/connector/platforms/fivetran/', import.meta.url).pathname;
 
 export function connectorClient(port: number): Client {
   const definition = protoLoader.loadSync('connector_sdk.proto', { ...PROTO_OPTIONS, includeDirs: [PROTO_SOURCE] });
@@ -111,7 +111,7 @@ export class FivetranWarehouse {
   update(client: Client, request: Json, onCheckpoint?: (n: number) => void): Promise<UpdateResult> {
     const result: UpdateResult = { outcome: 'finished', records: [], checkpoints: 0 };
     this.db.exec('BEGIN');
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const call = client.Update({ ...request, state_json: this.state }) as grpc.ClientReadableStream<Json>;
       let done = false;
       const finish = (outcome: UpdateResult['outcome'], error?: grpc.ServiceError) => {
@@ -123,23 +123,37 @@ export class FivetranWarehouse {
       };
       call.on('data', (msg: Json) => {
         if (done) return;
-        if (msg.record) {
-          result.records.push(msg.record as Json);
-          this.apply(msg.record as Json);
-        } else if (msg.checkpoint) {
-          const json = String((msg.checkpoint as Json).state_json);
-          JSON.parse(json);
-          this.db.exec('COMMIT');
-          this.state = json;
-          this.db.exec('BEGIN');
-          result.checkpoints += 1;
-          onCheckpoint?.(result.checkpoints);
-        } else assert.fail(`unexpected operation ${JSON.stringify(msg)}`);
+        try {
+          this.receive(msg, result, onCheckpoint);
+        } catch (err) {
+          // A message the warehouse cannot apply fails the test (rather than hanging it).
+          done = true;
+          this.db.exec('ROLLBACK');
+          call.cancel();
+          reject(err);
+        }
       });
       call.on('error', (err: grpc.ServiceError) => finish('failed', err));
       call.on('end', () => finish('finished'));
     });
   }
+
+  /** Applies one UpdateResponse: a record into the open transaction, a checkpoint commits it and keeps the state. */
+  private receive(msg: Json, result: UpdateResult, onCheckpoint?: (n: number) => void): void {
+    if (msg.record) {
+      result.records.push(msg.record as Json);
+      this.apply(msg.record as Json);
+    } else if (msg.checkpoint) {
+      const json = String((msg.checkpoint as Json).state_json);
+      JSON.parse(json);
+      this.db.exec('COMMIT');
+      this.state = json;
+      this.db.exec('BEGIN');
+      result.checkpoints += 1;
+      onCheckpoint?.(result.checkpoints);
+    } else assert.fail(`unexpected operation ${JSON.stringify(msg)}`);
+  }
+
 
   /** Live (not soft-deleted) rows of a table by primary key, as plain values. */
   rows(table: string): Map<string, Json> {

@@ -18,7 +18,11 @@ import { seed } from '../../../src/connector/seed.ts';
 import type { TableName } from '../../../src/connector/tables.ts';
 import { startHarness, type Harness } from '../../server/helpers.ts';
 import { liveRows, rowKey } from './airbyte-harness.ts';
-import { connectorClient, FivetranWarehouse, unary, type Json } from './fivetran-harness.ts';
+import { connectorClient, FivetranWarehouse, PROTO_SOURCE, unary, type Json } from './fivetran-harness.ts';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_OPTIONS } from '../../../src/connector/platforms/fivetran.ts';
+import { encodeCheckpoint, encodeRecord } from '../../../src/connector/platforms/fivetran-wire.ts';
 import { DestinationFactory, sync, withDestination } from '../helpers.ts';
 
 const ALL: TableName[] = ['users', 'groups', 'group_members'];
@@ -111,6 +115,38 @@ function api(): HttpClient {
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const patch = (ops: Json[]) => ({ body: { schemas: [PATCH], Operations: ops } });
+
+describe('Update messages written straight to bytes', () => {
+  it('decode with the .proto to what they were made from, for every column type', () => {
+    const definition = protoLoader.loadSync('connector_sdk.proto', { ...PROTO_OPTIONS, includeDirs: [PROTO_SOURCE] });
+    const decode = (definition['fivetran_sdk.v2.SourceConnector'] as grpc.ServiceDefinition).Update.responseDeserialize as (b: Buffer) => Json;
+    const columns = [
+      { name: 'id', type: 'text' as const }, { name: 'n', type: 'integer' as const }, { name: 'neg', type: 'integer' as const },
+      { name: 'b', type: 'boolean' as const }, { name: 'f', type: 'boolean' as const }, { name: 'at', type: 'timestamp' as const },
+      { name: 'epoch', type: 'timestamp' as const }, { name: 'old', type: 'timestamp' as const }, { name: 'raw', type: 'json' as const }, { name: 'none', type: 'text' as const },
+    ];
+    const long = 'ü€𝄞'.repeat(3000);
+    const values = [long, 300, -5, true, false, '2026-12-04T19:51:08.123Z', '1970-01-01T00:00:00.000Z', '1969-12-31T23:59:59.500Z', '{"a":[1,"ü"]}', null];
+    const msg = decode(encodeRecord('users', 'UPSERT', columns, values));
+    const record = msg.record as Json;
+    assert.equal(record.table_name, 'users');
+    assert.equal(record.type, 'UPSERT');
+    const data = record.data as Record<string, Json>;
+    assert.equal(data.id.string, long);
+    assert.equal(data.n.long, '300');
+    assert.equal(data.neg.long, '-5');
+    assert.equal(data.b.bool, true);
+    assert.equal(data.f.bool, false);
+    assert.deepEqual(data.at.utc_datetime, { seconds: String(Date.parse('2026-12-04T19:51:08Z') / 1000), nanos: 123_000_000 });
+    assert.deepEqual(data.epoch.utc_datetime, {});
+    assert.deepEqual(data.old.utc_datetime, { seconds: '-1', nanos: 500_000_000 });
+    assert.equal(data.raw.json, '{"a":[1,"ü"]}');
+    assert.equal(data.none.null, true);
+    assert.deepEqual(decode(encodeRecord('group_members', 'DELETE', columns.slice(0, 1), ['g'])).record, { table_name: 'group_members', type: 'DELETE', data: { id: { string: 'g', inner: 'string' } } });
+    assert.deepEqual(decode(encodeRecord('groups', 'TRUNCATE', [], [])).record, { table_name: 'groups', type: 'TRUNCATE' });
+    assert.deepEqual(decode(encodeCheckpoint(long)).checkpoint, { state_json: long });
+  });
+});
 
 describe('scimkit fivetran', () => {
   it('ConfigurationForm, Test and Schema', async (t) => {
