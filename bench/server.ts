@@ -205,6 +205,7 @@ async function measure(
   const clientUsage = process.cpuUsage(clientBefore);
   const clientCpu = (clientUsage.user + clientUsage.system) / 1e6;
   const bad = result.non2xx + result.errors + result.timeouts;
+  if (result.requests.total === 0) console.warn(`  ${name}: no request completed within the run; the figure is not valid`);
   if (bad > 0) console.warn(`  ${name}: ${bad} requests failed (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}); the figure is not valid`);
   const perRequest = (seconds: number) => `${((seconds / result.requests.total) * 1e6).toFixed(0)} µs`;
   console.log(
