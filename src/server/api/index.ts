@@ -28,6 +28,7 @@ import type { LoginLimits } from '../sessions.ts';
 import { registerOrganizationRootRoutes, registerOrganizationRoutes, registerTokenRoutes } from './organizations.ts';
 import { registerRequestLogRoutes } from './request-log.ts';
 import { registerSetupLinkRoutes, registerSetupRoutes } from './setup.ts';
+import { registerSchemaRoutes } from './schemas.ts';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -136,6 +137,7 @@ const ORGANIZATION_ROUTES: readonly ManagementRoutes[] = [
   registerTokenRoutes,
   registerRequestLogRoutes,
   registerSetupLinkRoutes,
+  registerSchemaRoutes,
 ];
 const ROOT_ROUTES: readonly ManagementRoutes[] = [registerOrganizationRootRoutes, registerSetupRoutes];
 
