@@ -15,7 +15,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type { ClaimedDelivery, DeliveryOutcome, Store } from '../store/types.ts';
+import type { ActiveEndpoint, ClaimedDelivery, DeliveryOutcome, Store } from '../store/types.ts';
 import type { EventMetrics } from './event-metrics.ts';
 
 /** Delays before the 2nd, 3rd, ... attempt (after the first, immediate one), like Svix's: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
@@ -23,10 +23,14 @@ export const RETRY_SCHEDULE_MS: readonly number[] = [5_000, 300_000, 1_800_000, 
 /** Each delay is stretched or shrunk by up to this share, at random, so that retries of many deliveries spread out. */
 export const RETRY_JITTER = 0.1;
 export const DEFAULT_TIMEOUT_MS = 15_000;
-export const DEFAULT_CONCURRENCY_PER_ENDPOINT = 16;
+export const DEFAULT_CONCURRENCY_PER_ENDPOINT = 32;
 /** A Retry-After longer than this is capped (a receiver cannot park deliveries for days). */
 const MAX_RETRY_AFTER_MS = 36_000_000;
 export const USER_AGENT = 'scimkit-webhooks/1';
+/** How long finished attempts wait to be recorded together (ms). */
+const FLUSH_DELAY_MS = 20;
+/** A lease outlasts the timeout by this much: time to record the outcome after the receiver answered. */
+export const LEASE_MARGIN_MS = 5_000;
 
 export interface WorkerLogger {
   info(obj: object, msg?: string): void;
@@ -41,7 +45,7 @@ export interface DeliveryWorkerOptions {
   /** [0, 1); Math.random by default. */
   readonly random?: () => number;
   readonly timeoutMs?: number;
-  /** How long a claim lasts; another worker may take the delivery over after it. Default: timeout + 15 s. */
+  /** How long a claim lasts; another worker may take the delivery over after it. Default: timeout + LEASE_MARGIN_MS. */
   readonly leaseMs?: number;
   readonly concurrencyPerEndpoint?: number;
   /** Deliver to plain http URLs (development and tests). */
@@ -98,22 +102,35 @@ export class DeliveryWorker {
   private readonly agent: Agent;
   /** Deliveries being sent, per endpoint. */
   private readonly inFlight = new Map<string, number>();
+  /**
+   * Deliveries claimed but not yet sent, per endpoint: a claim takes a few times the concurrency at once, so one
+   * transaction feeds many sends, and a finished send starts the next one without a round trip to the database.
+   */
+  private readonly queued = new Map<string, ClaimedDelivery[]>();
+  /** Fan-out runs on a new event in this process, on the poll timer, and at start; not after every send. */
+  private fanOutDue = true;
+  private endpoints: { list: ActiveEndpoint[]; readAt: number } | null = null;
   private readonly sending = new Set<Promise<void>>();
   /** Outcomes waiting to be recorded (in one transaction per batch). */
   private pending: DeliveryOutcome[] = [];
   private flushing: Promise<void> | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
   private running = false;
+  /** Set by stop(): no queued delivery starts any more; their leases are given back. */
+  private stopping = false;
   private loopDone: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private woken = false;
   private unsubscribe: (() => void) | null = null;
+  /** Deliveries this worker recorded as succeeded (logged when it stops). */
+  private succeeded = 0;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.store = options.store;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.leaseMs = options.leaseMs ?? this.timeoutMs + 15_000;
+    this.leaseMs = options.leaseMs ?? this.timeoutMs + LEASE_MARGIN_MS;
     this.concurrency = options.concurrencyPerEndpoint ?? DEFAULT_CONCURRENCY_PER_ENDPOINT;
     this.pollMs = options.pollMs ?? 1000;
     this.schedule = options.schedule ?? RETRY_SCHEDULE_MS;
@@ -125,19 +142,25 @@ export class DeliveryWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.store.onEventsCommitted(() => this.wake());
+    this.unsubscribe = this.store.onEventsCommitted(() => {
+      this.fanOutDue = true;
+      this.wake();
+    });
     this.loopDone = this.loop();
   }
 
   /** Stops claiming, waits for the deliveries under way and records them. */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping = true;
     this.unsubscribe?.();
     this.wake();
     await this.loopDone;
     await Promise.allSettled([...this.sending]);
     await this.flush();
+    await this.releaseQueued();
     await this.agent.close();
+    this.options.logger?.info({ succeeded: this.succeeded }, 'webhook delivery stopped');
   }
 
   private wake(): void {
@@ -158,7 +181,12 @@ export class DeliveryWorker {
       if (!this.running) break;
       if (this.woken) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.pollMs);
+        const timer = setTimeout(() => {
+          // A poll looks for work other processes committed, and for endpoints enabled, paused or added meanwhile.
+          this.fanOutDue = true;
+          this.endpoints = null;
+          resolve();
+        }, this.pollMs);
         this.wakeUp = () => {
           clearTimeout(timer);
           resolve();
@@ -167,23 +195,45 @@ export class DeliveryWorker {
     }
   }
 
-  /** One round: fan out, then claim and start what each endpoint has room for. Returns the deliveries started. */
+  /** One round: fan out when due, then claim for and start what each endpoint has room for. Returns the deliveries claimed. */
   private async step(): Promise<number> {
-    await this.store.fanOutEvents();
-    const endpoints = await this.store.activeEndpoints();
-    const nowMs = this.now();
-    const now = new Date(nowMs).toISOString();
-    const leaseUntil = new Date(nowMs + this.leaseMs).toISOString();
-    let started = 0;
-    for (const endpoint of endpoints) {
-      if (endpoint.pausedUntil !== null && endpoint.pausedUntil > now) continue;
-      const room = this.concurrency - (this.inFlight.get(endpoint.id) ?? 0);
-      if (room <= 0) continue;
-      const claimed = await this.store.claimDeliveries(this.owner, endpoint.id, now, leaseUntil, room);
-      for (const delivery of claimed) this.begin(delivery);
-      started += claimed.length;
+    if (this.fanOutDue) {
+      this.fanOutDue = false;
+      await this.store.fanOutEvents();
     }
-    return started;
+    const nowMs = this.now();
+    if (this.endpoints === null || nowMs - this.endpoints.readAt >= this.pollMs) this.endpoints = { list: await this.store.activeEndpoints(), readAt: nowMs };
+    const now = new Date(nowMs).toISOString();
+    let claimedTotal = 0;
+    for (const endpoint of this.endpoints.list) {
+      if (endpoint.pausedUntil !== null && endpoint.pausedUntil > now) continue;
+      const queue = this.queued.get(endpoint.id) ?? [];
+      const held = queue.length + (this.inFlight.get(endpoint.id) ?? 0);
+      if (held < this.concurrency * 2) {
+        const want = this.concurrency * 4 - held;
+        // The lease covers the sends queued ahead: each wave of `concurrency` can take up to the timeout.
+        const leaseUntil = new Date(nowMs + Math.ceil((held + want) / this.concurrency) * this.timeoutMs + (this.leaseMs - this.timeoutMs)).toISOString();
+        const claimed = await this.store.claimDeliveries(this.owner, endpoint.id, now, leaseUntil, want);
+        queue.push(...claimed);
+        claimedTotal += claimed.length;
+        this.queued.set(endpoint.id, queue);
+      }
+      this.pump(endpoint.id);
+    }
+    return claimedTotal;
+  }
+
+  /** Starts queued deliveries of an endpoint while it has room. */
+  private pump(endpointId: string): void {
+    const queue = this.queued.get(endpointId);
+    while (queue && queue.length > 0 && (this.inFlight.get(endpointId) ?? 0) < this.concurrency) this.begin(queue.shift() as ClaimedDelivery);
+  }
+
+  /** Gives back the leases of claimed deliveries that were never sent (stopping), so others need not wait for them. */
+  private async releaseQueued(): Promise<void> {
+    const ids = [...this.queued.values()].flat().map((d) => d.id);
+    this.queued.clear();
+    if (ids.length > 0) await this.store.releaseDeliveries(this.owner, ids).catch(() => {});
   }
 
   private begin(delivery: ClaimedDelivery): void {
@@ -194,17 +244,29 @@ export class DeliveryWorker {
       .finally(() => {
         this.inFlight.set(delivery.endpointId, (this.inFlight.get(delivery.endpointId) ?? 1) - 1);
         this.sending.delete(task);
+        if (!this.stopping) this.pump(delivery.endpointId);
       });
     this.sending.add(task);
   }
 
   private record(outcome: DeliveryOutcome): void {
+    // An endpoint disabled or paused by this outcome is read again before the next claim.
+    if (outcome.disableEndpoint !== undefined || outcome.pauseEndpointUntil !== undefined) this.endpoints = null;
     this.pending.push(outcome);
-    void this.flush().then(() => this.wake());
+    if (this.flushTimer !== null) return;
+    // Outcomes that finish within a few milliseconds of each other are recorded in one transaction.
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      void this.flush().then(() => this.wake());
+    }, FLUSH_DELAY_MS);
   }
 
   /** Records the outcomes gathered so far in one transaction; one flush at a time, the next takes what came meanwhile. */
   private async flush(): Promise<void> {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
     while (this.flushing) await this.flushing;
     if (this.pending.length === 0) return;
     const batch = this.pending;
@@ -212,6 +274,7 @@ export class DeliveryWorker {
     this.flushing = this.store.completeDeliveries(this.owner, batch).then(
       () => {
         this.flushing = null;
+        for (const outcome of batch) if (outcome.result === 'succeeded') this.succeeded++;
       },
       (err: unknown) => {
         this.flushing = null;
@@ -308,8 +371,11 @@ export class DeliveryWorker {
    * every delivery it started is recorded. Returns how many it started.
    */
   async runOnce(): Promise<number> {
+    this.fanOutDue = true;
+    this.endpoints = null;
     const started = await this.step();
-    await Promise.allSettled([...this.sending]);
+    // Everything claimed is sent in this round (the queue drains through pump as sends finish).
+    while (this.sending.size > 0) await Promise.allSettled([...this.sending]);
     await this.flush();
     return started;
   }
@@ -326,8 +392,9 @@ export class DeliveryWorker {
 
   /** Closes the HTTP agent of a worker that was never started (one used through runOnce). */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.sending]);
+    while (this.sending.size > 0) await Promise.allSettled([...this.sending]);
     await this.flush();
+    await this.releaseQueued();
     await this.agent.close();
   }
 }

@@ -74,6 +74,11 @@ export interface SqlStoreOptions {
   readonly secretKey?: () => Buffer;
   /** How password hashing is shared between organizations (hashing.ts). */
   readonly passwordHashing?: Partial<PasswordHashingLimits>;
+  /**
+   * false: writes append no events. Only for measuring what the outbox costs (bench:events); a store serving SCIM
+   * always writes them.
+   */
+  readonly writeEvents?: boolean;
 }
 
 /** Users kept by default: some 10 to 30 MB of documents. */
@@ -91,7 +96,7 @@ function userNameLookup(options: QueryOptions): string | undefined {
 
 export class SqlStore implements Store {
   readonly dialect: JsonDialect['name'];
-  private readonly ctx: OpContext;
+  private ctx: OpContext;
   /** Writes through this store that change tokens or organizations (see authStamp). */
   private authChanges = 0;
   private readonly users: UserCache | null;
@@ -114,6 +119,7 @@ export class SqlStore implements Store {
     const users = this.users;
     this.ctx = { dialect: driver.dialect, now: ops.nowIso, ...(users && { changed: (orgId, ids) => users.changed(orgId, ids) }) };
     this.secrets = new SecretBox(options.secretKey);
+    if (options.writeEvents === false) this.ctx = { ...this.ctx, writeEvents: false };
   }
 
   /**
@@ -225,7 +231,11 @@ export class SqlStore implements Store {
   }
 
   completeDeliveries(owner: string, outcomes: readonly DeliveryOutcome[]): Promise<void> {
-    return this.driver.run(() => webhooks.completeDeliveries(owner, outcomes), 'write');
+    return this.driver.run(() => webhooks.completeDeliveries(this.ctx, owner, outcomes), 'write');
+  }
+
+  releaseDeliveries(owner: string, ids: readonly string[]): Promise<void> {
+    return this.driver.run(() => webhooks.releaseDeliveries(owner, ids), 'write');
   }
 
   oldestUndeliveredEvent(): Promise<string | null> {

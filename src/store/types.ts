@@ -376,6 +376,7 @@ export interface Store {
   fanOutEvents(): Promise<number>;
   claimDeliveries(owner: string, endpointId: string, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]>;
   completeDeliveries(owner: string, outcomes: readonly DeliveryOutcome[]): Promise<void>;
+  releaseDeliveries(owner: string, ids: readonly string[]): Promise<void>;
   oldestUndeliveredEvent(): Promise<string | null>;
 }
 

@@ -247,6 +247,15 @@ function typeCondition(stored: unknown): Sql {
   return sql` AND e.type IN (${list(types)})`;
 }
 
+/**
+ * Delivery bookkeeping (fan-out, claims, outcomes) commits without waiting for PostgreSQL's WAL flush: a database
+ * crash can lose only its last few milliseconds, which at worst sends a delivery again (at least once still holds).
+ * Events themselves are written by the SCIM write's own transaction, which keeps the default durability.
+ */
+function* relaxedCommit(ctx: OpContext): Op<void> {
+  if (ctx.dialect.name === 'postgres') yield* exec(sql`SET LOCAL synchronous_commit TO OFF`);
+}
+
 /** Enabled endpoints, for the delivery worker. */
 export function* activeEndpoints(): Op<ActiveEndpoint[]> {
   const found = yield* rows(sql`SELECT id, org_id, paused_until FROM webhook_endpoints WHERE enabled = ${true} ORDER BY id`);
@@ -266,6 +275,7 @@ export function* endpointsBehind(): Op<string[]> {
  * On PostgreSQL an endpoint another worker is fanning out is skipped. Returns the deliveries created.
  */
 export function* fanOutEndpoint(ctx: OpContext, endpointId: string): Op<number> {
+  yield* relaxedCommit(ctx);
   const skipLocked = ctx.dialect.name === 'postgres' ? raw(' FOR UPDATE SKIP LOCKED') : raw('');
   const endpoint = yield* first(sql`SELECT org_id, event_types, last_sequence FROM webhook_endpoints WHERE id = ${endpointId} AND enabled = ${true}${skipLocked}`);
   if (!endpoint) return 0;
@@ -282,6 +292,9 @@ export function* fanOutEndpoint(ctx: OpContext, endpointId: string): Op<number> 
       WHERE e.org_id = ${orgId} AND e.sequence > ${from} AND e.sequence <= ${through}${typeCondition(endpoint.event_types)} ORDER BY e.sequence`,
   );
   yield* exec(sql`UPDATE webhook_endpoints SET last_sequence = ${through} WHERE id = ${endpointId}`);
+  // A large fan-out changes the deliveries table faster than autovacuum re-reads its statistics; with stale ones
+  // PostgreSQL can plan the claim's per-resource check over the wrong index (hundreds of milliseconds per claim).
+  if (ctx.dialect.name === 'postgres' && created >= 1000) yield* exec(sql`ANALYZE webhook_deliveries`);
   return created;
 }
 
@@ -290,15 +303,16 @@ export function* fanOutEndpoint(ctx: OpContext, endpointId: string): Op<number> 
  * live worker, and first in line for their resource. Returns them with their bodies and signing secrets.
  */
 export function* claimDeliveries(ctx: OpContext, box: SecretBox, owner: string, endpointId: string, now: string, leaseUntil: string, limit: number): Op<ClaimedDelivery[]> {
+  yield* relaxedCommit(ctx);
   const skipLocked = ctx.dialect.name === 'postgres' ? raw(' FOR UPDATE SKIP LOCKED') : raw('');
   const claimed = yield* rows<{ id: number | string }>(
     sql`UPDATE webhook_deliveries SET lease_owner = ${owner}, lease_expires = ${leaseUntil}
       WHERE id IN (SELECT d.id FROM webhook_deliveries d
         WHERE d.endpoint_id = ${endpointId} AND d.status = 'pending' AND d.next_attempt_at <= ${now}
           AND (d.lease_expires IS NULL OR d.lease_expires <= ${now})
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.resource_id = d.resource_id
-            AND p.status = 'pending' AND p.sequence < d.sequence)
-        ORDER BY d.next_attempt_at, d.id LIMIT ${limit}${skipLocked})
+          AND d.sequence = (SELECT MIN(p.sequence) FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.resource_id = d.resource_id
+            AND p.status = 'pending')
+        ORDER BY d.next_attempt_at LIMIT ${limit}${skipLocked})
       RETURNING id`,
   );
   if (claimed.length === 0) return [];
@@ -333,7 +347,8 @@ export function* claimDeliveries(ctx: OpContext, box: SecretBox, owner: string, 
 }
 
 /** Records attempts' outcomes; an outcome whose lease another worker has taken over meanwhile is ignored. */
-export function* completeDeliveries(owner: string, outcomes: readonly DeliveryOutcome[]): Op<void> {
+export function* completeDeliveries(ctx: OpContext, owner: string, outcomes: readonly DeliveryOutcome[]): Op<void> {
+  yield* relaxedCommit(ctx);
   // Successes, the common case, in one statement per HTTP status.
   const succeeded = new Map<string, DeliveryOutcome[]>();
   for (const o of outcomes) {
@@ -377,6 +392,13 @@ export function* completeDeliveries(owner: string, outcomes: readonly DeliveryOu
         sql`UPDATE webhook_endpoints SET paused_until = ${o.pauseEndpointUntil} WHERE id = ${o.endpointId} AND (paused_until IS NULL OR paused_until < ${o.pauseEndpointUntil})`,
       );
     }
+  }
+}
+
+/** Clears the leases `owner` holds on these deliveries (claimed, never sent), so they can be claimed at once. */
+export function* releaseDeliveries(owner: string, ids: readonly string[]): Op<void> {
+  for (const part of chunks(ids.map(Number), 500)) {
+    yield* exec(sql`UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires = NULL WHERE id IN (${list(part)}) AND lease_owner = ${owner}`);
   }
 }
 

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { DeliveryWorker, RETRY_SCHEDULE_MS } from '../../src/server/delivery.ts';
+import { EventMetrics } from '../../src/server/event-metrics.ts';
 import { backends, call, client, patchOp, startHarness, user } from './helpers.ts';
 import type { Harness } from './helpers.ts';
 import { startReceiver } from './receiver.ts';
@@ -378,11 +379,29 @@ for (const backend of backends()) {
     });
 
     test('metrics: events written, deliveries by outcome, delivery latency, oldest undelivered event', async () => {
-      const res = await fetch(`${h.origin}/metrics`);
-      const text = await res.text();
-      assert.match(text, /scimkit_events_written_total\{type="user.created"\} \d+/);
-      assert.match(text, /scimkit_webhook_oldest_undelivered_seconds \d/);
-      assert.match(text, /# TYPE scimkit_webhook_delivery_latency_seconds histogram/);
+      const ep = await endpoint();
+      const metrics = new EventMetrics();
+      const w = new DeliveryWorker({ store: h.store, allowHttp: true, metrics });
+      try {
+        receiver.answer = (_r, i) => ({ status: i % 2 === 0 ? 500 : 200 });
+        await scim('POST', '/Users', { body: user('metrics-1@example.com') });
+        await scim('POST', '/Users', { body: user('metrics-2@example.com') });
+        await w.drain();
+        // One of the two failed and waits 5 s for its retry: the oldest undelivered event is that one.
+        await metrics.refresh(h.store);
+        const text = metrics.render();
+        assert.match(text, /scimkit_webhook_deliveries_total\{outcome="succeeded"\} 1/);
+        assert.match(text, /scimkit_webhook_deliveries_total\{outcome="retried"\} 1/);
+        assert.match(text, /scimkit_webhook_delivery_latency_seconds_count 1/);
+        assert.match(text, /scimkit_webhook_oldest_undelivered_seconds (?!0\n)\d/);
+        const served = await (await fetch(`${h.origin}/metrics`)).text();
+        assert.match(served, /scimkit_events_written_total\{type="user.created"\} \d+/);
+        assert.match(served, /# TYPE scimkit_webhook_delivery_latency_seconds histogram/);
+      } finally {
+        receiver.answer = () => ({ status: 200 });
+        await w.close();
+        await deleteEndpoint(ep.id);
+      }
     });
   });
 }
