@@ -29,6 +29,8 @@ const MAX_RETRY_AFTER_MS = 36_000_000;
 export const USER_AGENT = 'scimkit-webhooks/1';
 /** How long finished attempts wait to be recorded together (ms). */
 const FLUSH_DELAY_MS = 20;
+/** How long a newly committed event waits for others to be fanned out with it (ms). */
+const EVENT_BATCH_MS = 25;
 /** A lease outlasts the timeout by this much: time to record the outcome after the receiver answered. */
 export const LEASE_MARGIN_MS = 5_000;
 
@@ -115,6 +117,7 @@ export class DeliveryWorker {
   private pending: DeliveryOutcome[] = [];
   private flushing: Promise<void> | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private eventTimer: NodeJS.Timeout | null = null;
   private running = false;
   /** Set by stop(): no queued delivery starts any more; their leases are given back. */
   private stopping = false;
@@ -143,8 +146,14 @@ export class DeliveryWorker {
     if (this.running) return;
     this.running = true;
     this.unsubscribe = this.store.onEventsCommitted(() => {
-      this.fanOutDue = true;
-      this.wake();
+      // Events committed within EVENT_BATCH_MS of each other are fanned out and claimed together: one transaction
+      // each for many writes, instead of one per write, which keeps delivery from slowing the SCIM writes down.
+      if (this.eventTimer !== null) return;
+      this.eventTimer = setTimeout(() => {
+        this.eventTimer = null;
+        this.fanOutDue = true;
+        this.wake();
+      }, EVENT_BATCH_MS);
     });
     this.loopDone = this.loop();
   }
@@ -154,6 +163,7 @@ export class DeliveryWorker {
     this.running = false;
     this.stopping = true;
     this.unsubscribe?.();
+    if (this.eventTimer !== null) clearTimeout(this.eventTimer);
     this.wake();
     await this.loopDone;
     await Promise.allSettled([...this.sending]);
