@@ -29,7 +29,7 @@ const MAX_RETRY_AFTER_MS = 36_000_000;
 export const USER_AGENT = 'scimkit-webhooks/1';
 /** How long finished attempts wait to be recorded together (ms). */
 const FLUSH_DELAY_MS = 20;
-/** How long a newly committed event waits for others to be fanned out with it (ms). */
+/** Events committed within this window after the first are fanned out together at its end (ms). */
 const EVENT_BATCH_MS = 25;
 /** A lease outlasts the timeout by this much: time to record the outcome after the receiver answered. */
 export const LEASE_MARGIN_MS = 5_000;
@@ -118,6 +118,7 @@ export class DeliveryWorker {
   private flushing: Promise<void> | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private eventTimer: NodeJS.Timeout | null = null;
+  private eventsWaiting = false;
   private running = false;
   /** Set by stop(): no queued delivery starts any more; their leases are given back. */
   private stopping = false;
@@ -145,17 +146,33 @@ export class DeliveryWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.store.onEventsCommitted(() => {
-      // Events committed within EVENT_BATCH_MS of each other are fanned out and claimed together: one transaction
-      // each for many writes, instead of one per write, which keeps delivery from slowing the SCIM writes down.
-      if (this.eventTimer !== null) return;
-      this.eventTimer = setTimeout(() => {
-        this.eventTimer = null;
-        this.fanOutDue = true;
-        this.wake();
-      }, EVENT_BATCH_MS);
-    });
+    this.unsubscribe = this.store.onEventsCommitted(() => this.eventsCommitted());
     this.loopDone = this.loop();
+  }
+
+  /**
+   * New events in this process: the first wakes the worker at once; those that follow within EVENT_BATCH_MS are
+   * fanned out and claimed together when the window ends (at most one wake per window), so a steady stream of
+   * writes costs one fan-out and one claim per window instead of one per write, and a lone write waits for nothing.
+   */
+  private eventsCommitted(): void {
+    if (this.eventTimer !== null) {
+      this.eventsWaiting = true;
+      return;
+    }
+    this.fanOutDue = true;
+    this.wake();
+    const windowEnds = () => {
+      if (!this.eventsWaiting) {
+        this.eventTimer = null;
+        return;
+      }
+      this.eventsWaiting = false;
+      this.fanOutDue = true;
+      this.wake();
+      this.eventTimer = setTimeout(windowEnds, EVENT_BATCH_MS);
+    };
+    this.eventTimer = setTimeout(windowEnds, EVENT_BATCH_MS);
   }
 
   /** Stops claiming, waits for the deliveries under way and records them. */
