@@ -104,7 +104,32 @@ async function cliRows(): Promise<Map<TableName, Map<string, Json>>> {
   return withDestination(url, async (d) => new Map(await Promise.all(ALL.map(async (t) => [t, await liveRows(d, t)] as const))));
 }
 
+/** The warehouse equals the source (read over HTTP now) and what `scimkit sync` writes from it. */
 async function assertEqualsCli(w: FivetranWarehouse): Promise<void> {
+  const http = api();
+  try {
+    const all = async (endpoint: string) => {
+      const out: Json[] = [];
+      for (let start = 1; ; start += 100) {
+        const page = ((await http.get(endpoint, { startIndex: start, count: 100 })).body as { Resources?: Json[] }).Resources ?? [];
+        if (page.length === 0) return out;
+        out.push(...page);
+      }
+    };
+    const users = await all('/Users');
+    const groups = await all('/Groups');
+    const rows = w.rows('users');
+    assert.deepEqual([...rows.values()].map((u) => u.id).sort(), users.map((u) => u.id).sort(), 'the live users are the source\'s');
+    for (const u of users) {
+      const { groups: _relation, ...resource } = u;
+      assert.deepEqual((rows.get(rowKey('users', u)) as Json).raw, resource, `users.raw of ${String(u.id)} is the source's resource`);
+    }
+    assert.deepEqual([...w.rows('groups').values()].map((g) => g.id).sort(), groups.map((g) => g.id).sort(), 'the live groups are the source\'s');
+    const memberships = groups.flatMap((g) => ((g.members as Json[]) ?? []).map((m) => `${String(g.id)}/${String(m.value)}`)).sort();
+    assert.deepEqual([...w.rows('group_members').values()].map((m) => `${String(m.group_id)}/${String(m.member_id)}`).sort(), memberships, 'the live memberships are the source\'s');
+  } finally {
+    await http.close();
+  }
   const cli = await cliRows();
   for (const t of ALL) assert.deepEqual(w.rows(t), cli.get(t), `${t} in the warehouse equals ${t} from scimkit sync`);
 }
