@@ -52,13 +52,12 @@ function lines(child: ChildProcess, onLine: (line: string) => void): Promise<voi
   let buffer = '';
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += d));
-  child.stdout?.on('data', (d: Buffer) => {
-    buffer += d.toString('utf8');
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      onLine(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-    }
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    // One split per chunk: the reader must not be what the connector waits for.
+    const parts = (buffer + chunk).split('\n');
+    buffer = parts.pop() as string;
+    for (const line of parts) onLine(line);
   });
   return new Promise((resolve, reject) => {
     child.on('exit', (code, signal) => (code === 0 || signal === 'SIGTERM' ? resolve() : reject(new Error(`exited with ${code ?? signal}: ${stderr}`))));
@@ -132,7 +131,12 @@ export async function runFivetran(config: Json, dir: string, label: string, stat
     if (m) listening(Number(m[1]));
     figures ??= done(message);
   });
-  const client = new (rawClient())(`127.0.0.1:${await port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  // A 16 MiB HTTP/2 window, as gRPC clients that size theirs to the connection (Java's and Go's, by BDP probing) reach:
+  // grpc-js keeps the 64 KiB default, which would make the connector wait on this client's acknowledgements.
+  const client = new (rawClient())(`127.0.0.1:${await port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': -1,
+    'grpc-node.flow_control_window': 16 * 1024 * 1024,
+  });
   let rowsSent = 0;
   let states = 0;
   let largest = 0;
