@@ -11,19 +11,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfig } from '../../../src/connector/config.ts';
-import { HttpClient } from '../../../src/connector/http.ts';
 import { silentLogger } from '../../../src/connector/log.ts';
 import { seed } from '../../../src/connector/seed.ts';
 import type { TableName } from '../../../src/connector/tables.ts';
 import { startHarness, type Harness } from '../../server/helpers.ts';
-import { liveRows, rowKey } from './airbyte-harness.ts';
+import { rowKey } from './airbyte-harness.ts';
+import { assertWarehouseEqualsServer, serverApi } from './server-check.ts';
 import { connectorClient, FivetranWarehouse, PROTO_SOURCE, unary, type Json } from './fivetran-harness.ts';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_OPTIONS } from '../../../src/connector/platforms/fivetran.ts';
 import { encodeCheckpoint, encodeRecord } from '../../../src/connector/platforms/fivetran-wire.ts';
-import { DestinationFactory, sync, withDestination } from '../helpers.ts';
+import { DestinationFactory } from '../helpers.ts';
 
 const ALL: TableName[] = ['users', 'groups', 'group_members'];
 const dir = mkdtempSync(join(tmpdir(), 'scimkit-fivetran-'));
@@ -97,46 +96,9 @@ function configuration(extra: Record<string, string> = {}): Record<string, strin
   };
 }
 
-/** What `scimkit sync` writes from the same server, now. */
-async function cliRows(): Promise<Map<TableName, Map<string, Json>>> {
-  const url = await factory.create('sqlite');
-  await sync(parseConfig({ bearer_token: server.token, provider: 'scim', base_url: server.base, destination: `sqlite:${url.kind === 'sqlite' ? url.path : ''}` }));
-  return withDestination(url, async (d) => new Map(await Promise.all(ALL.map(async (t) => [t, await liveRows(d, t)] as const))));
-}
-
 /** The warehouse equals the source (read over HTTP now) and what `scimkit sync` writes from it. */
-async function assertEqualsCli(w: FivetranWarehouse): Promise<void> {
-  const http = api();
-  try {
-    const all = async (endpoint: string) => {
-      const out: Json[] = [];
-      for (let start = 1; ; start += 100) {
-        const page = ((await http.get(endpoint, { startIndex: start, count: 100 })).body as { Resources?: Json[] }).Resources ?? [];
-        if (page.length === 0) return out;
-        out.push(...page);
-      }
-    };
-    const users = await all('/Users');
-    const groups = await all('/Groups');
-    const rows = w.rows('users');
-    assert.deepEqual([...rows.values()].map((u) => u.id).sort(), users.map((u) => u.id).sort(), 'the live users are the source\'s');
-    for (const u of users) {
-      const { groups: _relation, ...resource } = u;
-      assert.deepEqual((rows.get(rowKey('users', u)) as Json).raw, resource, `users.raw of ${String(u.id)} is the source's resource`);
-    }
-    assert.deepEqual([...w.rows('groups').values()].map((g) => g.id).sort(), groups.map((g) => g.id).sort(), 'the live groups are the source\'s');
-    const memberships = groups.flatMap((g) => ((g.members as Json[]) ?? []).map((m) => `${String(g.id)}/${String(m.value)}`)).sort();
-    assert.deepEqual([...w.rows('group_members').values()].map((m) => `${String(m.group_id)}/${String(m.member_id)}`).sort(), memberships, 'the live memberships are the source\'s');
-  } finally {
-    await http.close();
-  }
-  const cli = await cliRows();
-  for (const t of ALL) assert.deepEqual(w.rows(t), cli.get(t), `${t} in the warehouse equals ${t} from scimkit sync`);
-}
-
-function api(): HttpClient {
-  return new HttpClient({ baseUrl: server.base, token: server.token, timeoutMs: 10_000, retryAttempts: 2, logger: silentLogger, redact: (s) => s });
-}
+const assertEqualsCli = (w: FivetranWarehouse) => assertWarehouseEqualsServer(server, factory, (t) => w.rows(t));
+const api = () => serverApi(server);
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const patch = (ops: Json[]) => ({ body: { schemas: [PATCH], Operations: ops } });
