@@ -28,6 +28,7 @@ export interface SettingDescription {
   readonly label: string;
   readonly kind: 'integer' | 'boolean' | 'choice';
   readonly description: string;
+  readonly details?: string;
   readonly default: number | boolean | string;
   readonly min?: number;
   readonly max?: number;

@@ -516,9 +516,9 @@ function RolesPage({ org }: { org: Organization }) {
                   <ul class="cards">
                     {page.data.map((m) => (
                       <li key={m.id} class="card">
-                        <p>
+                        <div>
                           Members of the group <strong class="break">{describeSelector(m.group)}</strong> get <Roles roles={m.roles} />
-                        </p>
+                        </div>
                         <p class="muted small">
                           {m.matched_groups.length === 0 ? 'It matches no group yet.' : `Matches: ${m.matched_groups.map((g) => g.name).join(', ')}`}
                         </p>

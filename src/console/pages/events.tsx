@@ -32,6 +32,7 @@ function subject(event: EventJson): string {
   const group = data.group as { displayName?: unknown } | undefined;
   const member = data.member as { display?: unknown; value?: unknown } | undefined;
   if (group && member) return `${String(member.display ?? member.value ?? '')} in ${String(group.displayName ?? '')}`;
+  if (event.type === 'user.roles_changed' && Array.isArray(data.roles)) return `roles: ${data.roles.length ? data.roles.join(', ') : 'none'}`;
   const name = data.userName ?? data.displayName ?? data.id ?? '';
   return String(name);
 }

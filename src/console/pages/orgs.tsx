@@ -249,6 +249,12 @@ function SettingsForm({ org, settings, onSaved }: { org: Organization; settings:
           <p class="hint" id={`${id}-hint`}>
             {s.description}
           </p>
+          {s.details && (
+            <details class="more hint">
+              <summary>What exactly it accepts</summary>
+              <p>{s.details}</p>
+            </details>
+          )}
         </div>
       );
     }

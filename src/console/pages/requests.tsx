@@ -19,6 +19,12 @@ const STATUS_FILTERS: readonly { value: string; label: string }[] = [
   { value: '429', label: '429' },
 ];
 
+/** The path below the organization's base URL (`/Users?filter=...`): the part that differs between requests. */
+function shortPath(path: string): string {
+  const m = /^\/scim\/v2(?:\.0)?\/organizations\/[^/?]+(.*)$/.exec(path);
+  return m ? m[1] || '/' : path;
+}
+
 export function RequestTable({ entries, caption }: { entries: readonly RequestLogEntry[]; caption: string }) {
   const [open, setOpen] = useState<string | null>(null);
   return (
@@ -44,14 +50,14 @@ export function RequestTable({ entries, caption }: { entries: readonly RequestLo
                 <td>
                   <Time iso={entry.at} />
                 </td>
-                <td class="mono small break">
-                  <strong>{entry.method}</strong> {entry.path}
+                <td class="mono small break" title={entry.path}>
+                  <strong>{entry.method}</strong> {shortPath(entry.path)}
                   {entry.user_agent && <div class="muted">{entry.user_agent}</div>}
                 </td>
                 <td>
                   <Badge tone={statusTone(entry.status)}>{entry.status}</Badge>
                 </td>
-                <td>{entry.latency_ms} ms</td>
+                <td class="nowrap">{entry.latency_ms < 10 ? entry.latency_ms.toFixed(1) : Math.round(entry.latency_ms)} ms</td>
                 <td class="break">
                   {entry.scim_type && <code>{entry.scim_type}</code>} {entry.detail}
                 </td>

@@ -36,6 +36,8 @@ export interface Normalizer {
   readonly name: string;
   /** What the IdP sends and what it becomes. */
   readonly description: string;
+  /** The same in one short line, for settings screens (the admin console). */
+  readonly summary: string;
   readonly enabledByDefault: boolean;
   /** Rewrites a raw PATCH body; returns the same object when nothing applies. Never mutates its input. */
   readonly apply: (body: PatchBody, ctx: NormalizerContext) => PatchBody;
@@ -179,6 +181,7 @@ function coerceBooleans(def: AttributeDefinition, value: unknown): unknown {
 
 const opCase: Normalizer = {
   name: 'op-case',
+  summary: "Accept Entra ID's capitalized PATCH op names (Add, Replace, Remove).",
   description: 'Entra ID sends "op": "Add", "Replace", "Remove" (any case); they become "add", "replace", "remove".',
   enabledByDefault: true,
   apply: (body) =>
@@ -191,6 +194,7 @@ const opCase: Normalizer = {
 
 const emptyPath: Normalizer = {
   name: 'empty-path',
+  summary: 'Treat "path": "" as an operation on the whole resource.',
   description: 'Some clients send "path": "" for an operation on the whole resource; the empty path is dropped (a path-less operation).',
   enabledByDefault: true,
   apply: (body) =>
@@ -203,6 +207,7 @@ const emptyPath: Normalizer = {
 
 const oktaIdInValue: Normalizer = {
   name: 'okta-id-in-value',
+  summary: 'Drop the resource id Okta puts inside a PATCH value.',
   description:
     'Okta sends the resource id inside a path-less value ({"op":"replace","value":{"id":"<id>","active":false}}); the readOnly "id" key is dropped.',
   enabledByDefault: true,
@@ -244,6 +249,7 @@ function withoutOwnSchemasInResource(resource: Json, rs: ResourceSchema): Json {
 
 const extensionSchemasMember: Normalizer = {
   name: 'extension-schemas-member',
+  summary: 'Drop a "schemas" member inside an extension\'s own value (scim2-client).',
   description:
     'scim2-client (Python) sends an extension\'s value with a "schemas" member naming that extension ({"op":"add","path":"urn:...:enterprise:2.0:User","value":{"schemas":["urn:...:enterprise:2.0:User"],"employeeNumber":"1"}}); that member is dropped. A "schemas" member naming anything else is left for validation to refuse.',
   enabledByDefault: true,
@@ -265,6 +271,7 @@ const extensionSchemasMember: Normalizer = {
 
 const dottedKeys: Normalizer = {
   name: 'dotted-keys',
+  summary: 'Split Entra ID values keyed by attribute paths ("name.givenName") into operations.',
   description:
     'Entra ID sends attribute paths as keys of a path-less value ({"name.givenName": "X", "urn:...:enterprise:2.0:User:department": "Y"}); each such key becomes its own operation with that path.',
   enabledByDefault: true,
@@ -320,6 +327,7 @@ function memberRemovalPaths(attribute: string, ids: readonly string[]): string[]
 
 const entraRemoveMembersValue: Normalizer = {
   name: 'entra-remove-members-value',
+  summary: "Read Entra ID's remove of members with a value list as removing those members.",
   description:
     'Entra ID removes members with {"op":"Remove","path":"members","value":[{"value":"<id>"}]}; this becomes a remove of members[value eq "<id>" or ...] naming exactly the listed members. Strict RFC would read it as "remove all members", so without this normalizer the request is rejected.',
   enabledByDefault: true,
@@ -346,6 +354,7 @@ const entraRemoveMembersValue: Normalizer = {
 
 const singleElementArray: Normalizer = {
   name: 'single-element-array',
+  summary: 'Unwrap a one-element array sent for a single-valued attribute.',
   description:
     'Some IdPs wrap a single-valued attribute\'s value in an array ({"path":"displayName","value":["X"]}, or [{"value":"X"}]); a one-element array is unwrapped, and {"value": x} inside it becomes x for a simple attribute. Only for single-valued attributes; longer arrays stay errors.',
   enabledByDefault: true,
@@ -362,6 +371,7 @@ const singleElementArray: Normalizer = {
 
 const wrapSingleValue: Normalizer = {
   name: 'wrap-single-value',
+  summary: 'Wrap one bare value of a multi-valued attribute in an array.',
   description:
     'Some IdPs send one value of a multi-valued attribute as a bare object ({"path":"members","value":{"value":"<id>"}}); it is wrapped in an array.',
   enabledByDefault: true,
@@ -370,6 +380,7 @@ const wrapSingleValue: Normalizer = {
 
 const complexValueString: Normalizer = {
   name: 'complex-value-string',
+  summary: 'Accept the enterprise manager (or a similar attribute) sent as a plain id.',
   description:
     'Entra ID sends the enterprise manager as a plain id ({"path":"urn:...:enterprise:2.0:User:manager","value":"<id>"}); a string written to a single-valued complex attribute with a "value" sub-attribute becomes {"value": "<id>"}.',
   enabledByDefault: true,
@@ -380,6 +391,7 @@ const complexValueString: Normalizer = {
 
 const booleanStrings: Normalizer = {
   name: 'boolean-strings',
+  summary: 'Read "True"/"False" strings as booleans where the schema says boolean.',
   description:
     'Entra ID sends booleans as strings ({"op":"Replace","path":"active","value":"False"}, "primary": "true"); "true"/"false" in any case become booleans, only where the schema says the attribute is boolean.',
   enabledByDefault: true,
@@ -389,6 +401,7 @@ const booleanStrings: Normalizer = {
 
 const entraFilteredAddCreates: Normalizer = {
   name: 'entra-filtered-add-creates',
+  summary: 'Let an add with a filter that matches nothing create the value (Entra ID).',
   description:
     'Entra ID writes {"op":"Add","path":"emails[type eq \\"work\\"].value","value":"x"} to a user without a work email; instead of failing with noTarget, the value {"type":"work","value":"x"} is created from the filter\'s eq conditions. Only for add: a replace whose filter matches nothing stays noTarget (Entra sends Replace only for values the user has).',
   enabledByDefault: true,
@@ -398,6 +411,7 @@ const entraFilteredAddCreates: Normalizer = {
 
 const unquotedFilterValues: Normalizer = {
   name: 'unquoted-filter-values',
+  summary: "Read unquoted words in filters as strings (Microsoft's test collection); off by default.",
   description:
     "Microsoft's SCIM reference test collection sends filter values without quotes (userName sw O, meta.created gt 2015-10-10T14:38:21.8617979-07:00); a bare word where a value belongs is read as a string. Off by default: RFC 7644 requires quoted strings.",
   enabledByDefault: false,

@@ -51,7 +51,10 @@ interface SettingDescription {
   readonly key: string;
   readonly label: string;
   readonly kind: 'integer' | 'boolean' | 'choice';
+  /** One line. */
   readonly description: string;
+  /** More, where there is more to say (a compatibility switch: what exactly the IdP sends and what it becomes). */
+  readonly details?: string;
   readonly default: number | boolean | string;
   readonly min?: number;
   readonly max?: number;
@@ -99,7 +102,8 @@ export const SETTINGS: readonly SettingDescription[] = [
       label: n.name,
       kind: 'boolean',
       default: n.enabledByDefault,
-      description: n.description,
+      description: n.summary,
+      details: n.description,
     }),
   ),
 ];
