@@ -1,0 +1,312 @@
+/**
+ * The operator console in a real Chromium against a real `scimkit serve` process: the issue's flows 1, 2, 3 and 5
+ * end to end (sign in, organization, token; a SCIM POST seen in the events and the request log; a failed request
+ * found with its detail; a webhook, its delivery and a replay; flow 4 and the users pages need the directory API of
+ * issue 14), what an IdP sends
+ * shown as text and never run, and a cross-site request refused. Every main page is saved as a screenshot under
+ * test-artifacts/screenshots/.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchBrowser, screenshot, watchProblems } from './browser.ts';
+import { createAdmin, serve } from './process.ts';
+import type { Served } from './process.ts';
+
+const EMAIL = 'ops@example.com';
+const PASSWORD = 'a console password';
+// No quotes, so the JSON views show it as it is sent.
+const XSS = '<img src=x onerror=window.__xss=1>';
+
+interface Received {
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+async function scim(base: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/scim+json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('the operator console in Chromium', () => {
+  let dir: string;
+  let served: Served;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let problems: string[];
+  let receiver: Server;
+  const received: Received[] = [];
+  // Filled in as the flows go.
+  let orgPath = '';
+  let base = '';
+  let token = '';
+  let adaId = '';
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'scimkit-console-'));
+    const db = join(dir, 'scim.db');
+    await createAdmin(db, EMAIL, PASSWORD);
+    served = await serve(['--db', db, '--allow-http-webhooks']);
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    problems = watchProblems(page);
+    page.on('dialog', (dialog) => void dialog.accept());
+  });
+
+  after(async () => {
+    await browser?.close();
+    receiver?.close();
+    await served?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const tab = async (name: string) => {
+    await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name, exact: true }).click();
+    await page.getByRole('heading', { level: 1 }).waitFor();
+  };
+
+  test('1. sign in, create an organization and a token', async () => {
+    await page.goto(`${served.origin}/admin/`);
+    await page.getByRole('heading', { name: 'scimkit console' }).waitFor();
+    await screenshot(page, 'login');
+    await page.getByLabel('Email', { exact: true }).fill(EMAIL);
+    await page.getByLabel('Password', { exact: true }).fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'The email or the password is wrong' }).waitFor();
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Organizations', level: 1 }).waitFor();
+
+    await page.getByLabel('Name', { exact: true }).fill('Acme');
+    await page.getByRole('button', { name: 'Create organization' }).click();
+    await page.getByRole('heading', { name: 'Acme', level: 1 }).waitFor();
+    base = await page.getByRole('textbox', { name: 'SCIM base URL', exact: true }).inputValue();
+    assert.match(base, new RegExp(`^${served.origin}/scim/v2/organizations/[0-9a-f-]{36}$`));
+    orgPath = new URL(page.url()).pathname;
+
+    await tab('Tokens');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    token = await page.getByRole('textbox', { name: 'Bearer token', exact: true }).inputValue();
+    assert.ok(token.length >= 40);
+    await page.getByRole('cell', { name: 'never' }).waitFor();
+    await screenshot(page, 'tokens');
+    assert.equal((await scim(base, token, 'GET', '/ServiceProviderConfig')).status, 200);
+
+    await page.goto(`${served.origin}/admin/`);
+    await page.getByRole('link', { name: 'Acme' }).waitFor();
+    await screenshot(page, 'organizations');
+  });
+
+  test('2. a SCIM POST with that token shows the user and the request', async () => {
+    const created = await scim(base, token, 'POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: 'ada@example.com',
+      displayName: 'Ada Lovelace',
+      name: { givenName: 'Ada', familyName: 'Lovelace' },
+      emails: [{ value: 'ada@example.com', primary: true }],
+      password: 'never shown anywhere',
+    });
+    assert.equal(created.status, 201);
+    adaId = created.body.id;
+
+    // Until the directory API (issue 14) is on main, the user is seen on the events timeline.
+    await page.goto(`${served.origin}${orgPath}/events`);
+    await page.getByText('ada@example.com').first().waitFor();
+    await screenshot(page, 'events');
+
+    await tab('Request log');
+    // The log is written once a second: refresh until the request is there.
+    const row = page.getByRole('row').filter({ hasText: 'POST' }).filter({ hasText: '/Users' }).filter({ hasText: '201' });
+    for (let i = 0; i < 50 && (await row.count()) === 0; i++) {
+      await page.waitForTimeout(200);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+    }
+    await row.first().getByRole('button', { name: 'Body' }).click();
+    const body = await page.getByLabel(/Request body of POST/).textContent();
+    assert.match(body ?? '', /ada@example\.com/);
+    assert.match(body ?? '', /\[removed\]/);
+    assert.doesNotMatch(body ?? '', /never shown anywhere/);
+  });
+
+  test('3. a failed SCIM request is in the request log with its detail', async () => {
+    const failed = await scim(base, token, 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], displayName: 'no userName' });
+    assert.equal(failed.status, 400);
+    await page.getByLabel('Status', { exact: true }).selectOption('400');
+    const row = page.getByRole('row').filter({ hasText: failed.body.detail });
+    for (let i = 0; i < 50 && (await row.count()) === 0; i++) {
+      await page.waitForTimeout(200);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+    }
+    await row.first().waitFor();
+    assert.match((await row.first().textContent()) ?? '', /invalidValue/);
+    assert.equal(await page.getByRole('row').filter({ hasText: '201' }).count(), 0, 'the 400 filter shows no 201');
+    await screenshot(page, 'request-log');
+  });
+
+  test('5. a webhook gets a delivery, which can be replayed', async () => {
+    await tab('Webhooks');
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    await page.getByLabel('URL', { exact: true }).fill(url);
+    await page.getByLabel('user.updated', { exact: true }).check();
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    const secret = await page.getByRole('textbox', { name: 'Signing secret', exact: true }).inputValue();
+    assert.match(secret, /^whsec_/);
+    await page.getByRole('link', { name: url }).click();
+    await page.getByRole('heading', { name: 'Webhook endpoint', level: 1 }).waitFor();
+
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    await page.getByText('The test event was delivered: the endpoint answered 204').waitFor();
+
+    const patched = await scim(base, token, 'PATCH', `/Users/${adaId}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', path: 'title', value: 'Analyst' }],
+    });
+    assert.equal(patched.status, 200);
+    const succeeded = page.getByRole('row').filter({ hasText: 'user.updated' }).filter({ hasText: 'succeeded' });
+    for (let i = 0; i < 50 && (await succeeded.count()) === 0; i++) {
+      await page.waitForTimeout(200);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+    }
+    await succeeded.first().waitFor();
+    assert.match((await succeeded.first().textContent()) ?? '', /204/);
+    const updates = () => received.filter((r) => JSON.parse(r.body).type === 'user.updated');
+    assert.equal(updates().length, 1);
+
+    await succeeded.first().getByRole('button', { name: /Replay delivery/ }).click();
+    for (let i = 0; i < 50 && updates().length < 2; i++) await page.waitForTimeout(200);
+    assert.equal(updates().length, 2, 'the replay arrived');
+    assert.equal(updates()[1].headers['webhook-id'], updates()[0].headers['webhook-id'], 'a replay carries the same event id');
+    await page.getByRole('button', { name: 'Reveal secret' }).click();
+    assert.equal(await page.getByRole('textbox', { name: 'Signing secret', exact: true }).inputValue(), secret);
+    await screenshot(page, 'webhook');
+    await tab('Webhooks');
+    await screenshot(page, 'webhooks');
+  });
+
+  test('what an IdP sends is shown as text and never runs as script', async () => {
+    const created = await scim(base, token, 'POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: 'mallory@example.com',
+      displayName: XSS,
+      name: { givenName: XSS },
+    });
+    assert.equal(created.status, 201);
+    for (const path of ['/events', '/requests']) {
+      await page.goto(`${served.origin}${orgPath}${path}`);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      if (path === '/requests') {
+        const row = page.getByRole('row').filter({ hasText: 'POST' }).first();
+        for (let i = 0; i < 50 && !/mallory/.test((await page.content()) ?? ''); i++) {
+          await page.waitForTimeout(200);
+          await page.getByRole('button', { name: 'Refresh' }).click();
+        }
+        await row.getByRole('button', { name: 'Body' }).click();
+      }
+      if (path === '/events') await page.getByRole('button', { name: 'Details' }).first().click();
+      await page.getByText(XSS).first().waitFor();
+      assert.equal(await page.locator('img').count(), 0, `no img element was made on ${path}`);
+      assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined, `no script ran on ${path}`);
+    }
+  });
+
+  test('a cross-site page cannot change anything with the operator session', async () => {
+    // Another origin (same site: another port of 127.0.0.1, so SameSite lets the cookie go) posting to the API.
+    const evil = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(`<!doctype html><form id="f" method="POST" action="${served.origin}/api/v1/organizations" enctype="text/plain"><input name='{"name":"EvilForm","x":"' value='"}'></form>
+<script>
+fetch(${JSON.stringify(`${served.origin}/api/v1/organizations`)}, { method: 'POST', credentials: 'include', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'EvilFetch' }) })
+  .finally(() => { document.title = 'sent'; document.getElementById('f').submit(); });
+</script>`);
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      const evilPage = await context.newPage();
+      await evilPage.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+      await evilPage.waitForURL(`${served.origin}/api/v1/organizations`);
+      const answer = await evilPage.textContent('body');
+      assert.match(answer ?? '', /"status":(403|415)/);
+      await evilPage.close();
+      await page.goto(`${served.origin}/admin/`);
+      await page.getByRole('link', { name: 'Acme' }).waitFor();
+      assert.equal(await page.getByText(/Evil/).count(), 0, 'no organization was created from another origin');
+    } finally {
+      evil.close();
+    }
+  });
+
+  test('the other pages render, also at phone width, and every page loaded without a script error or CSP violation', async () => {
+    for (const [path, name] of [
+      ['', 'overview'],
+      ['/settings', 'settings'],
+      ['/usage', 'rate-limits'],
+      ['/events', 'events'],
+      ['/setup-links', 'setup-links'],
+    ] as const) {
+      await page.goto(`${served.origin}${orgPath}${path}`);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      await page.waitForLoadState('networkidle');
+      await screenshot(page, name);
+    }
+    await page.goto(`${served.origin}${orgPath}/settings`);
+    await page.getByLabel('Write limit (requests per second)').fill('25');
+    await page.getByLabel('op-case', { exact: true }).uncheck();
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Saved. The new settings apply from the next request.').waitFor();
+    await page.reload();
+    assert.equal(await page.getByLabel('Write limit (requests per second)').inputValue(), '25');
+    assert.equal(await page.getByLabel('op-case', { exact: true }).isChecked(), false);
+
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await context.storageState() });
+    const small = await phone.newPage();
+    const smallProblems = watchProblems(small);
+    for (const [path, name] of [
+      ['/events', 'phone-events'],
+      ['/requests', 'phone-request-log'],
+      ['/tokens', 'phone-tokens'],
+    ] as const) {
+      await small.goto(`${served.origin}${orgPath}${path}`);
+      await small.getByRole('heading', { level: 1 }).waitFor();
+      await small.waitForLoadState('networkidle');
+      const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `${path} is wider than the phone by ${overflow}px`);
+      await screenshot(small, name);
+    }
+    await phone.close();
+    assert.deepEqual([...problems, ...smallProblems], []);
+  });
+
+  test('signing out ends the session; the console then shows only the sign-in page', async () => {
+    await page.goto(`${served.origin}/admin/`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'scimkit console' }).waitFor();
+    await page.goto(`${served.origin}${orgPath}/tokens`);
+    await page.getByRole('heading', { name: 'scimkit console' }).waitFor();
+    assert.equal(await page.getByText('Acme').count(), 0);
+    const res = await page.evaluate(async (url) => (await fetch(url)).status, `${served.origin}/api/v1/organizations`);
+    assert.equal(res, 401);
+  });
+});
