@@ -67,8 +67,11 @@ export class PostgresRunner implements Runner {
     // A server that does not answer fails a request within the connect timeout instead of holding it; keep-alive
     // notices a connection lost without a reset.
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
-    // An idle client losing its connection must not crash the process; the pool replaces it.
+    // A client losing its connection emits 'error'. The pool listens only while a client is idle; one checked out
+    // (in a transaction) has no listener of its own, so the event would be an uncaught exception that stops the
+    // process. Its query fails anyway (the run's error), and the pool drops the broken client on release.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     const runner = new PostgresRunner(pool, options.violations ?? {});
     try {
       for (const set of options.migrations ?? []) await runner.migrate(set);

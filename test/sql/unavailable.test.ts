@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { freePort } from '../../scripts/services.mjs';
-import { exec, PostgresRunner, sql, SqliteRunner } from '../../src/sql/index.ts';
+import { exec, PostgresRunner, rows, sql, SqliteRunner } from '../../src/sql/index.ts';
 
 class Unavailable extends Error {
   constructor(cause: unknown) {
@@ -47,6 +48,38 @@ test('PostgreSQL: nothing listening is unavailable, not a raw connection error',
   try {
     await assert.rejects(runner.run(() => exec(sql`SELECT 1`), 'read'), (err: unknown) => err instanceof Unavailable);
   } finally {
+    await runner.close();
+  }
+});
+
+test('PostgreSQL: a connection lost in the middle of a transaction fails that run, and nothing else', async (t) => {
+  const url = process.env.SCIMKIT_TEST_POSTGRES_URL;
+  if (!url) return t.skip('needs PostgreSQL (SCIMKIT_TEST_POSTGRES_URL)');
+  const runner = await PostgresRunner.open(url, { violations: { unavailable: (cause) => new Unavailable(cause) } });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  // pg's client emits 'error' when its connection ends unexpectedly; a client checked out of the pool has no
+  // listener of the pool's, so that event was an uncaught exception that took the whole server down.
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtException', onUncaught);
+  try {
+    let reportPid!: (pid: number) => void;
+    const started = new Promise<number>((resolve) => (reportPid = resolve));
+    const running = runner.run(function* () {
+      const [{ pid }] = yield* rows<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`);
+      reportPid(pid);
+      yield* exec(sql`SELECT pg_sleep(30)`);
+    }, 'write');
+    await admin.query('SELECT pg_terminate_backend($1)', [await started]);
+    await assert.rejects(running, (err: unknown) => err instanceof Unavailable);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(uncaught, []);
+    // The pool replaced the lost connection.
+    assert.deepEqual(await runner.run(() => rows(sql`SELECT 1 AS one`), 'read'), [{ one: 1 }]);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    await admin.end();
     await runner.close();
   }
 });
