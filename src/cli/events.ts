@@ -41,6 +41,10 @@ function eventSummary(type: string, data: Record<string, unknown>): string {
     const member = data.member as { display?: string; value?: string } | undefined;
     return `${member?.display ?? member?.value ?? '?'} ${type.endsWith('added') ? '->' : '<-'} ${group?.displayName ?? '?'}`;
   }
+  if (type === 'user.roles_changed') {
+    const user = data.user as { id?: string; userName?: string } | undefined;
+    return `${user?.userName ?? user?.id ?? '?'}: ${(data.roles as string[] | undefined)?.join(',') || '(no roles)'}`;
+  }
   const name = data.userName ?? data.displayName ?? '';
   return `${String(data.id ?? '')} ${String(name)}`.trim();
 }

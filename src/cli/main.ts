@@ -6,6 +6,7 @@ import { registerConnectorCommands } from './connector.ts';
 import { registerEventCommands } from './events.ts';
 import { registerPlatformCommands } from './platforms.ts';
 import { registerAdminCommands } from './admins.ts';
+import { registerRoleCommands } from './roles.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerEventCommands(program);
   registerAdminCommands(program);
+  registerRoleCommands(program);
   registerConnectorCommands(program);
   registerPlatformCommands(program);
   return program;

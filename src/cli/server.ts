@@ -323,9 +323,13 @@ export async function startBackgroundWork(
   worker?.start();
   const retention = new EventRetention(store, { days: flags.eventRetentionDays, logger });
   retention.start();
+  const { RoleJobRunner } = await import('../server/role-jobs.ts');
+  const roleJobs = new RoleJobRunner(store, logger);
+  roleJobs.start();
   return async () => {
     await worker?.stop();
     await retention.stop();
+    await roleJobs.stop();
   };
 }
 

@@ -30,6 +30,7 @@ export const EVENT_TYPES: string[] = [
   'group.deleted',
   'group.member_added',
   'group.member_removed',
+  'user.roles_changed',
 ];
 
 export function isEventType(value: string): boolean {

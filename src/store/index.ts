@@ -13,6 +13,7 @@ export { SecretBox, SecretKeyError, isSecretKeyError, newSecretKey, parseSecretK
 export { checkWebhookUrl } from './webhooks.ts';
 export { defaultHashingLimits } from './hashing.ts';
 export type { PasswordHashingLimits } from './hashing.ts';
+export { RoleError, ROLE_KEY_PATTERN } from './role-admin.ts';
 
 export interface OpenStoreOptions extends StoreTuning {
   /** A SQLite database file (created when missing), or ':memory:' for a private in-memory database. */
@@ -31,6 +32,8 @@ export interface StoreTuning {
   readonly secretKey?: () => Buffer;
   /** How password hashing is shared between organizations (hashing.ts); each limit defaults as documented there. */
   readonly passwordHashing?: Partial<PasswordHashingLimits>;
+  /** Users recomputed per transaction after a role rule or catalogue change (default 250; see role-admin.ts). */
+  readonly recomputeBatch?: number;
 }
 
 /**
@@ -42,8 +45,9 @@ export async function openStore(database: string | OpenStoreOptions, tuning: Sto
   const options: OpenStoreOptions = typeof database === 'string' ? { ...tuning, ...fromUrl(parseDatabaseUrl(database, 'openStore: the database')) } : { ...tuning, ...database };
   const { sqlitePath, postgresUrl } = options;
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
-  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { userCacheEntries: options.userCacheEntries, secretKey: options.secretKey, passwordHashing: options.passwordHashing });
-  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize), { secretKey: options.secretKey, passwordHashing: options.passwordHashing });
+  const shared = { secretKey: options.secretKey, passwordHashing: options.passwordHashing, recomputeBatch: options.recomputeBatch };
+  if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { ...shared, userCacheEntries: options.userCacheEntries });
+  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize), shared);
 }
 
 function fromUrl(url: DatabaseUrl): OpenStoreOptions {

@@ -428,6 +428,116 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX request_log_org_status ON request_log (org_id, status, id)',
     ],
   },
+  {
+    // Roles (docs/roles.md): the catalogue and its settings, mapping rules (one per way of naming a group, so a
+    // duplicate is refused by the unique index), the roles each group gives its members, each user's effective
+    // roles (kept current by the writes that move them; listed by role through user_roles_role), and recomputation
+    // jobs for rule and catalogue changes, which run in batches of their own transactions.
+    version: 8,
+    name: 'roles',
+    sqlite: [
+      `CREATE TABLE role_settings (
+        org_id TEXT PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
+        default_role TEXT,
+        accept_idp_roles INTEGER NOT NULL
+      )`,
+      `CREATE TABLE roles (
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        key_folded TEXT NOT NULL,
+        description TEXT,
+        created TEXT NOT NULL,
+        PRIMARY KEY (org_id, key)
+      )`,
+      'CREATE UNIQUE INDEX roles_key_folded ON roles (org_id, key_folded)',
+      `CREATE TABLE role_mappings (
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        match_by TEXT NOT NULL CHECK (match_by IN ('id', 'externalId', 'displayName')),
+        match_value TEXT NOT NULL,
+        match_key TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        created TEXT NOT NULL,
+        PRIMARY KEY (org_id, id)
+      )`,
+      'CREATE UNIQUE INDEX role_mappings_group ON role_mappings (org_id, match_by, match_key)',
+      'CREATE INDEX role_mappings_created ON role_mappings (org_id, created, id)',
+      `CREATE TABLE group_roles (
+        org_id TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        role_key TEXT NOT NULL,
+        PRIMARY KEY (org_id, group_id, role_key),
+        FOREIGN KEY (org_id, group_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+      ) WITHOUT ROWID`,
+      `CREATE TABLE user_roles (
+        org_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        role_key TEXT NOT NULL,
+        PRIMARY KEY (org_id, user_id, role_key),
+        FOREIGN KEY (org_id, user_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+      ) WITHOUT ROWID`,
+      'CREATE INDEX user_roles_role ON user_roles (org_id, role_key, user_id)',
+      `CREATE TABLE role_jobs (
+        org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        position TEXT,
+        created TEXT NOT NULL,
+        PRIMARY KEY (org_id, id)
+      )`,
+    ],
+    postgres: [
+      `CREATE TABLE role_settings (
+        org_id TEXT COLLATE "C" PRIMARY KEY REFERENCES organizations (id) ON DELETE CASCADE,
+        default_role TEXT COLLATE "C",
+        accept_idp_roles BOOLEAN NOT NULL
+      )`,
+      `CREATE TABLE roles (
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        key TEXT COLLATE "C" NOT NULL,
+        key_folded TEXT COLLATE "C" NOT NULL,
+        description TEXT,
+        created TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (org_id, key)
+      )`,
+      'CREATE UNIQUE INDEX roles_key_folded ON roles (org_id, key_folded)',
+      `CREATE TABLE role_mappings (
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        id TEXT COLLATE "C" NOT NULL,
+        match_by TEXT COLLATE "C" NOT NULL CHECK (match_by IN ('id', 'externalId', 'displayName')),
+        match_value TEXT NOT NULL,
+        match_key TEXT COLLATE "C" NOT NULL,
+        roles TEXT NOT NULL,
+        created TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (org_id, id)
+      )`,
+      'CREATE UNIQUE INDEX role_mappings_group ON role_mappings (org_id, match_by, match_key)',
+      'CREATE INDEX role_mappings_created ON role_mappings (org_id, created, id)',
+      `CREATE TABLE group_roles (
+        org_id TEXT COLLATE "C" NOT NULL,
+        group_id TEXT COLLATE "C" NOT NULL,
+        role_key TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (org_id, group_id, role_key),
+        FOREIGN KEY (org_id, group_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+      )`,
+      `CREATE TABLE user_roles (
+        org_id TEXT COLLATE "C" NOT NULL,
+        user_id TEXT COLLATE "C" NOT NULL,
+        role_key TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (org_id, user_id, role_key),
+        FOREIGN KEY (org_id, user_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+      )`,
+      'CREATE INDEX user_roles_role ON user_roles (org_id, role_key, user_id)',
+      `CREATE TABLE role_jobs (
+        org_id TEXT COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+        id TEXT COLLATE "C" NOT NULL,
+        scope TEXT NOT NULL,
+        position TEXT,
+        created TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (org_id, id)
+      )`,
+    ],
+  },
 ];
 
 export const STORE_MIGRATIONS: MigrationSet = {

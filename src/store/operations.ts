@@ -20,6 +20,8 @@ import type { JsonDialect, Op, Row, Sql } from '../sql/index.ts';
 import { DEFAULT_ORG_SETTINGS, MAX_ORGANIZATION_NAME_CHARS } from './types.ts';
 import { appendEvents, eventResource, membershipEvent, updateEvent } from './events.ts';
 import type { MemberOfEvent, NewEvent } from './events.ts';
+import { resourceKinds } from './lookups.ts';
+import { lockRoles, recomputeUsers, rolesAfterCreate, rolesAfterGroupWrite, usersLosingGroup } from './roles.ts';
 import type {
   ApiToken,
   CreateOptions,
@@ -53,6 +55,8 @@ export interface OpContext {
    * so telling too much only costs a later read from the database.
    */
   changed?(orgId: string, ids: readonly string[] | null): void;
+  /** Users recomputed per transaction after a rule or catalogue change (role-admin.ts RECOMPUTE_BATCH by default). */
+  readonly recomputeBatch?: number;
   /** Counts, per event type, the events this operation appended (set per write call; read after commit). */
   readonly eventsWritten?: Map<string, number>;
   /** false only in a benchmark's store that measures what events cost (SqlStoreOptions.writeEvents). */
@@ -64,7 +68,7 @@ export interface OpContext {
  * notification. The events of a write come from the same comparison that decides whether it writes at all
  * (ResourceChange), so a write that changes nothing has none.
  */
-function* emit(ctx: OpContext, orgId: string, now: string, events: readonly NewEvent[]): Op<void> {
+export function* emit(ctx: OpContext, orgId: string, now: string, events: readonly NewEvent[]): Op<void> {
   if (events.length === 0 || ctx.writeEvents === false) return;
   yield* appendEvents(orgId, now, events);
   const counts = ctx.eventsWritten;
@@ -481,8 +485,7 @@ function* addMembers(ctx: OpContext, orgId: string, groupId: string, members: re
   }
   const added: string[] = [];
   for (const part of chunks(ids, CHUNK)) {
-    const found = yield* rows<{ id: string; kind: ResourceKind }>(sql`SELECT id, kind FROM resources WHERE org_id = ${orgId} AND id IN (${list(part)})`);
-    const kinds = new Map(found.map((r) => [String(r.id), r.kind]));
+    const kinds = yield* resourceKinds(ctx.dialect, orgId, part);
     const missing = part.find((id) => !kinds.has(id));
     if (missing !== undefined) throw ScimError.invalidValue(`Member ${JSON.stringify(missing)} is not a User or Group of this organization`);
     const values = join(
@@ -666,6 +669,8 @@ export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKin
   const cols = documentColumnValues(kind, doc);
   const id = randomUUID();
   const now = ctx.now();
+  // First, before any row lock: writes that can move roles run one at a time per organization (roles.ts).
+  yield* lockRoles(ctx, orgId);
   yield* exec(
     sql`INSERT INTO resources (org_id, id, kind, ${DOCUMENT_COLUMN_LIST}, created, last_modified, version, doc)
       VALUES (${orgId}, ${id}, ${kind}, ${list(cols)}, ${now}, ${now}, 1, ${ctx.dialect.jsonParam(JSON.stringify(doc))})`,
@@ -675,7 +680,13 @@ export function* createResource(ctx: OpContext, orgId: string, kind: ResourceKin
   const added = members && members.length > 0 ? yield* addMembers(ctx, orgId, id, members) : [];
   const stored = toResource({ id, kind, version: 1, created: now, last_modified: now }, doc);
   const created: NewEvent = { type: kind === 'User' ? 'user.created' : 'group.created', resourceId: id, data: eventResource(kind, stored, doc, options) };
-  yield* emit(ctx, orgId, now, [created, ...(yield* memberEvents(orgId, { id, displayName: displayNameOf(doc) }, added, []))]);
+  const events = [created, ...(yield* memberEvents(orgId, { id, displayName: displayNameOf(doc) }, added, []))];
+  events.push(
+    ...(kind === 'User'
+      ? yield* recomputeUsers(ctx, orgId, [id])
+      : yield* rolesAfterGroupWrite(ctx, orgId, { groupId: id, identityChanged: true, membersAdded: added, membersRemoved: [] })),
+  );
+  yield* emit(ctx, orgId, now, events);
   return yield* withRelationsIf(orgId, stored, options);
 }
 
@@ -687,6 +698,7 @@ export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: Resour
   const ids: string[] = [];
   const events: NewEvent[] = [];
   const now = ctx.now();
+  yield* lockRoles(ctx, orgId);
   for (const part of chunks(documents, CHUNK)) {
     const values = part.map((document) => {
       const { doc, members } = splitDocument(kind, document);
@@ -704,6 +716,7 @@ export function* bulkCreateResources(ctx: OpContext, orgId: string, kind: Resour
     );
   }
   yield* addToCount(orgId, kind, ids.length);
+  events.push(...(yield* rolesAfterCreate(ctx, orgId, kind, ids)));
   yield* emit(ctx, orgId, now, events);
   return ids;
 }
@@ -807,8 +820,24 @@ function* finishWrite(
   // The events of the change: one for the resource's own attributes, then one per member added or removed.
   const events = change.attributes.length > 0 ? [updateEvent(kind, written, existing, doc, change.attributes, options)] : [];
   events.push(...(yield* memberEvents(orgId, { id: written.id, displayName: displayNameOf(doc) }, change.membersAdded, change.membersRemoved)));
+  events.push(...(yield* rolesAfterWrite(ctx, orgId, kind, written.id, change)));
   yield* emit(ctx, orgId, written.lastModified, events);
   return yield* withRelationsIf(orgId, written, options);
+}
+
+/** Attributes of a User whose change can move its roles, and of a Group whose change can move the rules it matches. */
+const USER_ROLE_ATTRIBUTES: ReadonlySet<string> = new Set(['active', 'roles']);
+const GROUP_IDENTITY_ATTRIBUTES: ReadonlySet<string> = new Set(['displayName', 'externalId']);
+
+/** The `user.roles_changed` events of an update (roles.ts): a User's `active` or `roles`, a Group's name, externalId or members. */
+function* rolesAfterWrite(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, change: ResourceChange): Op<NewEvent[]> {
+  if (kind === 'User') return change.attributes.some((a) => USER_ROLE_ATTRIBUTES.has(a)) ? yield* recomputeUsers(ctx, orgId, [id]) : [];
+  return yield* rolesAfterGroupWrite(ctx, orgId, {
+    groupId: id,
+    identityChanged: change.attributes.some((a) => GROUP_IDENTITY_ATTRIBUTES.has(a)),
+    membersAdded: change.membersAdded,
+    membersRemoved: change.membersRemoved,
+  });
 }
 
 export function* replaceResource(
@@ -821,6 +850,7 @@ export function* replaceResource(
 ): Op<StoredResource> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
   const { doc, members } = splitDocument(kind, document);
+  yield* lockRoles(ctx, orgId);
   const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
   const existing = parseJson(stored.doc);
   // A client cannot resend a password it can never read, so a PUT without one keeps the stored hash.
@@ -840,6 +870,7 @@ export function* patchResource(
   options?: PatchOptions,
 ): Op<StoredResource> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
+  yield* lockRoles(ctx, orgId);
   const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
   const rs = options?.schema ?? schemaFor(kind);
   const existing = parseJson(stored.doc);
@@ -865,8 +896,11 @@ export function* storedPassword(_ctx: OpContext, orgId: string, id: string): Op<
  */
 export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKind, id: string, options?: DeleteOptions): Op<void> {
   const expectedVersion = checkExpectedVersion(options?.expectedVersion);
+  yield* lockRoles(ctx, orgId);
   // Locked first (PostgreSQL), so no membership can be added between reading the parents and the delete.
   const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
+  // Those whose roles came (also) through this group are recomputed once it is gone (a user's go with it).
+  const losing = kind === 'Group' ? yield* usersLosingGroup(orgId, String(id)) : [];
   const parents = yield* rows<{ group_id: string; display: string | null }>(
     sql`SELECT m.group_id, g.display FROM memberships m JOIN resources g ON g.org_id = m.org_id AND g.id = m.group_id
       WHERE m.org_id = ${orgId} AND m.member_id = ${String(id)} ORDER BY m.group_id`,
@@ -880,6 +914,7 @@ export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKin
   const member: MemberOfEvent = { type: kind, value: String(id), display: stored.display === null ? null : String(stored.display) };
   const events = parents.map((p) => membershipEvent('group.member_removed', { id: String(p.group_id), displayName: p.display === null ? null : String(p.display) }, member));
   events.push({ type: kind === 'User' ? 'user.deleted' : 'group.deleted', resourceId: String(id), data: eventResource(kind, toResource(stored, doc), doc, options) });
+  events.push(...(yield* recomputeUsers(ctx, orgId, losing)));
   yield* emit(ctx, orgId, ctx.now(), events);
 }
 

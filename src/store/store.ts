@@ -6,7 +6,10 @@ import { USER } from '../scim/schema/registry.ts';
 import { fold } from './columns.ts';
 import * as events from './events.ts';
 import type { EventPage, EventReadOptions, EventTimelineOptions, StoredEvent } from './events.ts';
+import * as directory from './directory.ts';
+import type { NewEvent } from './events.ts';
 import * as keys from './keys.ts';
+import * as roleAdmin from './role-admin.ts';
 import * as ops from './operations.ts';
 import { SecretBox } from './secrets.ts';
 import * as webhooks from './webhooks.ts';
@@ -28,6 +31,18 @@ import type {
   DeleteOptions,
   DeliveryListOptions,
   DeliveryOutcome,
+  DirectoryGroup,
+  DirectoryGroupPage,
+  DirectoryGroupQuery,
+  DirectoryUser,
+  DirectoryUserPage,
+  DirectoryUserQuery,
+  GroupMemberPage,
+  GroupSelector,
+  RoleCatalogue,
+  RoleCatalogueUpdate,
+  RoleMapping,
+  RoleMappingPage,
   ManagementKey,
   NewManagementKey,
   NewWebhookSecret,
@@ -79,6 +94,8 @@ export interface SqlStoreOptions {
    * always writes them.
    */
   readonly writeEvents?: boolean;
+  /** Users recomputed per transaction after a rule or catalogue change (tests make it small). */
+  readonly recomputeBatch?: number;
 }
 
 /** Users kept by default: some 10 to 30 MB of documents. */
@@ -117,7 +134,7 @@ export class SqlStore implements Store {
     const externalVersion = driver.externalVersion?.bind(driver);
     this.users = externalVersion && entries > 0 ? new UserCache(entries, externalVersion) : null;
     const users = this.users;
-    this.ctx = { dialect: driver.dialect, now: ops.nowIso, ...(users && { changed: (orgId, ids) => users.changed(orgId, ids) }) };
+    this.ctx = { dialect: driver.dialect, now: ops.nowIso, ...(options.recomputeBatch !== undefined && { recomputeBatch: options.recomputeBatch }), ...(users && { changed: (orgId, ids) => users.changed(orgId, ids) }) };
     this.secrets = new SecretBox(options.secretKey);
     if (options.writeEvents === false) this.ctx = { ...this.ctx, writeEvents: false };
   }
@@ -462,5 +479,95 @@ export class SqlStore implements Store {
   async bulkCreate(orgId: string, kind: ResourceKind, documents: readonly Record<string, unknown>[]): Promise<string[]> {
     const hashed = await Promise.all(documents.map((document) => withHashedPassword(document)));
     return this.eventWrite(orgId, (ctx) => ops.bulkCreateResources(ctx, orgId, kind, hashed));
+  }
+
+  // ----------------------------------------------------------------------------------------------------- roles
+
+  getRoleCatalogue(orgId: string): Promise<RoleCatalogue> {
+    return this.driver.run(() => roleAdmin.getRoleCatalogue(orgId), 'read');
+  }
+
+  /**
+   * A change of the rules or the catalogue: its transaction (with the first batch of users) and then the rest of
+   * the recomputation, batch by batch, before it resolves.
+   */
+  private async roleChange<T>(orgId: string, op: (ctx: OpContext) => Op<{ events: readonly NewEvent[] } & T>): Promise<T> {
+    const result = await this.eventWrite(orgId, function* (ctx) {
+      const done = yield* op(ctx);
+      yield* ops.emit(ctx, orgId, ctx.now(), done.events);
+      return done;
+    });
+    await this.runRoleJobs(orgId);
+    return result;
+  }
+
+  async updateRoleCatalogue(orgId: string, update: RoleCatalogueUpdate): Promise<RoleCatalogue> {
+    const { catalogue } = await this.roleChange(orgId, (ctx) => roleAdmin.updateRoleCatalogue(ctx, orgId, update));
+    return { ...catalogue, recomputing: false };
+  }
+
+  listRoleMappings(orgId: string, options: { after?: string; limit: number }): Promise<RoleMappingPage> {
+    return this.driver.run(() => roleAdmin.listRoleMappings(orgId, options), 'read');
+  }
+
+  getRoleMapping(orgId: string, id: string): Promise<RoleMapping | null> {
+    return this.driver.run(() => roleAdmin.getRoleMapping(orgId, id), 'read');
+  }
+
+  findRoleMapping(orgId: string, group: GroupSelector): Promise<RoleMapping | null> {
+    return this.driver.run(() => roleAdmin.findRoleMapping(orgId, group), 'read');
+  }
+
+  async createRoleMapping(orgId: string, input: { group: GroupSelector; roles: readonly string[] }): Promise<RoleMapping> {
+    return (await this.roleChange(orgId, (ctx) => roleAdmin.createRoleMapping(ctx, orgId, input))).mapping;
+  }
+
+  async updateRoleMapping(orgId: string, id: string, input: { roles: readonly string[] }): Promise<RoleMapping> {
+    return (await this.roleChange(orgId, (ctx) => roleAdmin.updateRoleMapping(ctx, orgId, id, input))).mapping;
+  }
+
+  async deleteRoleMapping(orgId: string, id: string): Promise<RoleMapping> {
+    return (await this.roleChange(orgId, (ctx) => roleAdmin.deleteRoleMapping(ctx, orgId, id))).mapping;
+  }
+
+  async runRoleJobs(orgId?: string, signal?: AbortSignal): Promise<number> {
+    const orgs = orgId === undefined ? await this.driver.run(() => roleAdmin.organizationsWithRoleJobs(), 'read') : [orgId];
+    let changed = 0;
+    for (const org of orgs) {
+      for (;;) {
+        const batch = await this.eventWrite(org, function* (ctx) {
+          const done = yield* roleAdmin.runJobBatch(ctx, org, ctx.recomputeBatch ?? roleAdmin.RECOMPUTE_BATCH);
+          yield* ops.emit(ctx, org, ctx.now(), done.events);
+          return done;
+        });
+        changed += batch.events.length;
+        if (batch.done || signal?.aborted) break;
+        // SQLite runs a batch without yielding: let requests that arrived meanwhile be served before the next one.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    return changed;
+  }
+
+  // ------------------------------------------------------------------------------------------------- directory
+
+  listDirectoryUsers(orgId: string, query: DirectoryUserQuery): Promise<DirectoryUserPage> {
+    return this.driver.run(() => directory.listDirectoryUsers(this.ctx, orgId, query), 'read');
+  }
+
+  getDirectoryUser(orgId: string, id: string): Promise<DirectoryUser | null> {
+    return this.driver.run(() => directory.getDirectoryUser(orgId, id), 'read');
+  }
+
+  listDirectoryGroups(orgId: string, query: DirectoryGroupQuery): Promise<DirectoryGroupPage> {
+    return this.driver.run(() => directory.listDirectoryGroups(orgId, query), 'read');
+  }
+
+  getDirectoryGroup(orgId: string, id: string): Promise<DirectoryGroup | null> {
+    return this.driver.run(() => directory.getDirectoryGroup(orgId, id), 'read');
+  }
+
+  listGroupMembers(orgId: string, groupId: string, query: { after?: string; limit: number }): Promise<GroupMemberPage | null> {
+    return this.driver.run(() => directory.listGroupMembers(orgId, groupId, query), 'read');
   }
 }

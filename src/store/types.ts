@@ -378,6 +378,153 @@ export interface Store {
   completeDeliveries(owner: string, outcomes: readonly DeliveryOutcome[]): Promise<void>;
   releaseDeliveries(owner: string, ids: readonly string[]): Promise<void>;
   oldestUndeliveredEvent(): Promise<string | null>;
+
+  // Roles (docs/roles.md). Changes of the catalogue or the rules resolve once every user's roles follow them.
+  getRoleCatalogue(orgId: string): Promise<RoleCatalogue>;
+  updateRoleCatalogue(orgId: string, update: RoleCatalogueUpdate): Promise<RoleCatalogue>;
+  listRoleMappings(orgId: string, options: { after?: string; limit: number }): Promise<RoleMappingPage>;
+  getRoleMapping(orgId: string, id: string): Promise<RoleMapping | null>;
+  findRoleMapping(orgId: string, group: GroupSelector): Promise<RoleMapping | null>;
+  createRoleMapping(orgId: string, input: { group: GroupSelector; roles: readonly string[] }): Promise<RoleMapping>;
+  updateRoleMapping(orgId: string, id: string, input: { roles: readonly string[] }): Promise<RoleMapping>;
+  deleteRoleMapping(orgId: string, id: string): Promise<RoleMapping>;
+  /**
+   * Runs the recomputation jobs of one organization (or of all) to their end, or until `signal` aborts (between
+   * batches); returns the number of users whose roles changed.
+   */
+  runRoleJobs(orgId?: string, signal?: AbortSignal): Promise<number>;
+
+  // The directory API's reads (docs/directory.md).
+  listDirectoryUsers(orgId: string, query: DirectoryUserQuery): Promise<DirectoryUserPage>;
+  getDirectoryUser(orgId: string, id: string): Promise<DirectoryUser | null>;
+  listDirectoryGroups(orgId: string, query: DirectoryGroupQuery): Promise<DirectoryGroupPage>;
+  getDirectoryGroup(orgId: string, id: string): Promise<DirectoryGroup | null>;
+  /** null when the group does not exist. */
+  listGroupMembers(orgId: string, groupId: string, query: { after?: string; limit: number }): Promise<GroupMemberPage | null>;
+}
+
+// ------------------------------------------------------------------------------------------- roles (docs/roles.md)
+
+export interface RoleDefinition {
+  readonly key: string;
+  readonly description: string | null;
+  readonly created: string;
+}
+
+export interface RoleCatalogue {
+  /** By key. */
+  readonly roles: readonly RoleDefinition[];
+  /** Given to active users whom nothing else gives a role; null for none. */
+  readonly defaultRole: string | null;
+  /** Roles the IdP sends in a User's `roles` (Entra ID app roles) count, when they name a catalogue role. */
+  readonly acceptIdpRoles: boolean;
+  /** A rule or catalogue change is still being applied to some users (in batches; see role-admin.ts). */
+  readonly recomputing: boolean;
+}
+
+export interface RoleCatalogueUpdate {
+  /** Roles to add; a description given for an existing role replaces its description. */
+  readonly define?: readonly { readonly key: string; readonly description?: string | null }[];
+  readonly remove?: readonly string[];
+  readonly defaultRole?: string | null;
+  readonly acceptIdpRoles?: boolean;
+}
+
+/** How a rule names its group: scimkit's SCIM id, the IdP's externalId, or the displayName (case-insensitively). */
+export type GroupMatch = 'id' | 'externalId' | 'displayName';
+
+export interface GroupSelector {
+  readonly by: GroupMatch;
+  readonly value: string;
+}
+
+export interface MatchedGroup {
+  readonly id: string;
+  readonly displayName: string;
+}
+
+export interface RoleMapping {
+  readonly id: string;
+  readonly group: GroupSelector;
+  /** Sorted. */
+  readonly roles: readonly string[];
+  readonly created: string;
+  /** The groups the rule matches now: none for a group not (or no longer) there. */
+  readonly matchedGroups: readonly MatchedGroup[];
+}
+
+export interface RoleMappingPage {
+  readonly mappings: RoleMapping[];
+  /** The `after` of the next page; null on the last. */
+  readonly next: string | null;
+}
+
+// -------------------------------------------------------------------------------------- directory (docs/directory.md)
+
+export interface DirectoryUserQuery {
+  /** Any of the user's email addresses, case-insensitively. */
+  readonly email?: string;
+  /** Case-insensitively. */
+  readonly userName?: string;
+  /** `active` absent counts as active. */
+  readonly active?: boolean;
+  /** An effective role. */
+  readonly role?: string;
+  /** A group's id: its direct members. */
+  readonly group?: string;
+  /** Users with a greater id (the last id of the page before). */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface DirectoryUser {
+  readonly resource: StoredResource;
+  /** Effective roles, sorted. */
+  readonly roles: readonly string[];
+  /** The groups the user is a direct member of, by id. */
+  readonly groups: readonly MatchedGroup[];
+}
+
+export interface DirectoryUserPage {
+  readonly users: DirectoryUser[];
+  /** The last user's id when another page may follow, else null. */
+  readonly next: string | null;
+  /** The organization's event stream position in the same snapshot as the page. */
+  readonly eventsPosition: number;
+}
+
+export interface DirectoryGroupQuery {
+  /** The group's displayName, case-insensitively. */
+  readonly name?: string;
+  readonly externalId?: string;
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface DirectoryGroup {
+  readonly resource: StoredResource;
+  /** The roles the mapping rules give the group's members. */
+  readonly roles: readonly string[];
+}
+
+export interface DirectoryGroupPage {
+  readonly groups: DirectoryGroup[];
+  readonly next: string | null;
+  readonly eventsPosition: number;
+}
+
+export interface GroupMember {
+  readonly type: ResourceKind;
+  readonly id: string;
+  /** A User's displayName, else its userName; a Group's displayName. */
+  readonly display: string | null;
+  readonly resource: StoredResource;
+}
+
+export interface GroupMemberPage {
+  readonly members: GroupMember[];
+  readonly next: string | null;
+  readonly eventsPosition: number;
 }
 
 // ------------------------------------------------------------------------- events, keys and webhooks (docs/events.md)

@@ -64,7 +64,7 @@ export interface OpenedStore {
 }
 
 /** Store options a test may set (beyond where the database is). */
-export type TestStoreOptions = Pick<OpenStoreOptions, 'passwordHashing'>;
+export type TestStoreOptions = Pick<OpenStoreOptions, 'passwordHashing' | 'recomputeBatch'>;
 
 export async function openTestStore(backend: Backend, postgresUrl?: string, options: TestStoreOptions = {}): Promise<OpenedStore> {
   if (backend === 'postgres') {

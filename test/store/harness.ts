@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStore } from '../../src/store/index.ts';
-import type { Store } from '../../src/store/index.ts';
+import type { OpenStoreOptions, Store } from '../../src/store/index.ts';
+
+/** Options of the store a harness opens (not the database's location). */
+export type HarnessOptions = Omit<OpenStoreOptions, 'sqlitePath' | 'postgresUrl' | 'poolSize'>;
 
 export interface StoreHarness {
   readonly dialect: 'sqlite' | 'postgres';
@@ -22,10 +25,10 @@ export interface StoreHarness {
   close(): Promise<void>;
 }
 
-export async function sqliteHarness(): Promise<StoreHarness> {
+export async function sqliteHarness(options: HarnessOptions = {}): Promise<StoreHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-store-'));
   const file = join(dir, 'store.db');
-  const store = await openStore({ sqlitePath: file });
+  const store = await openStore({ ...options, sqlitePath: file });
   const db = new Database(file);
   db.pragma('busy_timeout = 5000');
   const opened: Store[] = [];
@@ -61,14 +64,14 @@ function withDatabase(url: string, name: string): string {
   return parsed.toString();
 }
 
-export async function postgresHarness(serverUrl: string): Promise<StoreHarness> {
+export async function postgresHarness(serverUrl: string, options: HarnessOptions = {}): Promise<StoreHarness> {
   const name = `scimkit_store_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   const url = withDatabase(serverUrl, name);
   // A pool of 12 gives the concurrency tests real parallel transactions.
-  const store = await openStore({ postgresUrl: url, poolSize: 12 });
+  const store = await openStore({ ...options, postgresUrl: url, poolSize: 12 });
   const rawPool = new pg.Pool({ connectionString: url, max: 2 });
   const opened: Store[] = [];
   return {

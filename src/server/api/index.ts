@@ -16,6 +16,7 @@
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ScimError, isScimError } from '../../scim/errors.ts';
 import { isSecretKeyError } from '../../store/secrets.ts';
+import { RoleError } from '../../store/role-admin.ts';
 import type { Organization, Store } from '../../store/types.ts';
 import type { RateLimiter } from '../ratelimit/types.ts';
 import { EventWaiter } from './waiter.ts';
@@ -29,6 +30,8 @@ import { registerOrganizationRootRoutes, registerOrganizationRoutes, registerTok
 import { registerRequestLogRoutes } from './request-log.ts';
 import { registerSetupLinkRoutes, registerSetupRoutes } from './setup.ts';
 import { registerSchemaRoutes } from './schemas.ts';
+import { registerRoleRoutes } from './roles.ts';
+import { registerDirectoryRoutes } from './directory.ts';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -133,6 +136,8 @@ export interface ManagementApiOptions {
 const ORGANIZATION_ROUTES: readonly ManagementRoutes[] = [
   registerEventRoutes,
   registerWebhookRoutes,
+  registerRoleRoutes,
+  registerDirectoryRoutes,
   registerOrganizationRoutes,
   registerTokenRoutes,
   registerRequestLogRoutes,
@@ -157,7 +162,9 @@ function toResponse(error: unknown): { status: number; body: ErrorBody; headers:
     return { status: 503, body: errorJson(503, 'unavailable', error.message), headers: error.retryAfter === undefined ? {} : { 'retry-after': String(error.retryAfter) }, internal: false };
   }
   if (isScimError(error) && error.status < 500) {
-    return { status: error.status, body: errorJson(error.status, CODES[error.status] ?? 'invalid_request', error.message), headers: {}, internal: false };
+    // Store errors that carry a code of their own (RoleError: unknown_role, duplicate_rule, ...) keep it.
+    const code = error instanceof RoleError ? error.code : (CODES[error.status] ?? 'invalid_request');
+    return { status: error.status, body: errorJson(error.status, code, error.message), headers: {}, internal: false };
   }
   if (isSecretKeyError(error)) return { status: 503, body: errorJson(503, 'secret_key_unavailable', error.message), headers: {}, internal: true };
   const framework = error as FastifyError;
