@@ -284,14 +284,16 @@ export const MAX_GROUP_NESTING = 16;
 /**
  * The groups `owners` (user ids, an SQL list or a correlated column) belong to, directly and through nested groups:
  * rows (owner, group_id, depth), depth 0 for a direct membership. `UNION` drops repeated rows, and the depth bound
- * ends every walk, cycles included.
+ * ends every walk, cycles included. CROSS JOIN fixes SQLite's join order: without statistics (the store never runs
+ * ANALYZE) it read every membership of the organization at each step of the walk, so a User's groups cost time in
+ * proportion to the organization's memberships.
  */
 export function groupReach(orgId: Sql, owners: Sql): Sql {
   return sql`WITH RECURSIVE reach(owner, group_id, depth) AS (
       SELECT m.member_id, m.group_id, 0 FROM memberships m WHERE m.org_id = ${orgId} AND m.member_id IN (${owners})
       UNION
-      SELECT reach.owner, p.group_id, reach.depth + 1 FROM reach JOIN memberships p ON p.org_id = ${orgId} AND p.member_id = reach.group_id
-      WHERE reach.depth < ${raw(String(MAX_GROUP_NESTING - 1))}
+      SELECT reach.owner, p.group_id, reach.depth + 1 FROM reach CROSS JOIN memberships p
+      WHERE p.org_id = ${orgId} AND p.member_id = reach.group_id AND reach.depth < ${raw(String(MAX_GROUP_NESTING - 1))}
     )`;
 }
 

@@ -900,7 +900,7 @@ export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKin
   // Locked first (PostgreSQL), so no membership can be added between reading the parents and the delete.
   const stored = yield* lockStored(ctx, orgId, kind, id, expectedVersion);
   // Those whose roles came (also) through this group are recomputed once it is gone (a user's go with it).
-  const losing = kind === 'Group' ? yield* usersLosingGroup(orgId, String(id)) : [];
+  const losing = kind === 'Group' ? yield* usersLosingGroup(ctx, orgId, String(id)) : [];
   const parents = yield* rows<{ group_id: string; display: string | null }>(
     sql`SELECT m.group_id, g.display FROM memberships m JOIN resources g ON g.org_id = m.org_id AND g.id = m.group_id
       WHERE m.org_id = ${orgId} AND m.member_id = ${String(id)} ORDER BY m.group_id`,

@@ -29,28 +29,12 @@
 import { raw, rows, first, exec, join, list, chunks, sql } from '../sql/index.ts';
 import type { Op, Sql } from '../sql/index.ts';
 import type { NewEvent } from './events.ts';
+import { MAX_GROUP_NESTING } from './filter-sql.ts';
 import { resourceKinds } from './lookups.ts';
 import type { OpContext } from './operations.ts';
 
-/**
- * How many levels of nested groups a user's groups follow (cycles end there too). The walks below join with CROSS
- * JOIN, which SQLite takes as the join order: without statistics (the store never runs ANALYZE) it otherwise chose
- * to walk every membership of the organization for each step.
- */
-export const MAX_GROUP_NESTING = 16;
-
-/**
- * The groups `owners` (user ids, an SQL list) belong to, directly and through nested groups: rows (owner, group_id,
- * depth), depth 0 for a direct membership. `UNION` drops repeated rows, and the depth bound ends every walk.
- */
-function groupReach(orgId: Sql, owners: Sql): Sql {
-  return sql`WITH RECURSIVE reach(owner, group_id, depth) AS (
-      SELECT m.member_id, m.group_id, 0 FROM memberships m WHERE m.org_id = ${orgId} AND m.member_id IN (${owners})
-      UNION
-      SELECT reach.owner, p.group_id, reach.depth + 1 FROM reach CROSS JOIN memberships p
-      WHERE p.org_id = ${orgId} AND p.member_id = reach.group_id AND reach.depth < ${raw(String(MAX_GROUP_NESTING - 1))}
-    )`;
-}
+/** `depth < LAST_DEPTH` lets a walk go as deep as a User's `groups` are followed (MAX_GROUP_NESTING levels). */
+const LAST_DEPTH = raw(String(MAX_GROUP_NESTING - 1));
 
 /** Ids per statement (IN lists, multi-row VALUES): far below both databases' parameter limits. */
 const CHUNK = 500;
@@ -91,21 +75,37 @@ export function* roleConfig(orgId: string): Op<RoleConfig | null> {
   return { defaultRole: settings.default_role === null ? null : String(settings.default_role), acceptIdpRoles, keys };
 }
 
-/** Whether any of these groups, or any group they are nested in, gives roles: if none does, their members' roles cannot move. */
-export function* groupsGiveRoles(orgId: string, groupIds: readonly string[]): Op<boolean> {
-  for (const part of chunks(groupIds, CHUNK)) {
-    const found = yield* first(
-      sql`WITH RECURSIVE up(group_id, depth) AS (
-          SELECT g.id, 0 FROM resources g WHERE g.org_id = ${orgId} AND g.id IN (${list(part)})
-          UNION
-          SELECT m.group_id, up.depth + 1 FROM up CROSS JOIN memberships m
-          WHERE m.org_id = ${orgId} AND m.member_id = up.group_id AND up.depth < ${raw(String(MAX_GROUP_NESTING - 1))}
-        )
-        SELECT 1 AS one FROM up CROSS JOIN group_roles gr WHERE gr.org_id = ${orgId} AND gr.group_id = up.group_id LIMIT 1`,
-    );
-    if (found) return true;
+/**
+ * The roles each of these groups gives its direct members: its own (group_roles) and those of every group it is
+ * nested in, up to the depth a User's groups are followed (a direct group is the first level), cycles ending there.
+ * The walk goes up from the distinct groups, not from each user: the users of one group share one walk. It joins
+ * with CROSS JOIN, which SQLite takes as the join order: without statistics (the store never runs ANALYZE), it
+ * otherwise walked every membership of the organization at each step.
+ */
+export function* rolesOfGroups(ctx: OpContext, orgId: string, groupIds: readonly string[]): Op<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  if (groupIds.length === 0) return out;
+  const found = yield* rows<{ start: string; role_key: string }>(
+    sql`WITH RECURSIVE up(start, group_id, depth) AS (
+        SELECT ${ctx.dialect.binary(raw('value'))}, ${ctx.dialect.binary(raw('value'))}, 0 FROM ${ctx.dialect.values([...new Set(groupIds)])}
+        UNION
+        SELECT up.start, m.group_id, up.depth + 1 FROM up CROSS JOIN memberships m
+        WHERE m.org_id = ${orgId} AND m.member_id = up.group_id AND up.depth < ${LAST_DEPTH}
+      )
+      SELECT DISTINCT up.start AS start, gr.role_key AS role_key FROM up CROSS JOIN group_roles gr
+      WHERE gr.org_id = ${orgId} AND gr.group_id = up.group_id`,
+  );
+  for (const row of found) {
+    const roles = out.get(String(row.start));
+    if (roles) roles.add(String(row.role_key));
+    else out.set(String(row.start), new Set([String(row.role_key)]));
   }
-  return false;
+  return out;
+}
+
+/** Whether any of these groups, or any group they are nested in, gives roles: if none does, their members' roles cannot move. */
+export function* groupsGiveRoles(ctx: OpContext, orgId: string, groupIds: readonly string[]): Op<boolean> {
+  return (yield* rolesOfGroups(ctx, orgId, groupIds)).size > 0;
 }
 
 /**
@@ -120,7 +120,7 @@ export function* groupsBelow(orgId: string, groupIds: readonly string[]): Op<str
           SELECT g.id, 0 FROM resources g WHERE g.org_id = ${orgId} AND g.id IN (${list(part)}) AND g.kind = 'Group'
           UNION
           SELECT m.member_id, below.depth + 1 FROM below CROSS JOIN memberships m
-          WHERE m.org_id = ${orgId} AND m.group_id = below.group_id AND m.member_type = 'Group' AND below.depth < ${raw(String(MAX_GROUP_NESTING - 1))}
+          WHERE m.org_id = ${orgId} AND m.group_id = below.group_id AND m.member_type = 'Group' AND below.depth < ${LAST_DEPTH}
         )
         SELECT DISTINCT group_id FROM below`,
     );
@@ -170,8 +170,9 @@ function idpRoleValues(doc: unknown): string[] {
   });
 }
 
-function parseDoc(value: unknown): unknown {
-  return typeof value === 'string' ? JSON.parse(value) : value;
+function parseDoc(value: unknown): Record<string, unknown> {
+  // SQLite returns JSON as text; pg has already parsed it.
+  return (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>;
 }
 
 /** A user's effective roles from what they are computed from (see the top of this file), sorted. */
@@ -213,50 +214,49 @@ export function* recomputeUsers(ctx: OpContext, orgId: string, userIds: readonly
 }
 
 function* recomputeChunk(ctx: OpContext, orgId: string, config: RoleConfig, ids: readonly string[]): Op<NewEvent[]> {
-  const doc: Sql = raw('r.doc');
-  const active = ctx.dialect.scalar({ json: doc, keys: ['active'] }, 'boolean');
-  const userName = ctx.dialect.scalar({ json: doc, keys: ['userName'] }, 'text');
-  // The whole document only when IdP-sent roles count; otherwise two values out of it.
-  const idp = config.acceptIdpRoles ? raw(', r.doc AS doc') : raw('');
-  // By primary key, the kind checked here: a condition on `kind` could lead SQLite (which keeps no statistics unless
-  // ANALYZE runs) to walk the organization's Users through another index instead of looking the ids up.
-  const users = (
-    yield* rows(
-      sql`SELECT r.id AS id, r.kind AS kind, ${active} AS active, ${userName} AS user_name${idp} FROM resources r
-        WHERE r.org_id = ${orgId} AND r.id IN (${list(ids)})`,
-    )
-  ).filter((u) => u.kind === 'User');
-  if (users.length === 0) return [];
-  const present = users.map((u) => String(u.id));
-  const fromGroups = new Map<string, string[]>();
-  const reached = yield* rows<{ owner: string; role_key: string }>(
-    sql`${groupReach(sql`${orgId}`, list(present))}
-      SELECT DISTINCT reach.owner AS owner, gr.role_key AS role_key FROM reach
-      CROSS JOIN group_roles gr WHERE gr.org_id = ${orgId} AND gr.group_id = reach.group_id`,
+  // The users with their stored roles, a row per role: by primary key, the kind checked here (a condition on `kind`
+  // could lead SQLite, which keeps no statistics unless ANALYZE runs, to walk the organization's Users through
+  // another index instead of looking the ids up). The document is parsed here: PostgreSQL would parse its JSON text
+  // again for every value taken out of it.
+  const found = yield* rows(
+    sql`SELECT r.id AS id, r.kind AS kind, r.doc AS doc, ur.role_key AS role_key FROM resources r
+      LEFT JOIN user_roles ur ON ur.org_id = r.org_id AND ur.user_id = r.id
+      WHERE r.org_id = ${orgId} AND r.id IN (${list(ids)})`,
   );
-  for (const row of reached) {
-    const owner = String(row.owner);
-    const listed = fromGroups.get(owner);
-    if (listed) listed.push(String(row.role_key));
-    else fromGroups.set(owner, [String(row.role_key)]);
+  const users = new Map<string, { doc: Record<string, unknown>; current: string[] }>();
+  for (const row of found) {
+    if (row.kind !== 'User') continue;
+    const id = String(row.id);
+    let user = users.get(id);
+    if (!user) users.set(id, (user = { doc: parseDoc(row.doc), current: [] }));
+    if (row.role_key !== null && row.role_key !== undefined) user.current.push(String(row.role_key));
   }
-  const current = new Map<string, string[]>();
-  for (const row of yield* rows<{ user_id: string; role_key: string }>(
-    sql`SELECT user_id, role_key FROM user_roles WHERE org_id = ${orgId} AND user_id IN (${list(present)})`,
-  )) {
-    const id = String(row.user_id);
-    const listed = current.get(id);
-    if (listed) listed.push(String(row.role_key));
-    else current.set(id, [String(row.role_key)]);
+  if (users.size === 0) return [];
+  const present = [...users.keys()];
+  // The users' direct groups, then what each of those groups gives (with the groups above it).
+  const direct = yield* rows<{ owner: string; group_id: string }>(
+    sql`SELECT member_id AS owner, group_id FROM memberships WHERE org_id = ${orgId} AND member_id IN (${list(present)})`,
+  );
+  const gives = yield* rolesOfGroups(
+    ctx,
+    orgId,
+    direct.map((d) => String(d.group_id)),
+  );
+  const fromGroups = new Map<string, Set<string>>();
+  for (const row of direct) {
+    const roles = gives.get(String(row.group_id));
+    if (!roles) continue;
+    const owner = String(row.owner);
+    const held = fromGroups.get(owner);
+    if (held) for (const role of roles) held.add(role);
+    else fromGroups.set(owner, new Set(roles));
   }
 
   const changed: { id: string; userName: string | null; roles: string[]; previous: string[] }[] = [];
-  for (const user of users) {
-    const id = String(user.id);
-    const isActive = user.active === null || user.active === undefined || truthy(user.active);
-    const roles = effectiveRoles(config, isActive, fromGroups.get(id) ?? [], config.acceptIdpRoles ? idpRoleValues(parseDoc(user.doc)) : []);
-    const previous = (current.get(id) ?? []).sort(byKey);
-    if (!sameRoles(roles, previous)) changed.push({ id, userName: user.user_name === null || user.user_name === undefined ? null : String(user.user_name), roles, previous });
+  for (const [id, user] of users) {
+    const roles = effectiveRoles(config, user.doc.active !== false, fromGroups.get(id) ?? [], config.acceptIdpRoles ? idpRoleValues(user.doc) : []);
+    const previous = user.current.sort(byKey);
+    if (!sameRoles(roles, previous)) changed.push({ id, userName: typeof user.doc.userName === 'string' ? user.doc.userName : null, roles, previous });
   }
   if (changed.length === 0) return [];
   const withPrevious = changed.filter((c) => c.previous.length > 0).map((c) => c.id);
@@ -350,7 +350,7 @@ export function* rolesAfterGroupWrite(ctx: OpContext, orgId: string, write: Grou
   if (write.identityChanged && (yield* refreshGroupRoles(orgId, [write.groupId])).length > 0) {
     for (const id of yield* usersBelow(orgId, [write.groupId])) affected.add(id);
   }
-  if (moved && (yield* groupsGiveRoles(orgId, [write.groupId]))) {
+  if (moved && (yield* groupsGiveRoles(ctx, orgId, [write.groupId]))) {
     for (const id of yield* usersOf(ctx, orgId, [...write.membersAdded, ...write.membersRemoved])) affected.add(id);
   }
   return yield* recomputeUsers(ctx, orgId, [...affected]);
@@ -360,9 +360,9 @@ export function* rolesAfterGroupWrite(ctx: OpContext, orgId: string, write: Grou
  * Before a group is deleted: the users whose roles its deletion can move (everyone below it, when it or a group
  * above it gives roles). Recompute them once it is gone.
  */
-export function* usersLosingGroup(orgId: string, groupId: string): Op<string[]> {
+export function* usersLosingGroup(ctx: OpContext, orgId: string, groupId: string): Op<string[]> {
   if (!(yield* first(sql`SELECT 1 AS one FROM role_settings WHERE org_id = ${orgId}`))) return [];
-  if (!(yield* groupsGiveRoles(orgId, [groupId]))) return [];
+  if (!(yield* groupsGiveRoles(ctx, orgId, [groupId]))) return [];
   return yield* usersBelow(orgId, [groupId]);
 }
 

@@ -86,6 +86,10 @@ for (const backend of backends()) {
       assert.deepEqual(rule.body.roles, ['editor']);
       assert.deepEqual(rule.body.matched_groups, [{ id: ids.engineering, name: 'Engineering' }]);
       const changed = (await eventsAfter(cursor)).filter((e) => e.type === 'user.roles_changed');
+      // The events API and webhooks know the type.
+      const typed = await mgmt('GET', `/events?after=${cursor}&types=user.roles_changed`);
+      assert.equal(typed.status, 200, typed.text);
+      assert.deepEqual(typed.body.data.map((e: { type: string }) => e.type), ['user.roles_changed']);
       assert.deepEqual(changed.map((e) => [e.data.user.id, e.data.user.userName, e.data.roles, e.previous]), [[ids.alice, 'alice@example.com', ['editor'], { roles: ['viewer'] }]]);
 
       const got = await mgmt('GET', `/users/${ids.alice}`);
