@@ -13,10 +13,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ENTERPRISE_USER_SCHEMA } from '../../scim/schema/core.ts';
 import { eventResource, isActive } from '../../store/events.ts';
 import type { DirectoryGroup, DirectoryUser, GroupMember, StoredResource } from '../../store/types.ts';
-import { BASE_PREFIXES } from '../app.ts';
-import { requestOrigin } from '../auth.ts';
 import { ApiError, limitParam, organizationOf, queryParam, sendJson } from './index.ts';
 import type { ManagementContext } from './index.ts';
+import { scimBaseUrl } from './organizations.ts';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
@@ -143,7 +142,7 @@ type IdParams = { Params: { orgId: string; id: string } };
 export function registerDirectoryRoutes(org: FastifyInstance, context: ManagementContext): void {
   const { store } = context;
   // meta.location in `raw`, as the SCIM API builds it for a request to /scim/v2.
-  const baseUrlOf = (request: FastifyRequest) => `${requestOrigin(request, context.publicUrl)}${BASE_PREFIXES[0]}/organizations/${encodeURIComponent(organizationOf(request).id)}`;
+  const baseUrlOf = (request: FastifyRequest) => scimBaseUrl(request, context.publicUrl, organizationOf(request).id);
 
   org.get<OrgParams>('/users', async (request, reply) => {
     const orgId = organizationOf(request).id;
