@@ -618,7 +618,8 @@ function groupType(depth: unknown): string {
 
 /**
  * Members of the given groups (value, display, type), or groups of the given users (value, display, and type
- * `direct`, or `indirect` through nested groups).
+ * `direct`, or `indirect` through nested groups). The groups' names join with CROSS JOIN, as in groupReach: without
+ * statistics SQLite read every resource of the organization for each group reached.
  */
 function* loadRelations(orgId: string, kind: ResourceKind, ids: readonly string[]): Op<Map<string, Record<string, unknown>[]>> {
   const out = new Map<string, Record<string, unknown>[]>();
@@ -630,7 +631,7 @@ function* loadRelations(orgId: string, kind: ResourceKind, ids: readonly string[
             WHERE m.org_id = ${orgId} AND m.group_id IN (${list(part)}) ORDER BY m.group_id, m.member_id`)
         : yield* rows(sql`${groupReach(sql`${orgId}`, list(part))}
             SELECT reach.owner AS owner, reach.group_id AS value, MIN(reach.depth) AS depth, d.display AS display
-            FROM reach JOIN resources d ON d.org_id = ${orgId} AND d.id = reach.group_id
+            FROM reach CROSS JOIN resources d WHERE d.org_id = ${orgId} AND d.id = reach.group_id
             GROUP BY reach.owner, reach.group_id, d.display ORDER BY reach.owner, reach.group_id`);
     for (const row of found) {
       const entry = relationEntry(row.value, row.display, kind === 'Group' ? row.type : groupType(row.depth));

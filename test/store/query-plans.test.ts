@@ -15,8 +15,10 @@ import type { Op, Sql } from '../../src/sql/index.ts';
 import { groupReach } from '../../src/store/filter-sql.ts';
 import { openStore } from '../../src/store/index.ts';
 import { resourceKinds } from '../../src/store/lookups.ts';
+import { withRelations } from '../../src/store/operations.ts';
 import type { OpContext } from '../../src/store/operations.ts';
 import { rolesOfGroups } from '../../src/store/roles.ts';
+import type { StoredResource } from '../../src/store/types.ts';
 
 let dir: string;
 let db: Database.Database;
@@ -63,4 +65,18 @@ test('looking up the kinds of 500 ids goes through the primary key', () => {
 
 test('the roles of groups and of the groups above them are walked through the membership key', () => {
   assertKeyed('rolesOfGroups', firstStatement(rolesOfGroups(ctx, 'org', ['g1', 'g2'])));
+});
+
+/** Stored resources with the given ids, for the statements that read their relations. */
+function stored(kind: StoredResource['resourceType'], count: number): StoredResource[] {
+  const now = new Date().toISOString();
+  return Array.from({ length: count }, (_, i) => ({ id: `${kind}-${i}`, resourceType: kind, version: 1, created: now, lastModified: now, document: {} }));
+}
+
+test("Users' groups, nested ones included, are read with their names through keys", () => {
+  assertKeyed('withRelations User', firstStatement(withRelations('org', 'User', stored('User', 100))));
+});
+
+test("Groups' members are read with their names through keys", () => {
+  assertKeyed('withRelations Group', firstStatement(withRelations('org', 'Group', stored('Group', 100))));
 });
