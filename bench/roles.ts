@@ -11,13 +11,17 @@
  * 3. Through the Store API (as bench:store): adding one member to the mapped N-member group and removing it again,
  *    against the same on an unmapped group of N members, interleaved in one run.
  *
+ * Beside each recomputation's wall time, the CPU seconds it took: of the serve process, of the PostgreSQL server
+ * (postmaster and backends) and of this process (the SCIM clients), from /proc, so that a run on a loaded machine
+ * still tells what the work costs.
+ *
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS), --dialects=sqlite,postgres
  * (SCIMKIT_BENCH_DIALECTS). PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from scripts/services.mjs.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -62,6 +66,33 @@ function stats(samples: number[]): Stats {
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 const show = (what: string, s: Stats) => console.log(`  ${what.padEnd(58)} p50 ${ms(s.p50).padStart(9)}  p99 ${ms(s.p99).padStart(9)}  max ${ms(s.max).padStart(9)}  (n=${s.n})`);
 
+/** A process's /proc/PID/stat fields after the command name ([0] is field 3, the state), or null once it is gone. */
+function procStat(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds (utime + stime, fields 14 and 15, in ticks of 1/100 s) of a process; with `reaped`, of its exited children too. */
+function cpuSeconds(pid: number, reaped = false): number {
+  const f = procStat(pid);
+  if (!f) return 0;
+  return (Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+}
+
+/** CPU seconds of a process and of its live children (PostgreSQL: the postmaster and its backends). */
+function treeCpuSeconds(parent: number): number {
+  let total = cpuSeconds(parent, true);
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = procStat(Number(name));
+    if (f && Number(f[1]) === parent) total += cpuSeconds(Number(name));
+  }
+  return total;
+}
+
 interface Target {
   readonly label: string;
   /** `--db FILE` or `--postgres URL` for the serve process. */
@@ -70,6 +101,8 @@ interface Target {
   /** One number from SQL (planner statistics, counts). */
   scalar(text: string): Promise<number>;
   analyze(): Promise<void>;
+  /** CPU seconds the database server has used so far (0 for SQLite, which runs inside the serve process). */
+  databaseCpu(): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -90,6 +123,7 @@ function sqliteTarget(dir: string): Target {
     open: async () => (await openStore({ sqlitePath: file })) as SqlStore,
     scalar: async (text) => Number(Object.values(query(text))[0]),
     analyze: async () => void query('ANALYZE'),
+    databaseCpu: async () => 0,
     dispose: async () => {},
   };
 }
@@ -125,6 +159,11 @@ async function postgresTarget(serverUrl: string): Promise<Target> {
     open: async () => (await openStore({ postgresUrl: url.toString() })) as SqlStore,
     scalar: async (text) => Number(Object.values((await query(text)).rows[0] as Record<string, unknown>)[0]),
     analyze: async () => void (await query('VACUUM ANALYZE')),
+    databaseCpu: async () => {
+      // The postmaster is the parent of any backend.
+      const backend = Number((await query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+      return treeCpuSeconds(Number(procStat(backend)?.[1]));
+    },
     dispose: async () => {
       await admin.query(`DROP DATABASE IF EXISTS ${name}`);
       await admin.end();
@@ -265,6 +304,15 @@ async function benchDialect(target: Target, dir: string): Promise<void> {
 
     // 1. A new rule on the N-member group, with SCIM traffic before (baseline) and during.
     const quiet = await scimLoad(base, loaded, new Promise((r) => setTimeout(r, 3000)));
+    const servePid = served.child.pid ?? -1;
+    const cpuNow = async () => ({ serve: cpuSeconds(servePid), database: await target.databaseCpu(), clients: process.cpuUsage() });
+    const cpuSince = async (since: Awaited<ReturnType<typeof cpuNow>>) => {
+      const now = await cpuNow();
+      const clients = process.cpuUsage(since.clients);
+      const database = target.label.startsWith('PostgreSQL') ? `, PostgreSQL ${(now.database - since.database).toFixed(1)} s` : '';
+      return `    CPU meanwhile: serve ${(now.serve - since.serve).toFixed(1)} s${database}, the SCIM clients and this process ${((clients.user + clients.system) / 1e6).toFixed(1)} s`;
+    };
+    let cpu = await cpuNow();
     let started = performance.now();
     let ruleId = '';
     const creating = request(`${api}/role-mappings`, loaded.key, 'POST', { group: { display_name: 'Engineering' }, roles: ['editor'] }).then((res) => {
@@ -274,9 +322,11 @@ async function benchDialect(target: Target, dir: string): Promise<void> {
     });
     const busy = await scimLoad(base, loaded, creating);
     const createMs = await creating;
+    const createCpu = await cpuSince(cpu);
     const moved = (await target.scalar(`SELECT COUNT(*) AS n FROM events WHERE type = 'user.roles_changed'`)) - eventsBefore;
     const editors = await target.scalar(`SELECT COUNT(*) AS n FROM user_roles WHERE role_key = 'editor'`);
     console.log(`  new rule on the ${USERS.toLocaleString('en')}-member group: ${(createMs / 1000).toFixed(2)} s (${moved.toLocaleString('en')} user.roles_changed events, ${editors.toLocaleString('en')} editors)`);
+    console.log(createCpu);
     show('  SCIM GET /Users/{id}, before', stats(quiet.reads));
     show('  SCIM GET /Users/{id}, during the recomputation', stats(busy.reads));
     show('  SCIM PATCH member of a small group, before', stats(quiet.writes));
@@ -318,13 +368,16 @@ async function benchDialect(target: Target, dir: string): Promise<void> {
     console.log(`  first page p50 ratio to no filter: role=editor ${((first.get('role=editor') as Stats).p50 / (first.get('no filter') as Stats).p50).toFixed(2)}x, role=admin ${((first.get('role=admin (1%)') as Stats).p50 / (first.get('no filter') as Stats).p50).toFixed(2)}x`);
 
     // The rule's removal: everyone back to the default role.
+    cpu = await cpuNow();
     started = performance.now();
     const removing = request(`${api}/role-mappings/${ruleId}`, loaded.key, 'DELETE').then((res) => {
       if (res.status !== 204) throw new Error(`DELETE /role-mappings: ${res.status}`);
       return performance.now() - started;
     });
     const during = await scimLoad(base, loaded, removing);
+    const removeCpu = await cpuSince(cpu);
     console.log(`  removing the rule: ${((await removing) / 1000).toFixed(2)} s`);
+    console.log(removeCpu);
     show('  SCIM GET /Users/{id}, during', stats(during.reads));
     show('  SCIM PATCH member of a small group, during', stats(during.writes));
     // Map it again for the member benchmark.
