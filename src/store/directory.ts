@@ -78,6 +78,8 @@ function* withRolesAndGroups(orgId: string, found: readonly Row[]): Op<Directory
   return found.map((row) => ({ resource: toResource(row, parseJson(row.doc)), roles: roles.get(String(row.id)) ?? [], groups: groups.get(String(row.id)) ?? [] }));
 }
 
+const USER_ID = raw('r.id');
+
 /**
  * Users by id, after `query.after`. A role or group filter drives the read from its own index (user_roles by role,
  * memberships by group), so a filtered page walks only matching rows, in the same id order.
@@ -104,9 +106,14 @@ export function* listDirectoryUsers(ctx: OpContext, orgId: string, query: Direct
     idColumn = raw('x.member_id');
   } else {
     from = sql`resources r WHERE r.org_id = ${orgId} AND r.kind = 'User'`;
-    idColumn = raw('r.id');
+    idColumn = USER_ID;
   }
-  if (query.after !== undefined) conditions.push(sql`${idColumn} > ${query.after}`);
+  if (query.after !== undefined) {
+    conditions.push(sql`${idColumn} > ${query.after}`);
+    // Also on the users' side of a join: PostgreSQL carries equalities across a join, not inequalities, and with
+    // statistics it merge-joins, reading the organization's resources from the first id at every page.
+    if (idColumn !== USER_ID) conditions.push(sql`r.id > ${query.after}`);
+  }
   const where = conditions.map((c) => sql` AND ${c}`);
   const found = yield* rows(
     sql`SELECT ${RESOURCE_COLUMNS} FROM ${from}${joinAll(where)} AND r.kind = 'User' ORDER BY ${idColumn} LIMIT ${limitOf(query.limit)}`,
@@ -160,7 +167,8 @@ export function* listGroupMembers(orgId: string, groupId: string, query: { after
   const eventsPosition = yield* streamEnd(orgId);
   const group = yield* first(sql`SELECT id FROM resources WHERE org_id = ${orgId} AND id = ${String(groupId)} AND kind = 'Group'`);
   if (!group) return null;
-  const after = query.after === undefined ? sql`` : sql` AND m.member_id > ${query.after}`;
+  // The cursor on both sides of the join (see listDirectoryUsers).
+  const after = query.after === undefined ? sql`` : sql` AND m.member_id > ${query.after} AND r.id > ${query.after}`;
   const found = yield* rows(
     sql`SELECT ${RESOURCE_COLUMNS}, r.display AS display FROM memberships m JOIN resources r ON r.org_id = m.org_id AND r.id = m.member_id
       WHERE m.org_id = ${orgId} AND m.group_id = ${String(groupId)}${after} ORDER BY m.member_id LIMIT ${limitOf(query.limit)}`,
