@@ -13,24 +13,27 @@ export interface Async<T> {
   reload(): void;
 }
 
-/** Runs `load` whenever `deps` change (and on reload), keeping only the answer to the latest call. */
+/**
+ * Runs `load` whenever `deps` change (and on reload), keeping only the answer to the latest call. `loading` holds
+ * from the render in which `deps` changed until their answer is in, so stale data is never taken for the new.
+ */
 export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[]): Async<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({ data: undefined, error: undefined, loading: true });
   const [tick, setTick] = useState(0);
+  const key = JSON.stringify([...deps, tick]);
+  const [state, setState] = useState<{ key: string | null; data: T | undefined; error: unknown }>({ key: null, data: undefined, error: undefined });
   useEffect(() => {
     let current = true;
-    setState((s) => ({ ...s, loading: true }));
     load().then(
-      (data) => current && setState({ data, error: undefined, loading: false }),
-      (error: unknown) => current && setState({ data: undefined, error, loading: false }),
+      (data) => current && setState({ key, data, error: undefined }),
+      (error: unknown) => current && setState({ key, data: undefined, error }),
     );
     return () => {
       current = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
+  }, [key]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
-  return { ...state, reload };
+  return { data: state.data, error: state.error, loading: state.key !== key, reload };
 }
 
 export function messageOf(error: unknown): string {
@@ -100,7 +103,17 @@ export function Empty({ children }: { children: ComponentChildren }) {
 export function Loaded<T>({ state, children, what }: { state: Async<T>; children: (data: T) => ComponentChildren; what?: string }) {
   if (state.error !== undefined) return <ErrorBox error={state.error} retry={state.reload} />;
   if (state.data === undefined) return <Loading what={what} />;
-  return <>{children(state.data)}</>;
+  // The earlier answer stays on screen while the new one loads; a status says it is being replaced.
+  return (
+    <>
+      {state.loading && (
+        <p class="sr-only reloading" role="status">
+          {what ?? 'Loading'}…
+        </p>
+      )}
+      {children(state.data)}
+    </>
+  );
 }
 
 /** Copies a value to the clipboard, and says so in a live region. */

@@ -86,13 +86,15 @@ function base(org: Organization): string {
 
 function UsersPage({ org }: { org: Organization }) {
   const [search, setSearch] = useState('');
-  const [applied, setApplied] = useState('');
+  const [searchBy, setSearchBy] = useState<'user_name' | 'email'>('user_name');
+  // The search applied: the directory API matches a userName or an email exactly (case-insensitively).
+  const [applied, setApplied] = useState<{ by: 'user_name' | 'email'; value: string }>({ by: 'user_name', value: '' });
   const [active, setActive] = useState('');
   const [role, setRole] = useState('');
   const catalogue = useAsync(() => api<Catalogue>('GET', `${base(org)}/roles`), [org.id]);
-  const filters = { q: applied, active, role };
+  const filters = { [applied.by]: applied.value, active, role };
   const pager = usePager(JSON.stringify(filters));
-  const users = useAsync(() => api<ListPage<DirectoryUser>>('GET', `${base(org)}/users${query({ ...filters, after: pager.cursor, limit: 50 })}`), [org.id, applied, active, role, pager.cursor]);
+  const users = useAsync(() => api<ListPage<DirectoryUser>>('GET', `${base(org)}/users${query({ ...filters, after: pager.cursor, limit: 50 })}`), [org.id, JSON.stringify(filters), pager.cursor]);
   return (
     <Page title="Users">
       <form
@@ -100,11 +102,17 @@ function UsersPage({ org }: { org: Organization }) {
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
-          setApplied(search.trim());
+          setApplied({ by: searchBy, value: search.trim() });
         }}
       >
-        <Field id="user-search" label="Search">
-          <input id="user-search" type="search" value={search} placeholder="userName, email or name" onInput={(e) => setSearch(e.currentTarget.value)} />
+        <Field id="user-search-by" label="Find by">
+          <select id="user-search-by" value={searchBy} onChange={(e) => setSearchBy(e.currentTarget.value as 'user_name' | 'email')}>
+            <option value="user_name">userName</option>
+            <option value="email">email</option>
+          </select>
+        </Field>
+        <Field id="user-search" label="Search" hint="The whole value; case does not matter.">
+          <input id="user-search" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} aria-describedby="user-search-hint" />
         </Field>
         <Field id="user-active" label="Active">
           <select id="user-active" value={active} onChange={(e) => setActive(e.currentTarget.value)}>
@@ -132,7 +140,7 @@ function UsersPage({ org }: { org: Organization }) {
           <>
             {page.data.length === 0 ? (
               <Empty>
-                <p>{applied || active || role ? 'No user matches these filters.' : 'No users yet. They appear here once the identity provider sends them.'}</p>
+                <p>{applied.value || active || role ? 'No user matches these filters.' : 'No users yet. They appear here once the identity provider sends them.'}</p>
               </Empty>
             ) : (
               <div class="table-wrap">
@@ -413,6 +421,7 @@ function RolesPage({ org }: { org: Organization }) {
   const [ruleRoles, setRuleRoles] = useState<string[]>([]);
   const [ruleError, setRuleError] = useState<unknown>(undefined);
   const [editing, setEditing] = useState<{ id: string; roles: string[] } | null>(null);
+  const [editError, setEditError] = useState<unknown>(undefined);
 
   const addRole = async (e: Event) => {
     e.preventDefault();
@@ -527,15 +536,21 @@ function RolesPage({ org }: { org: Organization }) {
                             class="inline-form"
                             onSubmit={async (e) => {
                               e.preventDefault();
-                              await api('PATCH', `${base(org)}/role-mappings/${seg(m.id)}`, { roles: editing.roles });
-                              setEditing(null);
-                              mappings.reload();
+                              setEditError(undefined);
+                              try {
+                                await api('PATCH', `${base(org)}/role-mappings/${seg(m.id)}`, { roles: editing.roles });
+                                setEditing(null);
+                                mappings.reload();
+                              } catch (err) {
+                                setEditError(err);
+                              }
                             }}
                           >
                             <fieldset>
                               <legend>Roles</legend>
                               <RoleChecks idPrefix={`edit-${m.id}`} roles={cat.data} chosen={editing.roles} onChange={(roles) => setEditing({ id: m.id, roles })} />
                             </fieldset>
+                            <FormError error={editError} />
                             <div class="button-row">
                               <button type="submit">Save roles</button>
                               <button type="button" class="secondary" onClick={() => setEditing(null)}>
@@ -545,7 +560,14 @@ function RolesPage({ org }: { org: Organization }) {
                           </form>
                         ) : (
                           <div class="button-row">
-                            <button type="button" class="secondary small" onClick={() => setEditing({ id: m.id, roles: [...m.roles] })}>
+                            <button
+                              type="button"
+                              class="secondary small"
+                              onClick={() => {
+                                setEditError(undefined);
+                                setEditing({ id: m.id, roles: [...m.roles] });
+                              }}
+                            >
                               Edit roles
                             </button>
                             <ActionButton
@@ -612,7 +634,7 @@ function RoleSettings({ org, catalogue, onSaved }: { org: Organization; catalogu
   return (
     <form class="card" onSubmit={save} aria-labelledby="role-settings-title">
       <h3 id="role-settings-title">Role settings</h3>
-      <Field id="default-role" label="Default role" hint="For users whom no rule gives a role.">
+      <Field id="default-role" label="Default role" hint="For active users whom nothing else gives a role; deactivated users have none.">
         <select id="default-role" value={defaultRole} onChange={(e) => setDefaultRole(e.currentTarget.value)} aria-describedby="default-role-hint">
           <option value="">none</option>
           {catalogue.data.map((r) => (
