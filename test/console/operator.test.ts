@@ -1,9 +1,9 @@
 /**
  * The operator console in a real Chromium against a real `scimkit serve` process: the issue's flows 1, 2, 3 and 5
- * end to end (sign in, organization, token; a SCIM POST seen in the events and the request log; a failed request
- * found with its detail; a webhook, its delivery and a replay; flow 4 and the users pages need the directory API of
- * issue 14), what an IdP sends
- * shown as text and never run, and a cross-site request refused. Every main page is saved as a screenshot under
+ * end to end (sign in, organization, token; a SCIM POST seen in the events and in the request log; a failed request
+ * found with its detail; a webhook, its delivery, a replay, the secret revealed and rotated), what an IdP sends
+ * shown as text and never run, a cross-site request refused, and the console from the keyboard alone. Flow 4 and
+ * the directory pages wait for the directory API of issue 14. Every main page is saved as a screenshot under
  * test-artifacts/screenshots/.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +14,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { Webhook } from 'standardwebhooks';
 import { launchBrowser, screenshot, watchProblems } from './browser.ts';
 import { createAdmin, serve } from './process.ts';
 import type { Served } from './process.ts';
@@ -37,6 +38,29 @@ async function scim(base: string, token: string, method: string, path: string, b
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+// How long to wait for something that happens in the background before failing (generous: the machine may be busy).
+const PATIENCE_MS = 120_000;
+
+/** Waits until `done()` holds, checking every 100 ms; fails after PATIENCE_MS, saying what it waited for. */
+async function until(what: string, done: () => boolean | Promise<boolean>, step: () => Promise<unknown> = () => new Promise((r) => setTimeout(r, 100))): Promise<void> {
+  const deadline = Date.now() + PATIENCE_MS;
+  while (!(await done())) {
+    if (Date.now() > deadline) assert.fail(`gave up waiting for ${what}`);
+    await step();
+  }
+}
+
+/**
+ * Clicks the page's Refresh button until `found` matches: the request log is written in batches about once a
+ * second, and deliveries run in the background.
+ */
+async function refreshUntil(page: Page, found: Locator): Promise<void> {
+  await until(String(found), async () => (await found.count()) > 0, async () => {
+    await page.waitForTimeout(250);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+  });
 }
 
 describe('the operator console in Chromium', () => {
@@ -140,10 +164,7 @@ describe('the operator console in Chromium', () => {
     await tab('Request log');
     // The log is written once a second: refresh until the request is there.
     const row = page.getByRole('row').filter({ hasText: 'POST' }).filter({ hasText: '/Users' }).filter({ hasText: '201' });
-    for (let i = 0; i < 50 && (await row.count()) === 0; i++) {
-      await page.waitForTimeout(200);
-      await page.getByRole('button', { name: 'Refresh' }).click();
-    }
+    await refreshUntil(page, row);
     await row.first().getByRole('button', { name: 'Body' }).click();
     const body = await page.getByLabel(/Request body of POST/).textContent();
     assert.match(body ?? '', /ada@example\.com/);
@@ -156,10 +177,7 @@ describe('the operator console in Chromium', () => {
     assert.equal(failed.status, 400);
     await page.getByLabel('Status', { exact: true }).selectOption('400');
     const row = page.getByRole('row').filter({ hasText: failed.body.detail });
-    for (let i = 0; i < 50 && (await row.count()) === 0; i++) {
-      await page.waitForTimeout(200);
-      await page.getByRole('button', { name: 'Refresh' }).click();
-    }
+    await refreshUntil(page, row);
     await row.first().waitFor();
     assert.match((await row.first().textContent()) ?? '', /invalidValue/);
     assert.equal(await page.getByRole('row').filter({ hasText: '201' }).count(), 0, 'the 400 filter shows no 201');
@@ -186,21 +204,33 @@ describe('the operator console in Chromium', () => {
     });
     assert.equal(patched.status, 200);
     const succeeded = page.getByRole('row').filter({ hasText: 'user.updated' }).filter({ hasText: 'succeeded' });
-    for (let i = 0; i < 50 && (await succeeded.count()) === 0; i++) {
-      await page.waitForTimeout(200);
-      await page.getByRole('button', { name: 'Refresh' }).click();
-    }
+    await refreshUntil(page, succeeded);
     await succeeded.first().waitFor();
     assert.match((await succeeded.first().textContent()) ?? '', /204/);
     const updates = () => received.filter((r) => JSON.parse(r.body).type === 'user.updated');
     assert.equal(updates().length, 1);
 
     await succeeded.first().getByRole('button', { name: /Replay delivery/ }).click();
-    for (let i = 0; i < 50 && updates().length < 2; i++) await page.waitForTimeout(200);
+    await until('the replay', () => updates().length >= 2);
     assert.equal(updates().length, 2, 'the replay arrived');
     assert.equal(updates()[1].headers['webhook-id'], updates()[0].headers['webhook-id'], 'a replay carries the same event id');
     await page.getByRole('button', { name: 'Reveal secret' }).click();
     assert.equal(await page.getByRole('textbox', { name: 'Signing secret', exact: true }).inputValue(), secret);
+
+    // Rotation: a new secret, the old one still signing for a while, and the test event signed with the new one.
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    const rotated = await page.getByRole('textbox', { name: 'New signing secret', exact: true }).inputValue();
+    assert.match(rotated, /^whsec_/);
+    assert.notEqual(rotated, secret);
+    await page.getByText('The previous secret still signs until').waitFor();
+    const before = received.length;
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    const isTest = (r: Received) => JSON.parse(r.body).type === 'webhook.test';
+    await until('the test event', () => received.slice(before).some(isTest));
+    const test = received.slice(before).find(isTest);
+    assert.ok(test, 'the test event arrived');
+    const headers = { 'webhook-id': String(test.headers['webhook-id']), 'webhook-timestamp': String(test.headers['webhook-timestamp']), 'webhook-signature': String(test.headers['webhook-signature']) };
+    assert.doesNotThrow(() => new Webhook(rotated).verify(test.body, headers));
     await screenshot(page, 'webhook');
     await tab('Webhooks');
     await screenshot(page, 'webhooks');
@@ -218,12 +248,10 @@ describe('the operator console in Chromium', () => {
       await page.goto(`${served.origin}${orgPath}${path}`);
       await page.getByRole('heading', { level: 1 }).waitFor();
       if (path === '/requests') {
-        const row = page.getByRole('row').filter({ hasText: 'POST' }).first();
-        for (let i = 0; i < 50 && !/mallory/.test((await page.content()) ?? ''); i++) {
-          await page.waitForTimeout(200);
-          await page.getByRole('button', { name: 'Refresh' }).click();
-        }
-        await row.getByRole('button', { name: 'Body' }).click();
+        // Two POSTs that made a user (Ada's and Mallory's); the newest comes first.
+        const created = page.getByRole('row').filter({ hasText: 'POST' }).filter({ hasText: '201' });
+        await refreshUntil(page, created.nth(1));
+        await created.first().getByRole('button', { name: 'Body' }).click();
       }
       if (path === '/events') await page.getByRole('button', { name: 'Details' }).first().click();
       await page.getByText(XSS).first().waitFor();
@@ -308,5 +336,43 @@ fetch(${JSON.stringify(`${served.origin}/api/v1/organizations`)}, { method: 'POS
     assert.equal(await page.getByText('Acme').count(), 0);
     const res = await page.evaluate(async (url) => (await fetch(url)).status, `${served.origin}/api/v1/organizations`);
     assert.equal(res, 401);
+  });
+
+  test('the console works from the keyboard alone: sign in, open an organization, change tabs, make a token', async () => {
+    /** Presses Tab until the focused element's text (or label) is `name`; fails if the page has no such stop. */
+    const tabTo = async (name: string) => {
+      for (let i = 0; i < 60; i++) {
+        await page.keyboard.press('Tab');
+        const focused = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement | null;
+          return el ? (el.getAttribute('aria-label') ?? el.textContent ?? '').trim() || (el.id ? (document.querySelector(`label[for="${el.id}"]`)?.textContent ?? '') : '') : '';
+        });
+        if (focused === name) return;
+      }
+      assert.fail(`Tab never reached ${name}`);
+    };
+    const focusedHeading = () => page.evaluate(() => (document.activeElement?.tagName === 'H1' ? document.activeElement.textContent : null));
+
+    await page.goto(`${served.origin}/admin/`);
+    await page.getByRole('heading', { name: 'scimkit console' }).waitFor();
+    await tabTo('Email');
+    await page.keyboard.type(EMAIL);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Organizations', level: 1 }).waitFor();
+    await tabTo('Acme');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Acme', level: 1 }).waitFor();
+    await tabTo('Tokens');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Tokens', level: 1 }).waitFor();
+    // After a navigation the page's heading has the focus, so the next Tab starts from the new page.
+    assert.equal(await focusedHeading(), 'Tokens');
+    const before = await page.getByRole('row').count();
+    await tabTo('Create token');
+    await page.keyboard.press('Enter');
+    assert.ok((await page.getByRole('textbox', { name: 'Bearer token', exact: true }).inputValue()).length >= 40);
+    await page.waitForFunction((n) => document.querySelectorAll('tr').length > n, before);
   });
 });

@@ -89,11 +89,11 @@ describe('setup links in Chromium', () => {
 
       // A wrong token first: the page says what went wrong in plain words.
       assert.equal((await fetch(`${base}/Users?filter=userName%20eq%20%22x%22`, { headers: { authorization: 'Bearer pasted-wrong' } })).status, 401);
-      await setup.getByText('The token your identity provider sent is not valid').waitFor({ timeout: 15_000 });
+      await setup.getByText('The token your identity provider sent is not valid').waitFor({ timeout: 60_000 });
       // Then the IdP's first real request (Okta starts by looking a user up).
       const first = await fetch(`${base}/Users?filter=userName%20eq%20%22someone%40example.com%22`, { headers: { authorization: `Bearer ${token}`, 'user-agent': 'Okta SCIM Client 1.0.0' } });
       assert.equal(first.status, 200);
-      await setup.getByText(/^Connected: the first request from your identity provider arrived/).waitFor({ timeout: 15_000 });
+      await setup.getByText(/^Connected: the first request from your identity provider arrived/).waitFor({ timeout: 60_000 });
       assert.ok(await setup.locator('.status.connected').isVisible());
       await screenshot(setup, 'setup-connected');
 
@@ -105,6 +105,25 @@ describe('setup links in Chromium', () => {
       }
       await screenshot(setup, 'setup-entra-and-others');
       assert.deepEqual(problems, []);
+
+      // The IT admin may open the link on a phone: every guide fits its width.
+      const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+      try {
+        const small = await phone.newPage();
+        const smallProblems = watchProblems(small);
+        await small.goto(linkUrl);
+        await small.getByRole('heading', { name: 'Set up SCIM provisioning for Globex', level: 1 }).waitFor();
+        for (const name of ['Okta', 'Microsoft Entra ID', 'OneLogin', 'JumpCloud', 'Another SCIM 2.0 client']) {
+          await small.getByRole('radio', { name }).check();
+          await small.getByRole('heading', { name: `3. Set up ${name}` }).waitFor();
+          const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          assert.ok(overflow <= 1, `the ${name} guide is wider than the phone by ${overflow}px`);
+        }
+        await screenshot(small, 'phone-setup');
+        assert.deepEqual(smallProblems, []);
+      } finally {
+        await phone.close();
+      }
 
       // The operator sees the link connected.
       await page.reload();
