@@ -38,6 +38,11 @@ export function watchProblems(page: Page): string[] {
       problems.push(`console error: ${message.text()}`);
     }
   });
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.method()} ${request.url()} ${request.failure()?.errorText ?? ''}`));
+  page.on('requestfailed', (request) => {
+    const error = request.failure()?.errorText ?? '';
+    // The browser cancelled it because the test navigated away while it was in flight: not the page's failure.
+    if (error === 'net::ERR_ABORTED') return;
+    problems.push(`request failed: ${request.method()} ${request.url()} ${error}`);
+  });
   return problems;
 }

@@ -1,9 +1,9 @@
 /**
  * The operator console in a real Chromium against a real `scimkit serve` process: the issue's flows 1, 2, 3 and 5
- * end to end (sign in, organization, token; a SCIM POST seen in the events and in the request log; a failed request
- * found with its detail; a webhook, its delivery, a replay, the secret revealed and rotated), what an IdP sends
- * shown as text and never run, a cross-site request refused, and the console from the keyboard alone. Flow 4 and
- * the directory pages wait for the directory API of issue 14. Every main page is saved as a screenshot under
+ * end to end (sign in, organization, token; a SCIM POST seen on the users page, in the events and in the request
+ * log; a failed request found with its detail; a webhook, its delivery, a replay, the secret revealed and rotated),
+ * what an IdP sends shown as text and never run, a cross-site request refused, and the console from the keyboard
+ * alone. Flow 4 and the directory pages are in directory.test.ts. Every main page is saved as a screenshot under
  * test-artifacts/screenshots/.
  */
 import assert from 'node:assert/strict';
@@ -156,8 +156,11 @@ describe('the operator console in Chromium', () => {
     assert.equal(created.status, 201);
     adaId = created.body.id;
 
-    // Until the directory API (issue 14) is on main, the user is seen on the events timeline.
-    await page.goto(`${served.origin}${orgPath}/events`);
+    await page.goto(`${served.origin}${orgPath}/users`);
+    await page.getByRole('link', { name: 'ada@example.com' }).click();
+    await page.getByRole('heading', { name: 'Ada Lovelace', level: 1 }).waitFor();
+    assert.doesNotMatch((await page.getByLabel('The user as SCIM JSON').textContent()) ?? '', /password|never shown anywhere/);
+    await tab('Events');
     await page.getByText('ada@example.com').first().waitFor();
     await screenshot(page, 'events');
 
@@ -244,7 +247,13 @@ describe('the operator console in Chromium', () => {
       name: { givenName: XSS },
     });
     assert.equal(created.status, 201);
-    for (const path of ['/events', '/requests']) {
+    const group = await scim(base, token, 'POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: XSS,
+      members: [{ value: created.body.id }],
+    });
+    assert.equal(group.status, 201);
+    for (const path of ['/users', `/users/${created.body.id}`, '/groups', `/groups/${group.body.id}`, '/events', '/requests']) {
       await page.goto(`${served.origin}${orgPath}${path}`);
       await page.getByRole('heading', { level: 1 }).waitFor();
       if (path === '/requests') {
