@@ -151,7 +151,8 @@ export function* updateRoleCatalogue(ctx: OpContext, orgId: string, update: Role
   return { catalogue: yield* getRoleCatalogue(orgId), events };
 }
 
-function unknownRole(key: unknown, catalogue: readonly { key: string }[]): RoleError {
+/** `unknown_role`, naming the catalogue's roles so that the message says what would do. */
+export function unknownRole(key: unknown, catalogue: readonly { key: string }[]): RoleError {
   const known = catalogue.map((r) => r.key).join(', ');
   return new RoleError('unknown_role', `Role ${JSON.stringify(key)} is not in the organization's catalogue (${known || 'no roles are defined: define them first'})`);
 }

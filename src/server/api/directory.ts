@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ENTERPRISE_USER_SCHEMA } from '../../scim/schema/core.ts';
 import { eventResource, isActive } from '../../store/events.ts';
 import type { DirectoryGroup, DirectoryUser, GroupMember, StoredResource } from '../../store/types.ts';
+import { unknownRole } from '../../store/role-admin.ts';
 import { ApiError, limitParam, organizationOf, queryParam, sendJson } from './index.ts';
 import type { ManagementContext } from './index.ts';
 import { scimBaseUrl } from './organizations.ts';
@@ -149,8 +150,9 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
     const at = position(request);
     const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
     const role = textFilter(request, 'role');
-    if (role !== undefined && !(await store.getRoleCatalogue(orgId)).roles.some((r) => r.key === role)) {
-      throw ApiError.badRequest('unknown_role', `Role ${JSON.stringify(role)} is not in the organization's catalogue`);
+    if (role !== undefined) {
+      const catalogue = (await store.getRoleCatalogue(orgId)).roles;
+      if (!catalogue.some((r) => r.key === role)) throw unknownRole(role, catalogue);
     }
     const email = textFilter(request, 'email');
     const userName = textFilter(request, 'user_name');
