@@ -17,7 +17,7 @@
  * `--only=platforms` runs just that comparison on one organization of --users users (default 20,000), in --rounds
  * rounds (default 3).
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
- * default 1000), --dialects=sqlite,postgres. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
+ * default 1000), --dialects=sqlite,postgres,duckdb. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -245,7 +245,7 @@ async function main(): Promise<void> {
   const USERS = Number(option('users', 'SCIMKIT_BENCH_USERS', '100000'));
   const SMALL = Math.max(1, Math.round(USERS / 10));
   const PAGE = Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000'));
-  const dialects = option('dialects', 'SCIMKIT_BENCH_DIALECTS', 'sqlite,postgres').split(',');
+  const dialects = option('dialects', 'SCIMKIT_BENCH_DIALECTS', 'sqlite,postgres,duckdb').split(',');
   const log = createLogger({ debug: false, redact: (s) => s });
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-sync-'));
   const db = join(dir, 'server.db');
@@ -290,7 +290,11 @@ async function main(): Promise<void> {
     const config = (org: { id: string; token: string }, destination: string, page = PAGE) => ({
       bearer_token: org.token, provider: 'scim', base_url: baseOf(org.id), destination, max_records_per_page: page,
     });
-    const destinationFor = async (dialect: string, label: string) => (dialect === 'sqlite' ? `sqlite:${join(dir, `${label}.db`)}` : await freshPostgres(pgUrl as string));
+    const destinationFor = async (dialect: string, label: string) => {
+      if (dialect === 'sqlite') return `sqlite:${join(dir, `${label}.db`)}`;
+      if (dialect === 'duckdb') return `duckdb:${join(dir, `${label}.duckdb`)}`;
+      return freshPostgres(pgUrl as string);
+    };
 
     report(`a sync process that loads the modules and reads nothing: RSS ${fmt(baseline.maxRssMb)} MB, heap ${fmt(baseline.maxHeapMb)} MB`);
     report('');

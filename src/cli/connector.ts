@@ -5,7 +5,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type ConnectorConfig } from '../connector/config.ts';
 import { openDestination } from '../connector/destination/index.ts';
-import { STREAMS, type TableCounts } from '../connector/destination/types.ts';
+import { STREAMS, type Destination, type TableCounts } from '../connector/destination/types.ts';
+import { DuckDbBusy } from '../sql/duckdb.ts';
 import { createLogger, createRedactor, type Redactor } from '../connector/log.ts';
 import { createProgress, formatSummary, type ProgressSink } from '../connector/progress.ts';
 import { TABLES, type TableName } from '../connector/tables.ts';
@@ -189,7 +190,20 @@ async function checkCommand(flags: { config: string; json?: boolean }): Promise<
 
 async function stateCommand(flags: { config: string; json?: boolean }): Promise<void> {
   await withConfig(flags.config, async (config) => {
-    const dest = await openDestination(config.destination, config.namespace);
+    let dest: Destination;
+    try {
+      dest = await openDestination(config.destination, config.namespace);
+    } catch (err) {
+      // A DuckDB file is open in one process at a time: the sync running now holds it.
+      if (!(err instanceof DuckDbBusy)) throw err;
+      const running = { process: err.holder ?? 'another process', since: null };
+      if (flags.json) out(JSON.stringify({ destination: `duckdb:${err.path}`, running }));
+      else {
+        out(`destination: duckdb:${err.path}`);
+        out(`a sync is running: ${running.process} (DuckDB lets one process open the file at a time, so cursors and counts show once it ends)`);
+      }
+      return;
+    }
     try {
       const states = await dest.loadState();
       const counts = await dest.counts();

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isForbiddenKey } from '../scim/schema/registry.ts';
-import { parseDatabaseUrl, type DatabaseUrl } from '../sql/url.ts';
+import { maskPassword, parseDatabaseUrl, type DatabaseUrl } from '../sql/url.ts';
 import { NAMESPACE_PATTERN } from './destination/schema.ts';
 import { CONTENTSTACK_REGIONS, type ContentstackRegion, type ProviderKind, resolveBaseUrl } from './providers.ts';
 
@@ -41,7 +41,8 @@ export interface ConnectorConfig {
   readonly namespace: string | null;
 }
 
-export type DestinationUrl = DatabaseUrl;
+/** Where the rows go: the databases the store also reads (src/sql/url.ts), or a DuckDB file (the connector's alone). */
+export type DestinationUrl = DatabaseUrl | { readonly kind: 'duckdb'; readonly path: string };
 
 /** All problems found in a config, reported together. The CLI exits with code 2 on it. */
 export class ConfigError extends Error {
@@ -165,6 +166,15 @@ class Reader {
 }
 
 function parseDestination(value: string, problems: string[]): DestinationUrl {
+  if (value.startsWith('duckdb:')) {
+    const path = value.slice('duckdb:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') problems.push('destination duckdb: needs a file path, as in duckdb:./warehouse.duckdb');
+    return { kind: 'duckdb', path };
+  }
+  if (!value.startsWith('sqlite:') && !/^postgres(ql)?:\/\//i.test(value)) {
+    problems.push(`destination must be sqlite:PATH, duckdb:PATH or a postgres:// URL (got ${describe(maskPassword(value))})`);
+    return { kind: 'sqlite', path: '' };
+  }
   try {
     return parseDatabaseUrl(value, 'destination');
   } catch (err) {

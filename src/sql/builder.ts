@@ -70,8 +70,18 @@ export interface ViolationMessages {
   readonly foreignKey?: () => Error;
 }
 
+/** Rows loaded in bulk into one table by DuckDB's appender, in the table's column order. */
+export interface AppendRows {
+  readonly table: string;
+  readonly schema: string | null;
+  readonly catalog: string | null;
+  readonly rows: readonly (readonly unknown[])[];
+}
+
 export interface Statement extends ViolationMessages {
   readonly sql: Sql;
+  /** Bulk rows for DuckDB's appender instead of SQL; only the DuckDB runner runs it (the others refuse it). */
+  readonly append?: AppendRows;
 }
 
 export interface StatementResult {
@@ -91,6 +101,15 @@ export function* rows<R = Row>(query: Sql, messages: ViolationMessages = {}): Op
 export function* first<R = Row>(query: Sql, messages: ViolationMessages = {}): Op<R | undefined> {
   const result = yield { sql: query, ...messages };
   return result.rows[0] as R | undefined;
+}
+
+/**
+ * Loads rows through DuckDB's appender (a statement per row would be far slower, and a list parameter per column
+ * too); returns the number of rows appended. Only a DuckDB runner runs it.
+ */
+export function* append(rows: AppendRows): Op<number> {
+  const result = yield { sql: raw('-- append'), append: rows };
+  return result.changes;
 }
 
 /** Runs a statement for its effect; returns the number of rows changed. */

@@ -7,8 +7,8 @@
 import { raw, sql } from './builder.ts';
 import type { Sql } from './builder.ts';
 
-/** The databases scimkit speaks (DuckDB joins with the connector's DuckDB destination). */
-export type DialectName = 'sqlite' | 'postgres';
+/** The databases scimkit speaks (DuckDB for the connector's DuckDB destination). */
+export type DialectName = 'sqlite' | 'postgres' | 'duckdb';
 
 /** Portable column types; each dialect declares them as its own SQL type (Dialect.columnType). */
 export type ColumnType = 'text' | 'integer' | 'boolean' | 'timestamp' | 'json';
@@ -54,6 +54,8 @@ export interface Dialect {
 
 /** A dialect that can also read values inside JSON documents (the store's filters and sorting). */
 export interface JsonDialect extends Dialect {
+  /** The databases whose JSON the store queries (DuckDB serves only the connector). */
+  readonly name: 'sqlite' | 'postgres';
   /** The value at `ref` as SQL of `kind`, NULL when absent or JSON null. */
   scalar(ref: JsonRef, kind: ScalarKind): Sql;
   /** True when the value at `ref` is a scalar that is not null and not "" (the evaluator's `pr` for scalars). */
@@ -80,6 +82,7 @@ function sqlitePath(keys: readonly string[]): string {
 export const SQLITE_LOWER_FUNCTION = 'js_lower';
 
 const SQLITE_TYPES: Readonly<Record<ColumnType, string>> = { text: 'TEXT', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP', json: 'TEXT' };
+const DUCKDB_TYPES: Readonly<Record<ColumnType, string>> = { text: 'VARCHAR', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMPTZ', json: 'JSON' };
 const POSTGRES_TYPES: Readonly<Record<ColumnType, string>> = { text: 'text', integer: 'integer', boolean: 'boolean', timestamp: 'timestamptz', json: 'jsonb' };
 
 export const sqliteDialect: JsonDialect = {
@@ -157,4 +160,19 @@ export const postgresDialect: JsonDialect = {
       WHERE json_typeof(e.value) = 'object'
       ORDER BY (CASE WHEN json_typeof(e.value -> 'primary') = 'boolean' THEN (e.value ->> 'primary')::boolean ELSE false END) DESC, e.n LIMIT 1)`;
   },
+};
+
+/** DuckDB (the connector's DuckDB destination): no JSON queries needed, so a plain Dialect. */
+export const duckdbDialect: Dialect = {
+  name: 'duckdb',
+  columnType: (type) => DUCKDB_TYPES[type],
+  jsonParam: (text) => sql`${text}::JSON`,
+  // The DuckDB runner binds a JavaScript array as a LIST.
+  values: (values) => sql`unnest(${[...values]}::VARCHAR[]) AS values_list(value)`,
+  forUpdate: raw(''),
+  // One process opens a DuckDB file, and its runner runs one transaction at a time.
+  transactionLock: () => null,
+  lower: (expr) => sql`lower(${expr})`,
+  // DuckDB compares strings by their bytes unless told otherwise.
+  binary: (expr) => expr,
 };

@@ -28,12 +28,12 @@
  *   a PostgreSQL array, so the statement text stays the same for every chunk size.
  * - The run lock: PostgreSQL `tryPostgresLock(url, key)` (a session advisory lock on a connection of its own);
  *   SQLite, a lock row written in a `write` operation (BEGIN IMMEDIATE excludes other writers meanwhile).
- * - A DuckDB dialect and runner implement `Dialect` and `Runner` (`DialectName` gains 'duckdb'); migrations then add
- *   a `duckdb` statement list.
+ * - duckdb.ts: the DuckDB runner (the connector's DuckDB destination): `duckdbDialect`, migrations with a `duckdb`
+ *   statement list, and `append` (builder.ts) for bulk rows through DuckDB's appender.
  */
-export { chunks, exec, first, join, list, raw, rows, sql } from './builder.ts';
-export type { Op, Row, Sql, Statement, StatementResult, ViolationMessages } from './builder.ts';
-export { postgresDialect, sqliteDialect } from './dialect.ts';
+export { append, chunks, exec, first, join, list, raw, rows, sql } from './builder.ts';
+export type { AppendRows, Op, Row, Sql, Statement, StatementResult, ViolationMessages } from './builder.ts';
+export { duckdbDialect, postgresDialect, sqliteDialect } from './dialect.ts';
 export type { ColumnType, Dialect, DialectName, JsonDialect, JsonRef, ScalarKind } from './dialect.ts';
 export { migrate } from './migrate.ts';
 export type { Migration, MigrationSet } from './migrate.ts';
@@ -41,6 +41,8 @@ export type { Runner, RunnerOptions, TransactionMode, ViolationErrors } from './
 export { SqliteRunner } from './sqlite.ts';
 export type { SqliteRunnerOptions } from './sqlite.ts';
 export { PostgresRunner } from './postgres.ts';
+export { DuckDbBusy, DuckDbRunner } from './duckdb.ts';
+export type { DuckDbRunnerOptions } from './duckdb.ts';
 export { tryPostgresLock } from './postgres-lock.ts';
 export type { PostgresRunnerOptions } from './postgres.ts';
 export { maskPassword, parseDatabaseUrl } from './url.ts';

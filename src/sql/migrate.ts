@@ -14,6 +14,7 @@ export interface Migration {
   /** The statements per dialect, one SQL statement each, without `?`. */
   readonly sqlite?: readonly string[];
   readonly postgres?: readonly string[];
+  readonly duckdb?: readonly string[];
 }
 
 export interface MigrationSet {

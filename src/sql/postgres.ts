@@ -108,6 +108,7 @@ export class PostgresRunner implements Runner {
       let step = steps.next();
       while (!step.done) {
         const statement = step.value;
+        if (statement.append) throw new Error('appending rows in bulk is a DuckDB runner operation; PostgreSQL runs statements');
         let result;
         try {
           result = await client.query<Row>(this.text(statement.sql.text), statement.sql.params as unknown[]);

@@ -218,6 +218,7 @@ export class SqliteRunner implements Runner {
   }
 
   private execute(statement: Statement): StatementResult {
+    if (statement.append) throw new Error('appending rows in bulk is a DuckDB runner operation; SQLite runs statements');
     try {
       const prepared = this.prepare(statement.sql.text);
       const params = statement.sql.params.map(bindable);

@@ -131,10 +131,20 @@ describe('connector config', () => {
     assert.deepEqual(problems({ bearer_token: TOKEN, provider: 'contentful' }), ['org_id is required for provider contentful']);
   });
 
-  it('parses sqlite: and postgres:// destinations and rejects others', () => {
+  it('parses sqlite:, duckdb: and postgres:// destinations and rejects others', () => {
     assert.deepEqual(parseConfig({ ...base, destination: 'sqlite:/var/lib/w.db' }).destination, { kind: 'sqlite', path: '/var/lib/w.db' });
+    assert.deepEqual(parseConfig({ ...base, destination: 'duckdb:./warehouse.duckdb' }).destination, { kind: 'duckdb', path: './warehouse.duckdb' });
+    assert.deepEqual(problems({ ...base, destination: 'duckdb:' }), ['destination duckdb: needs a file path, as in duckdb:./warehouse.duckdb']);
     assert.deepEqual(parseConfig({ ...base, destination: 'postgres://u:p@db:5432/wh' }).destination, { kind: 'postgres', url: 'postgres://u:p@db:5432/wh' });
-    assert.deepEqual(problems({ ...base, destination: 'mysql://u:secret@db/wh' }), ['destination must be sqlite:PATH or a postgres:// URL (got "mysql://***@db/wh")']);
+    assert.deepEqual(problems({ ...base, destination: 'mysql://u:secret@db/wh' }), ['destination must be sqlite:PATH, duckdb:PATH or a postgres:// URL (got "mysql://***@db/wh")']);
+  });
+
+  it('takes a namespace of lower-case letters, digits and underscores', () => {
+    assert.equal(parseConfig({ ...base, namespace: 'contentstack_eu' }).namespace, 'contentstack_eu');
+    assert.equal(parseConfig(base).namespace, null);
+    for (const bad of ['Acme', '1st', 'a-b', 'x'.repeat(41), 'a b']) {
+      assert.match(problems({ ...base, namespace: bad })[0], /^namespace must be 1 to 40 lower-case letters, digits and underscores, starting with a letter/);
+    }
   });
 
   it('reports unreadable files and invalid JSON without quoting the file', () => {

@@ -18,12 +18,21 @@ import type { FakeProvider, Json } from './fake-provider.ts';
 
 export const TOKEN = 'tok_S3cr3t-connector-test-0123456789';
 
-export type DestinationKind = 'sqlite' | 'postgres';
+export type DestinationKind = 'sqlite' | 'postgres' | 'duckdb';
 
-/** The destination kinds this run covers. Under CI PostgreSQL is required: its absence is reported as a failure. */
-export function destinationKinds(): { kinds: DestinationKind[]; missing: string | null } {
-  if (process.env.SCIMKIT_TEST_POSTGRES_URL) return { kinds: ['sqlite', 'postgres'], missing: null };
-  return { kinds: ['sqlite'], missing: process.env.CI ? 'SCIMKIT_TEST_POSTGRES_URL is required under CI' : null };
+/**
+ * The destination kinds a test file covers: SQLite always, PostgreSQL when a server is given (required under CI:
+ * its absence is reported as a failure), and DuckDB (`duckdb`) for the destination contract suite: the files that
+ * hold every destination to the same tables, soft deletes, state and kill-and-resume guarantees (sync, resume,
+ * sources, upgrade) and the CLI's view of a running sync. The other files test the source side, on SQLite and
+ * PostgreSQL.
+ */
+export function destinationKinds(opts: { duckdb?: boolean } = {}): { kinds: DestinationKind[]; missing: string | null } {
+  const kinds: DestinationKind[] = ['sqlite'];
+  if (process.env.SCIMKIT_TEST_POSTGRES_URL) kinds.push('postgres');
+  if (opts.duckdb) kinds.push('duckdb');
+  const missing = !process.env.SCIMKIT_TEST_POSTGRES_URL && process.env.CI ? 'SCIMKIT_TEST_POSTGRES_URL is required under CI' : null;
+  return { kinds, missing };
 }
 
 /** Creates fresh destinations and cleans them up afterwards. */
@@ -32,10 +41,10 @@ export class DestinationFactory {
   private readonly databases: string[] = [];
 
   async create(kind: DestinationKind): Promise<DestinationUrl> {
-    if (kind === 'sqlite') {
+    if (kind === 'sqlite' || kind === 'duckdb') {
       const dir = mkdtempSync(join(tmpdir(), 'scimkit-conn-'));
       this.dirs.push(dir);
-      return { kind: 'sqlite', path: join(dir, 'warehouse.db') };
+      return kind === 'sqlite' ? { kind, path: join(dir, 'warehouse.db') } : { kind, path: join(dir, 'warehouse.duckdb') };
     }
     const base = process.env.SCIMKIT_TEST_POSTGRES_URL as string;
     const name = `scimkit_conn_${randomBytes(6).toString('hex')}`;
@@ -66,7 +75,7 @@ export class DestinationFactory {
 }
 
 export function destinationString(d: DestinationUrl): string {
-  return d.kind === 'sqlite' ? `sqlite:${d.path}` : d.url;
+  return d.kind === 'postgres' ? d.url : `${d.kind}:${d.path}`;
 }
 
 /** The JSON a user would write for this provider and destination. */

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { FakeProvider } from './fake-provider.ts';
 import { assertTablesEqualSource, DestinationFactory, destinationKinds, rawConfig, TOKEN, withDestination } from './helpers.ts';
 
-const { kinds, missing } = destinationKinds();
+const { kinds, missing } = destinationKinds({ duckdb: true });
 const factory = new DestinationFactory();
 after(() => factory.cleanup());
 

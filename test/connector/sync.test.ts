@@ -12,7 +12,7 @@ import {
   assertTablesEqualSource, configFor, DestinationFactory, destinationKinds, sync, TOKEN, withDestination, type DestinationKind,
 } from './helpers.ts';
 
-const { kinds, missing } = destinationKinds();
+const { kinds, missing } = destinationKinds({ duckdb: true });
 const factory = new DestinationFactory();
 after(() => factory.cleanup());
 

@@ -18,7 +18,7 @@ import { TABLES } from '../../src/connector/tables.ts';
 import { FakeProvider, type Json } from './fake-provider.ts';
 import { assertTablesEqualSource, configFor, DestinationFactory, destinationKinds, sync, TOKEN, withDestination } from './helpers.ts';
 
-const { kinds, missing } = destinationKinds();
+const { kinds, missing } = destinationKinds({ duckdb: true });
 const factory = new DestinationFactory();
 const dir = mkdtempSync(join(tmpdir(), 'scimkit-upgrade-'));
 after(async () => {
@@ -61,7 +61,23 @@ async function oldPostgres(url: string): Promise<void> {
   }
 }
 
+/** Rows of a query against a DuckDB file (opened just for it). */
+async function duckRows(path: string, query: string): Promise<Record<string, unknown>[]> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const instance = await DuckDBInstance.create(path);
+  const connection = await instance.connect();
+  try {
+    return (await connection.runAndReadAll(query)).getRowObjectsJS();
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
 async function columnsOf(d: DestinationUrl, table: string): Promise<string[]> {
+  if (d.kind === 'duckdb') {
+    return (await duckRows(d.path, `SELECT column_name FROM information_schema.columns WHERE table_name = '${table}' AND table_schema = 'main' ORDER BY ordinal_position`)).map((r) => String(r.column_name));
+  }
   if (d.kind === 'sqlite') {
     const db = new Database(d.path, { readonly: true });
     try {
@@ -80,6 +96,7 @@ async function columnsOf(d: DestinationUrl, table: string): Promise<string[]> {
 }
 
 async function migrationVersions(d: DestinationUrl): Promise<number[]> {
+  if (d.kind === 'duckdb') return (await duckRows(d.path, 'SELECT version FROM _scimkit_migrations ORDER BY version')).map((r) => Number(r.version));
   if (d.kind === 'sqlite') {
     const db = new Database(d.path, { readonly: true });
     try {
@@ -107,6 +124,8 @@ for (const kind of kinds) {
     });
   });
 
+  // DuckDB arrived after 4a34322: there is no older DuckDB warehouse to upgrade.
+  if (kind === 'duckdb') continue;
   describe(`a warehouse from scimkit 4a34322, in ${kind}`, () => {
     it('upgrades in place: migrated, adopted for its source, its cursor and soft deletes kept', async (t) => {
       let d: DestinationUrl;
@@ -115,8 +134,10 @@ for (const kind of kinds) {
         copyFileSync(FIXTURE, path);
         d = { kind: 'sqlite', path };
       } else {
-        d = await factory.create('postgres');
-        await oldPostgres((d as { url: string }).url);
+        const created = await factory.create('postgres');
+        if (created.kind !== 'postgres') throw new Error('expected a PostgreSQL destination');
+        d = created;
+        await oldPostgres(created.url);
       }
       assert.ok(!(await columnsOf(d, 'users')).includes('source'), 'the old schema has no source column');
 

@@ -1,5 +1,6 @@
 /** Opens the destination a config names, in its namespace, and migrates its tables. */
 import type { DestinationUrl } from '../config.ts';
+import { openDuckDb } from './duckdb.ts';
 import { openPostgres } from './postgres.ts';
 import { openSqlite } from './sqlite.ts';
 import type { Destination } from './types.ts';
@@ -8,5 +9,7 @@ export * from './types.ts';
 export { SourceMismatch } from './destination.ts';
 
 export async function openDestination(url: DestinationUrl, namespace: string | null = null): Promise<Destination> {
-  return url.kind === 'sqlite' ? openSqlite(url.path, namespace) : openPostgres(url.url, namespace);
+  if (url.kind === 'sqlite') return openSqlite(url.path, namespace);
+  if (url.kind === 'duckdb') return openDuckDb(url.path, namespace);
+  return openPostgres(url.url, namespace);
 }

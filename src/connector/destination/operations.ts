@@ -4,11 +4,11 @@
  * the namespace (schema.ts). The few statements that differ per database (the batched upsert) switch on the
  * dialect's name.
  */
-import { chunks, exec, first, join, list, raw, rows, sql, type Op, type Sql } from '../../sql/builder.ts';
+import { append, chunks, exec, first, join, list, raw, rows, sql, type Op, type Sql } from '../../sql/builder.ts';
 import type { Dialect } from '../../sql/dialect.ts';
 import type { Row } from '../mapping.ts';
 import { TABLES, type ColumnType, type TableDef, type TableName } from '../tables.ts';
-import type { TableRefs } from './schema.ts';
+import { stageTable, type TableRefs } from './schema.ts';
 import {
   emptyState, type DeletePlan, type DestinationTx, type ExistingRow, type Phase, type StreamName, type StreamPosition, type StreamState,
   type Strategy, type TableCounts,
@@ -170,6 +170,15 @@ export class Operations {
       ', ',
     )}`;
     const source = this.sourceOf();
+    if (this.dialect.name === 'duckdb') {
+      // The appender into the table's staging twin, then one set-based upsert: row-at-a-time statements cost about
+      // 2.4 ms a row in DuckDB, the appender a few microseconds.
+      const stage = stageTable(name);
+      yield* append({ table: stage, schema: 'main', catalog: 'temp', rows: data.map((row) => [...row.values, row.hash, syncedAt, false, null, source]) });
+      yield* exec(sql`INSERT INTO ${this.table(name)} SELECT * FROM temp.main.${raw(`"${stage}"`)} ${conflict}`);
+      yield* exec(sql`DELETE FROM temp.main.${raw(`"${stage}"`)}`);
+      return;
+    }
     if (this.dialect.name === 'sqlite') {
       // One prepared statement (the runner caches it by its text), run per row inside the page's transaction.
       for (const row of data) {

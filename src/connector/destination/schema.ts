@@ -30,12 +30,12 @@ const BASE_NAMES: Readonly<Record<TableKey, string>> = {
 };
 
 /** How a dialect places a namespace: a table-name prefix (SQLite) or a schema on the search_path (PostgreSQL, DuckDB). */
-export function usesSchemas(dialect: DialectName | 'duckdb'): boolean {
+export function usesSchemas(dialect: DialectName): boolean {
   return dialect !== 'sqlite';
 }
 
 /** The unquoted name of a table in a namespace. */
-export function tableName(dialect: DialectName | 'duckdb', namespace: string | null, key: TableKey | 'migrations'): string {
+export function tableName(dialect: DialectName, namespace: string | null, key: TableKey | 'migrations'): string {
   const base = key === 'migrations' ? '_scimkit_migrations' : BASE_NAMES[key];
   return namespace !== null && !usesSchemas(dialect) ? `${namespace}_${base}` : base;
 }
@@ -43,10 +43,15 @@ export function tableName(dialect: DialectName | 'duckdb', namespace: string | n
 /** Quoted table references for statements. */
 export type TableRefs = Readonly<Record<TableKey, Sql>>;
 
-export function tableRefs(dialect: DialectName | 'duckdb', namespace: string | null): TableRefs {
+export function tableRefs(dialect: DialectName, namespace: string | null): TableRefs {
   const out = {} as Record<TableKey, Sql>;
   for (const key of Object.keys(BASE_NAMES) as TableKey[]) out[key] = raw(`"${tableName(dialect, namespace, key)}"`);
   return out;
+}
+
+/** DuckDB: the temporary table rows of `table` are appended to before each set-based upsert. */
+export function stageTable(table: string): string {
+  return `scimkit_stage_${table}`;
 }
 
 /** 32-bit FNV-1a: a stable number per namespace for lock keys. */
@@ -71,7 +76,7 @@ export function lockKeys(namespace: string | null): { run: number; migrate: numb
 type Types = Readonly<Record<ColumnType, string>>;
 
 /** The column types of version 1, frozen with it (the dialects' current types must not change a shipped migration). */
-const V1_TYPES: Readonly<Record<DialectName | 'duckdb', Types>> = {
+const V1_TYPES: Readonly<Record<DialectName, Types>> = {
   sqlite: { text: 'TEXT', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP', json: 'TEXT' },
   postgres: { text: 'text', integer: 'integer', boolean: 'boolean', timestamp: 'timestamptz', json: 'jsonb' },
   duckdb: { text: 'VARCHAR', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMPTZ', json: 'JSON' },
@@ -101,7 +106,8 @@ const V1_TABLES: readonly { key: 'users' | 'groups' | 'group_members'; primary: 
   },
 ];
 
-function v1(dialect: DialectName | 'duckdb', namespace: string | null): string[] {
+/** Version 1's DDL; `withSource` puts version 2's `source` column straight into the data tables (DuckDB). */
+function v1(dialect: DialectName, namespace: string | null, withSource = false): string[] {
   const t = (key: TableKey) => `"${tableName(dialect, namespace, key)}"`;
   const types = V1_TYPES[dialect];
   const out: string[] = [];
@@ -112,6 +118,7 @@ function v1(dialect: DialectName | 'duckdb', namespace: string | null): string[]
       `"_synced_at" ${types.timestamp} NOT NULL`,
       `"_deleted" ${types.boolean} NOT NULL DEFAULT FALSE`,
       `"_deleted_at" ${types.timestamp}`,
+      ...(withSource ? [`"source" ${types.text}`] : []),
     ];
     out.push(`CREATE TABLE IF NOT EXISTS ${t(table.key)} (${cols.join(', ')}, PRIMARY KEY (${table.primary.map((c) => `"${c}"`).join(', ')}))`);
   }
@@ -125,18 +132,23 @@ function v1(dialect: DialectName | 'duckdb', namespace: string | null): string[]
 }
 
 /** Version 2: where rows and state came from (issue 17). The token is never stored. */
-function v2(dialect: DialectName | 'duckdb', namespace: string | null): string[] {
+function v2(dialect: DialectName, namespace: string | null): string[] {
   const t = (key: TableKey) => `"${tableName(dialect, namespace, key)}"`;
   const text = V1_TYPES[dialect].text;
   return [
     ...(['users', 'groups', 'group_members'] as const).map((key) => `ALTER TABLE ${t(key)} ADD COLUMN "source" ${text}`),
-    `CREATE TABLE ${t('source')} (id INTEGER PRIMARY KEY CHECK (id = 1), source ${text} NOT NULL, provider ${text}, org_id ${text}, registered_at ${text} NOT NULL)`,
+    sourceTable(dialect, namespace),
   ];
+}
+
+function sourceTable(dialect: DialectName, namespace: string | null): string {
+  const text = V1_TYPES[dialect].text;
+  return `CREATE TABLE "${tableName(dialect, namespace, 'source')}" (id INTEGER PRIMARY KEY CHECK (id = 1), source ${text} NOT NULL, provider ${text}, org_id ${text}, registered_at ${text} NOT NULL)`;
 }
 
 /** The connector's migrations for one namespace of a database. */
 export function connectorMigrations(dialect: DialectName, namespace: string | null): MigrationSet {
-  const versions: [number, string, (d: DialectName | 'duckdb', ns: string | null) => string[]][] = [
+  const versions: [number, string, (d: DialectName, ns: string | null) => string[]][] = [
     [1, 'connector tables (as created before versioned migrations)', v1],
     [2, 'source identity: a source column and the namespace source record', v2],
   ];
@@ -145,6 +157,9 @@ export function connectorMigrations(dialect: DialectName, namespace: string | nu
     name,
     sqlite: build('sqlite', namespace),
     postgres: build('postgres', namespace),
+    // DuckDB arrived after version 2, so no DuckDB warehouse has the version 1 tables alone: its first version is
+    // the whole schema of version 2 (DuckDB cannot add a column to a table that has an index), its second nothing.
+    duckdb: version === 1 ? [...v1('duckdb', namespace, true), sourceTable('duckdb', namespace)] : [],
   }));
   return { table: tableName(dialect, namespace, 'migrations'), migrations, lockKey: lockKeys(namespace).migrate };
 }

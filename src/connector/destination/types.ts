@@ -128,7 +128,7 @@ export interface SourceRecord extends SourceIdentity {
   readonly registeredAt: string;
 }
 
-export type DestinationKind = 'sqlite' | 'postgres';
+export type DestinationKind = 'sqlite' | 'postgres' | 'duckdb';
 
 export interface Destination {
   readonly kind: DestinationKind;
