@@ -4,7 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ENTERPRISE_USER_SCHEMA } from '../scim/schema/core.ts';
-import { GROUPS_TABLE, MEMBERS_TABLE, USERS_TABLE, type Cell, type TableDef } from './tables.ts';
+import { extensionValue, type ExtensionColumn } from './extensions.ts';
+import { GROUPS_TABLE, MEMBERS_TABLE, usersTableWith, type Cell, type TableDef } from './tables.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -92,12 +93,18 @@ function primaryEmail(emails: unknown): string | null {
   return primary ? text(primary.value) : null;
 }
 
-export function mapUser(resource: Json): Row {
+/** A multi-valued attribute as JSON text, when it is an array. */
+function jsonList(v: unknown): string | null {
+  return Array.isArray(v) ? JSON.stringify(v) : null;
+}
+
+/** A User's row: the fixed columns, then one per extension column the destination has (extensions.ts). */
+export function mapUser(resource: Json, extensions: readonly ExtensionColumn[] = []): Row {
   const name = obj(resource.name) ?? {};
   const ent = obj(resource[ENTERPRISE_USER_SCHEMA]) ?? {};
   const meta = obj(resource.meta) ?? {};
   const manager = obj(ent.manager);
-  return row(USERS_TABLE, [
+  return row(usersTableWith(extensions), [
     resourceId(resource),
     text(resource.userName),
     text(resource.externalId),
@@ -121,6 +128,11 @@ export function mapUser(resource: Json): Row {
     // A User's `groups` is a relation the server derives, and many servers do not move the User's lastModified
     // when it changes: group_members holds it, kept current, so raw leaves it out rather than go stale.
     JSON.stringify(without(resource, 'groups')),
+    jsonList(resource.phoneNumbers),
+    jsonList(resource.addresses),
+    jsonList(resource.roles),
+    jsonList(resource.entitlements),
+    ...extensions.map((column) => extensionValue(resource, column)),
   ]);
 }
 

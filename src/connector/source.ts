@@ -1,6 +1,7 @@
 /**
  * Reading a SCIM source: tolerant ListResponse parsing, and the capability probe that picks each stream's strategy.
  */
+import { extensionColumns, type ExtensionColumn } from './extensions.ts';
 import { HttpError, type HttpClient } from './http.ts';
 import { lastModifiedMs, looseBool, type Json } from './mapping.ts';
 import type { StreamName, Strategy } from './destination/types.ts';
@@ -122,6 +123,18 @@ export interface Capabilities {
   /** The server's clock at probe time (epoch ms), when it sent a Date header. */
   readonly serverDate: number | null;
   readonly rateLimit: number | null;
+  /** User extension attributes the source declares in /ResourceTypes and /Schemas (none when it cannot say). */
+  readonly extensions: readonly ExtensionColumn[];
+}
+
+/** A discovery document, or null when the server has none or refuses it (authentication failures still throw). */
+async function discovery(http: HttpClient, path: string): Promise<unknown> {
+  try {
+    return (await http.get(path)).body;
+  } catch (err) {
+    if (unsupported(err) || (err instanceof HttpError && err.status !== null && err.status >= 200 && err.status < 300)) return null;
+    throw err;
+  }
 }
 
 /** Statuses that mean "this query is not supported here", as opposed to auth or server failures. */
@@ -193,5 +206,8 @@ export async function probe(http: HttpClient, opts: ProbeOptions): Promise<Capab
     }
     streams[stream] = { total, lastModifiedFilter: ok, reason, strategy: ok ? 'incremental' : 'full' };
   }
-  return { spc, projection, paging, pageSize, streams, serverDate, rateLimit: http.pacer.announcedLimit };
+  // Declared extension attributes become typed users columns; a server without discovery documents has none.
+  const resourceTypes = await discovery(http, '/ResourceTypes');
+  const extensions = resourceTypes === null ? [] : extensionColumns(resourceTypes, await discovery(http, '/Schemas'));
+  return { spc, projection, paging, pageSize, streams, serverDate, rateLimit: http.pacer.announcedLimit, extensions };
 }

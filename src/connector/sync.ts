@@ -13,6 +13,7 @@ import {
 } from './destination/types.ts';
 import { HttpClient, HttpError } from './http.ts';
 import { createLogger, createRedactor, type Logger, type Redactor } from './log.ts';
+import type { ExtensionColumn } from './extensions.ts';
 import { lastModifiedMs, mapGroup, mapUser, memberRow, resourceId, type Json, type Row } from './mapping.ts';
 import { emptyTableStats, noProgress, type ProgressSink, type SyncSummary, type TableStats } from './progress.ts';
 import { ENDPOINTS, lastModifiedFilter, listPage, probe, type Capabilities, type ListPage } from './source.ts';
@@ -172,6 +173,8 @@ class SyncRun {
     private readonly caps: Capabilities,
     private readonly logger: Logger,
     private readonly progress: ProgressSink,
+    /** The extension columns of the users table, after the fixed ones. */
+    private readonly extensions: readonly ExtensionColumn[] = [],
   ) {}
 
   summary(wallMs: number): SyncSummary {
@@ -435,7 +438,7 @@ class SyncRun {
     const ids = [...byId.keys()];
     if (name === 'users') {
       const existing = yield* tx.existing('users', ids);
-      const { changed, stats } = classify(ids.map((id) => [id, mapUser(byId.get(id) as Json)]), existing);
+      const { changed, stats } = classify(ids.map((id) => [id, mapUser(byId.get(id) as Json, this.extensions)]), existing);
       yield* tx.upsert('users', changed, syncedAt);
       // A renamed user's memberships show the new name, whether or not the server touched its groups.
       const renamed = yield* tx.refreshMemberDisplays({ memberIds: changed.map((r) => String(r.values[0])) }, syncedAt);
@@ -559,8 +562,13 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       });
       logger.info('full refresh: cursors and positions cleared');
     }
+    // Before the state is read: new extension columns make the users stream start over.
+    const extended = dest.extendUsers ? await dest.extendUsers(caps.extensions) : { columns: [], added: [] };
+    if (extended.added.length > 0) {
+      logger.info(`users: ${extended.added.length} extension attribute column(s) added (${extended.added.map((c) => c.name).join(', ')}); reading every user again to fill them`);
+    }
     const states = await dest.loadState();
-    const run = new SyncRun(opts, http, dest, caps, logger, progress);
+    const run = new SyncRun(opts, http, dest, caps, logger, progress, extended.columns);
     for (const s of opts.streams ?? STREAMS) await run.stream(s, states.get(s));
     return run.summary(Date.now() - started);
   } finally {

@@ -15,6 +15,8 @@ export interface ColumnDef {
    * from the users table): kept current by the engine and left out of the content hash.
    */
   readonly derived?: boolean;
+  /** A JSON column holding a list (a multi-valued attribute), not an object. */
+  readonly list?: boolean;
 }
 
 export type TableName = 'users' | 'groups' | 'group_members';
@@ -27,18 +29,27 @@ export interface TableDef {
 }
 
 const c = (name: string, type: ColumnType, derived = false): ColumnDef => (derived ? { name, type, derived } : { name, type });
+const list = (name: string): ColumnDef => ({ name, type: 'json', list: true });
 
 export const USERS_TABLE: TableDef = {
   name: 'users',
   key: ['id'],
   columns: [
-    c('id', 'text'), c('user_name', 'text'), c('external_id', 'text'), c('email', 'text'), c('emails', 'json'),
+    c('id', 'text'), c('user_name', 'text'), c('external_id', 'text'), c('email', 'text'), list('emails'),
     c('first_name', 'text'), c('last_name', 'text'), c('display_name', 'text'), c('active', 'boolean'), c('title', 'text'),
     c('user_type', 'text'), c('employee_number', 'text'), c('department', 'text'), c('division', 'text'),
     c('cost_center', 'text'), c('organization', 'text'), c('manager_id', 'text'), c('created', 'timestamp'),
     c('last_modified', 'timestamp'), c('raw', 'json'),
+    // Multi-valued core attributes, as JSON (migration 3).
+    list('phone_numbers'), list('addresses'), list('roles'), list('entitlements'),
   ],
 };
+
+/** The users table with the extension columns a destination has added (extensions.ts), after the fixed ones. */
+export function usersTableWith(extensions: readonly { readonly name: string; readonly type: ColumnType }[]): TableDef {
+  if (extensions.length === 0) return USERS_TABLE;
+  return { ...USERS_TABLE, columns: [...USERS_TABLE.columns, ...extensions.map((e) => ({ name: e.name, type: e.type }))] };
+}
 
 export const GROUPS_TABLE: TableDef = {
   name: 'groups',

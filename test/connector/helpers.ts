@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { parseConfig, type ConnectorConfig, type DestinationUrl } from '../../src/connector/config.ts';
 import { openDestination } from '../../src/connector/destination/index.ts';
@@ -24,7 +25,7 @@ export type DestinationKind = 'sqlite' | 'postgres' | 'duckdb';
  * The destination kinds a test file covers: SQLite always, PostgreSQL when a server is given (required under CI:
  * its absence is reported as a failure), and DuckDB (`duckdb`) for the destination contract suite: the files that
  * hold every destination to the same tables, soft deletes, state and kill-and-resume guarantees (sync, resume,
- * sources, upgrade) and the CLI's view of a running sync. The other files test the source side, on SQLite and
+ * sources, upgrade, extensions) and the CLI's view of a running sync. The other files test the source side, on SQLite and
  * PostgreSQL.
  */
 export function destinationKinds(opts: { duckdb?: boolean } = {}): { kinds: DestinationKind[]; missing: string | null } {
@@ -71,6 +72,36 @@ export class DestinationFactory {
     } finally {
       await admin.end();
     }
+  }
+}
+
+/** Rows of one query run straight against a destination's database (opened just for it, outside the connector). */
+export async function queryDestination(d: DestinationUrl, query: string): Promise<Record<string, unknown>[]> {
+  if (d.kind === 'sqlite') {
+    const db = new Database(d.path, { readonly: true });
+    try {
+      return db.prepare(query).all() as Record<string, unknown>[];
+    } finally {
+      db.close();
+    }
+  }
+  if (d.kind === 'duckdb') {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(d.path);
+    const connection = await instance.connect();
+    try {
+      return (await connection.runAndReadAll(query)).getRowObjectsJS() as Record<string, unknown>[];
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+    }
+  }
+  const client = new pg.Client({ connectionString: d.url });
+  await client.connect();
+  try {
+    return (await client.query(query)).rows as Record<string, unknown>[];
+  } finally {
+    await client.end();
   }
 }
 

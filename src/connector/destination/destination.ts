@@ -4,6 +4,7 @@
  */
 import { exec, first, rows, sql, type Op } from '../../sql/builder.ts';
 import type { Runner } from '../../sql/runner.ts';
+import type { ExtensionColumn } from '../extensions.ts';
 import type { TableName } from '../tables.ts';
 import { Operations } from './operations.ts';
 import type { TableRefs } from './schema.ts';
@@ -113,6 +114,11 @@ export class SqlDestination implements Destination {
     }
     this.claimed = identity.source;
     return { adopted: result.adopted };
+  }
+
+  /** Adds users columns for the extension attributes the source declares (Operations.extendUsers). */
+  extendUsers(found: readonly ExtensionColumn[]): Promise<{ columns: ExtensionColumn[]; added: ExtensionColumn[] }> {
+    return this.parts.runner.run(() => this.ops.extendUsers(found), 'write');
   }
 
   loadState(): Promise<Map<StreamName, StreamState>> {

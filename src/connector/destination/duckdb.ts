@@ -1,6 +1,6 @@
 /**
  * DuckDB destination: one database file through src/sql's DuckDB runner. Rows are loaded with DuckDB's appender into
- * per-table staging tables (temporary, per connection) and merged with one set-based upsert per batch. A namespace
+ * staging tables (temporary, per connection; Operations.upsert) and merged with one set-based upsert per batch. A namespace
  * is a schema, the connection's default. DuckDB lets one process open a file for writing, so the file itself is the
  * run lock: a second process cannot open it while a sync runs.
  */
@@ -8,9 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { exec, raw, sql } from '../../sql/builder.ts';
 import { DuckDbRunner } from '../../sql/duckdb.ts';
-import { TABLES } from '../tables.ts';
 import { SqlDestination, type RunLock } from './destination.ts';
-import { connectorMigrations, stageTable, tableName, tableRefs } from './schema.ts';
+import { connectorMigrations, tableName, tableRefs } from './schema.ts';
 
 /** Holding the file open is the lock: nothing to take, and nobody else can hold it while this process has it. */
 const FILE_LOCK: RunLock = {
@@ -25,16 +24,6 @@ export async function openDuckDb(path: string, namespace: string | null): Promis
   const setup = namespace === null ? [] : [`CREATE SCHEMA IF NOT EXISTS "${namespace}"`, `SET schema = '${namespace}'`];
   const runner = await DuckDbRunner.open(full, { setup, migrations: [connectorMigrations('duckdb', namespace)] });
   const tables = tableRefs('duckdb', namespace);
-  try {
-    await runner.run(function* () {
-      for (const t of TABLES) {
-        yield* exec(sql`CREATE TEMPORARY TABLE IF NOT EXISTS ${raw(`"${stageTable(t.name)}"`)} AS SELECT * FROM ${tables[t.name]} LIMIT 0`);
-      }
-    }, 'write');
-  } catch (err) {
-    await runner.close();
-    throw err;
-  }
   return new SqlDestination({
     kind: 'duckdb',
     label: `duckdb:${full}${namespace === null ? '' : ` (namespace ${namespace}: schema ${namespace})`}`,
@@ -44,7 +33,7 @@ export async function openDuckDb(path: string, namespace: string | null): Promis
     lock: FILE_LOCK,
     tableLabel: (table) => (namespace === null ? table : `${namespace}.${table}`),
     *dropAll() {
-      for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
+      for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source', 'columns'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
       yield* exec(sql`DROP TABLE IF EXISTS ${raw(`"${tableName('duckdb', namespace, 'migrations')}"`)}`);
     },
   });

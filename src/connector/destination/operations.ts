@@ -7,8 +7,9 @@
 import { append, chunks, exec, first, join, list, raw, rows, sql, type Op, type Sql } from '../../sql/builder.ts';
 import type { Dialect } from '../../sql/dialect.ts';
 import type { Row } from '../mapping.ts';
-import { TABLES, type ColumnType, type TableDef, type TableName } from '../tables.ts';
-import { stageTable, type TableRefs } from './schema.ts';
+import type { ExtensionColumn } from '../extensions.ts';
+import { TABLES, USERS_TABLE, usersTableWith, type ColumnType, type TableDef, type TableName } from '../tables.ts';
+import { columnTypeSql, stageTable, type TableRefs } from './schema.ts';
 import {
   emptyState, type DeletePlan, type DestinationTx, type ExistingRow, type Phase, type StreamName, type StreamPosition, type StreamState,
   type Strategy, type TableCounts,
@@ -78,6 +79,9 @@ interface StateDetail {
 
 /** The operations of one destination: its dialect, its tables, and the source its rows are stamped with. */
 export class Operations {
+  /** The users table with the extension columns added so far (read from the register, see extendUsers). */
+  private usersTable: TableDef = USERS_TABLE;
+
   constructor(
     readonly dialect: Dialect,
     readonly t: TableRefs,
@@ -87,6 +91,55 @@ export class Operations {
 
   private table(name: TableName): Sql {
     return this.t[name];
+  }
+
+  private def(name: TableName): TableDef {
+    return name === 'users' ? this.usersTable : tableDef(name);
+  }
+
+  /** The extension columns added so far, in the order they were added. */
+  *userExtensions(): Op<ExtensionColumn[]> {
+    const found = yield* rows<{ name: string; type: ColumnType; urn: string; attribute: string }>(
+      sql`SELECT name, type, urn, attribute FROM ${this.t.columns} ORDER BY batch, position`,
+    );
+    const columns = found.map((r) => ({ name: String(r.name), type: r.type, urn: String(r.urn), attribute: String(r.attribute) }));
+    this.usersTable = usersTableWith(columns);
+    return columns;
+  }
+
+  /**
+   * Adds a users column for each extension attribute of `found` that has none yet: one numbered batch in the
+   * register, its ALTER TABLEs in the same transaction. Rows synced before hold nothing in them, so the users stream
+   * is read again in full. Returns every extension column (old ones stay, whatever the source declares now).
+   */
+  *extendUsers(found: readonly ExtensionColumn[]): Op<{ columns: ExtensionColumn[]; added: ExtensionColumn[] }> {
+    const columns = yield* this.userExtensions();
+    const key = (c: ExtensionColumn) => `${c.urn.toLowerCase()}\u0000${c.attribute.toLowerCase()}`;
+    const known = new Set(columns.map(key));
+    const names = new Set(this.usersTable.columns.map((c) => c.name));
+    const added: ExtensionColumn[] = [];
+    for (const column of found) {
+      if (known.has(key(column))) continue;
+      known.add(key(column));
+      let name = column.name;
+      for (let n = 2; names.has(name); n++) name = `${column.name.slice(0, 56)}_${n}`;
+      names.add(name);
+      added.push({ ...column, name });
+    }
+    if (added.length === 0) return { columns, added };
+    const last = yield* first<{ batch: unknown }>(sql`SELECT MAX(batch) AS batch FROM ${this.t.columns}`);
+    const batch = Number(last?.batch ?? 0) + 1;
+    const at = new Date().toISOString();
+    for (let i = 0; i < added.length; i++) {
+      const c = added[i];
+      yield* exec(sql`ALTER TABLE ${this.t.users} ADD COLUMN ${ident(c.name)} ${raw(columnTypeSql(this.dialect.name, c.type))}`);
+      yield* exec(sql`INSERT INTO ${this.t.columns} (name, batch, position, type, urn, attribute, added_at) VALUES (${c.name}, ${batch}, ${i}, ${c.type}, ${c.urn}, ${c.attribute}, ${at})`);
+    }
+    yield* this.clearSeen('users');
+    yield* this.saveState(emptyState('users'));
+    const all = [...columns, ...added];
+    this.usersTable = usersTableWith(all);
+    return { columns: all, added };
   }
 
   private values(ids: readonly string[]): Sql {
@@ -161,7 +214,7 @@ export class Operations {
   /** Inserts or overwrites whole rows, live again if they were soft-deleted, stamped with the source. */
   *upsert(name: TableName, data: readonly Row[], syncedAt: string): Op<void> {
     if (data.length === 0) return;
-    const table = tableDef(name);
+    const table = this.def(name);
     const cols = allColumns(table);
     const keys = new Set(table.key);
     const names = join(cols.map((c) => ident(c.name)), ', ');
@@ -172,11 +225,15 @@ export class Operations {
     const source = this.sourceOf();
     if (this.dialect.name === 'duckdb') {
       // The appender into the table's staging twin, then one set-based upsert: row-at-a-time statements cost about
-      // 2.4 ms a row in DuckDB, the appender a few microseconds.
-      const stage = stageTable(name);
-      yield* append({ table: stage, schema: 'main', catalog: 'temp', rows: data.map((row) => [...row.values, row.hash, syncedAt, false, null, source]) });
-      yield* exec(sql`INSERT INTO ${this.table(name)} SELECT * FROM temp.main.${raw(`"${stage}"`)} ${conflict}`);
-      yield* exec(sql`DELETE FROM temp.main.${raw(`"${stage}"`)}`);
+      // 2.4 ms a row in DuckDB, the appender a few microseconds. The stage is temporary (this connection's own), and
+      // made here, in the transaction that fills it, so a rolled-back one leaves nothing behind that this relies on.
+      const stage = raw(`temp.main."${stageTable(name, cols)}"`);
+      // Declared column by column: DuckDB fails to run a cached CREATE ... AS SELECT again once its table exists.
+      const declared = raw(cols.map((c) => `"${c.name}" ${columnTypeSql('duckdb', c.type)}`).join(', '));
+      yield* exec(sql`CREATE TEMPORARY TABLE IF NOT EXISTS ${stage} (${declared})`);
+      yield* append({ table: stageTable(name, cols), schema: 'main', catalog: 'temp', rows: data.map((row) => [...row.values, row.hash, syncedAt, false, null, source]) });
+      yield* exec(sql`INSERT INTO ${this.table(name)} (${names}) SELECT ${names} FROM ${stage} ${conflict}`);
+      yield* exec(sql`DELETE FROM ${stage}`);
       return;
     }
     if (this.dialect.name === 'sqlite') {
@@ -317,7 +374,8 @@ export class Operations {
   }
 
   *readRows(name: TableName): Op<Record<string, unknown>[]> {
-    const def = tableDef(name);
+    if (name === 'users') yield* this.userExtensions();
+    const def = this.def(name);
     const cols = allColumns(def);
     const found = yield* rows(sql`SELECT ${join(cols.map((c) => ident(c.name)), ', ')} FROM ${this.table(name)} ORDER BY ${join(def.key.map(ident), ', ')}`);
     return found.map((r) => {

@@ -103,7 +103,7 @@ export async function openPostgres(url: string, namespace: string | null): Promi
     lock: new PostgresLock(runUrl, runner, lockKeys(namespace).run, label),
     tableLabel: (table) => (namespace === null ? table : `${namespace}.${table}`),
     *dropAll() {
-      for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
+      for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source', 'columns'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
       yield* exec(sql`DROP TABLE IF EXISTS ${raw(`"${tableName('postgres', namespace, 'migrations')}"`)}`);
     },
   });

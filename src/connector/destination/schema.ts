@@ -17,7 +17,7 @@ import type { Migration, MigrationSet } from '../../sql/migrate.ts';
 export const NAMESPACE_PATTERN = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** The connector's tables inside one namespace. */
-export type TableKey = 'users' | 'groups' | 'group_members' | 'state' | 'seen' | 'lock' | 'source';
+export type TableKey = 'users' | 'groups' | 'group_members' | 'state' | 'seen' | 'lock' | 'source' | 'columns';
 
 const BASE_NAMES: Readonly<Record<TableKey, string>> = {
   users: 'users',
@@ -27,6 +27,7 @@ const BASE_NAMES: Readonly<Record<TableKey, string>> = {
   seen: '_scimkit_seen',
   lock: '_scimkit_lock',
   source: '_scimkit_source',
+  columns: '_scimkit_columns',
 };
 
 /** How a dialect places a namespace: a table-name prefix (SQLite) or a schema on the search_path (PostgreSQL, DuckDB). */
@@ -49,9 +50,12 @@ export function tableRefs(dialect: DialectName, namespace: string | null): Table
   return out;
 }
 
-/** DuckDB: the temporary table rows of `table` are appended to before each set-based upsert. */
-export function stageTable(table: string): string {
-  return `scimkit_stage_${table}`;
+/**
+ * DuckDB: the temporary table rows of `table` are appended to before each set-based upsert, named after its columns
+ * (extension columns change the users table's), so a stage always has the columns it is filled with.
+ */
+export function stageTable(table: string, columns: readonly { readonly name: string; readonly type: string }[]): string {
+  return `scimkit_stage_${table}_${fnv32(columns.map((c) => `${c.name} ${c.type}`).join(',')).toString(36)}`;
 }
 
 /** 32-bit FNV-1a: a stable number per namespace for lock keys. */
@@ -146,11 +150,39 @@ function sourceTable(dialect: DialectName, namespace: string | null): string {
   return `CREATE TABLE "${tableName(dialect, namespace, 'source')}" (id INTEGER PRIMARY KEY CHECK (id = 1), source ${text} NOT NULL, provider ${text}, org_id ${text}, registered_at ${text} NOT NULL)`;
 }
 
+/**
+ * Version 3: the multi-valued core attributes as JSON columns, and the register of the users columns that extension
+ * attributes get as they appear (each batch of them is a numbered migration of its own, see extendUsers).
+ */
+function v3(dialect: DialectName, namespace: string | null): string[] {
+  const t = (key: TableKey) => `"${tableName(dialect, namespace, key)}"`;
+  const types = V1_TYPES[dialect];
+  const lists: [string, string][] = [['phone_numbers', 'phoneNumbers'], ['addresses', 'addresses'], ['roles', 'roles'], ['entitlements', 'entitlements']];
+  // Rows synced before keep their cursor: their values come from the resource as it was synced (raw).
+  const backfill = ([column, attribute]: [string, string]) =>
+    dialect === 'postgres'
+      ? `UPDATE ${t('users')} SET "${column}" = raw -> '${attribute}' WHERE jsonb_typeof(raw -> '${attribute}') = 'array'`
+      : // SQLite's json_type says 'array', DuckDB's 'ARRAY'.
+        `UPDATE ${t('users')} SET "${column}" = json_extract(raw, '$.${attribute}') WHERE lower(json_type(raw, '$.${attribute}')) = 'array'`;
+  return [
+    ...lists.map(([column]) => `ALTER TABLE ${t('users')} ADD COLUMN "${column}" ${types.json}`),
+    ...lists.map(backfill),
+    `CREATE TABLE ${t('columns')} (name ${types.text} PRIMARY KEY, batch INTEGER NOT NULL, position INTEGER NOT NULL, type ${types.text} NOT NULL,
+      urn ${types.text} NOT NULL, attribute ${types.text} NOT NULL, added_at ${types.text} NOT NULL)`,
+  ];
+}
+
+/** The SQL type of a column added later (extension columns), as the fixed columns of the same type are declared. */
+export function columnTypeSql(dialect: DialectName, type: ColumnType): string {
+  return V1_TYPES[dialect][type];
+}
+
 /** The connector's migrations for one namespace of a database. */
 export function connectorMigrations(dialect: DialectName, namespace: string | null): MigrationSet {
   const versions: [number, string, (d: DialectName, ns: string | null) => string[]][] = [
     [1, 'connector tables (as created before versioned migrations)', v1],
     [2, 'source identity: a source column and the namespace source record', v2],
+    [3, 'multi-valued core attributes as JSON columns; the register of extension columns', v3],
   ];
   const migrations: Migration[] = versions.map(([version, name, build]) => ({
     version,
@@ -158,8 +190,9 @@ export function connectorMigrations(dialect: DialectName, namespace: string | nu
     sqlite: build('sqlite', namespace),
     postgres: build('postgres', namespace),
     // DuckDB arrived after version 2, so no DuckDB warehouse has the version 1 tables alone: its first version is
-    // the whole schema of version 2 (DuckDB cannot add a column to a table that has an index), its second nothing.
-    duckdb: version === 1 ? [...v1('duckdb', namespace, true), sourceTable('duckdb', namespace)] : [],
+    // the whole schema of version 2 (DuckDB cannot add a column to a table that has an index, as group_members
+    // has), its second nothing; later versions are the same as on the others.
+    duckdb: version === 1 ? [...v1('duckdb', namespace, true), sourceTable('duckdb', namespace)] : version === 2 ? [] : build('duckdb', namespace),
   }));
   return { table: tableName(dialect, namespace, 'migrations'), migrations, lockKey: lockKeys(namespace).migrate };
 }

@@ -81,7 +81,7 @@ export function openSqlite(path: string, namespace: string | null): SqlDestinati
     lock: new SqliteLock(runner, tables, label),
     tableLabel: (table) => tableName('sqlite', namespace, table),
     *dropAll() {
-      for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
+      for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source', 'columns'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
       // The next open migrates an empty namespace from the first version again.
       yield* exec(sql`DROP TABLE IF EXISTS ${raw(`"${tableName('sqlite', namespace, 'migrations')}"`)}`);
     },

@@ -1,4 +1,5 @@
 /** The destination contract: SQLite and PostgreSQL implement it with the same tables and behaviour. */
+import type { ExtensionColumn } from '../extensions.ts';
 import type { Op } from '../../sql/builder.ts';
 import type { Row } from '../mapping.ts';
 import type { TableName } from '../tables.ts';
@@ -151,6 +152,11 @@ export interface Destination {
    * stamped) on the first claim: `adopted` says so.
    */
   claimSource(identity: SourceIdentity): Promise<{ adopted: boolean }>;
+  /**
+   * Adds a users column for each extension attribute (extensions.ts) that has none yet, by a numbered migration, and
+   * returns every extension column the users table has. Adding some makes the next pass read every user again.
+   */
+  extendUsers(found: readonly ExtensionColumn[]): Promise<{ columns: ExtensionColumn[]; added: ExtensionColumn[] }>;
   loadState(): Promise<Map<StreamName, StreamState>>;
   /** Runs `body` in one write transaction. */
   write<T>(body: (tx: DestinationTx) => Op<T>): Promise<T>;
@@ -169,4 +175,6 @@ export interface Destination {
  * What the sync engine needs of a destination. The SQL destinations are one; the Airbyte and Fivetran shells provide
  * another, which keeps no tables and emits each committed transaction as platform messages.
  */
-export type SyncTarget = Pick<Destination, 'label' | 'lock' | 'unlock' | 'loadState' | 'write' | 'claimSource'>;
+export type SyncTarget = Pick<Destination, 'label' | 'lock' | 'unlock' | 'loadState' | 'write' | 'claimSource'> &
+  /** Targets that keep no tables of their own (the platform shells) have no extension columns. */
+  Partial<Pick<Destination, 'extendUsers'>>;

@@ -8,7 +8,7 @@ import { clientFor } from '../sync.ts';
 import type { ConnectorConfig } from '../config.ts';
 import type { Logger, Redactor } from '../log.ts';
 import { probe } from '../source.ts';
-import { TABLES, type Cell, type ColumnType, type TableDef, type TableName } from '../tables.ts';
+import { TABLES, type Cell, type ColumnDef, type ColumnType, type TableDef, type TableName } from '../tables.ts';
 import { CheckpointPolicy } from './checkpoint.ts';
 import { classifyFailure, PlatformInputError, type FailureKind } from './errors.ts';
 import { prepareState, runShell } from './run.ts';
@@ -62,21 +62,21 @@ export function airbyteSpec(): Json {
   };
 }
 
-function columnSchema(name: string, type: ColumnType): Json {
-  switch (type) {
+function columnSchema(column: Pick<ColumnDef, 'type' | 'list'>): Json {
+  switch (column.type) {
     case 'text': return { type: ['null', 'string'] };
     case 'boolean': return { type: ['null', 'boolean'] };
     case 'integer': return { type: ['null', 'integer'] };
     case 'timestamp': return { type: ['null', 'string'], format: 'date-time', airbyte_type: 'timestamp_with_timezone' };
-    case 'json': return { type: ['null', name === 'emails' ? 'array' : 'object'] };
+    case 'json': return { type: ['null', column.list ? 'array' : 'object'] };
   }
 }
 
 export function streamSchema(name: TableName): Json {
   const properties: Json = {};
-  for (const c of tableDef(name).columns) properties[c.name] = columnSchema(c.name, c.type);
-  properties[CDC_UPDATED_AT] = columnSchema(CDC_UPDATED_AT, 'timestamp');
-  properties[CDC_DELETED_AT] = columnSchema(CDC_DELETED_AT, 'timestamp');
+  for (const c of tableDef(name).columns) properties[c.name] = columnSchema(c);
+  properties[CDC_UPDATED_AT] = columnSchema({ type: 'timestamp' });
+  properties[CDC_DELETED_AT] = columnSchema({ type: 'timestamp' });
   properties[CDC_CURSOR] = { type: 'integer' };
   return { $schema: DRAFT_07, type: 'object', additionalProperties: true, required: [...tableDef(name).key, CDC_CURSOR], properties };
 }

@@ -500,12 +500,15 @@ export function normalizeResourceBody(body: unknown, rs: ResourceSchema, compat:
 
 /** The filter-parsing switches of the enabled normalizers. */
 export function filterParseOptions(compat: CompatSettings): FilterParseOptions {
-  let options: FilterParseOptions = {};
+  // Every list request asks: without a switch on, nothing is allocated.
+  let options: FilterParseOptions | undefined;
   for (const normalizer of NORMALIZERS) {
     if (normalizer.filterOptions && isNormalizerEnabled(normalizer, compat)) options = { ...options, ...normalizer.filterOptions };
   }
-  return options;
+  return options ?? NO_FILTER_OPTIONS;
 }
+
+const NO_FILTER_OPTIONS: FilterParseOptions = Object.freeze({});
 
 /** The apply-time switches of the enabled normalizers. */
 export function patchApplyOptions(compat: CompatSettings): PatchApplyOptions {
