@@ -16,6 +16,8 @@
  *
  * `--only=platforms` runs just that comparison on one organization of --users users (default 20,000), in --rounds
  * rounds (default 3).
+ * `--only=destinations` runs just the full syncs into each destination (--dialects), at --users users and a tenth of
+ * that, in --rounds rounds (default 3) in rotated order, and reports medians, CPU per record and the RSS ratio.
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
  * default 1000), --dialects=sqlite,postgres,duckdb. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
@@ -31,7 +33,7 @@ import { createLogger, createRedactor, silentLogger } from '../src/connector/log
 import type { ProgressSink, SyncSummary } from '../src/connector/progress.ts';
 import { runSync } from '../src/connector/sync.ts';
 import { BULK_REQUEST_SCHEMA, PATCH_OP_SCHEMA } from '../src/scim/schema/core.ts';
-import { compareWays, WAYS_HEADER } from './platforms.ts';
+import { compareWays, median, WAYS_HEADER } from './platforms.ts';
 
 function option(name: string, env: string, fallback: string): string {
   const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -45,6 +47,8 @@ interface ChildResult {
   maxHeapMb: number;
   /** The same, per stream (users, groups). */
   streamHeapMb?: Record<string, number>;
+  /** CPU time of the whole child process (user + system), module loading included. */
+  cpuMs?: number;
 }
 
 /** Child mode: one sync with the given config, reporting its summary and the process's peak RSS. */
@@ -77,7 +81,8 @@ async function child(configJson: string): Promise<void> {
   const summary = await runSync({ config: parseConfig(JSON.parse(configJson)), logger: silentLogger, progress });
   clearInterval(sampler);
   sample();
-  const result: ChildResult = { summary, maxRssMb: process.resourceUsage().maxRSS / 1024, maxHeapMb: maxHeap, streamHeapMb: perStream };
+  const cpu = process.cpuUsage();
+  const result: ChildResult = { summary, maxRssMb: process.resourceUsage().maxRSS / 1024, maxHeapMb: maxHeap, streamHeapMb: perStream, cpuMs: (cpu.user + cpu.system) / 1000 };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -229,9 +234,81 @@ async function platformsOnly(users: number, page: number, rounds: number): Promi
   }
 }
 
+/**
+ * --only=destinations: full syncs into each destination of `dialects`, at `users` users (users/100 groups of 10 and
+ * one group holding every user) and at a tenth of that, each a fresh child process and a fresh destination, in `rounds`
+ * rounds whose order rotates (the machine is shared). Reports medians (the rounds' values in parentheses for
+ * records/s), the process's CPU per record read, and peak RSS at `users` against a tenth of it.
+ */
+async function destinationsOnly(users: number, page: number, rounds: number, dialects: readonly string[]): Promise<string[]> {
+  const { seed } = await import('../src/connector/seed.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-dest-'));
+  const db = join(dir, 'server.db');
+  const small = Math.max(1, Math.round(users / 10));
+  const orgs = [small, users].map((size) => ({ size, org: createOrg(db, `bench-${size}`), groups: Math.max(1, Math.round(size / 100)) }));
+  let pgStop: (() => Promise<void>) | null = null;
+  let pgUrl = process.env.SCIMKIT_BENCH_POSTGRES_URL ?? null;
+  if (dialects.includes('postgres') && !pgUrl) {
+    const services = (await import(new URL('../scripts/services.mjs', import.meta.url).href)) as { startPostgres(): Promise<{ url: string; stop(): Promise<void> } | null> };
+    const started = await services.startPostgres();
+    if (!started) throw new Error('PostgreSQL is not installed: leave it out of --dialects');
+    pgUrl = started.url;
+    pgStop = started.stop;
+  }
+  const server = await startServer(db);
+  const base = (orgId: string) => `${server.origin}/scim/v2/organizations/${orgId}`;
+  const lines: string[] = [];
+  try {
+    for (const o of orgs) {
+      await seed({ baseUrl: base(o.org.id), token: o.org.token, users: o.size, groups: o.groups, membersPerGroup: 10, bigGroupMembers: o.size, seed: 7, concurrency: 2, logger: silentLogger });
+    }
+    const baseline = await runChild('baseline');
+    const cells = dialects.flatMap((dialect) => orgs.map((o) => ({ dialect, o })));
+    const results = new Map<string, ChildResult[]>(cells.map((c) => [`${c.dialect}/${c.o.size}`, []]));
+    let n = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < cells.length; i++) {
+        const { dialect, o } = cells[(i + round) % cells.length];
+        const label = `r${n++}`;
+        const destination = dialect === 'sqlite' ? `sqlite:${join(dir, `${label}.db`)}` : dialect === 'duckdb' ? `duckdb:${join(dir, `${label}.duckdb`)}` : await freshPostgres(pgUrl as string);
+        const r = await runChild({ bearer_token: o.org.token, provider: 'scim', base_url: base(o.org.id), destination, max_records_per_page: page });
+        results.get(`${dialect}/${o.size}`)?.push(r);
+      }
+    }
+    lines.push(`a sync process that loads the modules and reads nothing: RSS ${fmt(baseline.maxRssMb)} MB, heap ${fmt(baseline.maxHeapMb)} MB`);
+    lines.push('');
+    lines.push('| destination | users | records | records/s (rounds) | rows/s | wall s | CPU s | CPU µs/record | peak RSS MB | peak heap MB: all / users / groups | requests |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const { dialect, o } of cells) {
+      const runs = results.get(`${dialect}/${o.size}`) ?? [];
+      const m = (f: (r: ChildResult) => number) => median(runs.map(f));
+      const records = runs[0].summary.records;
+      lines.push(`| ${dialect} | ${fmt(o.size)} | ${fmt(records)} | ${fmt(m((r) => r.summary.recordsPerSecond))} (${runs.map((r) => fmt(r.summary.recordsPerSecond)).join(', ')}) | ` +
+        `${fmt(m((r) => rows(r.summary) / (r.summary.wallMs / 1000)))} | ${fmt(m((r) => r.summary.wallMs) / 1000, 1)} | ${fmt(m((r) => r.cpuMs ?? 0) / 1000, 1)} | ` +
+        `${fmt(m((r) => ((r.cpuMs ?? 0) * 1000) / r.summary.records))} | ${fmt(m((r) => r.maxRssMb))} | ${fmt(m((r) => r.maxHeapMb))} / ${fmt(m((r) => r.streamHeapMb?.users ?? 0))} / ${fmt(m((r) => r.streamHeapMb?.groups ?? 0))} | ${runs[0].summary.requests} |`);
+    }
+    lines.push('');
+    for (const dialect of dialects) {
+      const rss = (size: number) => median((results.get(`${dialect}/${size}`) ?? []).map((r) => r.maxRssMb));
+      lines.push(`${dialect}: peak RSS at ${fmt(users)} users against ${fmt(small)}: ${fmt(rss(users))} / ${fmt(rss(small))} MB = ${fmt(rss(users) / rss(small), 2)}x`);
+    }
+  } finally {
+    await stopServer(server).catch(() => {});
+    if (pgStop) await pgStop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'platforms') {
     const lines = await platformsOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')), Number(option('rounds', 'SCIMKIT_BENCH_ROUNDS', '3')));
+    process.stdout.write(`\n${lines.join('\n')}\n`);
+    return;
+  }
+  if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'destinations') {
+    const dialects = option('dialects', 'SCIMKIT_BENCH_DIALECTS', 'sqlite,postgres,duckdb').split(',');
+    const lines = await destinationsOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '100000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')), Number(option('rounds', 'SCIMKIT_BENCH_ROUNDS', '3')), dialects);
     process.stdout.write(`\n${lines.join('\n')}\n`);
     return;
   }

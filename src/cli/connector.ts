@@ -344,7 +344,7 @@ function argumentErrorsExit2(command: Command): Command {
 
 export function registerConnectorCommands(program: Command): void {
   argumentErrorsExit2(program.command('sync'))
-    .description('Sync users, groups and memberships from a SCIM API into SQLite or PostgreSQL tables')
+    .description('Sync users, groups and memberships from a SCIM API into SQLite, PostgreSQL or DuckDB tables')
     .requiredOption('--config <file>', 'connector config (JSON)')
     .option('--full-refresh', 'forget cursors and read everything again (rows are compared, not duplicated)')
     .option('--watch', 'repeat every sync_frequency_hours until interrupted')

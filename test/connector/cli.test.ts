@@ -51,7 +51,7 @@ describe('connector CLI', () => {
     assert.match(synced.stdout, /^group_members\s+12\s+0\s+0\s+0$/m);
     assert.match(synced.stdout, /requests \d+, retries 0, 429s 0/);
     assert.match(synced.stderr, /users \(full\): 30\/30 100% records/, 'plain progress lines when not on a terminal');
-    assert.match(synced.stderr, /debug GET \/Users\?startIndex=1&count=10 -> 200/, 'debug logging shows requests');
+    assert.match(synced.stderr, /debug GET \/Users\?excludedAttributes=groups&startIndex=1&count=10 -> 200/, 'debug logging shows requests');
     await assertTablesEqualSource(d, p);
 
     const state = await cli(['state', '--config', config]);

@@ -41,6 +41,10 @@ for (const kind of kinds) {
       assert.equal(first.tables.groups.inserted, 6);
       assert.equal(first.tables.group_members.inserted, 24);
       await assertTablesEqualSource(d, p);
+      // Users are read without `groups` (the tables take memberships from groups; a server looks them up per user).
+      const userPages = p.listRequests().filter((r) => r.path.endsWith('/Users') && r.query.get('attributes') === null);
+      assert.ok(userPages.length > 0, 'users were read');
+      assert.deepEqual(new Set(userPages.map((r) => r.query.get('excludedAttributes'))), new Set(['groups']));
 
       await withDestination(d, async (dest) => {
         const u = (await dest.readRows('users')).find((r) => r.id === 'u-000002') as Json;
