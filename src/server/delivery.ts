@@ -225,8 +225,9 @@ export class DeliveryWorker {
   /** One round: fan out when due, then claim for and start what each endpoint has room for. Returns the deliveries claimed. */
   private async step(): Promise<number> {
     if (this.fanOutDue) {
-      this.fanOutDue = false;
-      await this.store.fanOutEvents();
+      // An endpoint still behind after one batch (a backlog) is fanned out again next round, not at the next poll:
+      // waiting for the poll left the worker idle for a second after every batch of 5,000 (a fifth of a drain).
+      this.fanOutDue = !(await this.store.fanOutEvents()).caughtUp;
     }
     const nowMs = this.now();
     if (this.endpoints === null || nowMs - this.endpoints.readAt >= this.pollMs) this.endpoints = { list: await this.store.activeEndpoints(), readAt: nowMs };

@@ -236,11 +236,16 @@ export class SqlStore implements Store {
     return this.driver.run(() => webhooks.activeEndpoints(), 'read');
   }
 
-  async fanOutEvents(): Promise<number> {
+  async fanOutEvents(): Promise<{ created: number; caughtUp: boolean }> {
     const behind = await this.driver.run(() => webhooks.endpointsBehind(), 'read');
     let created = 0;
-    for (const id of behind) created += await this.driver.run(() => webhooks.fanOutEndpoint(this.ctx, id), 'write');
-    return created;
+    let caughtUp = true;
+    for (const id of behind) {
+      const result = await this.driver.run(() => webhooks.fanOutEndpoint(this.ctx, id), 'write');
+      created += result.created;
+      caughtUp &&= result.caughtUp;
+    }
+    return { created, caughtUp };
   }
 
   claimDeliveries(owner: string, endpointId: string, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]> {

@@ -372,8 +372,8 @@ export interface Store {
 
   // The delivery worker's side (src/server/delivery.ts).
   activeEndpoints(): Promise<ActiveEndpoint[]>;
-  /** Fans out every endpoint that is behind its stream by one batch; returns the deliveries created. */
-  fanOutEvents(): Promise<number>;
+  /** Fans out every endpoint that is behind its stream by one batch; returns the deliveries created and whether every endpoint reached its stream's end. */
+  fanOutEvents(): Promise<{ created: number; caughtUp: boolean }>;
   claimDeliveries(owner: string, endpointId: string, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]>;
   completeDeliveries(owner: string, outcomes: readonly DeliveryOutcome[]): Promise<void>;
   releaseDeliveries(owner: string, ids: readonly string[]): Promise<void>;

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { DeliveryWorker, RETRY_SCHEDULE_MS } from '../../src/server/delivery.ts';
 import { EventMetrics } from '../../src/server/event-metrics.ts';
+import type { SqlStore } from '../../src/store/index.ts';
 import { backends, call, client, patchOp, startHarness, user } from './helpers.ts';
 import type { Harness } from './helpers.ts';
 import { startReceiver } from './receiver.ts';
@@ -374,6 +375,32 @@ for (const backend of backends()) {
       } finally {
         receiver.answer = () => ({ status: 200 });
         await w.close();
+        await deleteEndpoint(ep.id);
+      }
+    });
+
+    // A backlog longer than one fan-out batch (5,000 events) is delivered whole without waiting for the poll: the
+    // worker used to fan out the next batch only at its next poll (here an hour away). The timeout guards a hang.
+    test('a backlog longer than one fan-out batch is delivered without waiting for the poll', { timeout: 180_000 }, async () => {
+      const ep = await endpoint();
+      const backlog = 5_050;
+      await (h.store as SqlStore).bulkCreate(h.org.id, 'User', Array.from({ length: backlog }, (_, i) => user(`backlog-${i}@example.com`)));
+      const mark = receiver.received.length;
+      let arrived!: () => void;
+      const all = new Promise<void>((resolve) => (arrived = resolve));
+      receiver.answer = (_r, i) => {
+        if (i + 1 - mark === backlog) arrived();
+        return { status: 200 };
+      };
+      const w = new DeliveryWorker({ store: h.store, allowHttp: true, pollMs: 3_600_000 });
+      try {
+        w.start();
+        await all;
+        const ids = new Set(receiver.received.slice(mark).map((r) => r.event.data.userName as string));
+        assert.equal(ids.size, backlog);
+      } finally {
+        receiver.answer = () => ({ status: 200 });
+        await w.stop();
         await deleteEndpoint(ep.id);
       }
     });
