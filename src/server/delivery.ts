@@ -227,9 +227,11 @@ export class DeliveryWorker {
   /** One round: fan out when due, then claim for and start what each endpoint has room for. Returns the deliveries claimed. */
   private async step(): Promise<number> {
     if (this.fanOutDue) {
-      // An endpoint still behind after one batch (a backlog) is fanned out again next round, not at the next poll:
-      // waiting for the poll left the worker idle for a second after every batch of 5,000 (a fifth of a drain).
-      this.fanOutDue = !(await this.store.fanOutEvents()).caughtUp;
+      // Cleared before the fan-out, so that an event committed while it runs asks for the next one. An endpoint still
+      // behind after one batch (a backlog) is fanned out again next round, not at the next poll: waiting for the
+      // poll left the worker idle for a second after every batch of 5,000 (a fifth of a drain).
+      this.fanOutDue = false;
+      if (!(await this.store.fanOutEvents()).caughtUp) this.fanOutDue = true;
     }
     const nowMs = this.now();
     if (this.endpoints === null || nowMs - this.endpoints.readAt >= this.pollMs) this.endpoints = { list: await this.store.activeEndpoints(), readAt: nowMs };

@@ -405,6 +405,38 @@ for (const backend of backends()) {
       }
     });
 
+    // An event committed while the worker fans out asks for another fan-out: once it was forgotten, and the event
+    // waited for the next poll (here an hour away). The timeout guards that hang.
+    test('an event committed during a fan-out is delivered without waiting for the poll', { timeout: 120_000 }, async () => {
+      const ep = await endpoint();
+      let writeDuringFanOut = true;
+      const store: typeof h.store = Object.create(h.store);
+      store.fanOutEvents = async () => {
+        const result = await h.store.fanOutEvents();
+        if (writeDuringFanOut) {
+          writeDuringFanOut = false;
+          await h.store.create(h.org.id, 'User', user('during-fan-out@example.com'));
+        }
+        return result;
+      };
+      let arrived!: () => void;
+      const delivered = new Promise<void>((resolve) => (arrived = resolve));
+      receiver.answer = (r) => {
+        if (r.event.data.userName === 'during-fan-out@example.com') arrived();
+        return { status: 200 };
+      };
+      const w = new DeliveryWorker({ store, allowHttp: true, pollMs: 3_600_000 });
+      try {
+        await scim('POST', '/Users', { body: user('before-fan-out@example.com') });
+        w.start();
+        await delivered;
+      } finally {
+        receiver.answer = () => ({ status: 200 });
+        await w.stop();
+        await deleteEndpoint(ep.id);
+      }
+    });
+
     test('metrics: events written, deliveries by outcome, delivery latency, oldest undelivered event', async () => {
       const ep = await endpoint();
       const metrics = new EventMetrics();
