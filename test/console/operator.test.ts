@@ -217,6 +217,9 @@ describe('the operator console in Chromium', () => {
     await until('the replay', () => updates().length >= 2);
     assert.equal(updates().length, 2, 'the replay arrived');
     assert.equal(updates()[1].headers['webhook-id'], updates()[0].headers['webhook-id'], 'a replay carries the same event id');
+    // The page looks again while a delivery is pending: the replay's row turns succeeded without a click on Refresh.
+    await succeeded.nth(1).waitFor({ timeout: PATIENCE_MS });
+    assert.equal(await page.getByRole('row').filter({ hasText: 'pending' }).count(), 0);
     await page.getByRole('button', { name: 'Reveal secret' }).click();
     assert.equal(await page.getByRole('textbox', { name: 'Signing secret', exact: true }).inputValue(), secret);
 

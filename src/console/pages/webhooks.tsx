@@ -1,5 +1,5 @@
 /** Webhook endpoints: create, secret reveal and rotation, a test event, deliveries with replay. */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, query, type ListPage } from '../lib/api.ts';
 import { Link, seg } from '../lib/router.tsx';
 import type { Delivery, Organization, Webhook } from '../lib/types.ts';
@@ -100,6 +100,13 @@ export function WebhookPage({ org, webhookId }: { org: Organization; webhookId: 
   const [status, setStatus] = useState('');
   const pager = usePager(status);
   const deliveries = useAsync(() => api<ListPage<Delivery>>('GET', `${base}/deliveries${query({ status, after: pager.cursor, limit: 50 })}`), [base, status, pager.cursor]);
+  // While a delivery is pending (a replay just asked for, or one being retried), look again every 2 seconds.
+  const pending = deliveries.data?.data.some((d) => d.status === 'pending') ?? false;
+  useEffect(() => {
+    if (!pending || deliveries.loading) return;
+    const timer = setTimeout(deliveries.reload, 2000);
+    return () => clearTimeout(timer);
+  }, [pending, deliveries.loading, deliveries.reload]);
   const [secret, setSecret] = useState<{ value: string; rotated: boolean } | null>(null);
   const [test, setTest] = useState<TestResult | null>(null);
   return (
