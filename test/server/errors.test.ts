@@ -156,6 +156,9 @@ async function rawPosts(
         res.on('end', () => resolve({ status: res.statusCode, text }));
       });
       req.on('error', (err) => resolve({ error: err.code || err.message }));
+      // A write still under way when the server closes after answering fails on the socket alone, once the
+      // request has its response: that error is expected here, and unhandled it ended this client process.
+      req.on('socket', (socket) => socket.on('error', () => {}));
       if (chunked) {
         for (let at = 0; at < body.length; at += 1024 * 1024) req.write(body.subarray(at, at + 1024 * 1024));
         req.end();
