@@ -154,12 +154,16 @@ function rolesSuite(label: string, open: () => Promise<StoreHarness>): void {
       assert.equal((await store.findRoleMapping(org, { by: 'externalId', value: 'okta-00g1' }))?.id, later.id);
       assert.equal(await store.findRoleMapping(org, { by: 'externalId', value: 'OKTA-00G1' }), null, 'externalId is case-exact');
 
-      // Pages of rules, oldest first.
+      // Pages of rules, oldest first; two rules created in the same millisecond come in id order.
+      const all = (await store.listRoleMappings(org, { limit: 5 })).mappings;
+      assert.equal(all.length, 2);
+      assert.ok(all[0].created < all[1].created || (all[0].created === all[1].created && all[0].id < all[1].id));
+      if (all[0].created !== all[1].created) assert.equal(all[1].id, later.id);
       const first = await store.listRoleMappings(org, { limit: 1 });
-      assert.equal(first.mappings.length, 1);
+      assert.deepEqual(first.mappings.map((m) => m.id), [all[0].id]);
       assert.ok(first.next);
       const second = await store.listRoleMappings(org, { limit: 5, after: first.next });
-      assert.deepEqual(second.mappings.map((m) => m.id), [later.id]);
+      assert.deepEqual(second.mappings.map((m) => m.id), [all[1].id]);
       assert.equal(second.next, null);
     });
 
