@@ -4,7 +4,9 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Store, WebhookDelivery, WebhookEndpoint } from '../store/types.ts';
-import { deliveryOptions, openConfiguredStore, positiveInteger, print, startBackgroundWork, storeOptions, withStore } from './server.ts';
+import { deliveryOptions, logLevel, openConfiguredStore, positiveInteger, print, startBackgroundWork, storeOptions, withStore } from './server.ts';
+import { optionsFromEnvironment } from './env.ts';
+import { stopOnSignals } from './signals.ts';
 import type { DeliveryFlags, StoreFlags } from './server.ts';
 
 type Json = { json?: boolean };
@@ -263,12 +265,14 @@ export function registerEventCommands(program: Command): void {
   });
 
   // ---------------------------------------------------------------------------------------------- deliver
-  deliveryOptions(
-    storeOptions(
-      program
-        .command('deliver')
-        .description('Deliver webhooks (and purge expired events) without serving HTTP; run beside `serve --no-deliver`')
-        .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info'),
+  optionsFromEnvironment(
+    deliveryOptions(
+      storeOptions(
+        program
+          .command('deliver')
+          .description('Deliver webhooks (and purge expired events) without serving HTTP; run beside `serve --no-deliver`')
+          .addOption(new Option('--log-level <level>', 'pino log level (logs go to stderr)').argParser(logLevel).default('info')),
+      ),
     ),
   ).action(async (flags: StoreFlags & DeliveryFlags & { logLevel: string }) => {
     const [{ pino }, { EventMetrics }] = await Promise.all([import('pino'), import('../server/event-metrics.ts')]);
@@ -276,7 +280,6 @@ export function registerEventCommands(program: Command): void {
     const store = await openConfiguredStore(flags);
     const metrics = new EventMetrics();
     const stop = await startBackgroundWork(store, flags, logger, metrics);
-    print('delivering webhooks');
     const shutdown = () => {
       stop()
         .then(() => store.close())
@@ -285,7 +288,8 @@ export function registerEventCommands(program: Command): void {
           () => process.exit(1),
         );
     };
-    process.once('SIGTERM', shutdown);
-    process.once('SIGINT', shutdown);
+    stopOnSignals(shutdown);
+    // After the handlers, as serve's "listening on": whoever waits for this line may signal at once.
+    print('delivering webhooks');
   });
 }

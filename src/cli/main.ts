@@ -1,6 +1,7 @@
 /** The `scimkit` command: wires the layers together. Each command group lives in its own module. */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { maskPassword } from '../sql/url.ts';
 import { registerServerCommands } from './server.ts';
 import { registerConnectorCommands } from './connector.ts';
 import { registerEventCommands } from './events.ts';
@@ -17,7 +18,9 @@ export function buildProgram(): Command {
   const program = new Command('scimkit')
     .description('SCIM 2.0 service provider and sync connector')
     .version(version())
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Errors may quote a flag's or a variable's value: a database or Redis URL keeps its password out of them.
+    .configureOutput({ outputError: (text, write) => write(maskPassword(text)) });
   // Command groups register themselves here.
   registerServerCommands(program);
   registerEventCommands(program);

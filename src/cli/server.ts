@@ -6,6 +6,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { maskPassword } from '../sql/url.ts';
+import { explicitSettings, optionsFromEnvironment } from './env.ts';
+import { stopOnSignals } from './signals.ts';
 import { isScimError } from '../scim/errors.ts';
 import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim/limits.ts';
 import { defaultConnectionLimits, FILE_HEADROOM, openFileLimit } from '../server/connections.ts';
@@ -36,14 +39,61 @@ export interface StoreFlags {
   passwordHashingPerOrg?: number;
 }
 
+/** A value that must not be blank (a path, a host name). */
+function nonEmpty(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('must not be empty');
+  return value;
+}
+
+/** A URL with one of `schemes` (`postgres:`), for the store and Redis; messages never repeat its password. */
+function urlOf(schemes: readonly string[], example: string): (value: string) => string {
+  return (value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new InvalidArgumentError(`must be a URL such as ${example}`);
+    }
+    if (!schemes.includes(url.protocol)) throw new InvalidArgumentError(`must be a URL such as ${example} (${schemes.join(' or ')})`);
+    return value;
+  };
+}
+
+/** `--public-url`: the scheme and authority clients reach the server at, nothing after them. */
+function publicUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be a URL such as https://scim.example.com');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new InvalidArgumentError('must be http:// or https:// with a host and nothing after it, such as https://scim.example.com');
+  }
+  return url.origin;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function logLevel(value: string): string {
+  const level = value.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
+
+/** The options naming the store, which every command that opens it takes, each with its environment variable. */
 export function storeOptions(command: Command): Command {
   return command
-    .addOption(new Option('--db <path>', 'SQLite database file').default(DEFAULT_DB_PATH).conflicts('postgres'))
-    .addOption(new Option('--postgres <url>', 'PostgreSQL connection URL (instead of the SQLite file)').env('SCIMKIT_POSTGRES_URL'))
+    .addOption(new Option('--db <path>', 'SQLite database file').argParser(nonEmpty).default(DEFAULT_DB_PATH).env('SCIMKIT_DB').conflicts('postgres'))
     .addOption(
-      new Option('--secret-key-file <path>', 'file holding the 32-byte key that encrypts webhook secrets (default with --db: <db>.key, created 0600)').env(
-        'SCIMKIT_SECRET_KEY_FILE',
-      ),
+      new Option('--postgres <url>', 'PostgreSQL connection URL (instead of the SQLite file)')
+        .argParser(urlOf(['postgres:', 'postgresql:'], 'postgres://localhost:5432/scimkit'))
+        .env('SCIMKIT_POSTGRES_URL'),
+    )
+    .addOption(
+      new Option('--secret-key-file <path>', 'file holding the 32-byte key that encrypts webhook secrets (default with --db: <db>.key, created 0600)')
+        .argParser(nonEmpty)
+        .env('SCIMKIT_SECRET_KEY_FILE'),
     );
 }
 
@@ -333,7 +383,36 @@ export async function startBackgroundWork(
   };
 }
 
-async function serve(flags: ServeFlags): Promise<void> {
+/**
+ * What `serve` prints before it starts: where its data lives, where rate limits are counted, and every setting that
+ * came from a flag or the environment (URLs without their passwords; the secret key itself never).
+ */
+function startupReport(flags: ServeFlags, command: Command): string[] {
+  const lines: string[] = [];
+  const from = (key: string, env: string) => {
+    const source = command.getOptionValueSource(key);
+    return source === 'env' ? ` (from ${env})` : source === 'cli' ? ' (from the command line)' : ' (default)';
+  };
+  if (flags.postgres) lines.push(`Data: PostgreSQL at ${maskPassword(flags.postgres)}${from('postgres', 'SCIMKIT_POSTGRES_URL')}`);
+  else lines.push(`Data: SQLite file ${resolve(flags.db ?? DEFAULT_DB_PATH)}${from('db', 'SCIMKIT_DB')}`);
+  const fromEnv = process.env.SCIMKIT_SECRET_KEY !== undefined && process.env.SCIMKIT_SECRET_KEY.trim() !== '';
+  const keyFile = flags.secretKeyFile ?? (flags.postgres ? undefined : `${resolve(flags.db ?? DEFAULT_DB_PATH)}.key`);
+  lines.push(
+    `Webhook secret key: ${fromEnv ? 'from SCIMKIT_SECRET_KEY' : keyFile !== undefined ? `file ${keyFile}` : 'none (set SCIMKIT_SECRET_KEY or --secret-key-file to store webhook secrets)'}`,
+  );
+  lines.push(flags.redis ? `Rate limits: counted in Redis at ${maskPassword(flags.redis)}${from('redis', 'SCIMKIT_REDIS_URL')}` : 'Rate limits: counted in this process');
+  const shown = (value: unknown) => maskPassword(Array.isArray(value) ? value.join(',') : String(value));
+  const settings = explicitSettings(command);
+  const byFlag = settings.filter((s) => s.source === 'cli').map((s) => (typeof s.value === 'boolean' ? s.flag : `${s.flag} ${shown(s.value)}`));
+  const byEnv = settings.filter((s) => s.source === 'env').map((s) => `${s.env}=${shown(s.value)}`);
+  lines.push(`Settings from flags: ${byFlag.length ? byFlag.join(', ') : 'none'}`);
+  lines.push(`Settings from the environment: ${byEnv.length ? byEnv.join(', ') : 'none'}`);
+  lines.push('Every other setting has its default (scimkit serve --help lists them, with their variables).');
+  return lines;
+}
+
+async function serve(flags: ServeFlags, command: Command): Promise<void> {
+  for (const line of startupReport(flags, command)) print(line);
   const [{ pino }, { buildServer }, { createRateLimiter }, { EventMetrics }] = await Promise.all([
     import('pino'),
     import('../server/app.ts'),
@@ -396,9 +475,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       print(`SCIM base URL: ${url}${basePath(created.orgId)}`);
       print(`Bearer token (shown once, store it now): ${created.secret}`);
     }
-    // Before the line tests and scripts wait for, so that a signal right after it finds the handlers below in place.
     const stopBackground = await startBackgroundWork(store, flags, app.log, eventMetrics);
-    print(`listening on ${address}`);
 
     const limiter = rateLimiter;
     let stopping = false;
@@ -423,8 +500,10 @@ async function serve(flags: ServeFlags): Promise<void> {
           },
         );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    stopOnSignals(stop);
+    // Only now: whoever waits for this line may signal at once, and a signal before the handlers kills the process
+    // without closing the store (it happened to the tests, with PostgreSQL, 3 starts in 4).
+    print(`listening on ${address}`);
   } catch (err) {
     await rateLimiter?.close().catch(() => {});
     await store.close().catch(() => {});
@@ -444,11 +523,11 @@ export function registerServerCommands(program: Command): void {
     program
       .command('serve')
       .description('Run the SCIM 2.0 service provider')
-      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--host <host>', 'address to listen on', nonEmpty, '127.0.0.1')
       .option('--port <port>', 'port to listen on (0 picks a free one)', port, 8080)
-      .option('--redis <url>', 'share rate-limit counters through Redis (several processes on one PostgreSQL)')
-      .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values')
-      .option('--log-level <level>', 'pino log level (logs go to stderr)', 'info')
+      .option('--redis <url>', 'share rate-limit counters through Redis (several processes on one PostgreSQL)', urlOf(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'))
+      .option('--public-url <url>', 'scheme and host clients reach the server at, for Location and $ref values', publicUrl)
+      .addOption(new Option('--log-level <level>', 'pino log level (logs go to stderr)').argParser(logLevel).default('info'))
       .option('--request-log <entries>', "SCIM requests kept in each organization's request log, shown in the console (0 keeps none)", nonNegativeInteger, 1000)
       .option('--no-console', 'do not serve the admin console at /admin (the management API stays)')
       .option('--user-cache <entries>', 'with the SQLite file: users kept in memory for repeated reads (0 keeps none)', nonNegativeInteger, DEFAULT_USER_CACHE_ENTRIES)
@@ -468,13 +547,19 @@ export function registerServerCommands(program: Command): void {
           `  userName, a Group's displayName, externalId   ${MAX_INDEXED_CHARS} characters (indexed)\n` +
           `  any other string value                         ${MAX_STRING_CHARS.toLocaleString('en')} characters\n` +
           `  a whole resource (without a Group's members)   ${MAX_RESOURCE_BYTES / 1024} KiB of JSON\n` +
+          `\nEvery option also comes from the environment variable shown beside it (a switch takes true or false);\n` +
+          `a flag wins over its variable, and a bad value stops the start. SCIMKIT_SECRET_KEY (32 bytes, base64 or hex)\n` +
+          `gives the webhook-secret key itself instead of --secret-key-file.\n` +
           `See docs/server.md.`,
       ),
   );
-  deliveryOptions(serveCommand).action(async (flags: ServeFlags) => serve(flags).catch((err: Error) => {
-    process.stderr.write(`scimkit serve: ${err.message}\n`);
-    process.exit(1);
-  }));
+  // Every serve option, delivery's included, also comes from the environment (PORT, as platforms set it).
+  optionsFromEnvironment(deliveryOptions(serveCommand), { port: 'PORT', redis: 'SCIMKIT_REDIS_URL' }).action(async (flags: ServeFlags, command: Command) =>
+    serve(flags, command).catch((err: Error) => {
+      process.stderr.write(`scimkit serve: ${maskPassword(err.message)}\n`);
+      process.exit(1);
+    }),
+  );
 
   const orgs = program.command('orgs').description('Manage organizations (tenants)');
   storeOptions(

@@ -4,9 +4,9 @@
  */
 export type DatabaseUrl = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
 
-/** The URL with any password masked, for messages. */
+/** The text with the credentials of any URL in it masked (`postgres://***@host/db`), for messages. */
 export function maskPassword(value: string): string {
-  return value.replace(/\/\/[^@/]*@/, '//***@');
+  return value.replace(/\/\/[^@/\s]*@/g, '//***@');
 }
 
 function quote(value: string): string {

@@ -226,7 +226,7 @@ test('serve --user-cache: the default it shows is the store\'s, and a bad value 
   const { DEFAULT_USER_CACHE_ENTRIES } = await import('../../src/store/index.ts');
   const help = await cli('serve', '--help');
   assert.equal(help.code, 0);
-  assert.match(help.stdout.replace(/\s+/g, ' '), new RegExp(`--user-cache <entries> .*\\(default: ${DEFAULT_USER_CACHE_ENTRIES}\\)`));
+  assert.match(help.stdout.replace(/\s+/g, ' '), new RegExp(`--user-cache <entries> .*\\(default: ${DEFAULT_USER_CACHE_ENTRIES}, env: [A-Z_]+\\)`));
   const bad = await cli('serve', '--user-cache', '-1');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--user-cache/);
@@ -253,7 +253,7 @@ test('serve --trust-proxy: behind a trusted proxy, failed authentications count 
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--trust-proxy/);
   const help = await cli('serve', '--help');
-  assert.match(help.stdout.replace(/\s+/g, ' '), /--trust-proxy <proxies> .*\(default: none\)/);
+  assert.match(help.stdout.replace(/\s+/g, ' '), /--trust-proxy <proxies> .*\(default: none, env: [A-Z_]+\)/);
 });
 
 test('serve caps connections per address and times out slow requests, as its options say', async () => {
@@ -287,11 +287,11 @@ test('serve caps connections per address and times out slow requests, as its opt
   }
   const help = (await cli('serve', '--help')).stdout.replace(/\s+/g, ' ');
   for (const pattern of [
-    /--max-connections <n> .*\(default: (the open-file limit \(\d+\) minus 256, at most 10000: )?\d+\)/,
-    /--max-connections-per-address <n> .*\(default: 256\)/,
-    /--headers-timeout <seconds> .*\(default: 10\)/,
-    /--request-timeout <seconds> .*\(default: 30\)/,
-    /--keep-alive-timeout <seconds> .*\(default: 72\)/,
+    /--max-connections <n> .*\(default: (the open-file limit \(\d+\) minus 256, at most 10000: )?\d+, env: [A-Z_]+\)/,
+    /--max-connections-per-address <n> .*\(default: 256, env: [A-Z_]+\)/,
+    /--headers-timeout <seconds> .*\(default: 10, env: [A-Z_]+\)/,
+    /--request-timeout <seconds> .*\(default: 30, env: [A-Z_]+\)/,
+    /--keep-alive-timeout <seconds> .*\(default: 72, env: [A-Z_]+\)/,
   ]) assert.match(help, pattern);
   const bad = await cli('serve', '--headers-timeout', '0');
   assert.notEqual(bad.code, 0);
@@ -369,9 +369,9 @@ test('serve --password-hashing-per-org bounds one organization\'s password hashi
     rmSync(dir, { recursive: true, force: true });
   }
   const help = (await cli('serve', '--help')).stdout.replace(/\s+/g, ' ');
-  assert.match(help, /--password-hashing-concurrency <n> .*\(default: one less than the cores, 1 to 3: [123]\)/);
-  assert.match(help, /--password-hashing-per-org <n> .*\(default: 32\)/);
-  assert.match(help, /--metrics-max-orgs <n> .*\(default: 1000\)/);
+  assert.match(help, /--password-hashing-concurrency <n> .*\(default: one less than the cores, 1 to 3: [123], env: [A-Z_]+\)/);
+  assert.match(help, /--password-hashing-per-org <n> .*\(default: 32, env: [A-Z_]+\)/);
+  assert.match(help, /--metrics-max-orgs <n> .*\(default: 1000, env: [A-Z_]+\)/);
   const bad = await cli('serve', '--password-hashing-concurrency', '0');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--password-hashing-concurrency/);
