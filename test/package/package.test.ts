@@ -252,6 +252,36 @@ console.log(status, filter, userSchema, config, wrong);
     }
   });
 
+  test('SIGTERM to the npx process alone stops npx scimkit serve and frees its port', async () => {
+    // npx runs scimkit through a `sh -c` that does not pass signals on; scimkit notices its parent is gone.
+    const child = spawn(NPX, ['--offline', 'scimkit', 'serve', '--port', '0', '--log-level', 'warn'], { cwd: appDir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const origin = await new Promise<string>((resolve, reject) => {
+      let stdout = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        const m = /^listening on (http:\/\/\S+)$/m.exec(stdout);
+        if (m) resolve(m[1]);
+      });
+      void exited.then((code) => reject(new Error(`npx scimkit serve exited (${code}) before listening: ${stderr}`)));
+    });
+    assert.equal((await fetch(`${origin}/healthz`)).status, 200);
+    child.kill('SIGTERM');
+    await exited;
+    // Wait for the port to close (the server notices within its half-second poll, then shuts down gracefully).
+    for (let i = 0; ; i++) {
+      try {
+        await fetch(`${origin}/healthz`);
+      } catch {
+        break;
+      }
+      assert.ok(i < 300, `${origin} still answers after npx was stopped`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+
   test('npx scimkit seed without faker says how to install it', async () => {
     const result = await exec(NPX, ['--offline', 'scimkit', 'seed', '--url', 'http://127.0.0.1:9/scim/v2', '--token', 'x'], appDir());
     assert.equal(result.code, 1);
