@@ -4,15 +4,19 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type ConnectorConfig } from '../connector/config.ts';
-import { openDestination } from '../connector/destination/index.ts';
 import { STREAMS, type Destination, type TableCounts } from '../connector/destination/types.ts';
 import { DuckDbBusy } from '../sql/duckdb.ts';
 import { createLogger, createRedactor, type Redactor } from '../connector/log.ts';
 import { createProgress, formatSummary, type ProgressSink } from '../connector/progress.ts';
 import { TABLES, type TableName } from '../connector/tables.ts';
 import { createInterface } from 'node:readline/promises';
-import { probe } from '../connector/source.ts';
-import { clientFor, runSync } from '../connector/sync.ts';
+
+// The sync engine and the source bring the HTTP client (undici, about 0.1 s to load), the destinations their
+// database drivers: loaded by the commands that use them, not by `scimkit --help` or `scimkit serve`.
+const engine = () => import('../connector/sync.ts');
+const source = () => import('../connector/source.ts');
+const openDestination: typeof import('../connector/destination/index.ts').openDestination = async (...args) =>
+  (await import('../connector/destination/index.ts')).openDestination(...args);
 
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -61,6 +65,7 @@ const INTERRUPTED = 130;
 
 async function syncCommand(flags: SyncFlags): Promise<void> {
   await withConfig(flags.config, async (config, redact) => {
+    const { runSync } = await engine();
     const logger = createLogger({ debug: config.enableDebugLogging, redact });
     let stopping = false;
     let wake: (() => void) | null = null;
@@ -150,6 +155,7 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
 
 async function checkCommand(flags: { config: string; json?: boolean }): Promise<void> {
   await withConfig(flags.config, async (config) => {
+    const [{ clientFor }, { probe }] = await Promise.all([engine(), source()]);
     const { http, logger } = clientFor(config);
     try {
       const caps = await probe(http, { maxRecordsPerPage: config.maxRecordsPerPage, incremental: config.enableIncrementalSync });

@@ -9,17 +9,19 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig, type ConnectorConfig } from '../connector/config.ts';
 import { createRedactor, type Redactor } from '../connector/log.ts';
-import {
-  airbyteCheck, airbyteRead, catalogLine, connectionStatusLine, parseConfiguredCatalog, specLine, traceErrorLine,
-} from '../connector/platforms/airbyte.ts';
-import { classifyFailure, PlatformInputError } from '../connector/platforms/errors.ts';
+
+// Loaded when an airbyte command runs: they bring the connector's HTTP client (undici, about 0.1 s to load), which
+// `scimkit --help` and the other commands do not need.
+const airbyteShell = () => import('../connector/platforms/airbyte.ts');
+const platformErrors = () => import('../connector/platforms/errors.ts');
 
 const write = (text: string): void => {
   process.stdout.write(text);
 };
 
 /** A JSON file the platform handed over (catalog, state), and its size. Its text is never quoted: a state may be large. */
-function readJson(path: string, what: string): { value: unknown; bytes: number } {
+async function readJson(path: string, what: string): Promise<{ value: unknown; bytes: number }> {
+  const { PlatformInputError } = await platformErrors();
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -34,7 +36,8 @@ function readJson(path: string, what: string): { value: unknown; bytes: number }
 }
 
 /** Reports a failure as a TRACE error and sets the exit code (2 for something to fix in the inputs, else 1). */
-function fail(err: unknown, redact: Redactor): void {
+async function fail(err: unknown, redact: Redactor): Promise<void> {
+  const [{ classifyFailure }, { traceErrorLine }] = await Promise.all([platformErrors(), airbyteShell()]);
   const failure = classifyFailure(err, redact);
   write(traceErrorLine(failure.kind, failure.message));
   process.exitCode = failure.kind === 'config' ? 2 : 1;
@@ -48,7 +51,7 @@ function withConfig(path: string, fn: (config: ConnectorConfig, redact: Redactor
       redact = createRedactor([config.bearerToken]);
       await fn(config, redact);
     } catch (err) {
-      fail(err, redact);
+      await fail(err, redact);
     }
   })();
 }
@@ -67,13 +70,14 @@ export function registerPlatformCommands(program: Command): void {
   airbyte
     .command('spec')
     .description('Print the SPEC message: the settings, as in the config file of `scimkit sync`')
-    .action(() => write(specLine()));
+    .action(async () => write((await airbyteShell()).specLine()));
 
   airbyte
     .command('check')
     .description('Check the settings and the connection (CONNECTION_STATUS)')
     .requiredOption('--config <file>', 'connector config (JSON)')
     .action(async (flags: { config: string }) => {
+      const [{ airbyteCheck, connectionStatusLine }, { classifyFailure }] = await Promise.all([airbyteShell(), platformErrors()]);
       let config: ConnectorConfig;
       try {
         config = loadConfig(flags.config);
@@ -88,7 +92,7 @@ export function registerPlatformCommands(program: Command): void {
     .command('discover')
     .description('Print the CATALOG message: the users, groups and group_members streams')
     .requiredOption('--config <file>', 'connector config (JSON)')
-    .action((flags: { config: string }) => withConfig(flags.config, async () => write(catalogLine())));
+    .action((flags: { config: string }) => withConfig(flags.config, async () => write((await airbyteShell()).catalogLine())));
 
   airbyte
     .command('read')
@@ -98,8 +102,9 @@ export function registerPlatformCommands(program: Command): void {
     .option('--state <file>', 'the per-stream states of the last run (JSON)')
     .action((flags: { config: string; catalog: string; state?: string }) =>
       withConfig(flags.config, async (config, redact) => {
-        const streams = parseConfiguredCatalog(readJson(flags.catalog, 'catalog').value);
-        const state = flags.state === undefined ? undefined : readJson(flags.state, 'state');
+        const { airbyteRead, parseConfiguredCatalog } = await airbyteShell();
+        const streams = parseConfiguredCatalog((await readJson(flags.catalog, 'catalog')).value);
+        const state = flags.state === undefined ? undefined : await readJson(flags.state, 'state');
         const failed = await airbyteRead({ config, streams, state: state?.value, stateBytes: state?.bytes, write, redact });
         if (failed) process.exitCode = failed === 'config' ? 2 : 1;
       }),
