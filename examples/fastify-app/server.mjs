@@ -26,9 +26,7 @@ if ((await store.listOrganizations()).length === 0) {
   console.log(`bearer token ${secret}`);
 }
 
-const address = await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 3000) });
-console.log(`listening on ${address}`);
-
+// Before listening: a signal that arrives before its handler is in place ends the process without closing the store.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     await app.close();
@@ -36,3 +34,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     await store.close();
   });
 }
+
+const address = await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 3000) });
+console.log(`listening on ${address}`);
