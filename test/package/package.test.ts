@@ -168,7 +168,7 @@ console.log(JSON.stringify(out));
     if (process.env.SCIMKIT_TEST_POSTGRES_URL) assert.equal(out.afterPostgres, true);
   });
 
-  test('a TypeScript consumer, and the examples of docs/embedding.md, type-check under moduleResolution nodenext', async () => {
+  test('a TypeScript consumer, and the examples of docs/embedding.md and the README, type-check under moduleResolution nodenext', async () => {
     const app = appDir();
     writeFileSync(
       join(app, 'tsconfig.json'),
@@ -209,6 +209,10 @@ console.log(status, filter, userSchema, config, wrong);
     const snippets = [...doc.slice(0, doc.indexOf('<!-- api-reference:begin')).matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
     assert.ok(snippets.length >= 4, 'docs/embedding.md has its TypeScript examples');
     snippets.forEach((code, i) => writeFileSync(join(app, `doc-${i + 1}.ts`), code));
+    // And the README's, which show the embedded way of running.
+    const readme = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+    assert.ok(readme.some((code) => code.includes('scimPlugin')), 'the README shows scimPlugin');
+    readme.forEach((code, i) => writeFileSync(join(app, `doc-readme-${i + 1}.ts`), code));
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     const result = await exec(process.execPath, [tsc, '-p', 'tsconfig.json'], app);
     assert.equal(result.code, 0, result.stdout + result.stderr);
