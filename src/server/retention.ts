@@ -6,6 +6,7 @@
  */
 import type { Store } from '../store/types.ts';
 import type { WorkerLogger } from './delivery.ts';
+import { type Periodic, startPeriodic } from './periodic.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 const BATCH = 500;
@@ -20,8 +21,7 @@ export interface RetentionOptions {
 }
 
 export class EventRetention {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
+  private periodic: Periodic | null = null;
   private stopped = false;
 
   constructor(
@@ -47,25 +47,11 @@ export class EventRetention {
 
   /** Runs now and every ten minutes until stop(). */
   start(): void {
-    const tick = () => {
-      if (this.stopped || this.running) return;
-      this.running = this.runOnce()
-        .catch((err: unknown) => {
-          this.options.logger?.error({ err }, 'event retention failed');
-          return 0;
-        })
-        .finally(() => {
-          this.running = null;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, INTERVAL_MS);
-    this.timer.unref();
+    this.periodic = startPeriodic(() => this.runOnce(), INTERVAL_MS, (err) => this.options.logger?.error({ err }, 'event retention failed'));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.periodic?.stop();
   }
 }

@@ -6,12 +6,12 @@
  */
 import type { Store } from '../store/types.ts';
 import type { WorkerLogger } from './delivery.ts';
+import { type Periodic, startPeriodic } from './periodic.ts';
 
 const INTERVAL_MS = 5_000;
 
 export class RoleJobRunner {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private periodic: Periodic | null = null;
   private readonly stopping = new AbortController();
 
   constructor(
@@ -21,29 +21,19 @@ export class RoleJobRunner {
 
   /** Runs now and every five seconds until stop(). */
   start(): void {
-    const tick = () => {
-      if (this.running) return;
-      this.running = this.store
-        .runRoleJobs(undefined, this.stopping.signal)
-        .then(
-          (changed) => {
-            if (changed > 0) this.logger?.info({ changed }, 'role recomputation: users whose roles changed');
-          },
-          (err: unknown) => this.logger?.error({ err }, 'role recomputation failed'),
-        )
-        .finally(() => {
-          this.running = null;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, INTERVAL_MS);
-    this.timer.unref();
+    this.periodic = startPeriodic(
+      async () => {
+        const changed = await this.store.runRoleJobs(undefined, this.stopping.signal);
+        if (changed > 0) this.logger?.info({ changed }, 'role recomputation: users whose roles changed');
+      },
+      INTERVAL_MS,
+      (err) => this.logger?.error({ err }, 'role recomputation failed'),
+    );
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
     // The batch under way commits; the rest stays a job for the next start.
     this.stopping.abort();
-    await this.running;
+    await this.periodic?.stop();
   }
 }
