@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_CONCURRENCY_PER_ENDPOINT } from '../../src/server/delivery.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { SqlStore, Store } from '../../src/store/index.ts';
 import { prng } from '../prng.ts';
@@ -167,15 +168,29 @@ describe('webhook delivery across processes', () => {
     } finally {
       await store.close();
     }
-    const args = ['deliver', '--postgres', url, '--allow-http-webhooks', '--webhook-timeout', '10'];
+    // Whichever process starts first could drain the whole backlog before the other has begun (CI saw 0 and 3,000).
+    // So the receiver holds its answers until more requests wait at once than one process sends at a time: only then
+    // are both sending. The timeout is long enough for the second process to start while the first one's wait.
+    let held = 0;
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    receiver.answer = () => {
+      if (++held > DEFAULT_CONCURRENCY_PER_ENDPOINT) openGate();
+      return { after: gate };
+    };
+    const args = ['deliver', '--postgres', url, '--allow-http-webhooks', '--webhook-timeout', '60'];
     const workers = await Promise.all([start(args, env, 'delivering'), start(args, env, 'delivering')]);
-    await until(() => arrivals(receiver).size >= eventIds.size, 60_000);
+    try {
+      await until(() => arrivals(receiver).size >= eventIds.size, 120_000);
+    } finally {
+      receiver.answer = () => ({ status: 200 });
+    }
     for (const w of workers) w.child.kill('SIGTERM');
     for (const w of workers) assert.equal((await w.exit).code, 0);
     const counts = arrivals(receiver);
     assert.deepEqual(new Set(counts.keys()), eventIds, 'every event arrived');
     const twice = [...counts.values()].filter((c) => c > 1).length;
-    assert.equal(twice, 0, 'no event twice: no lease expired (10 s timeout, answers in milliseconds)');
+    assert.equal(twice, 0, 'no event twice: no lease expired (60 s timeout, answers in milliseconds once both send)');
     // Both processes took part: each logs how many deliveries it completed when it stops.
     const delivered = workers.map((w) => Number(/"succeeded":(\d+)/.exec(w.stderr())?.[1] ?? -1));
     t.diagnostic(`deliveries per process: ${delivered.join(', ')}`);

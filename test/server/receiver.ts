@@ -14,6 +14,8 @@ export interface Answer {
   readonly headers?: Record<string, string>;
   /** Never answer (the sender's timeout decides). */
   readonly hang?: boolean;
+  /** Answer once this settles. */
+  readonly after?: Promise<unknown>;
 }
 
 export interface Receiver {
@@ -45,8 +47,12 @@ export async function startReceiver(path = '/hook'): Promise<Receiver> {
       receiver.received.push(got);
       const answer = receiver.answer(got, index);
       if (answer.hang) return;
-      res.writeHead(answer.status ?? 200, answer.headers ?? {});
-      res.end('ok');
+      const respond = () => {
+        res.writeHead(answer.status ?? 200, answer.headers ?? {});
+        res.end('ok');
+      };
+      if (answer.after) void answer.after.finally(respond);
+      else respond();
     });
   });
   server.on('connection', (socket: Socket) => {
