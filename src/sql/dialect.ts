@@ -4,7 +4,7 @@
  * these interfaces. `Dialect` is what every database supplies; `JsonDialect` adds the queries into JSON documents
  * that the store's filters and sorting need. A DuckDB dialect (for the connector) needs only `Dialect`.
  */
-import { raw, sql } from './builder.ts';
+import { join, list, raw, sql } from './builder.ts';
 import type { Sql } from './builder.ts';
 
 /** The databases scimkit speaks (DuckDB for the connector's DuckDB destination). */
@@ -12,6 +12,18 @@ export type DialectName = 'sqlite' | 'postgres' | 'duckdb';
 
 /** Portable column types; each dialect declares them as its own SQL type (Dialect.columnType). */
 export type ColumnType = 'text' | 'integer' | 'boolean' | 'timestamp' | 'json';
+
+/** A column of JsonDialect.rows: its name and what it holds. */
+export interface TableColumn {
+  readonly name: string;
+  readonly type: 'text' | 'integer';
+}
+
+/** JsonDialect.rows as a multi-row VALUES list (SQLite names its columns column1, column2, ...). */
+function valuesRows(alias: string, columns: readonly TableColumn[], rows: readonly (readonly unknown[])[]): Sql {
+  const names = raw(columns.map((c, i) => `column${i + 1} AS ${c.name}`).join(', '));
+  return sql`(SELECT ${names} FROM (VALUES ${join(rows.map((row) => sql`(${list(row)})`), ', ')})) AS ${raw(alias)}`;
+}
 
 /** A JSON value inside a row: `keys` below the JSON expression `json`; `each` marks a SQLite json_each row alias. */
 export interface JsonRef {
@@ -56,6 +68,12 @@ export interface Dialect {
 export interface JsonDialect extends Dialect {
   /** The databases whose JSON the store queries (DuckDB serves only the connector). */
   readonly name: 'sqlite' | 'postgres';
+  /**
+   * A table expression `alias` with these columns holding `rows` (each row a value per column, in order), for
+   * `INSERT ... SELECT` of many rows. PostgreSQL binds one array parameter per column (`unnest`), so the statement
+   * has a few parameters whatever the number of rows and takes no time to plan; the others bind a multi-row VALUES.
+   */
+  rows(alias: string, columns: readonly TableColumn[], rows: readonly (readonly unknown[])[]): Sql;
   /** The value at `ref` as SQL of `kind`, NULL when absent or JSON null. */
   scalar(ref: JsonRef, kind: ScalarKind): Sql;
   /** True when the value at `ref` is a scalar that is not null and not "" (the evaluator's `pr` for scalars). */
@@ -92,6 +110,7 @@ export const sqliteDialect: JsonDialect = {
   // A JSON array text; json_each names its element column `value`.
   values: (values) => sql`json_each(${JSON.stringify(values)})`,
   forUpdate: raw(''),
+  rows: valuesRows,
   transactionLock: () => null,
   lower: (expr) => sql`${raw(SQLITE_LOWER_FUNCTION)}(${expr})`,
   binary: (expr) => expr,
@@ -126,6 +145,10 @@ export const postgresDialect: JsonDialect = {
   jsonParam: (text) => sql`${text}::json`,
   values: (values) => sql`unnest(${[...values]}::text[]) AS values_list(value)`,
   forUpdate: raw(' FOR UPDATE'),
+  rows(alias, columns, rows) {
+    const arrays = columns.map((c, i) => sql`${rows.map((row) => row[i])}::${raw(c.type === 'integer' ? 'bigint' : 'text')}[]`);
+    return sql`unnest(${join(arrays, ', ')}) AS ${raw(`${alias}(${columns.map((c) => c.name).join(', ')})`)}`;
+  },
   transactionLock: (key) => sql`SELECT pg_advisory_xact_lock(${key})`,
   // The database's collation, not a column's "C" (resources.display is one), under which lower() folds only ASCII.
   lower: (expr) => sql`lower((${expr}) COLLATE "default")`,

@@ -12,7 +12,7 @@ import { ScimError } from '../scim/errors.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { GROUP, USER } from '../scim/schema/registry.ts';
 import { chunks, exec, first, join, list, raw, rows, sql } from '../sql/index.ts';
-import type { Op, Row, Sql } from '../sql/index.ts';
+import type { JsonDialect, Op, Row, Sql, TableColumn } from '../sql/index.ts';
 import type { ResourceKind } from './types.ts';
 
 /**
@@ -154,14 +154,23 @@ export function membershipEvent(type: 'group.member_added' | 'group.member_remov
   };
 }
 
-/** Rows per INSERT: 8 parameters each, far below both databases' limits, so 1,000 events are one statement. */
+/** Rows per INSERT: SQLite binds 6 parameters each (PostgreSQL 6 arrays), far below both databases' limits. */
 const EVENT_ROWS_PER_INSERT = 2000;
 
+const EVENT_ROW_COLUMNS: readonly TableColumn[] = [
+  { name: 'sequence', type: 'integer' },
+  { name: 'id', type: 'text' },
+  { name: 'type', type: 'text' },
+  { name: 'resource_id', type: 'text' },
+  { name: 'data', type: 'text' },
+  { name: 'previous', type: 'text' },
+];
+
 /**
- * Appends events to the organization's stream: one sequence reservation, then one multi-row INSERT per 2,000
- * events. Call it as the operation's last statements, so that the stream's row lock is held only until commit.
+ * Appends events to the organization's stream: one sequence reservation, then one INSERT per 2,000 events. Call it
+ * as the operation's last statements, so that the stream's row lock is held only until commit.
  */
-export function* appendEvents(orgId: string, now: string, events: readonly NewEvent[]): Op<void> {
+export function* appendEvents(dialect: JsonDialect, orgId: string, now: string, events: readonly NewEvent[]): Op<void> {
   if (events.length === 0) return;
   const reserved = yield* first<{ last_sequence: number | string }>(
     sql`INSERT INTO event_streams (org_id, last_sequence) VALUES (${orgId}, ${events.length})
@@ -173,9 +182,12 @@ export function* appendEvents(orgId: string, now: string, events: readonly NewEv
     const values = part.map((event) => {
       sequence++;
       const previous = event.previous === undefined ? null : JSON.stringify(event.previous);
-      return sql`(${orgId}, ${sequence}, ${newEventId()}, ${event.type}, ${event.resourceId}, ${now}, ${JSON.stringify(event.data)}, ${previous})`;
+      return [sequence, newEventId(), event.type, event.resourceId, JSON.stringify(event.data), previous];
     });
-    yield* exec(sql`INSERT INTO events (org_id, sequence, id, type, resource_id, occurred_at, data, previous) VALUES ${join(values, ', ')}`);
+    yield* exec(
+      sql`INSERT INTO events (org_id, sequence, id, type, resource_id, occurred_at, data, previous)
+        SELECT ${orgId}, e.sequence, e.id, e.type, e.resource_id, ${now}, e.data, e.previous FROM ${dialect.rows('e', EVENT_ROW_COLUMNS, values)}`,
+    );
   }
 }
 

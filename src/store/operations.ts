@@ -70,7 +70,7 @@ export interface OpContext {
  */
 export function* emit(ctx: OpContext, orgId: string, now: string, events: readonly NewEvent[]): Op<void> {
   if (events.length === 0 || ctx.writeEvents === false) return;
-  yield* appendEvents(orgId, now, events);
+  yield* appendEvents(ctx.dialect, orgId, now, events);
   const counts = ctx.eventsWritten;
   if (counts) for (const event of events) counts.set(event.type, (counts.get(event.type) ?? 0) + 1);
 }

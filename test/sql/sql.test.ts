@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { chunks, exec, first, join, list, PostgresRunner, raw, rows, sql, SqliteRunner, tryPostgresLock } from '../../src/sql/index.ts';
+import { chunks, exec, first, join, list, PostgresRunner, postgresDialect, raw, rows, sql, sqliteDialect, SqliteRunner, tryPostgresLock } from '../../src/sql/index.ts';
 import type { Migration, MigrationSet, Op, Runner } from '../../src/sql/index.ts';
 
 const POSTGRES_URL = process.env.SCIMKIT_TEST_POSTGRES_URL;
@@ -183,6 +183,22 @@ for (const [label, make] of targets) {
       assert.equal(statement.params.length, 1);
       const counted = await runner.run(() => first<{ n: number | string }>(statement), 'read');
       assert.equal(Number(counted?.n), 750);
+    });
+
+    test('dialect.rows: many rows of text and integers, any characters and NULL, insert as they are', async () => {
+      const dialect = target.name === 'sqlite' ? sqliteDialect : postgresDialect;
+      await runner.run(() => exec(raw(`CREATE TABLE copied (n BIGINT, t TEXT, u TEXT)`)), 'write');
+      const awkward = ['', 'NULL', 'null', '"quoted"', 'back\\slash', '{braces}', 'a,b', "it's", '\u00e9t\u00e9 \ud83d\ude00', '{"json":["x\\"y"]}', ' spaced '];
+      const wanted = Array.from({ length: 2500 }, (_, i) => [i * 1_000_003, awkward[i % awkward.length], i % 3 === 0 ? null : `u${i}`] as const);
+      const from = dialect.rows('r', [{ name: 'n', type: 'integer' }, { name: 't', type: 'text' }, { name: 'u', type: 'text' }], wanted);
+      if (target.name === 'postgres') assert.equal(from.params.length, 3);
+      const inserted = await runner.run(() => exec(sql`INSERT INTO copied (n, t, u) SELECT r.n, r.t, r.u FROM ${from}`), 'write');
+      assert.equal(inserted, wanted.length);
+      const found = await runner.run(() => rows<{ n: number | string; t: string; u: string | null }>(sql`SELECT n, t, u FROM copied ORDER BY n`), 'read');
+      assert.deepEqual(
+        found.map((r) => [Number(r.n), r.t, r.u]),
+        wanted.map((r) => [...r]),
+      );
     });
 
     test('columnType declares a table that holds each portable type', async () => {
