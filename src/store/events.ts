@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { ScimError } from '../scim/errors.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { GROUP, USER } from '../scim/schema/registry.ts';
-import { chunks, exec, first, join, list, raw, rows, sql } from '../sql/index.ts';
+import { chunks, exec, first, list, raw, rows, sql } from '../sql/index.ts';
 import type { JsonDialect, Op, Row, Sql, TableColumn } from '../sql/index.ts';
 import type { ResourceKind } from './types.ts';
 
