@@ -6,6 +6,7 @@
  */
 import { Agent, fetch } from 'undici';
 import { readRateLimit, RatePacer, realClock, type PacerClock } from './pacer.ts';
+import { MalformedJson } from './json-stream.ts';
 import type { Logger, Redactor } from './log.ts';
 
 export interface HttpStats {
@@ -41,10 +42,10 @@ export interface HttpClientOptions {
   readonly clock?: PacerClock;
 }
 
-export interface JsonResponse {
+export interface JsonResponse<T = unknown> {
   readonly status: number;
   readonly headers: Headers;
-  readonly body: unknown;
+  readonly body: T;
   /** The server's Date header in epoch ms, when sent: a server timestamp, unlike our clock. */
   readonly serverDate: number | null;
 }
@@ -131,30 +132,51 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
 /** A response too large to read; never retried (it would be as large next time). */
 class ResponseTooLarge extends Error {}
 
-/** Reads a body up to `max` bytes, without buffering past it. */
-async function readBody(res: Awaited<ReturnType<typeof fetch>>, max: number): Promise<string> {
+/**
+ * A body's text as it arrives, up to `max` bytes (a larger one throws ResponseTooLarge without being buffered).
+ * Stopping early cancels the rest of the body, so the connection is not left half read.
+ */
+async function* bodyText(res: Awaited<ReturnType<typeof fetch>>, max: number): AsyncGenerator<string> {
   const declared = Number(res.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > max) {
     await res.body?.cancel().catch(() => {});
     throw new ResponseTooLarge(`${declared}`);
   }
-  if (!res.body) return '';
-  const chunks: Buffer[] = [];
+  if (!res.body) return;
+  // The byte order mark is kept, as Buffer#toString keeps it: JSON.parse refuses it either way.
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Uint8Array).byteLength;
-    if (size > max) {
-      await res.body.cancel().catch(() => {});
-      throw new ResponseTooLarge(`more than ${max}`);
+  let finished = false;
+  try {
+    for await (const chunk of res.body) {
+      size += (chunk as Uint8Array).byteLength;
+      if (size > max) throw new ResponseTooLarge(`more than ${max}`);
+      const text = decoder.decode(chunk as Uint8Array, { stream: true });
+      if (text !== '') yield text;
     }
-    chunks.push(Buffer.from(chunk as Uint8Array));
+    finished = true;
+    const rest = decoder.decode();
+    if (rest !== '') yield rest;
+  } finally {
+    if (!finished) await res.body.cancel().catch(() => {});
   }
-  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readBody(res: Awaited<ReturnType<typeof fetch>>, max: number): Promise<string> {
+  let text = '';
+  for await (const part of bodyText(res, max)) text += part;
+  return text;
 }
 
 function mib(bytes: number): string {
   return `${Math.round((bytes / 1048576) * 10) / 10} MiB`;
 }
+
+/**
+ * Reads a successful response's body as it arrives, instead of as one string (a list page that may hold a very large
+ * group). It is called afresh on each attempt, and throws MalformedJson when the body is not valid JSON.
+ */
+export type BodyReader<T> = (text: AsyncIterable<string>) => Promise<T>;
 
 export interface RequestOptions {
   readonly query?: Readonly<Record<string, string | number | undefined>>;
@@ -197,7 +219,16 @@ export class HttpClient {
     return this.request('GET', path, { query });
   }
 
+  /** A GET whose successful body goes to `read` as it arrives (errors and retries as for any request). */
+  async stream<T>(path: string, query: RequestOptions['query'], read: BodyReader<T>): Promise<JsonResponse<T>> {
+    return this.send('GET', path, { query }, read);
+  }
+
   async request(method: string, path: string, options: RequestOptions = {}): Promise<JsonResponse> {
+    return this.send<unknown>(method, path, options, null);
+  }
+
+  private async send<T>(method: string, path: string, options: RequestOptions, read: BodyReader<T> | null): Promise<JsonResponse<T>> {
     const { logger, redact, timeoutMs, retryAttempts } = this.opts;
     const what = this.describe(method, path, options.query);
     const headers: Record<string, string> = {
@@ -236,29 +267,42 @@ export class HttpClient {
           logger.debug(`${what} -> ${res.status}, following the redirect to ${url.pathname}`);
           continue;
         }
-        const text = await readBody(res, maxBytes);
-        logger.debug(`${what} -> ${res.status} in ${this.clock.now() - startedAt} ms (attempt ${failures + 1})`);
-        let body: unknown = null;
-        let malformed = false;
-        if (text.trim() !== '') {
-          try {
-            body = JSON.parse(text);
-          } catch {
-            malformed = true;
-          }
-        }
-        if (res.status >= 200 && res.status < 300) {
-          if (!malformed) return { status: res.status, headers: res.headers as unknown as Headers, body, serverDate: serverMs };
-          failure = { reason: `${res.status} with a body that is not valid JSON`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
+        if (read && res.status >= 200 && res.status < 300) {
+          const outcome = await read(bodyText(res, maxBytes)).then(
+            (body) => ({ body, malformed: null }),
+            (err: unknown) => {
+              if (err instanceof MalformedJson) return { body: null, malformed: err.message };
+              throw err;
+            },
+          );
+          logger.debug(`${what} -> ${res.status} in ${this.clock.now() - startedAt} ms (attempt ${failures + 1}, read as a stream)`);
+          if (outcome.malformed === null) return { status: res.status, headers: res.headers as unknown as Headers, body: outcome.body as T, serverDate: serverMs };
+          failure = { reason: `${res.status} with a body that is not valid JSON (${outcome.malformed})`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
         } else {
-          const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), serverMs, this.clock.now());
-          const { detail, scimType } = explainErrorBody(body, text, redact);
-          const reason = `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim() + (detail ? `: ${detail}` : '') + (scimType ? ` (scimType ${scimType})` : '');
-          if (res.status === 429) this.stats.throttled += 1;
-          if (!isRetryableStatus(res.status)) throw new HttpError(redact(`${what} failed: ${reason}`), res.status, scimType, false);
-          // A 429 that says when to come back (Retry-After, or rate-limit headers) is the server pacing us, not an error.
-          const throttled = res.status === 429 && (retryAfterMs !== null || rate.limit !== null || rate.remaining !== null || rate.resetMs !== null);
-          failure = { reason, status: res.status, retryAfterMs, throttled, resetMs: rate.resetMs };
+          const text = await readBody(res, maxBytes);
+          logger.debug(`${what} -> ${res.status} in ${this.clock.now() - startedAt} ms (attempt ${failures + 1})`);
+          let body: unknown = null;
+          let malformed = false;
+          if (text.trim() !== '') {
+            try {
+              body = JSON.parse(text);
+            } catch {
+              malformed = true;
+            }
+          }
+          if (res.status >= 200 && res.status < 300) {
+            if (!malformed) return { status: res.status, headers: res.headers as unknown as Headers, body: body as T, serverDate: serverMs };
+            failure = { reason: `${res.status} with a body that is not valid JSON`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
+          } else {
+            const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), serverMs, this.clock.now());
+            const { detail, scimType } = explainErrorBody(body, text, redact);
+            const reason = `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim() + (detail ? `: ${detail}` : '') + (scimType ? ` (scimType ${scimType})` : '');
+            if (res.status === 429) this.stats.throttled += 1;
+            if (!isRetryableStatus(res.status)) throw new HttpError(redact(`${what} failed: ${reason}`), res.status, scimType, false);
+            // A 429 that says when to come back (Retry-After, or rate-limit headers) is the server pacing us, not an error.
+            const throttled = res.status === 429 && (retryAfterMs !== null || rate.limit !== null || rate.remaining !== null || rate.resetMs !== null);
+            failure = { reason, status: res.status, retryAfterMs, throttled, resetMs: rate.resetMs };
+          }
         }
       } catch (err) {
         if (err instanceof HttpError) throw err;

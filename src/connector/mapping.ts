@@ -15,16 +15,6 @@ export interface Row {
   readonly hash: string;
 }
 
-export interface MappedGroup {
-  readonly id: string;
-  readonly row: Row;
-  /**
-   * Members as sent, keyed by member id (a member listed twice counts once). Their rows are made on demand
-   * (memberRow), a chunk at a time, so a 100,000-member group never holds 100,000 rows at once.
-   */
-  readonly members: Map<string, Json>;
-}
-
 function obj(v: unknown): Json | null {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
 }
@@ -144,31 +134,26 @@ export function memberRow(groupId: string, memberId: string, member: Json): Row 
   return row(MEMBERS_TABLE, [groupId, memberId, text(member.type), text(member.display), JSON.stringify(member)]);
 }
 
+/** A member value's id (its `value`), or null when it is not an object with one. */
+export function memberIdOf(member: unknown): string | null {
+  const m = obj(member);
+  const id = m ? text(m.value) : null;
+  return id ? id : null;
+}
+
 /**
- * A group row and its memberships. The row's `raw` leaves out `members` (they live in group_members, one row each),
- * so a 100,000-member group does not also sit in one giant JSON cell.
+ * A group's row. Its `raw` leaves out `members` (they live in group_members, one row each), so a 100,000-member
+ * group does not also sit in one giant JSON cell; `memberCount` is how many distinct members it listed.
  */
-export function mapGroup(resource: Json): MappedGroup {
-  const id = resourceId(resource) as string;
-  const members = new Map<string, Json>();
-  const list = Array.isArray(resource.members) ? resource.members : [];
-  for (const m of list) {
-    const member = obj(m);
-    const memberId = member ? text(member.value) : null;
-    if (member && memberId) members.set(memberId, member);
-  }
+export function mapGroup(resource: Json, memberCount: number): Row {
   const meta = obj(resource.meta) ?? {};
-  return {
-    id,
-    members,
-    row: row(GROUPS_TABLE, [
-      id,
-      text(resource.displayName),
-      text(resource.externalId),
-      members.size,
-      timestamp(meta.created),
-      timestamp(meta.lastModified),
-      JSON.stringify(without(resource, 'members')),
-    ]),
-  };
+  return row(GROUPS_TABLE, [
+    resourceId(resource) as string,
+    text(resource.displayName),
+    text(resource.externalId),
+    memberCount,
+    timestamp(meta.created),
+    timestamp(meta.lastModified),
+    JSON.stringify(without(resource, 'members')),
+  ]);
 }

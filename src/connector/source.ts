@@ -3,6 +3,8 @@
  */
 import { extensionColumns, type ExtensionColumn } from './extensions.ts';
 import { HttpError, type HttpClient } from './http.ts';
+import { ListResponseReader } from './json-stream.ts';
+import { MemberSpool } from './member-spool.ts';
 import { lastModifiedMs, looseBool, type Json } from './mapping.ts';
 import type { StreamName, Strategy } from './destination/types.ts';
 
@@ -26,6 +28,8 @@ export interface ListPage {
   readonly totalResults: number | null;
   readonly nextCursor: string | null;
   readonly serverDate: number | null;
+  /** Where the groups' members went when they were streamed (listPage's `spoolMembers`); close it once written. */
+  readonly spool: MemberSpool | null;
 }
 
 /** A number sent as a number or a numeric string (the failure that crashed the example connector). */
@@ -39,7 +43,7 @@ function obj(v: unknown): Json | null {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
 }
 
-export function parseListResponse(body: unknown, what: string, serverDate: number | null): ListPage {
+export function parseListResponse(body: unknown, what: string, serverDate: number | null, spool: MemberSpool | null = null): ListPage {
   const o = obj(body);
   if (!o) throw new Error(`${what}: the response is not a SCIM ListResponse (expected a JSON object)`);
   const list = o.Resources ?? o.resources;
@@ -52,10 +56,16 @@ export function parseListResponse(body: unknown, what: string, serverDate: numbe
     totalResults: looseInt(o.totalResults),
     nextCursor: next,
     serverDate,
+    spool,
   };
 }
 
-export async function listPage(http: HttpClient, stream: StreamName, query: ListQuery): Promise<ListPage> {
+/**
+ * One page of a listing. With `spoolMembers`, the response is read as a stream and each resource's members go to the
+ * page's spool instead of staying in the resource: a page of groups then holds one batch of members in memory, not
+ * its largest group (SCIM has no paging of a group's members).
+ */
+export async function listPage(http: HttpClient, stream: StreamName, query: ListQuery, opts: { spoolMembers?: boolean; spoolMemoryBytes?: number } = {}): Promise<ListPage> {
   const endpoint = ENDPOINTS[stream];
   const q: Record<string, string | number | undefined> = {
     filter: query.filter,
@@ -65,8 +75,28 @@ export async function listPage(http: HttpClient, stream: StreamName, query: List
     cursor: query.cursor,
     count: query.count,
   };
-  const res = await http.get(endpoint, q);
-  return parseListResponse(res.body, http.describe('GET', endpoint, q), res.serverDate);
+  const what = http.describe('GET', endpoint, q);
+  if (!opts.spoolMembers) {
+    const res = await http.get(endpoint, q);
+    return parseListResponse(res.body, what, res.serverDate);
+  }
+  const res = await http.stream(endpoint, q, async (text) => {
+    const spool = new MemberSpool(opts.spoolMemoryBytes);
+    try {
+      const reader = new ListResponseReader(spool);
+      for await (const part of text) reader.write(part);
+      return { body: reader.end(), spool };
+    } catch (err) {
+      spool.close();
+      throw err;
+    }
+  });
+  try {
+    return parseListResponse(res.body.body, what, res.serverDate, res.body.spool);
+  } catch (err) {
+    res.body.spool.close();
+    throw err;
+  }
 }
 
 export interface ServiceProviderInfo {

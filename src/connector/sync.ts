@@ -14,7 +14,8 @@ import {
 import { HttpClient, HttpError } from './http.ts';
 import { createLogger, createRedactor, type Logger, type Redactor } from './log.ts';
 import type { ExtensionColumn } from './extensions.ts';
-import { lastModifiedMs, mapGroup, mapUser, memberRow, resourceId, type Json, type Row } from './mapping.ts';
+import { lastModifiedMs, mapGroup, mapUser, memberIdOf, memberRow, resourceId, type Json, type Row } from './mapping.ts';
+import type { MemberSpool } from './member-spool.ts';
 import { emptyTableStats, noProgress, type ProgressSink, type SyncSummary, type TableStats } from './progress.ts';
 import { ENDPOINTS, lastModifiedFilter, listPage, probe, type Capabilities, type ListPage } from './source.ts';
 import type { TableName } from './tables.ts';
@@ -68,6 +69,8 @@ export interface SyncOptions {
   /** Overrides for tests that cannot wait out the configured minimums. */
   readonly timeoutMs?: number;
   readonly backoffBaseMs?: number;
+  /** Member text a page keeps in memory before spooling to a file (member-spool.ts); tests set a small one. */
+  readonly spoolMemoryBytes?: number;
 }
 
 /** The client and logger a config implies, shared by sync, check and seed. */
@@ -161,6 +164,52 @@ function addStats(into: TableStats, from: Partial<TableStats>): void {
 
 type PageStats = Partial<Record<TableName, Partial<TableStats>>>;
 
+/** One member as a group listed it. */
+interface Listed {
+  readonly groupId: string;
+  readonly memberId: string;
+  readonly member: Json;
+  /** Listed again by its group after an earlier listing was written: written again, not counted again. */
+  readonly repeat: boolean;
+}
+
+/** A group's members: from the page's spool when they were streamed there, else as the resource holds them. */
+function membersOf(resource: Json, spool: MemberSpool | null): Iterable<unknown> {
+  if (spool?.has(resource)) return spool.members(resource);
+  return Array.isArray(resource.members) ? resource.members : [];
+}
+
+/** Writes one batch of memberships: those new or changed (or back from a soft delete), against their current rows. */
+function* writeMembers(tx: DestinationTx, batch: readonly Listed[], stats: Pick<TableStats, Change>, syncedAt: string): Op<void> {
+  if (batch.length === 0) return;
+  const groupIds = [...new Set(batch.map((l) => l.groupId))];
+  const existing = yield* tx.existingMembers(groupIds, batch.map((l) => l.memberId));
+  const changed: Row[] = [];
+  for (const l of batch) {
+    const row = memberRow(l.groupId, l.memberId, l.member);
+    const change = compare(existing.get(l.groupId)?.get(l.memberId), row);
+    if (!l.repeat) stats[change] += 1;
+    if (change !== 'unchanged') changed.push(row);
+  }
+  yield* tx.upsert('group_members', changed, syncedAt);
+}
+
+/** Soft-deletes the live memberships of a group that `listed` does not name, reading them a batch at a time. */
+function* removeUnlisted(tx: DestinationTx, groupId: string, listed: Iterable<unknown>, at: string): Op<number> {
+  const keep = new Set<string>();
+  for (const member of listed) {
+    const id = memberIdOf(member);
+    if (id !== null) keep.add(id);
+  }
+  let removed = 0;
+  for (let after: string | null = null; ;) {
+    const live: string[] = yield* tx.liveMemberIds(groupId, after, MEMBER_CHUNK);
+    removed += yield* tx.softDeleteMembers(groupId, live.filter((id) => !keep.has(id)), at);
+    if (live.length < MEMBER_CHUNK) return removed;
+    after = live[live.length - 1];
+  }
+}
+
 class SyncRun {
   private readonly tables = emptyTableStats();
   private records = 0;
@@ -251,7 +300,7 @@ class SyncRun {
           ...this.view(name, idsOnly),
           startIndex: useCursor ? undefined : pos.startIndex,
           cursor: useCursor ? pos.cursor ?? '' : undefined,
-        });
+        }, { spoolMembers: name === 'groups' && !idsOnly, spoolMemoryBytes: this.opts.spoolMemoryBytes });
       } catch (err) {
         // An RFC 9865 cursor may expire between runs: start the phase over (seen keys make it idempotent).
         const expired = err instanceof HttpError && (err.scimType === 'expiredCursor' || err.scimType === 'invalidCursor');
@@ -263,74 +312,79 @@ class SyncRun {
         }
         throw err;
       }
-      if (!announced) {
-        this.progress.phase(name, phase, page.totalResults, st.passRecords);
-        announced = true;
-      }
-      const byId = new Map<string, Json>();
-      for (const r of page.resources) {
-        const id = resourceId(r);
-        if (id) byId.set(id, r);
-      }
-      if (page.resources.length > byId.size) this.logger.debug(`${name}: ${page.resources.length - byId.size} resources without an id or repeated within one page were skipped`);
-      const where = useCursor ? 'the saved cursor' : `startIndex ${pos.startIndex}`;
-      const last = useCursor ? page.nextCursor === null : page.returned === 0;
-      const total = page.totalResults ?? pos.total;
-      // With index paging, a listing that shrank mid-pass shifted later records back: one may have slipped unread.
-      const shifted = !useCursor && !idsOnly && pos.total !== null && page.totalResults !== null && page.totalResults < pos.total;
-      if (byId.size === 0) {
-        if (page.returned > 0) throw new SyncError(`${name}: the page at ${where} holds ${page.returned} entries but none with an id`);
-        if (!last && page.nextCursor === pos.cursor) throw new SyncError(`${name}: the server returned an empty page whose nextCursor repeats the one asked for; stopping instead of looping`);
-        // The pass's start on the server's clock counts even when its first page is empty (nothing to commit yet).
-        st = { ...st, position: { startIndex: pos.startIndex, cursor: page.nextCursor, done: last, total }, passServerStart: st.passServerStart ?? serverIso(page.serverDate) };
-        if (last) break;
-        continue;
-      }
-      if (total !== null && st.passRecords + byId.size > pagingBound(total)) {
-        throw new SyncError(
-          `${name}: paging would reach ${st.passRecords + byId.size} records while the server reports ${total} in all; ` +
-            'stopping, because the listing does not appear to end (a server bug, such as a nextCursor that never runs out). ' +
-            'This page was not written and the cursor did not advance; report it to the provider',
-        );
-      }
-      // Ids the destination has never seen are fetched, whatever their lastModified says (a cursor is only a hint).
-      const fetched = idsOnly ? await this.fetchUnknown(name, st, [...byId.keys()]) : null;
-      const run = this;
-      const outcome = await this.dest.write(function* (tx) {
-        const ids = [...byId.keys()];
-        if ((yield* tx.countSeen(name, ids)) === ids.length) {
-          // The whole page was already read in this pass: the server ignored our paging parameter.
-          const seen = yield* tx.seenTotal(name);
-          if (page.totalResults !== null && seen >= page.totalResults) return null;
+      // The page's streamed members are spooled (member-spool.ts) until the page is written.
+      try {
+        if (!announced) {
+          this.progress.phase(name, phase, page.totalResults, st.passRecords);
+          announced = true;
+        }
+        const byId = new Map<string, Json>();
+        for (const r of page.resources) {
+          const id = resourceId(r);
+          if (id) byId.set(id, r);
+        }
+        if (page.resources.length > byId.size) this.logger.debug(`${name}: ${page.resources.length - byId.size} resources without an id or repeated within one page were skipped`);
+        const where = useCursor ? 'the saved cursor' : `startIndex ${pos.startIndex}`;
+        const last = useCursor ? page.nextCursor === null : page.returned === 0;
+        const total = page.totalResults ?? pos.total;
+        // With index paging, a listing that shrank mid-pass shifted later records back: one may have slipped unread.
+        const shifted = !useCursor && !idsOnly && pos.total !== null && page.totalResults !== null && page.totalResults < pos.total;
+        if (byId.size === 0) {
+          if (page.returned > 0) throw new SyncError(`${name}: the page at ${where} holds ${page.returned} entries but none with an id`);
+          if (!last && page.nextCursor === pos.cursor) throw new SyncError(`${name}: the server returned an empty page whose nextCursor repeats the one asked for; stopping instead of looping`);
+          // The pass's start on the server's clock counts even when its first page is empty (nothing to commit yet).
+          st = { ...st, position: { startIndex: pos.startIndex, cursor: page.nextCursor, done: last, total }, passServerStart: st.passServerStart ?? serverIso(page.serverDate) };
+          if (last) break;
+          continue;
+        }
+        if (total !== null && st.passRecords + byId.size > pagingBound(total)) {
           throw new SyncError(
-            `${name}: the server sent the same ${ids.length} records again for ${where}; it appears to ignore ` +
-              `${useCursor ? 'the cursor' : 'startIndex'}, so the sync stops instead of looping (nothing was lost; the cursor did not advance)`,
+            `${name}: paging would reach ${st.passRecords + byId.size} records while the server reports ${total} in all; ` +
+              'stopping, because the listing does not appear to end (a server bug, such as a nextCursor that never runs out). ' +
+              'This page was not written and the cursor did not advance; report it to the provider',
           );
         }
-        const written = idsOnly ? fetched : byId;
-        const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written) : {};
-        yield* tx.markSeen(name, ids);
-        let max = st.passMaxModified ? Date.parse(st.passMaxModified) : -Infinity;
-        if (!idsOnly) for (const r of byId.values()) max = Math.max(max, lastModifiedMs(r) ?? -Infinity);
-        const next: StreamState = {
-          ...st,
-          position: { startIndex: pos.startIndex + page.returned, cursor: useCursor ? page.nextCursor : null, done: last, total },
-          passMaxModified: Number.isFinite(max) ? new Date(max).toISOString() : st.passMaxModified,
-          passServerStart: st.passServerStart ?? serverIso(page.serverDate),
-          passShifted: st.passShifted || shifted,
-          passRecords: st.passRecords + byId.size,
-        };
-        yield* tx.saveState(next);
-        return { stats, state: next };
-      });
-      if (outcome === null) {
-        st = { ...st, position: { ...pos, done: true, total } };
-        break;
+        // Ids the destination has never seen are fetched, whatever their lastModified says (a cursor is only a hint).
+        const fetched = idsOnly ? await this.fetchUnknown(name, st, [...byId.keys()]) : null;
+        const run = this;
+        const outcome = await this.dest.write(function* (tx) {
+          const ids = [...byId.keys()];
+          if ((yield* tx.countSeen(name, ids)) === ids.length) {
+            // The whole page was already read in this pass: the server ignored our paging parameter.
+            const seen = yield* tx.seenTotal(name);
+            if (page.totalResults !== null && seen >= page.totalResults) return null;
+            throw new SyncError(
+              `${name}: the server sent the same ${ids.length} records again for ${where}; it appears to ignore ` +
+                `${useCursor ? 'the cursor' : 'startIndex'}, so the sync stops instead of looping (nothing was lost; the cursor did not advance)`,
+            );
+          }
+          const written = idsOnly ? fetched : byId;
+          const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written, page.spool) : {};
+          yield* tx.markSeen(name, ids);
+          let max = st.passMaxModified ? Date.parse(st.passMaxModified) : -Infinity;
+          if (!idsOnly) for (const r of byId.values()) max = Math.max(max, lastModifiedMs(r) ?? -Infinity);
+          const next: StreamState = {
+            ...st,
+            position: { startIndex: pos.startIndex + page.returned, cursor: useCursor ? page.nextCursor : null, done: last, total },
+            passMaxModified: Number.isFinite(max) ? new Date(max).toISOString() : st.passMaxModified,
+            passServerStart: st.passServerStart ?? serverIso(page.serverDate),
+            passShifted: st.passShifted || shifted,
+            passRecords: st.passRecords + byId.size,
+          };
+          yield* tx.saveState(next);
+          return { stats, state: next };
+        });
+        if (outcome === null) {
+          st = { ...st, position: { ...pos, done: true, total } };
+          break;
+        }
+        this.merge(outcome.stats);
+        this.records += idsOnly ? fetched?.size ?? 0 : byId.size;
+        this.progress.update(name, outcome.state.passRecords);
+        st = outcome.state;
+      } finally {
+        page.spool?.close();
       }
-      this.merge(outcome.stats);
-      this.records += idsOnly ? fetched?.size ?? 0 : byId.size;
-      this.progress.update(name, outcome.state.passRecords);
-      st = outcome.state;
     }
     this.progress.finish(name);
     const final = st;
@@ -444,7 +498,7 @@ class SyncRun {
   /** Whether the source answers `id eq` filters (learned on first use). */
   private idFilter: boolean | null = null;
 
-  private *writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>): Op<PageStats> {
+  private *writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>, spool: MemberSpool | null): Op<PageStats> {
     const syncedAt = new Date().toISOString();
     const ids = [...byId.keys()];
     if (name === 'users') {
@@ -455,33 +509,47 @@ class SyncRun {
       const renamed = yield* tx.refreshMemberDisplays({ memberIds: changed.map((r) => String(r.values[0])) }, syncedAt);
       return { users: stats, group_members: { updated: renamed } };
     }
-    const groups = ids.map((id) => mapGroup(byId.get(id) as Json));
-    const existing = yield* tx.existing('groups', ids);
-    const g = classify(groups.map((grp) => [grp.id, grp.row]), existing);
-    yield* tx.upsert('groups', g.changed, syncedAt);
-    const members = yield* tx.existingMembers(ids);
-    let pending: Row[] = [];
+    // Memberships first, a batch at a time, so that each group's row can carry how many distinct members it listed.
+    const existingGroups = yield* tx.existing('groups', ids);
     const m = { inserted: 0, updated: 0, unchanged: 0, softDeleted: 0 };
-    for (const grp of groups) {
-      const current = members.get(grp.id);
-      for (const [memberId, value] of grp.members) {
-        const row = memberRow(grp.id, memberId, value);
-        const change = compare(current?.get(memberId), row);
-        m[change] += 1;
-        if (change === 'unchanged') continue;
-        pending.push(row);
-        if (pending.length >= MEMBER_CHUNK) {
-          yield* tx.upsert('group_members', pending, syncedAt);
-          pending = [];
+    const counts = new Map<string, number>();
+    let batch: Listed[] = [];
+    /** Where each member of the group being read sits in `batch` (a later listing of it replaces the earlier one). */
+    let inBatch = new Map<string, number>();
+    for (const id of ids) {
+      const listed = new Set<string>();
+      inBatch = new Map();
+      for (const member of membersOf(byId.get(id) as Json, spool)) {
+        const memberId = memberIdOf(member);
+        if (memberId === null) continue;
+        const at = inBatch.get(memberId);
+        if (at !== undefined) {
+          batch[at] = { ...batch[at], member: member as Json };
+          continue;
+        }
+        // Listed again after its batch was written: written again (the last listing wins), counted once.
+        const repeat = listed.has(memberId);
+        listed.add(memberId);
+        inBatch.set(memberId, batch.length);
+        batch.push({ groupId: id, memberId, member: member as Json, repeat });
+        if (batch.length >= MEMBER_CHUNK) {
+          yield* writeMembers(tx, batch, m, syncedAt);
+          batch = [];
+          inBatch = new Map();
         }
       }
-      // The group lists all its members, so a live membership it no longer lists was removed.
-      const removed: string[] = [];
-      if (current) for (const [memberId, ex] of current) if (!ex.deleted && !grp.members.has(memberId)) removed.push(memberId);
-      m.softDeleted += yield* tx.softDeleteMembers(grp.id, removed, syncedAt);
-      members.delete(grp.id);
+      counts.set(id, listed.size);
     }
-    yield* tx.upsert('group_members', pending, syncedAt);
+    yield* writeMembers(tx, batch, m, syncedAt);
+    // A group lists all its members, so a live membership it no longer lists was removed. Every member it listed is
+    // live by now: only a group with more live memberships than that has any to remove.
+    const live = yield* tx.liveMemberCounts([...existingGroups.keys()]);
+    for (const [id, n] of live) {
+      if (n > (counts.get(id) ?? 0)) m.softDeleted += yield* removeUnlisted(tx, id, membersOf(byId.get(id) as Json, spool), syncedAt);
+    }
+    const groups = ids.map((id) => mapGroup(byId.get(id) as Json, counts.get(id) ?? 0));
+    const g = classify(groups.map((row) => [String(row.values[0]), row]), existingGroups);
+    yield* tx.upsert('groups', g.changed, syncedAt);
     // Rows just written carry the display the group sent; members that are synced users show their current name.
     yield* tx.refreshMemberDisplays({ groupIds: ids }, syncedAt);
     // Counts are derived from live membership rows: a group whose lastModified did not move still gets its count.

@@ -44,7 +44,7 @@ export interface FakeOptions {
   endlessPaging?: boolean;
 }
 
-export type FaultKind = 'status' | 'retryAfterSeconds' | 'retryAfterDate' | 'slow' | 'destroy' | 'malformed' | 'huge' | 'text';
+export type FaultKind = 'status' | 'retryAfterSeconds' | 'retryAfterDate' | 'slow' | 'destroy' | 'malformed' | 'huge' | 'text' | 'truncated' | 'garbled';
 
 export interface Fault {
   kind: FaultKind;
@@ -54,6 +54,11 @@ export interface Fault {
   ms?: number;
   /** For `huge`: bytes of a chunked 200 response with no Content-Length. */
   bytes?: number;
+  /**
+   * For `truncated` (the real response's first part, then the connection drops) and `garbled` (the whole real
+   * response, a 200, with its JSON broken there): where, as a share of the body's length.
+   */
+  at?: number;
   /** For `text`: a text/plain body sent with `status`. */
   text?: string;
   /** How many matching requests get it. */
@@ -258,9 +263,25 @@ export class FakeProvider {
     return this.opts.stringNumbers ? String(n) : n;
   }
 
+  /** Responses to spoil on their way out (`truncated` and `garbled` faults), by response. */
+  private readonly spoiled = new WeakMap<ServerResponse, Fault>();
+
   private send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const text = JSON.stringify(body);
     const date = this.opts.clockSkewMs ? { date: new Date(this.now()).toUTCString() } : {};
+    const spoil = this.spoiled.get(res);
+    if (spoil) {
+      const at = Math.floor(text.length * (spoil.at ?? 0.5));
+      // Chunked, so the client cannot tell from a Content-Length that the body is cut short.
+      res.writeHead(status, { 'content-type': 'application/scim+json', 'transfer-encoding': 'chunked', ...date, ...headers, ...this.rateHeaders() });
+      if (spoil.kind === 'garbled') {
+        // A control character is invalid JSON anywhere, inside a string or out.
+        res.end(`${text.slice(0, at)}\u0001${text.slice(at)}`);
+        return;
+      }
+      res.write(text.slice(0, at), () => res.socket?.destroy());
+      return;
+    }
     res.writeHead(status, { 'content-type': 'application/scim+json', ...date, ...headers, ...this.rateHeaders() });
     res.end(text);
   }
@@ -314,6 +335,10 @@ export class FakeProvider {
           if (!res.destroyed) res.end(']}');
           return;
         }
+        case 'truncated':
+        case 'garbled':
+          this.spoiled.set(res, fault);
+          break;
         case 'text':
           res.writeHead(fault.status ?? 400, { 'content-type': 'text/plain', ...fault.headers });
           res.end(fault.text ?? '');

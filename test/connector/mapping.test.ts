@@ -1,7 +1,7 @@
 /** SCIM resources to rows: tolerant reads, primary email, timestamps in UTC, hashes, and hostile keys kept inert. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mapGroup, mapUser, memberRow, timestamp } from '../../src/connector/mapping.ts';
+import { mapGroup, mapUser, memberIdOf, memberRow, timestamp } from '../../src/connector/mapping.ts';
 import { GROUPS_TABLE, USERS_TABLE } from '../../src/connector/tables.ts';
 
 const col = (name: string) => USERS_TABLE.columns.findIndex((c) => c.name === name);
@@ -37,23 +37,26 @@ describe('mapping', () => {
     assert.notEqual(mapUser(base).hash, mapUser({ ...base, title: 'Director' }).hash);
   });
 
-  it('splits a group into its row (without members) and one row per distinct member', () => {
-    const g = mapGroup({
-      id: 'g1', displayName: 'Team',
-      members: [{ value: 'u1', type: 'User', display: 'One' }, { value: 'u2' }, { value: 'u1', type: 'User', display: 'One again' }, { display: 'no value' }],
-    });
-    assert.deepEqual([...g.members.keys()], ['u1', 'u2']);
-    assert.deepEqual(memberRow('g1', 'u1', g.members.get('u1') as Record<string, unknown>).values.slice(0, 4), ['g1', 'u1', 'User', 'One again'], 'the last listing wins');
-    assert.equal(g.row.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'member_count')], 2);
-    const raw = JSON.parse(String(g.row.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'raw')]));
+  it('maps a group to its row without members, carrying the member count it is given', () => {
+    const g = mapGroup({ id: 'g1', displayName: 'Team', members: [{ value: 'u1' }, { value: 'u2' }] }, 2);
+    assert.equal(g.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'member_count')], 2);
+    const raw = JSON.parse(String(g.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'raw')]));
     assert.equal(raw.members, undefined);
     assert.equal(raw.displayName, 'Team');
+    assert.equal(g.hash, mapGroup({ id: 'g1', displayName: 'Team' }, 5).hash, 'the count is derived: left out of the hash');
+  });
+
+  it('takes a member id from its value, and none from a member without one', () => {
+    assert.equal(memberIdOf({ value: 'u1', type: 'User' }), 'u1');
+    assert.equal(memberIdOf({ value: 42 }), '42');
+    for (const m of [{ display: 'no value' }, { value: '' }, 'u1', null, [{ value: 'u1' }]]) assert.equal(memberIdOf(m), null);
+    assert.deepEqual(memberRow('g1', 'u1', { value: 'u1', type: 'User', display: 'One' }).values.slice(0, 4), ['g1', 'u1', 'User', 'One']);
   });
 
   it('keeps a "__proto__" key sent by a server as plain data', () => {
     const hostile = JSON.parse('{"id":"g2","displayName":"x","__proto__":{"polluted":true},"members":[]}') as Record<string, unknown>;
-    const g = mapGroup(hostile);
-    const raw = JSON.parse(String(g.row.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'raw')]));
+    const g = mapGroup(hostile, 0);
+    const raw = JSON.parse(String(g.values[GROUPS_TABLE.columns.findIndex((c) => c.name === 'raw')]));
     assert.deepEqual(Object.keys(raw).sort(), ['__proto__', 'displayName', 'id']);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });

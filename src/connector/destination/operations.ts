@@ -163,7 +163,9 @@ export class Operations {
   readonly tx: DestinationTx = {
     existing: (table, ids) => this.existing(table, ids),
     missing: (table, ids) => this.missing(table, ids),
-    existingMembers: (groupIds) => this.existingMembers(groupIds),
+    existingMembers: (groupIds, memberIds) => this.existingMembers(groupIds, memberIds),
+    liveMemberCounts: (groupIds) => this.liveMemberCounts(groupIds),
+    liveMemberIds: (groupId, after, limit) => this.liveMemberIds(groupId, after, limit),
     upsert: (table, rows, syncedAt) => this.upsert(table, rows, syncedAt),
     softDeleteMembers: (groupId, memberIds, at) => this.softDeleteMembers(groupId, memberIds, at),
     refreshMemberDisplays: (scope, at) => this.refreshMemberDisplays(scope, at),
@@ -196,11 +198,12 @@ export class Operations {
     return ids.filter((id) => !known.has(id));
   }
 
-  *existingMembers(groupIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>> {
+  *existingMembers(groupIds: readonly string[], memberIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>> {
     const out = new Map<string, Map<string, ExistingRow>>();
-    if (groupIds.length === 0) return out;
+    if (groupIds.length === 0 || memberIds.length === 0) return out;
     const found = yield* rows<{ group_id: string; member_id: string; _hash: string; _deleted: unknown }>(
-      sql`SELECT group_id, member_id, _hash, _deleted FROM ${this.t.group_members} WHERE group_id IN (SELECT value FROM ${this.values(groupIds)})`,
+      sql`SELECT group_id, member_id, _hash, _deleted FROM ${this.t.group_members}
+        WHERE group_id IN (SELECT value FROM ${this.values(groupIds)}) AND member_id IN (SELECT value FROM ${this.values(memberIds)})`,
     );
     for (const r of found) {
       const g = String(r.group_id);
@@ -209,6 +212,22 @@ export class Operations {
       m.set(String(r.member_id), { hash: String(r._hash), deleted: toBool(r._deleted) === true });
     }
     return out;
+  }
+
+  *liveMemberCounts(groupIds: readonly string[]): Op<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (groupIds.length === 0) return out;
+    const found = yield* rows<{ group_id: string; n: unknown }>(sql`SELECT group_id, count(*) AS n FROM ${this.t.group_members}
+      WHERE group_id IN (SELECT value FROM ${this.values(groupIds)}) AND _deleted = FALSE GROUP BY group_id`);
+    for (const r of found) out.set(String(r.group_id), num(r.n));
+    return out;
+  }
+
+  *liveMemberIds(groupId: string, after: string | null, limit: number): Op<string[]> {
+    const from = after === null ? raw('') : sql`AND member_id > ${after}`;
+    const found = yield* rows<{ member_id: string }>(sql`SELECT member_id FROM ${this.t.group_members}
+      WHERE group_id = ${groupId} AND _deleted = FALSE ${from} ORDER BY member_id LIMIT ${limit}`);
+    return found.map((r) => String(r.member_id));
   }
 
   /** Inserts or overwrites whole rows, live again if they were soft-deleted, stamped with the source. */

@@ -81,8 +81,12 @@ export interface DestinationTx {
   existing(table: 'users' | 'groups', ids: readonly string[]): Op<Map<string, ExistingRow>>;
   /** Of `ids`, those the table has no row for at all. */
   missing(table: 'users' | 'groups', ids: readonly string[]): Op<string[]>;
-  /** Current memberships of the given groups: group id to member id to row. */
-  existingMembers(groupIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>>;
+  /** Current memberships of the given groups whose member is one of `memberIds`: group id to member id to row. */
+  existingMembers(groupIds: readonly string[], memberIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>>;
+  /** How many live memberships each of the given groups has (groups with none are absent). */
+  liveMemberCounts(groupIds: readonly string[]): Op<Map<string, number>>;
+  /** Up to `limit` member ids of a group's live memberships, in order, after `after` (from the start when null). */
+  liveMemberIds(groupId: string, after: string | null, limit: number): Op<string[]>;
   /** Inserts or overwrites whole rows (live again if they were soft-deleted), stamped with the source. */
   upsert(table: TableName, rows: readonly Row[], syncedAt: string): Op<void>;
   softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Op<number>;

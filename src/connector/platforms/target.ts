@@ -146,14 +146,34 @@ class ShellTx implements DestinationTx {
     return ids.filter((id) => !known.has(id));
   }
 
-  *existingMembers(groupIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>> {
+  *existingMembers(groupIds: readonly string[], memberIds: readonly string[]): Op<Map<string, Map<string, ExistingRow>>> {
     const out = new Map<string, Map<string, ExistingRow>>();
-    // A copy: the engine reads these while this transaction changes the state's own maps.
+    // Copies: the engine reads these while this transaction changes the state's own maps.
     for (const gid of groupIds) {
       const m = this.s.members.get(gid);
-      if (m) out.set(gid, new Map(m));
+      if (!m) continue;
+      const found = new Map<string, ExistingRow>();
+      for (const mid of memberIds) {
+        const e = m.get(mid);
+        if (e) found.set(mid, e);
+      }
+      out.set(gid, found);
     }
     return out;
+  }
+
+  *liveMemberCounts(groupIds: readonly string[]): Op<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const gid of groupIds) {
+      const n = this.s.members.get(gid)?.size ?? 0;
+      if (n > 0) out.set(gid, n);
+    }
+    return out;
+  }
+
+  *liveMemberIds(groupId: string, after: string | null, limit: number): Op<string[]> {
+    const ids = [...(this.s.members.get(groupId)?.keys() ?? [])].sort();
+    return ids.filter((id) => after === null || id > after).slice(0, limit);
   }
 
   *upsert(table: TableName, rows: readonly Row[]): Op<void> {

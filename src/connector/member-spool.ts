@@ -1,0 +1,118 @@
+/**
+ * Where a page's streamed group members wait between the response and the page's transaction: the transaction can
+ * only start once the whole page has arrived (a resource's id may come after its members), and must not hold a
+ * 100,000-member group in memory. Members are kept as their JSON text, one per line, in memory up to a budget and
+ * then in a temporary file, and read back a batch at a time. Reading is synchronous and can be repeated, as a
+ * transaction body that may run again requires.
+ */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MemberSink } from './json-stream.ts';
+import type { Json } from './mapping.ts';
+
+/** Member text kept in memory before the spool moves to a file (a 10,000-member group is about 1.7 MB). */
+export const SPOOL_MEMORY_BYTES = 4 * 1024 * 1024;
+/** Bytes read from the file at a time. */
+const READ_BYTES = 1024 * 1024;
+
+interface Segment {
+  /** Line number of its first member (memory) and byte offset of it (file). */
+  readonly firstLine: number;
+  readonly startByte: number;
+  count: number;
+  endByte: number;
+}
+
+export class MemberSpool implements MemberSink {
+  private readonly segments = new Map<Json, Segment>();
+  private lines: string[] = [];
+  private bytes = 0;
+  private dir: string | null = null;
+  private fd: number | null = null;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly memoryBytes = SPOOL_MEMORY_BYTES) {}
+
+  start(resource: Json): void {
+    this.flush();
+    this.segments.set(resource, { firstLine: this.lines.length, startByte: this.bytes, count: 0, endByte: this.bytes });
+  }
+
+  member(resource: Json, text: string): void {
+    const segment = this.segments.get(resource) as Segment;
+    // White space between tokens may hold a line break; inside JSON strings line breaks are always escaped.
+    const line = text.includes('\n') || text.includes('\r') ? text.replace(/[\r\n]/g, ' ') : text;
+    const size = Buffer.byteLength(line) + 1;
+    if (this.fd === null) {
+      this.lines.push(line);
+      if (this.bytes + size > this.memoryBytes) this.spill();
+    } else {
+      this.pending.push(line);
+      this.pendingBytes += size;
+      if (this.pendingBytes >= READ_BYTES) this.flush();
+    }
+    this.bytes += size;
+    segment.count += 1;
+    segment.endByte = this.bytes;
+  }
+
+  /** Whether `resource`'s members came through this spool (otherwise they are in the resource itself). */
+  has(resource: Json): boolean {
+    return this.segments.has(resource);
+  }
+
+  /** The members of `resource`, parsed one at a time. */
+  *members(resource: Json): Generator<unknown> {
+    const segment = this.segments.get(resource);
+    if (!segment || segment.count === 0) return;
+    if (this.fd === null) {
+      for (let i = segment.firstLine; i < segment.firstLine + segment.count; i++) yield JSON.parse(this.lines[i]);
+      return;
+    }
+    this.flush();
+    const block = Buffer.allocUnsafe(READ_BYTES);
+    let carry: Buffer | null = null;
+    for (let at = segment.startByte; at < segment.endByte;) {
+      const n = readSync(this.fd, block, 0, Math.min(READ_BYTES, segment.endByte - at), at);
+      if (n === 0) throw new Error('the member spool file ended early');
+      at += n;
+      // A line break byte never occurs inside a multi-byte UTF-8 character, so lines split safely on bytes.
+      const data: Buffer = carry ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
+      let from = 0;
+      for (let nl = data.indexOf(10, from); nl >= 0; nl = data.indexOf(10, from)) {
+        yield JSON.parse(data.toString('utf8', from, nl));
+        from = nl + 1;
+      }
+      carry = from < data.length ? Buffer.from(data.subarray(from)) : null;
+    }
+  }
+
+  /** Moves what is in memory to a temporary file; members from now on go there. */
+  private spill(): void {
+    this.dir = mkdtempSync(join(tmpdir(), 'scimkit-members-'));
+    this.fd = openSync(join(this.dir, 'members.ndjson'), 'w+', 0o600);
+    this.pending = this.lines;
+    this.lines = [];
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.fd === null || this.pending.length === 0) return;
+    writeSync(this.fd, `${this.pending.join('\n')}\n`);
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Drops everything, file included. */
+  close(): void {
+    this.lines = [];
+    this.pending = [];
+    this.segments.clear();
+    if (this.fd !== null) closeSync(this.fd);
+    if (this.dir !== null) rmSync(this.dir, { recursive: true, force: true });
+    this.fd = null;
+    this.dir = null;
+  }
+}
