@@ -133,6 +133,50 @@ function rolesSuite(label: string, open: () => Promise<StoreHarness>): void {
       assert.equal(roleEvents(await log()).length, 2);
     });
 
+    it('stores roles replaced, lost and gained in one batch, as the users and the listing by role show them', async () => {
+      const org = await newOrg(['a', 'b', 'c', 'd']);
+      const log = eventLog(org);
+      const [u1, u2, u3] = [await user(org, 'u1'), await user(org, 'u2'), await user(org, 'u3')];
+      const wide = await group(org, 'Wide', [u1, u2, u3]);
+      await group(org, 'Cee', [u2]);
+      await group(org, 'Ay', [u3]);
+      await store.createRoleMapping(org, { group: { by: 'displayName', value: 'Cee' }, roles: ['c'] });
+      await store.createRoleMapping(org, { group: { by: 'displayName', value: 'Ay' }, roles: ['a'] });
+      const rule = await store.createRoleMapping(org, { group: { by: 'id', value: wide }, roles: ['a', 'b'] });
+      const listed = async (role: string) => (await store.listDirectoryUsers(org, { role, limit: 10 })).users.map((u) => String(u.resource.document.userName)).sort();
+      const stored = async () => ({
+        u1: await rolesOf(org, u1),
+        u2: await rolesOf(org, u2),
+        u3: await rolesOf(org, u3),
+        a: await listed('a'),
+        b: await listed('b'),
+        c: await listed('c'),
+        d: await listed('d'),
+      });
+      assert.deepEqual(await stored(), { u1: ['a', 'b'], u2: ['a', 'b', 'c'], u3: ['a', 'b'], a: ['u1', 'u2', 'u3'], b: ['u1', 'u2', 'u3'], c: ['u2'], d: [] });
+      await log();
+      // Two roles to one (one replaced, one lost), and for u3 one kept, one replaced.
+      await store.updateRoleMapping(org, rule.id, { roles: ['d'] });
+      assert.deepEqual(await stored(), { u1: ['d'], u2: ['c', 'd'], u3: ['a', 'd'], a: ['u3'], b: [], c: ['u2'], d: ['u1', 'u2', 'u3'] });
+      // Roles only gained.
+      await store.updateRoleMapping(org, rule.id, { roles: ['a', 'b', 'd'] });
+      assert.deepEqual(await stored(), { u1: ['a', 'b', 'd'], u2: ['a', 'b', 'c', 'd'], u3: ['a', 'b', 'd'], a: ['u1', 'u2', 'u3'], b: ['u1', 'u2', 'u3'], c: ['u2'], d: ['u1', 'u2', 'u3'] });
+      // Only lost, down to none.
+      await store.deleteRoleMapping(org, rule.id);
+      assert.deepEqual(await stored(), { u1: [], u2: ['c'], u3: ['a'], a: ['u3'], b: [], c: ['u2'], d: [] });
+      assert.deepEqual(roleEvents(await log()).sort(), [
+        ['u1', [], ['a', 'b', 'd']],
+        ['u1', ['a', 'b', 'd'], ['d']],
+        ['u1', ['d'], ['a', 'b']],
+        ['u2', ['a', 'b', 'c', 'd'], ['c', 'd']],
+        ['u2', ['c'], ['a', 'b', 'c', 'd']],
+        ['u2', ['c', 'd'], ['a', 'b', 'c']],
+        ['u3', ['a'], ['a', 'b', 'd']],
+        ['u3', ['a', 'b', 'd'], ['a', 'd']],
+        ['u3', ['a', 'd'], ['a', 'b']],
+      ]);
+    });
+
     it('refuses duplicate rules, unknown roles, and rules by id naming no group; allows rules for groups not sent yet', async () => {
       const org = await newOrg();
       const finance = await group(org, 'Finance');
