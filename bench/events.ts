@@ -6,7 +6,8 @@
  * 2. drain: a backlog of --backlog (100,000) user.created events, then `scimkit deliver` alone; deliveries per
  *    second until the receiver has them all; on SQLite and on PostgreSQL (when installed).
  * 3. post: POST /Users throughput (autocannon, 10 connections) against a server with one endpoint and one with
- *    none, alternating --rounds times; the ratio of the medians.
+ *    none, alternating --rounds times: the median of the rounds' ratios, and the server's CPU per POST from /proc
+ *    (its main thread, which answers SCIM requests, and all its threads), read once every delivery has arrived.
  * 4. patch: a PATCH adding 1,000 members to a group (store level, SQLite and PostgreSQL), with events against a
  *    store that writes none (SqlStore's writeEvents: false, which exists for this comparison); medians of --rounds.
  *
@@ -16,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +91,17 @@ async function startProc(args: string[], ready: RegExp, env: NodeJS.ProcessEnv =
     void exited.then(() => reject(new Error(`${args.join(' ')} exited early`)));
   });
   return { proc: { child, exited }, match };
+}
+
+/** CPU seconds (utime + stime, in ticks of 1/100 s) of a process's main thread and of all its threads, from /proc. */
+function cpuSeconds(pid: number): { main: number; all: number } {
+  const ticks = (path: string) => {
+    const f = readFileSync(path, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  let all = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) all += ticks(`/proc/${pid}/task/${tid}/stat`);
+  return { main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100, all: all / 100 };
 }
 
 async function stop(proc: Proc): Promise<void> {
@@ -197,12 +209,15 @@ async function postThroughput(dir: string): Promise<void> {
   const receiver = await startReceiver(false);
   const withEndpoint = await prepare(dir, 'post-endpoint', `${receiver.url}/hook`);
   const without = await prepare(dir, 'post-none', null);
-  const ratios: number[] = [];
-  const rates: { with: number[]; without: number[] } = { with: [], without: [] };
+  type Round = { rate: number; cpuMain: number; cpuAll: number };
+  const rounds: { with: Round[]; without: Round[] } = { with: [], without: [] };
   let n = 0;
+  let delivered = 0;
   for (let round = 0; round < ROUNDS; round++) {
     for (const [label, setup] of [['without', without], ['with', withEndpoint]] as const) {
       const server = await serve(setup.db);
+      const pid = server.proc.child.pid as number;
+      const before = cpuSeconds(pid);
       const result = await autocannon({
         url: setup.base(server.origin) + '/Users',
         connections: 10,
@@ -212,13 +227,24 @@ async function postThroughput(dir: string): Promise<void> {
         requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: `p${n++}-${round}@example.com` }) }) }],
       });
       if (result.non2xx > 0) throw new Error(`${result.non2xx} POSTs failed`);
-      rates[label].push(result.requests.total / DURATION);
+      const total = result.requests.total;
+      // Deliveries still under way belong to these POSTs: the CPU is read once the receiver has them all.
+      if (label === 'with') {
+        delivered += total;
+        while ((await receiverCount(receiver.url)) < delivered) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const after = cpuSeconds(pid);
+      rounds[label].push({ rate: total / DURATION, cpuMain: ((after.main - before.main) / total) * 1e6, cpuAll: ((after.all - before.all) / total) * 1e6 });
       await stop(server.proc);
     }
-    ratios.push(rates.with[round] / rates.without[round]);
   }
+  const ratios = rounds.with.map((r, i) => r.rate / rounds.without[i].rate);
+  const med = (label: 'with' | 'without', key: keyof Round) => median(rounds[label].map((r) => r[key]));
   console.log(
-    `post: POST /Users with one endpoint ${Math.round(median(rates.with))}/s, with none ${Math.round(median(rates.without))}/s; ratio median ${median(ratios).toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+    `post: POST /Users with one endpoint ${Math.round(med('with', 'rate'))}/s, with none ${Math.round(med('without', 'rate'))}/s; ratio median ${median(ratios).toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+  );
+  console.log(
+    `post: server CPU per POST, medians: main thread ${med('with', 'cpuMain').toFixed(0)} µs with one endpoint against ${med('without', 'cpuMain').toFixed(0)} µs with none (${(med('without', 'cpuMain') / med('with', 'cpuMain')).toFixed(2)}x the throughput this bounds); all threads ${med('with', 'cpuAll').toFixed(0)} against ${med('without', 'cpuAll').toFixed(0)} µs`,
   );
   await stop(receiver.proc);
 }

@@ -279,7 +279,7 @@ export function registerEventCommands(program: Command): void {
     const logger = pino({ level: flags.logLevel }, pino.destination(2));
     const store = await openConfiguredStore(flags);
     const metrics = new EventMetrics();
-    const stop = await startBackgroundWork(store, flags, logger, metrics);
+    const stop = await startBackgroundWork(store, flags, logger, metrics, 'here');
     const shutdown = () => {
       stop()
         .then(() => store.close())

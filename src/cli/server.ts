@@ -358,18 +358,35 @@ interface ServeFlags extends StoreFlags, DeliveryFlags {
   deliver: boolean;
 }
 
-/** Starts webhook delivery (unless `deliver` is false) and event retention; returns what stops them. */
+/**
+ * Starts webhook delivery (unless `deliver` is false) and event retention; returns what stops them. `serve` signs and
+ * posts on a thread of its own (sender-thread.ts), so that deliveries do not slow SCIM requests down; `deliver`,
+ * which serves nothing, on its main thread.
+ */
 export async function startBackgroundWork(
   store: Store,
   flags: DeliveryFlags & { deliver?: boolean },
   logger: import('../server/delivery.ts').WorkerLogger,
   metrics: import('../server/event-metrics.ts').EventMetrics,
+  sendFrom: 'thread' | 'here',
 ): Promise<() => Promise<void>> {
-  const [{ DeliveryWorker }, { EventRetention }] = await Promise.all([import('../server/delivery.ts'), import('../server/retention.ts')]);
+  const [{ DeliveryWorker, DEFAULT_CONCURRENCY_PER_ENDPOINT }, { EventRetention }, { ThreadSender }] = await Promise.all([
+    import('../server/delivery.ts'),
+    import('../server/retention.ts'),
+    import('../server/sender-thread.ts'),
+  ]);
+  const timeoutMs = flags.webhookTimeout * 1000;
   const worker =
     flags.deliver === false
       ? null
-      : new DeliveryWorker({ store, allowHttp: flags.allowHttpWebhooks ?? false, timeoutMs: flags.webhookTimeout * 1000, logger, metrics });
+      : new DeliveryWorker({
+          store,
+          allowHttp: flags.allowHttpWebhooks ?? false,
+          timeoutMs,
+          logger,
+          metrics,
+          sender: sendFrom === 'thread' ? new ThreadSender({ timeoutMs, connections: DEFAULT_CONCURRENCY_PER_ENDPOINT }) : undefined,
+        });
   worker?.start();
   const retention = new EventRetention(store, { days: flags.eventRetentionDays, logger });
   retention.start();
@@ -475,7 +492,7 @@ async function serve(flags: ServeFlags, command: Command): Promise<void> {
       print(`SCIM base URL: ${url}${basePath(created.orgId)}`);
       print(`Bearer token (shown once, store it now): ${created.secret}`);
     }
-    const stopBackground = await startBackgroundWork(store, flags, app.log, eventMetrics);
+    const stopBackground = await startBackgroundWork(store, flags, app.log, eventMetrics, 'thread');
 
     const limiter = rateLimiter;
     let stopping = false;

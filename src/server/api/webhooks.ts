@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'undici';
 import { checkWebhookUrl } from '../../store/webhooks.ts';
-import { describeError, signatureOf, USER_AGENT } from '../delivery.ts';
+import { describeError, signatureOf, USER_AGENT } from '../webhook-sender.ts';
 import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint } from '../../store/types.ts';
 import { ApiError, limitParam, listJson, objectBody, organizationOf, queryParam, sendJson } from './index.ts';
 import type { ManagementContext } from './index.ts';
