@@ -174,4 +174,43 @@ describe('scimkit keys, events and webhooks', () => {
       await stop(server);
     }
   });
+
+  test('serve --no-deliver leaves delivery to scimkit deliver, which delivers what serve wrote', { timeout: 120_000 }, async () => {
+    const file = join(dir, 'no-deliver.db');
+    const org = JSON.parse((await cli('orgs', 'create', 'Initech', '--json', '--db', file)).stdout.trim()) as { id: string; token: string };
+    const hook = await cli('webhooks', 'create', org.id, '--url', receiver.url, '--allow-http', '--json', '--db', file);
+    assert.equal(hook.code, 0, hook.stderr);
+    const endpoint = JSON.parse(hook.stdout.trim()) as { id: string; secret: string };
+    const server = start(['serve', '--db', file, '--port', '0', '--allow-http-webhooks', '--no-deliver', '--log-level', 'warn']);
+    let deliverer: ReturnType<typeof start> | null = null;
+    try {
+      const origin = /listening on (\S+)/.exec(await server.line(/^listening on /))![1];
+      const mark = receiver.received.length;
+      const created = await call(`${origin}/scim/v2/organizations/${org.id}`, 'POST', '/Users', { token: org.token, body: user('milton@example.com') });
+      assert.equal(created.status, 201);
+      // A delivering serve fans an event out as it commits, and polls every second besides: after 1.5 s nothing was
+      // sent, and no delivery exists.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(receiver.received.length, mark, 'serve --no-deliver sent nothing');
+      const none = JSON.parse((await cli('webhooks', 'deliveries', org.id, endpoint.id, '--json', '--db', file)).stdout) as unknown[];
+      assert.deepEqual(none, []);
+
+      const arrived = new Promise<void>((resolve) => {
+        receiver.answer = () => {
+          resolve();
+          return { status: 200 };
+        };
+      });
+      deliverer = start(['deliver', '--db', file, '--allow-http-webhooks', '--log-level', 'warn']);
+      await arrived;
+      const got = receiver.received[mark];
+      assert.equal(got.event.type, 'user.created');
+      assert.equal(got.event.data.id, created.body.id);
+      new Webhook(endpoint.secret).verify(got.body, got.headers as Record<string, string>);
+    } finally {
+      receiver.answer = () => ({ status: 200 });
+      if (deliverer) await stop(deliverer);
+      await stop(server);
+    }
+  });
 });
