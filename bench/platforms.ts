@@ -27,6 +27,8 @@ export interface WayRun {
   readonly maxRssMb: number;
   /** CPU time of the whole process (user and system), start-up included. */
   readonly cpuMs: number;
+  /** The process's wall time, from spawn to exit. */
+  readonly processMs: number;
   /** Rows the platform received (records, deletes included); for the CLI, rows written or soft-deleted. */
   readonly rowsSent: number;
   /** States (Airbyte STATE lines of the whole state, Fivetran checkpoints) and the largest, in bytes. */
@@ -75,15 +77,18 @@ type Figures = Pick<WayRun, 'resources' | 'wallMs' | 'requests'>;
 /** What report-rss.mjs wrote when the process exited. */
 const usage = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { maxRssMb: number; cpuMs: number };
 
-export async function runCli(config: Json, dir: string, label: string): Promise<WayRun> {
+/** `scimkit sync --json` into `destination` (by default a SQLite file of its own in `dir`). */
+export async function runCli(config: Json, dir: string, label: string, destination = `sqlite:${join(dir, `${label}.db`)}`): Promise<WayRun> {
   const path = join(dir, `${label}.json`);
-  writeFileSync(path, JSON.stringify({ ...config, destination: `sqlite:${join(dir, `${label}.db`)}` }));
+  writeFileSync(path, JSON.stringify({ ...config, destination }));
   const rssFile = join(dir, `${label}.rss`);
   let last = '';
+  const started = performance.now();
   await lines(start(['sync', '--config', path, '--json'], rssFile), (l) => (last = l));
+  const processMs = performance.now() - started;
   const s = JSON.parse(last) as { records: number; wallMs: number; requests: number; tables: Record<string, Record<string, number>> };
   const rowsSent = Object.values(s.tables).reduce((a, t) => a + t.inserted + t.updated + t.softDeleted, 0);
-  return { way: 'cli', resources: s.records, wallMs: s.wallMs, requests: s.requests, ...usage(rssFile), rowsSent, states: 0, largestStateBytes: 0 };
+  return { way: 'cli', resources: s.records, wallMs: s.wallMs, requests: s.requests, ...usage(rssFile), processMs, rowsSent, states: 0, largestStateBytes: 0 };
 }
 
 /** `scimkit airbyte read` of all three streams, incremental; `state` is kept between calls, as Airbyte keeps it. */
@@ -101,6 +106,7 @@ export async function runAirbyte(config: Json, dir: string, label: string, state
   let states = 0;
   let largest = 0;
   let figures: Figures | null = null;
+  const started = performance.now();
   await lines(start(['airbyte', 'read', '--config', configPath, '--catalog', catalogPath, '--state', statePath], rssFile), (line) => {
     if (line.startsWith('{"type":"RECORD"')) rowsSent += 1;
     else if (line.startsWith(STATE_PREFIX)) {
@@ -115,12 +121,13 @@ export async function runAirbyte(config: Json, dir: string, label: string, state
     else if (line.startsWith('{"type":"TRACE"')) throw new Error(`airbyte read failed: ${line}`);
   });
   if (!figures) throw new Error('airbyte read printed no done line');
-  return { way: 'airbyte', ...(figures as Figures), ...usage(rssFile), rowsSent, states, largestStateBytes: largest };
+  return { way: 'airbyte', ...(figures as Figures), ...usage(rssFile), processMs: performance.now() - started, rowsSent, states, largestStateBytes: largest };
 }
 
 /** `scimkit fivetran`, with one Update call from this process; `state.json` is kept between calls, as Fivetran keeps it. */
 export async function runFivetran(config: Json, dir: string, label: string, state: { json?: string }): Promise<WayRun> {
   const rssFile = join(dir, `${label}.rss`);
+  const started = performance.now();
   const child = start(['fivetran', '--port', '0'], rssFile);
   let figures: Figures | null = null;
   let listening: (port: number) => void = () => {};
@@ -159,7 +166,7 @@ export async function runFivetran(config: Json, dir: string, label: string, stat
   child.kill('SIGTERM');
   await exited;
   if (!figures) throw new Error('scimkit fivetran printed no done line');
-  return { way: 'fivetran', ...(figures as Figures), ...usage(rssFile), rowsSent, states, largestStateBytes: largest };
+  return { way: 'fivetran', ...(figures as Figures), ...usage(rssFile), processMs: performance.now() - started, rowsSent, states, largestStateBytes: largest };
 }
 
 /**

@@ -18,13 +18,18 @@
  * rounds (default 3).
  * `--only=destinations` runs just the full syncs into each destination (--dialects), at --users users and a tenth of
  * that, in --rounds rounds (default 3) in rotated order, and reports medians, CPU per record and the RSS ratio.
+ * `--only=speed` is issue 16's speed comparison: one organization of --users users (default 20,000; users/100 groups
+ * of 10 and one group of all of them), full syncs by the compiled `scimkit sync` (its own process each, a fresh
+ * destination each) into each of --dialects, --rounds rounds (default 5) in rotated order. It reports medians of the
+ * engine's wall time and the process's (spawn to exit), records/s over each, the process's CPU (user + system, start
+ * included) in all and per record, and its peak RSS, with the load average before and after.
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
  * default 1000), --dialects=sqlite,postgres,duckdb. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { parseConfig } from '../src/connector/config.ts';
@@ -33,7 +38,7 @@ import { createLogger, createRedactor, silentLogger } from '../src/connector/log
 import type { ProgressSink, SyncSummary } from '../src/connector/progress.ts';
 import { runSync } from '../src/connector/sync.ts';
 import { BULK_REQUEST_SCHEMA, PATCH_OP_SCHEMA } from '../src/scim/schema/core.ts';
-import { compareWays, median, WAYS_HEADER } from './platforms.ts';
+import { compareWays, median, runCli, WAYS_HEADER, type WayRun } from './platforms.ts';
 
 function option(name: string, env: string, fallback: string): string {
   const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -300,7 +305,68 @@ async function destinationsOnly(users: number, page: number, rounds: number, dia
   return lines;
 }
 
+const load = () => loadavg().map((n) => fmt(n, 1)).join(', ');
+
+/** --only=speed: see the header. */
+async function speedOnly(users: number, page: number, rounds: number, dialects: readonly string[]): Promise<string[]> {
+  const { seed } = await import('../src/connector/seed.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-speed-'));
+  const db = join(dir, 'server.db');
+  const org = createOrg(db, 'bench-speed');
+  let pgStop: (() => Promise<void>) | null = null;
+  let pgUrl = process.env.SCIMKIT_BENCH_POSTGRES_URL ?? null;
+  if (dialects.includes('postgres') && !pgUrl) {
+    const services = (await import(new URL('../scripts/services.mjs', import.meta.url).href)) as { startPostgres(): Promise<{ url: string; stop(): Promise<void> } | null> };
+    const started = await services.startPostgres();
+    if (!started) throw new Error('PostgreSQL is not installed: leave it out of --dialects');
+    pgUrl = started.url;
+    pgStop = started.stop;
+  }
+  const server = await startServer(db);
+  const base = `${server.origin}/scim/v2/organizations/${org.id}`;
+  const lines: string[] = [];
+  try {
+    await seed({ baseUrl: base, token: org.token, users, groups: Math.max(1, Math.round(users / 100)), membersPerGroup: 10, bigGroupMembers: users, seed: 7, concurrency: 2, logger: silentLogger });
+    const config = { bearer_token: org.token, provider: 'scim', base_url: base, max_records_per_page: page };
+    const results = new Map<string, WayRun[]>(dialects.map((d) => [d, []]));
+    const loadBefore = load();
+    let n = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < dialects.length; i++) {
+        const dialect = dialects[(i + round) % dialects.length];
+        const label = `speed-${n++}`;
+        const destination = dialect === 'sqlite' ? `sqlite:${join(dir, `${label}.db`)}` : dialect === 'duckdb' ? `duckdb:${join(dir, `${label}.duckdb`)}` : await freshPostgres(pgUrl as string);
+        results.get(dialect)?.push(await runCli(config, dir, label, destination));
+      }
+    }
+    lines.push(`load average (1, 5, 15 min) before the syncs: ${loadBefore}; after: ${load()}`);
+    lines.push('');
+    lines.push('| destination | records | engine wall s | records/s (engine) | process wall s | records/s (process) | CPU s (rounds) | CPU µs/record | peak RSS MiB (rounds) |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const dialect of dialects) {
+      const runs = results.get(dialect) ?? [];
+      const m = (f: (r: WayRun) => number) => median(runs.map(f));
+      const records = runs[0].resources;
+      lines.push(`| ${dialect} | ${fmt(records)} | ${fmt(m((r) => r.wallMs) / 1000, 2)} | ${fmt(m((r) => r.resources / (r.wallMs / 1000)))} | ` +
+        `${fmt(m((r) => r.processMs) / 1000, 2)} | ${fmt(m((r) => r.resources / (r.processMs / 1000)))} | ` +
+        `${fmt(m((r) => r.cpuMs) / 1000, 2)} (${runs.map((r) => fmt(r.cpuMs / 1000, 2)).join(', ')}) | ${fmt(m((r) => (r.cpuMs * 1000) / r.resources))} | ` +
+        `${fmt(m((r) => r.maxRssMb))} (${runs.map((r) => fmt(r.maxRssMb)).join(', ')}) |`);
+    }
+  } finally {
+    await stopServer(server).catch(() => {});
+    if (pgStop) await pgStop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
+  if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'speed') {
+    const dialects = option('dialects', 'SCIMKIT_BENCH_DIALECTS', 'sqlite,postgres,duckdb').split(',');
+    const lines = await speedOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')), Number(option('rounds', 'SCIMKIT_BENCH_ROUNDS', '5')), dialects);
+    process.stdout.write(`\n${lines.join('\n')}\n`);
+    return;
+  }
   if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'platforms') {
     const lines = await platformsOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')), Number(option('rounds', 'SCIMKIT_BENCH_ROUNDS', '3')));
     process.stdout.write(`\n${lines.join('\n')}\n`);

@@ -2,7 +2,7 @@
  * SCIM resources to table rows. Reads only the attributes it maps (never merges server objects into ours), tolerates
  * numbers where strings are expected and strings where booleans are, and normalises timestamps to UTC ISO-8601.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ENTERPRISE_USER_SCHEMA } from '../scim/schema/core.ts';
 import { extensionValue, type ExtensionColumn } from './extensions.ts';
 import { GROUPS_TABLE, MEMBERS_TABLE, usersTableWith, type Cell, type TableDef } from './tables.ts';
@@ -44,7 +44,8 @@ export function timestamp(v: unknown): string | null {
 }
 
 export function hashValues(values: readonly Cell[]): string {
-  return createHash('sha1').update(JSON.stringify(values)).digest('base64');
+  // The one-shot hash: a Hash object per row cost more than the hashing itself.
+  return hash('sha1', JSON.stringify(values), 'base64');
 }
 
 /** A row of `table`: its hash covers the copied columns only, so keeping a derived column current never changes it. */
@@ -53,8 +54,12 @@ function row(table: TableDef, values: Cell[]): Row {
   return { values, hash: hashValues(copied) };
 }
 
-/** A null-prototype copy without the given attribute: a server-sent "__proto__" key stays a plain key. */
+/**
+ * The resource without the given attribute, to be serialised: itself when it has none (most do not), else a
+ * null-prototype copy, so that a server-sent "__proto__" key stays a plain key.
+ */
 function without(resource: Json, attribute: string): Json {
+  if (!Object.hasOwn(resource, attribute)) return resource;
   const copy: Json = Object.create(null) as Json;
   for (const [k, v] of Object.entries(resource)) if (k !== attribute) copy[k] = v;
   return copy;

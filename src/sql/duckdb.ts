@@ -122,6 +122,14 @@ export class DuckDbRunner implements Runner {
   private async execute(statement: Statement): Promise<StatementResult> {
     if (statement.append) return { rows: [], changes: await this.append(statement.append) };
     const prepared = await this.prepare(statement.sql.text);
+    if (statement.each) {
+      let changes = 0;
+      for (const params of statement.each) {
+        prepared.bind(params.map((p) => this.bindable(p)) as Parameters<Prepared['bind']>[0]);
+        changes += (await prepared.run()).rowsChanged;
+      }
+      return { rows: [], changes };
+    }
     if (statement.sql.params.length > 0) prepared.bind(statement.sql.params.map((p) => this.bindable(p)) as Parameters<Prepared['bind']>[0]);
     else prepared.clearBindings();
     const reader = await prepared.runAndReadAll();

@@ -31,7 +31,7 @@
  * - duckdb.ts: the DuckDB runner (the connector's DuckDB destination): `duckdbDialect`, migrations with a `duckdb`
  *   statement list, and `append` (builder.ts) for bulk rows through DuckDB's appender.
  */
-export { append, chunks, exec, first, join, list, raw, rows, sql } from './builder.ts';
+export { append, chunks, exec, execEach, first, join, list, raw, rows, sql } from './builder.ts';
 export type { AppendRows, Op, Row, Sql, Statement, StatementResult, ViolationMessages } from './builder.ts';
 export { duckdbDialect, postgresDialect, sqliteDialect } from './dialect.ts';
 export type { ColumnType, Dialect, DialectName, JsonDialect, JsonRef, ScalarKind, TableColumn } from './dialect.ts';

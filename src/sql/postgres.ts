@@ -5,7 +5,7 @@
  * (so an operation must not have effects outside the database before it returns).
  */
 import type { Pool, PoolClient } from 'pg';
-import type { Op, Row, Statement } from './builder.ts';
+import type { Op, Row, Statement, StatementResult } from './builder.ts';
 import { postgresDialect } from './dialect.ts';
 import { migrate } from './migrate.ts';
 import type { MigrationSet } from './migrate.ts';
@@ -101,6 +101,17 @@ export class PostgresRunner implements Runner {
     return out;
   }
 
+  private async query(client: PoolClient, statement: Statement): Promise<StatementResult> {
+    const text = this.text(statement.sql.text);
+    if (statement.each) {
+      let changes = 0;
+      for (const params of statement.each) changes += (await client.query(text, params as unknown[])).rowCount ?? 0;
+      return { rows: [], changes };
+    }
+    const result = await client.query<Row>(text, statement.sql.params as unknown[]);
+    return { rows: result.rows, changes: result.rowCount ?? result.rows.length };
+  }
+
   private async attempt<T>(client: PoolClient, op: () => Op<T>, mode: TransactionMode): Promise<T> {
     await client.query(mode === 'read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
     const steps = op();
@@ -109,13 +120,13 @@ export class PostgresRunner implements Runner {
       while (!step.done) {
         const statement = step.value;
         if (statement.append) throw new Error('appending rows in bulk is a DuckDB runner operation; PostgreSQL runs statements');
-        let result;
+        let result: StatementResult;
         try {
-          result = await client.query<Row>(this.text(statement.sql.text), statement.sql.params as unknown[]);
+          result = await this.query(client, statement);
         } catch (err) {
           throw retryable(err) ? err : postgresError(err, statement, this.violations);
         }
-        step = steps.next({ rows: result.rows, changes: result.rowCount ?? result.rows.length });
+        step = steps.next(result);
       }
       await client.query('COMMIT');
       return step.value;

@@ -110,6 +110,10 @@ export interface SqliteRunnerOptions extends RunnerOptions {
   readonly busyTimeoutMs?: number;
   /** Bytes of the file SQLite reads through a memory map (default MMAP_BYTES); 0 reads through its page cache only. */
   readonly mmapBytes?: number;
+  /** Page size of a new database file (SQLite's default, 4096, otherwise); an existing file keeps its own. */
+  readonly pageBytes?: number;
+  /** Most KiB of pages the connection caches (better-sqlite3's default is 16,000). */
+  readonly cacheKib?: number;
 }
 
 export class SqliteRunner implements Runner {
@@ -145,6 +149,9 @@ export class SqliteRunner implements Runner {
     this.path = this.fileBacked ? resolve(path) : path;
     this.db = new Database(path);
     try {
+      // Only takes effect before the first table is written, and before WAL is on.
+      if (options.pageBytes !== undefined) this.db.pragma(`page_size = ${options.pageBytes}`);
+      if (options.cacheKib !== undefined) this.db.pragma(`cache_size = -${options.cacheKib}`);
       if (this.fileBacked) this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
@@ -223,6 +230,11 @@ export class SqliteRunner implements Runner {
     if (statement.append) throw new Error('appending rows in bulk is a DuckDB runner operation; SQLite runs statements');
     try {
       const prepared = this.prepare(statement.sql.text);
+      if (statement.each) {
+        let changes = 0;
+        for (const params of statement.each) changes += prepared.run(params.map(bindable)).changes;
+        return { rows: [], changes };
+      }
       const params = statement.sql.params.map(bindable);
       if (prepared.reader) {
         const found = prepared.all(...params) as Row[];

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { chunks, exec, first, join, list, PostgresRunner, postgresDialect, raw, rows, sql, sqliteDialect, SqliteRunner, tryPostgresLock } from '../../src/sql/index.ts';
+import { chunks, exec, execEach, first, join, list, PostgresRunner, postgresDialect, raw, rows, sql, sqliteDialect, SqliteRunner, tryPostgresLock } from '../../src/sql/index.ts';
 import type { Migration, MigrationSet, Op, Runner } from '../../src/sql/index.ts';
 
 const POSTGRES_URL = process.env.SCIMKIT_TEST_POSTGRES_URL;
@@ -199,6 +199,25 @@ for (const [label, make] of targets) {
         found.map((r) => [Number(r.n), r.t, r.u]),
         wanted.map((r) => [...r]),
       );
+    });
+
+    test('execEach runs one statement per row of parameters, in order, inside the transaction', async () => {
+      await runner.run(() => exec(raw('CREATE TABLE each_rows (id TEXT PRIMARY KEY, n INTEGER NOT NULL, b BOOLEAN)')), 'write');
+      const upsert = sql`INSERT INTO each_rows (id, n, b) VALUES (${list([null, null, null])}) ON CONFLICT (id) DO UPDATE SET n = excluded.n, b = excluded.b`;
+      const changed = await runner.run(() => execEach(upsert, [['x', 1, true], ['y', 2, false], ['x', 3, null]]), 'write');
+      assert.equal(changed, 3);
+      // Rolled back with the rest of its transaction.
+      await assert.rejects(
+        runner.run(function* (): Op<void> {
+          yield* execEach(upsert, [['z', 4, true]]);
+          throw new Error('changed my mind');
+        }, 'write'),
+        /changed my mind/,
+      );
+      const found = await runner.run(() => rows<{ id: string; n: number; b: unknown }>(sql`SELECT id, n, b FROM each_rows ORDER BY id`), 'read');
+      // The later row for x won; booleans bound as the database stores them.
+      assert.deepEqual(found.map((r) => [r.id, Number(r.n), r.b === null ? null : r.b === true || r.b === 1]), [['x', 3, null], ['y', 2, false]]);
+      assert.throws(() => execEach(upsert, [['w', 1]]).next(), /every row must have 3 parameters/);
     });
 
     test('columnType declares a table that holds each portable type', async () => {

@@ -4,7 +4,7 @@
  * the namespace (schema.ts). The few statements that differ per database (the batched upsert) switch on the
  * dialect's name.
  */
-import { append, chunks, exec, first, join, list, raw, rows, sql, type Op, type Sql } from '../../sql/builder.ts';
+import { append, chunks, exec, execEach, first, join, list, raw, rows, sql, type Op, type Sql } from '../../sql/builder.ts';
 import type { Dialect } from '../../sql/dialect.ts';
 import type { Row } from '../mapping.ts';
 import type { ExtensionColumn } from '../extensions.ts';
@@ -256,10 +256,9 @@ export class Operations {
       return;
     }
     if (this.dialect.name === 'sqlite') {
-      // One prepared statement (the runner caches it by its text), run per row inside the page's transaction.
-      for (const row of data) {
-        yield* exec(sql`INSERT INTO ${this.table(name)} (${names}) VALUES (${list([...row.values, row.hash, syncedAt, false, null, source])}) ${conflict}`);
-      }
+      // One prepared statement run per row inside the page's transaction.
+      const insert = sql`INSERT INTO ${this.table(name)} (${names}) VALUES (${list(cols.map(() => null))}) ${conflict}`;
+      yield* execEach(insert, data.map((row) => [...row.values, row.hash, syncedAt, false, null, source]));
       return;
     }
     // PostgreSQL: one statement per chunk, one array parameter per column; the text is the same for every chunk.
