@@ -1,12 +1,12 @@
 /**
- * The connector's HTTP client: undici fetch over a keep-alive Agent, a timeout per attempt (body included),
+ * The connector's HTTP client: keep-alive connections (wire.ts), a timeout per attempt (body included),
  * retries with full-jitter exponential backoff for transient failures, Retry-After as seconds or an HTTP date,
  * pacing from rate-limit headers, and errors that carry the server's own explanation. The token only ever goes
  * into the Authorization header; every message is redacted.
  */
-import { Agent, fetch } from 'undici';
 import { readRateLimit, RatePacer, realClock, type PacerClock } from './pacer.ts';
 import { MalformedJson } from './json-stream.ts';
+import { Wire, type ResponseHeaders, type WireResponse } from './wire.ts';
 import type { Logger, Redactor } from './log.ts';
 
 export interface HttpStats {
@@ -44,7 +44,7 @@ export interface HttpClientOptions {
 
 export interface JsonResponse<T = unknown> {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: ResponseHeaders;
   readonly body: T;
   /** The server's Date header in epoch ms, when sent: a server timestamp, unlike our clock. */
   readonly serverDate: number | null;
@@ -113,12 +113,16 @@ function cut(text: string): string {
   return text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}...` : text;
 }
 
-/** Why a request got no response, naming the host (the path alone does not say which server was unreachable). */
-function networkReason(err: unknown, timeoutMs: number, url: URL): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; name?: string; message?: string } };
-  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return `timed out after ${timeoutMs / 1000} s waiting for ${url.origin}`;
-  if (e?.name === 'AbortError') return 'aborted';
-  const code = e?.cause?.code ?? e?.cause?.message ?? e?.message ?? 'network error';
+/**
+ * Why a request got no response, naming the host (the path alone does not say which server was unreachable). The
+ * attempt's signal tells a timeout apart, whatever error the cut connection raised.
+ */
+function networkReason(err: unknown, signal: AbortSignal, timeoutMs: number, url: URL): string {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; name?: string; message?: string } };
+  const reason = signal.aborted ? (signal.reason as { name?: string } | undefined) : undefined;
+  if (reason?.name === 'TimeoutError' || e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return `timed out after ${timeoutMs / 1000} s waiting for ${url.origin}`;
+  if (signal.aborted || e?.name === 'AbortError') return 'aborted';
+  const code = e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? 'network error';
   if (code === 'ECONNREFUSED') return `${code} (nothing accepted a connection at ${url.host}: is the server running, and is base_url right?)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `${code} (the host name ${url.hostname} was not found: check base_url, or region for Contentstack)`;
   return `${code} (from ${url.origin})`;
@@ -136,13 +140,12 @@ class ResponseTooLarge extends Error {}
  * A body's text as it arrives, up to `max` bytes (a larger one throws ResponseTooLarge without being buffered).
  * Stopping early cancels the rest of the body, so the connection is not left half read.
  */
-async function* bodyText(res: Awaited<ReturnType<typeof fetch>>, max: number): AsyncGenerator<string> {
+async function* bodyText(res: WireResponse, max: number): AsyncGenerator<string> {
   const declared = Number(res.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > max) {
-    await res.body?.cancel().catch(() => {});
+    await res.body.cancel().catch(() => {});
     throw new ResponseTooLarge(`${declared}`);
   }
-  if (!res.body) return;
   // The byte order mark is kept, as Buffer#toString keeps it: JSON.parse refuses it either way.
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   let size = 0;
@@ -162,7 +165,7 @@ async function* bodyText(res: Awaited<ReturnType<typeof fetch>>, max: number): A
   }
 }
 
-async function readBody(res: Awaited<ReturnType<typeof fetch>>, max: number): Promise<string> {
+async function readBody(res: WireResponse, max: number): Promise<string> {
   let text = '';
   for await (const part of bodyText(res, max)) text += part;
   return text;
@@ -186,17 +189,15 @@ export interface RequestOptions {
 export class HttpClient {
   readonly stats: HttpStats = { requests: 0, retries: 0, throttled: 0, waitedMs: 0 };
   readonly pacer: RatePacer;
-  private readonly agent: Agent;
+  private readonly wire: Wire;
+  /** Aborted by close(): a request still going (or retrying) then stops, and none starts. */
+  private readonly closed = new AbortController();
   private readonly clock: PacerClock;
 
   constructor(private readonly opts: HttpClientOptions) {
     this.clock = opts.clock ?? realClock;
     this.pacer = new RatePacer(this.clock, opts.rateShare ?? 1);
-    this.agent = new Agent({
-      keepAliveTimeout: 30_000,
-      connections: opts.connections ?? 4,
-      connect: { timeout: opts.timeoutMs },
-    });
+    this.wire = new Wire(opts.connections ?? 4);
   }
 
   /** The path and query shown in logs and errors (relative to the base URL; never the token). */
@@ -251,18 +252,20 @@ export class HttpClient {
     for (;;) {
       this.stats.waitedMs += await this.pacer.acquire();
       this.opts.signal?.throwIfAborted();
+      this.closed.signal.throwIfAborted();
       const startedAt = this.clock.now();
       this.stats.requests += 1;
       let failure: { reason: string; status: number | null; retryAfterMs: number | null; throttled: boolean; resetMs: number | null };
+      const signal = this.attemptSignal(timeoutMs);
       try {
-        const res = await fetch(url, { method, headers, body: payload, redirect: 'manual', signal: this.attemptSignal(timeoutMs), dispatcher: this.agent });
+        const res = await this.wire.request(url, { method, headers, body: payload, signal });
         const dateHeader = res.headers.get('date');
         const serverDate = dateHeader ? Date.parse(dateHeader) : NaN;
         const serverMs = Number.isNaN(serverDate) ? null : serverDate;
-        const rate = readRateLimit(res.headers as unknown as Headers, this.clock.now());
+        const rate = readRateLimit(res.headers, this.clock.now());
         this.pacer.observe(rate, startedAt);
         if (REDIRECTS.has(res.status)) {
-          await res.body?.cancel().catch(() => {});
+          await res.body.cancel().catch(() => {});
           url = this.redirectTarget(what, url, res.status, res.headers.get('location'), method, ++redirects);
           logger.debug(`${what} -> ${res.status}, following the redirect to ${url.pathname}`);
           continue;
@@ -276,7 +279,7 @@ export class HttpClient {
             },
           );
           logger.debug(`${what} -> ${res.status} in ${this.clock.now() - startedAt} ms (attempt ${failures + 1}, read as a stream)`);
-          if (outcome.malformed === null) return { status: res.status, headers: res.headers as unknown as Headers, body: outcome.body as T, serverDate: serverMs };
+          if (outcome.malformed === null) return { status: res.status, headers: res.headers, body: outcome.body as T, serverDate: serverMs };
           failure = { reason: `${res.status} with a body that is not valid JSON (${outcome.malformed})`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
         } else {
           const text = await readBody(res, maxBytes);
@@ -291,7 +294,7 @@ export class HttpClient {
             }
           }
           if (res.status >= 200 && res.status < 300) {
-            if (!malformed) return { status: res.status, headers: res.headers as unknown as Headers, body: body as T, serverDate: serverMs };
+            if (!malformed) return { status: res.status, headers: res.headers, body: body as T, serverDate: serverMs };
             failure = { reason: `${res.status} with a body that is not valid JSON`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
           } else {
             const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), serverMs, this.clock.now());
@@ -307,13 +310,14 @@ export class HttpClient {
       } catch (err) {
         if (err instanceof HttpError) throw err;
         this.opts.signal?.throwIfAborted();
+        this.closed.signal.throwIfAborted();
         if (err instanceof ResponseTooLarge) {
           throw new HttpError(
             redact(`${what} failed: the response is larger than max_response_mb (${mib(maxBytes)}); raise max_response_mb if the source really sends responses this large, or lower max_records_per_page`),
             null, null, false,
           );
         }
-        failure = { reason: networkReason(err, timeoutMs, url), status: null, retryAfterMs: null, throttled: false, resetMs: null };
+        failure = { reason: networkReason(err, signal, timeoutMs, url), status: null, retryAfterMs: null, throttled: false, resetMs: null };
       }
       if (failure.retryAfterMs !== null && failure.retryAfterMs > maxWait) {
         throw new HttpError(redact(`${what} failed: ${failure.reason}; the server asked to retry after ${Math.round(failure.retryAfterMs / 1000)} s, longer than the ${maxWait / 1000} s the connector waits`), failure.status, null, true);
@@ -348,10 +352,9 @@ export class HttpClient {
     }
   }
 
-  /** The attempt's timeout, combined with the client's abort signal when it has one. */
+  /** The attempt's timeout, combined with close() and with the client's abort signal when it has one. */
   private attemptSignal(timeoutMs: number): AbortSignal {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    return this.opts.signal ? AbortSignal.any([timeout, this.opts.signal]) : timeout;
+    return AbortSignal.any([AbortSignal.timeout(timeoutMs), this.closed.signal, ...(this.opts.signal ? [this.opts.signal] : [])]);
   }
 
   /** Full-jitter exponential backoff for the given retry (0 for the first). */
@@ -388,6 +391,7 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.closed.abort(new Error('the HTTP client was closed'));
+    this.wire.close();
   }
 }

@@ -17,7 +17,12 @@ export interface RateLimitInfo {
   readonly resetMs: number | null;
 }
 
-function headerNumber(headers: Headers, ...names: string[]): number | null {
+/** Response headers by name (fetch's Headers, or the connector's own, see wire.ts). */
+export interface HeaderLookup {
+  get(name: string): string | null;
+}
+
+function headerNumber(headers: HeaderLookup, ...names: string[]): number | null {
   for (const name of names) {
     const v = headers.get(name);
     if (v === null) continue;
@@ -28,7 +33,7 @@ function headerNumber(headers: Headers, ...names: string[]): number | null {
 }
 
 /** Reads X-RateLimit-* (and Contentful's X-Contentful-RateLimit-Second-*) headers. */
-export function readRateLimit(headers: Headers, nowMs: number): RateLimitInfo {
+export function readRateLimit(headers: HeaderLookup, nowMs: number): RateLimitInfo {
   const limit = headerNumber(headers, 'x-ratelimit-limit', 'x-contentful-ratelimit-second-limit', 'ratelimit-limit');
   const remaining = headerNumber(headers, 'x-ratelimit-remaining', 'x-contentful-ratelimit-second-remaining', 'ratelimit-remaining');
   const reset = headerNumber(headers, 'x-ratelimit-reset', 'x-contentful-ratelimit-reset', 'ratelimit-reset');

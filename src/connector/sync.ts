@@ -17,7 +17,7 @@ import type { ExtensionColumn } from './extensions.ts';
 import { lastModifiedMs, mapGroup, mapUser, memberIdOf, memberRow, resourceId, type Json, type Row } from './mapping.ts';
 import type { MemberSpool } from './member-spool.ts';
 import { emptyTableStats, noProgress, type ProgressSink, type SyncSummary, type TableStats } from './progress.ts';
-import { ENDPOINTS, lastModifiedFilter, listPage, probe, type Capabilities, type ListPage } from './source.ts';
+import { ENDPOINTS, lastModifiedFilter, listPage, probe, type Capabilities, type ListPage, type ListQuery } from './source.ts';
 import type { TableName } from './tables.ts';
 
 /** How far behind the newest server timestamp a cursor is set, so changes committed out of order are not lost. */
@@ -35,6 +35,13 @@ const ID_FILTER_BATCH = 25;
  */
 export function pagingBound(total: number): number {
   return 2 * total + 1000;
+}
+
+type ListingOptions = NonNullable<Parameters<typeof listPage>[3]>;
+
+/** What identifies a request for a page of a listing. */
+function listingKey(name: StreamName, q: ListQuery, opts: ListingOptions): string {
+  return JSON.stringify([name, q, opts]);
 }
 
 /** Raised (and caught) when a source answers an `id eq` filter with resources that were not asked for. */
@@ -288,19 +295,22 @@ class SyncRun {
     const useCursor = caps.paging === 'cursor';
     let restartedCursor = false;
     let announced = false;
+    const filter = phase === 'changes' ? lastModifiedFilter(st.since as string) : undefined;
+    const query = (at: Pick<StreamPosition, 'startIndex' | 'cursor'>): ListQuery => ({
+      count: caps.pageSize,
+      filter,
+      ...this.view(name, idsOnly),
+      startIndex: useCursor ? undefined : at.startIndex,
+      cursor: useCursor ? at.cursor ?? '' : undefined,
+    });
+    const listing = { spoolMembers: name === 'groups' && !idsOnly, spoolMemoryBytes: this.opts.spoolMemoryBytes };
     for (;;) {
       this.opts.signal?.throwIfAborted();
       const pos: StreamPosition = st.position ?? FIRST_PAGE;
       if (pos.done) break;
       let page: ListPage;
       try {
-        page = await listPage(this.http, name, {
-          count: caps.pageSize,
-          filter: phase === 'changes' ? lastModifiedFilter(st.since as string) : undefined,
-          ...this.view(name, idsOnly),
-          startIndex: useCursor ? undefined : pos.startIndex,
-          cursor: useCursor ? pos.cursor ?? '' : undefined,
-        }, { spoolMembers: name === 'groups' && !idsOnly, spoolMemoryBytes: this.opts.spoolMemoryBytes });
+        page = await this.readPage(name, query(pos), listing);
       } catch (err) {
         // An RFC 9865 cursor may expire between runs: start the phase over (seen keys make it idempotent).
         const expired = err instanceof HttpError && (err.scimType === 'expiredCursor' || err.scimType === 'invalidCursor');
@@ -344,6 +354,8 @@ class SyncRun {
               'This page was not written and the cursor did not advance; report it to the provider',
           );
         }
+        // The next page is asked for now, so that the server prepares it while this one is written.
+        if (!last) this.readAhead(name, query({ startIndex: pos.startIndex + page.returned, cursor: page.nextCursor }), listing);
         // Ids the destination has never seen are fetched, whatever their lastModified says (a cursor is only a hint).
         const fetched = idsOnly ? await this.fetchUnknown(name, st, [...byId.keys()]) : null;
         const run = this;
@@ -392,6 +404,48 @@ class SyncRun {
     const done = await this.dest.write((tx) => this.complete(tx, final));
     this.merge(done.deletes);
     return done.state;
+  }
+
+  /** The page asked for ahead of time (readAhead), with what it asked for. */
+  private ahead: { readonly key: string; readonly page: Promise<ListPage> } | null = null;
+
+  /** A page of a listing: the one asked for ahead when it is this one, else asked for now. */
+  private readPage(name: StreamName, q: ListQuery, opts: ListingOptions): Promise<ListPage> {
+    const key = listingKey(name, q, opts);
+    if (this.ahead?.key === key) {
+      const { page } = this.ahead;
+      this.ahead = null;
+      return page;
+    }
+    this.dropAhead();
+    return listPage(this.http, name, q, opts);
+  }
+
+  /** Asks for a page before it is needed, so that the source prepares it while the current one is written. */
+  private readAhead(name: StreamName, q: ListQuery, opts: ListingOptions): void {
+    this.dropAhead();
+    const page = listPage(this.http, name, q, opts);
+    // Its failure reaches readPage's caller; a dropped page's failure matters to nobody.
+    page.catch(() => {});
+    this.ahead = { key: listingKey(name, q, opts), page };
+  }
+
+  /** Pages asked for ahead and then dropped, until their members' spools are closed. */
+  private readonly dropping = new Set<Promise<void>>();
+
+  /** Forgets the page asked for ahead, if any: its members' spool is closed once it has arrived. */
+  private dropAhead(): void {
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (!ahead) return;
+    const closed: Promise<void> = ahead.page.then((page) => page.spool?.close(), () => {}).finally(() => this.dropping.delete(closed));
+    this.dropping.add(closed);
+  }
+
+  /** Once the client is closed (nothing more arrives): waits until every dropped page has closed its spool. */
+  async settle(): Promise<void> {
+    this.dropAhead();
+    await Promise.all(this.dropping);
   }
 
   /**
@@ -623,6 +677,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const owned = opts.destination ? null : await openDestination(config.destination, config.namespace);
   const dest: SyncTarget = opts.destination ?? (owned as SyncTarget);
   let locked = false;
+  let run: SyncRun | null = null;
   try {
     await dest.lock();
     locked = true;
@@ -647,7 +702,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       logger.info(`users: ${extended.added.length} extension attribute column(s) added (${extended.added.map((c) => c.name).join(', ')}); reading every user again to fill them`);
     }
     const states = await dest.loadState();
-    const run = new SyncRun(opts, http, dest, caps, logger, progress, extended.columns);
+    run = new SyncRun(opts, http, dest, caps, logger, progress, extended.columns);
     for (const s of opts.streams ?? STREAMS) await run.stream(s, states.get(s));
     return run.summary(Date.now() - started);
   } finally {
@@ -655,5 +710,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     if (locked) await dest.unlock().catch(() => {});
     if (owned) await owned.close().catch(() => {});
     await http.close().catch(() => {});
+    // After the close, so that a page still arriving is aborted rather than waited for.
+    await run?.settle();
   }
 }

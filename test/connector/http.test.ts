@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { explainErrorBody, HttpClient, HttpError, isRetryableStatus, parseRetryAfter } from '../../src/connector/http.ts';
@@ -201,5 +202,62 @@ describe('HTTP client retries', () => {
     await assert.rejects(http.get('/Users'), /GET \/Users failed after 3 attempts: ECONNREFUSED/);
     assert.equal(http.stats.retries, 2);
     await http.close();
+  });
+});
+
+describe('HTTP client bodies', () => {
+  let server: Server;
+  let base = '';
+  const accepted: string[] = [];
+  const payload = { items: Array.from({ length: 500 }, (_, i) => ({ id: `user-${i}`, name: 'Ada Lovelace' })) };
+  const encoders: Record<string, (b: Buffer) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
+  before(async () => {
+    server = createServer((req, res) => {
+      accepted.push(String(req.headers['accept-encoding']));
+      const encoding = req.url?.slice(1) ?? '';
+      if (encoding === 'stall') {
+        // Half a body, then nothing: only the client's timeout ends it.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"items": [');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': encoding });
+      res.end(encoders[encoding](Buffer.from(JSON.stringify({ encoding, ...payload }))));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+
+  const client = (timeoutMs: number) =>
+    new HttpClient({ baseUrl: base, token: 'secret-token-xyz', timeoutMs, retryAttempts: 0, logger: silentLogger, redact: createRedactor(['secret-token-xyz']) });
+
+  it('asks for compressed bodies and reads gzip, deflate and br', async () => {
+    const c = client(5000);
+    try {
+      for (const encoding of Object.keys(encoders)) {
+        const res = await c.get(`/${encoding}`);
+        assert.deepEqual(res.body, { encoding, ...payload });
+      }
+    } finally {
+      await c.close();
+    }
+    assert.ok(accepted.every((a) => /gzip/.test(a) && /br/.test(a)), `asked for compression each time (${accepted.join('; ')})`);
+  });
+
+  it('reports a body that stops arriving as a timeout', async () => {
+    const c = client(300);
+    try {
+      await assert.rejects(c.get('/stall'), (err: Error) => {
+        assert.ok(err instanceof HttpError);
+        assert.match(err.message, /GET \/stall failed after 1 attempts: timed out after 0.3 s waiting for http:\/\/127\.0\.0\.1/);
+        return true;
+      });
+    } finally {
+      await c.close();
+    }
   });
 });

@@ -114,6 +114,20 @@ for (const kind of kinds) {
       assert.equal((groups.find((r) => r.id === bigId) as Json).member_count, BIG);
     });
 
+    it('closes the spool of a page read ahead and never used: a run that fails on a repeated page leaves no spool file', async (t) => {
+      // A source that ignores startIndex sends the same groups for every page: the second page fails the run, with
+      // the third already asked for (the engine asks for the next page while it writes one). Whether that page has
+      // arrived by then (its spool closed once it has) or is cut off by the run's end, no spool file may remain.
+      const p = await new FakeProvider({ token: TOKEN, ignoreStartIndex: true }).start();
+      t.after(() => p.stop());
+      p.populate(2_000, 0);
+      for (let g = 0; g < 6; g++) p.addGroup(`Everyone ${g}`, [...p.users.keys()]);
+      const d = await factory.create(kind);
+      const before = new Set(spoolFiles());
+      await assert.rejects(sync(configFor(p, d, { max_records_per_page: 2 }), { spoolMemoryBytes: SPOOL_BYTES, streams: ['groups'] }), /sent the same 2 records again/);
+      assert.deepEqual(spoolFiles().filter((f) => !before.has(f)), [], 'the spool files are gone');
+    });
+
     for (const [label, kindOf, expected] of [
       ['cut off in the middle of the members', 'truncated', /GET \/Groups\?.* failed after 2 attempts: .*\(from http:\/\/127\.0\.0\.1:\d+\)/],
       ['broken JSON in the middle of the members', 'garbled', /GET \/Groups\?.* failed after 2 attempts: 200 with a body that is not valid JSON \(invalid JSON value .* at character \d+\)/],

@@ -146,9 +146,14 @@ export class Operations {
     return this.dialect.values(ids);
   }
 
+  /** Rows of a stream's table the running pass has not seen (alias `t`). */
+  private notSeen(stream: StreamName): Sql {
+    return sql`NOT EXISTS (SELECT 1 FROM ${this.t.seen} s WHERE s.stream = ${stream} AND s.key = t.id)`;
+  }
+
   /** Live rows of a stream's table the running pass has not seen (alias `t`). */
   private unseen(stream: StreamName): Sql {
-    return sql`t._deleted = FALSE AND NOT EXISTS (SELECT 1 FROM ${this.t.seen} s WHERE s.stream = ${stream} AND s.key = t.id)`;
+    return sql`t._deleted = FALSE AND ${this.notSeen(stream)}`;
   }
 
   /** Live memberships that go with unseen rows: members of unseen groups, or unseen users as members (alias `m`). */
@@ -315,17 +320,20 @@ export class Operations {
   }
 
   *unseenIds(stream: StreamName, limit: number): Op<string[]> {
-    const found = yield* rows<{ id: string }>(sql`SELECT t.id FROM ${this.table(stream)} t WHERE ${this.unseen(stream)} ORDER BY t.id LIMIT ${limit}`);
+    // In no particular order: a scan that stops at the limit, not the whole table in key order.
+    const found = yield* rows<{ id: string }>(sql`SELECT t.id FROM ${this.table(stream)} t WHERE ${this.unseen(stream)} LIMIT ${limit}`);
     return found.map((r) => String(r.id));
   }
 
   *planDeletes(stream: StreamName): Op<DeletePlan> {
-    const t = this.table(stream);
-    const a = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${t} t WHERE ${this.unseen(stream)}`);
-    const b = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${t} WHERE _deleted = FALSE`);
-    const c = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} m WHERE ${this.affectedMemberships(stream)}`);
+    // One scan of the table for both counts; memberships of unseen rows only when there are some.
+    const rowsOf = yield* first<{ live: unknown; unseen: unknown }>(
+      sql`SELECT count(*) AS live, sum(CASE WHEN ${this.notSeen(stream)} THEN 1 ELSE 0 END) AS unseen FROM ${this.table(stream)} t WHERE t._deleted = FALSE`,
+    );
+    const unseen = num(rowsOf?.unseen);
+    const c = unseen === 0 ? undefined : yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} m WHERE ${this.affectedMemberships(stream)}`);
     const d = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} WHERE _deleted = FALSE`);
-    return { unseen: num(a?.n), live: num(b?.n), memberships: num(c?.n), liveMemberships: num(d?.n), seen: yield* this.seenTotal(stream) };
+    return { unseen, live: num(rowsOf?.live), memberships: num(c?.n), liveMemberships: num(d?.n), seen: yield* this.seenTotal(stream) };
   }
 
   *applyDeletes(stream: StreamName, at: string): Op<{ rows: number; memberships: number }> {
