@@ -40,10 +40,13 @@ const PRELOAD = new URL('./report-rss.mjs', import.meta.url).pathname;
 const STATE_PREFIX = '{"type":"STATE","state":{';
 const PROTO_DIR = new URL('../src/connector/platforms/fivetran/', import.meta.url).pathname;
 
-/** SCIMKIT_BENCH_NODE_ARGS adds node options to the measured processes (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
-function start(args: string[], rssFile: string): ChildProcess {
+/**
+ * SCIMKIT_BENCH_NODE_ARGS adds node options to the measured processes (e.g. `--cpu-prof --cpu-prof-dir=DIR`). `bin` is
+ * the scimkit to run: this checkout's by default, another built checkout's to compare against.
+ */
+function start(args: string[], rssFile: string, bin = 'bin/scimkit.mjs'): ChildProcess {
   const extra = (process.env.SCIMKIT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return spawn(process.execPath, [...extra, '--import', PRELOAD, 'bin/scimkit.mjs', ...args], {
+  return spawn(process.execPath, [...extra, '--import', PRELOAD, bin, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SCIMKIT_BENCH_RSS_FILE: rssFile },
   });
@@ -78,13 +81,13 @@ type Figures = Pick<WayRun, 'resources' | 'wallMs' | 'requests'>;
 const usage = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { maxRssMb: number; cpuMs: number };
 
 /** `scimkit sync --json` into `destination` (by default a SQLite file of its own in `dir`). */
-export async function runCli(config: Json, dir: string, label: string, destination = `sqlite:${join(dir, `${label}.db`)}`): Promise<WayRun> {
+export async function runCli(config: Json, dir: string, label: string, destination = `sqlite:${join(dir, `${label}.db`)}`, bin?: string): Promise<WayRun> {
   const path = join(dir, `${label}.json`);
   writeFileSync(path, JSON.stringify({ ...config, destination }));
   const rssFile = join(dir, `${label}.rss`);
   let last = '';
   const started = performance.now();
-  await lines(start(['sync', '--config', path, '--json'], rssFile), (l) => (last = l));
+  await lines(start(['sync', '--config', path, '--json'], rssFile, bin), (l) => (last = l));
   const processMs = performance.now() - started;
   const s = JSON.parse(last) as { records: number; wallMs: number; requests: number; tables: Record<string, Record<string, number>> };
   const rowsSent = Object.values(s.tables).reduce((a, t) => a + t.inserted + t.updated + t.softDeleted, 0);

@@ -22,7 +22,9 @@
  * of 10 and one group of all of them), full syncs by the compiled `scimkit sync` (its own process each, a fresh
  * destination each) into each of --dialects, --rounds rounds (default 5) in rotated order. It reports medians of the
  * engine's wall time and the process's (spawn to exit), records/s over each, the process's CPU (user + system, start
- * included) in all and per record, and its peak RSS, with the load average before and after.
+ * included) in all and per record, and its peak RSS, with the load average before and after. --baseline=DIR also
+ * runs the scimkit of another built checkout (an earlier commit) in the same rounds, for before/after ratios
+ * measured side by side.
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
  * default 1000), --dialects=sqlite,postgres,duckdb. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
@@ -308,7 +310,7 @@ async function destinationsOnly(users: number, page: number, rounds: number, dia
 const load = () => loadavg().map((n) => fmt(n, 1)).join(', ');
 
 /** --only=speed: see the header. */
-async function speedOnly(users: number, page: number, rounds: number, dialects: readonly string[]): Promise<string[]> {
+async function speedOnly(users: number, page: number, rounds: number, dialects: readonly string[], baseline: string | null): Promise<string[]> {
   const { seed } = await import('../src/connector/seed.ts');
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-speed-'));
   const db = join(dir, 'server.db');
@@ -328,29 +330,39 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
   try {
     await seed({ baseUrl: base, token: org.token, users, groups: Math.max(1, Math.round(users / 100)), membersPerGroup: 10, bigGroupMembers: users, seed: 7, concurrency: 2, logger: silentLogger });
     const config = { bearer_token: org.token, provider: 'scim', base_url: base, max_records_per_page: page };
-    const results = new Map<string, WayRun[]>(dialects.map((d) => [d, []]));
+    // Each cell: a destination, run by this checkout's scimkit or the baseline's.
+    const cells = dialects.flatMap((dialect) => [{ dialect, bin: undefined as string | undefined, name: dialect }, ...(baseline ? [{ dialect, bin: join(baseline, 'bin/scimkit.mjs'), name: `${dialect}, baseline` }] : [])]);
+    const results = new Map<string, WayRun[]>(cells.map((c) => [c.name, []]));
     const loadBefore = load();
     let n = 0;
     for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < dialects.length; i++) {
-        const dialect = dialects[(i + round) % dialects.length];
+      for (let i = 0; i < cells.length; i++) {
+        const { dialect, bin, name } = cells[(i + round) % cells.length];
         const label = `speed-${n++}`;
         const destination = dialect === 'sqlite' ? `sqlite:${join(dir, `${label}.db`)}` : dialect === 'duckdb' ? `duckdb:${join(dir, `${label}.duckdb`)}` : await freshPostgres(pgUrl as string);
-        results.get(dialect)?.push(await runCli(config, dir, label, destination));
+        results.get(name)?.push(await runCli(config, dir, label, destination, bin));
       }
     }
     lines.push(`load average (1, 5, 15 min) before the syncs: ${loadBefore}; after: ${load()}`);
     lines.push('');
     lines.push('| destination | records | engine wall s | records/s (engine) | process wall s | records/s (process) | CPU s (rounds) | CPU µs/record | peak RSS MiB (rounds) |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const dialect of dialects) {
-      const runs = results.get(dialect) ?? [];
+    for (const { name } of cells) {
+      const runs = results.get(name) ?? [];
       const m = (f: (r: WayRun) => number) => median(runs.map(f));
       const records = runs[0].resources;
-      lines.push(`| ${dialect} | ${fmt(records)} | ${fmt(m((r) => r.wallMs) / 1000, 2)} | ${fmt(m((r) => r.resources / (r.wallMs / 1000)))} | ` +
+      lines.push(`| ${name} | ${fmt(records)} | ${fmt(m((r) => r.wallMs) / 1000, 2)} | ${fmt(m((r) => r.resources / (r.wallMs / 1000)))} | ` +
         `${fmt(m((r) => r.processMs) / 1000, 2)} | ${fmt(m((r) => r.resources / (r.processMs / 1000)))} | ` +
         `${fmt(m((r) => r.cpuMs) / 1000, 2)} (${runs.map((r) => fmt(r.cpuMs / 1000, 2)).join(', ')}) | ${fmt(m((r) => (r.cpuMs * 1000) / r.resources))} | ` +
         `${fmt(m((r) => r.maxRssMb))} (${runs.map((r) => fmt(r.maxRssMb)).join(', ')}) |`);
+    }
+    if (baseline) {
+      lines.push('');
+      for (const dialect of dialects) {
+        const of = (name: string, f: (r: WayRun) => number) => median((results.get(name) ?? []).map(f));
+        const ratio = (f: (r: WayRun) => number) => fmt(of(dialect, f) / of(`${dialect}, baseline`, f), 2);
+        lines.push(`${dialect}, this checkout against the baseline: CPU ${ratio((r) => r.cpuMs)}x, engine wall ${ratio((r) => r.wallMs)}x, process wall ${ratio((r) => r.processMs)}x, peak RSS ${ratio((r) => r.maxRssMb)}x`);
+      }
     }
   } finally {
     await stopServer(server).catch(() => {});
@@ -363,7 +375,8 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
 async function main(): Promise<void> {
   if (option('only', 'SCIMKIT_BENCH_ONLY', '') === 'speed') {
     const dialects = option('dialects', 'SCIMKIT_BENCH_DIALECTS', 'sqlite,postgres,duckdb').split(',');
-    const lines = await speedOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')), Number(option('rounds', 'SCIMKIT_BENCH_ROUNDS', '5')), dialects);
+    const baseline = option('baseline', 'SCIMKIT_BENCH_BASELINE', '') || null;
+    const lines = await speedOnly(Number(option('users', 'SCIMKIT_BENCH_USERS', '20000')), Number(option('page', 'SCIMKIT_BENCH_PAGE', '1000')), Number(option('rounds', 'SCIMKIT_BENCH_ROUNDS', '5')), dialects, baseline);
     process.stdout.write(`\n${lines.join('\n')}\n`);
     return;
   }

@@ -3,6 +3,7 @@ export { ConfigError, DEFAULTS, loadConfig, parseConfig, type ConnectorConfig, t
 export { CONTENTSTACK_REGIONS, contentstackHost, resolveBaseUrl, type ContentstackRegion, type ProviderKind } from './providers.ts';
 export { HttpClient, HttpError, parseRetryAfter, type BodyReader, type HttpClientOptions, type HttpStats, type JsonResponse } from './http.ts';
 export { MalformedJson } from './json-stream.ts';
+export type { ResponseHeaders } from './wire.ts';
 export type { MemberSpool } from './member-spool.ts';
 export { RatePacer, readRateLimit, type RateLimitInfo } from './pacer.ts';
 export { createLogger, createRedactor, silentLogger, type Logger } from './log.ts';

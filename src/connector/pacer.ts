@@ -8,6 +8,7 @@
  * ourselves, the next request waits for the window's reset. A 429's Retry-After pauses every request sharing the
  * pacer, not only the one that got it.
  */
+import type { ResponseHeaders } from './wire.ts';
 
 export interface RateLimitInfo {
   /** Requests allowed per window, when announced. */
@@ -17,12 +18,7 @@ export interface RateLimitInfo {
   readonly resetMs: number | null;
 }
 
-/** Response headers by name (fetch's Headers, or the connector's own, see wire.ts). */
-export interface HeaderLookup {
-  get(name: string): string | null;
-}
-
-function headerNumber(headers: HeaderLookup, ...names: string[]): number | null {
+function headerNumber(headers: ResponseHeaders, ...names: string[]): number | null {
   for (const name of names) {
     const v = headers.get(name);
     if (v === null) continue;
@@ -33,7 +29,7 @@ function headerNumber(headers: HeaderLookup, ...names: string[]): number | null 
 }
 
 /** Reads X-RateLimit-* (and Contentful's X-Contentful-RateLimit-Second-*) headers. */
-export function readRateLimit(headers: HeaderLookup, nowMs: number): RateLimitInfo {
+export function readRateLimit(headers: ResponseHeaders, nowMs: number): RateLimitInfo {
   const limit = headerNumber(headers, 'x-ratelimit-limit', 'x-contentful-ratelimit-second-limit', 'ratelimit-limit');
   const remaining = headerNumber(headers, 'x-ratelimit-remaining', 'x-contentful-ratelimit-second-remaining', 'ratelimit-remaining');
   const reset = headerNumber(headers, 'x-ratelimit-reset', 'x-contentful-ratelimit-reset', 'ratelimit-reset');

@@ -231,8 +231,13 @@ export class SqliteRunner implements Runner {
     try {
       const prepared = this.prepare(statement.sql.text);
       if (statement.each) {
+        // One array for every row's bound values: better-sqlite3 copies them when it binds.
+        const bound: unknown[] = new Array(statement.sql.params.length);
         let changes = 0;
-        for (const params of statement.each) changes += prepared.run(params.map(bindable)).changes;
+        for (const params of statement.each) {
+          for (let i = 0; i < bound.length; i++) bound[i] = bindable(params[i]);
+          changes += prepared.run(bound).changes;
+        }
         return { rows: [], changes };
       }
       const params = statement.sql.params.map(bindable);
