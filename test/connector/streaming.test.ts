@@ -5,8 +5,9 @@
  * streamed group's memberships are soft-deleted, added and revived correctly on the next sync.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import type { DestinationUrl } from '../../src/connector/config.ts';
 import { FakeProvider, type Json } from './fake-provider.ts';
@@ -15,6 +16,12 @@ import { assertTablesEqualSource, configFor, DestinationFactory, destinationKind
 const { kinds, missing } = destinationKinds({ duckdb: true });
 const factory = new DestinationFactory();
 after(() => factory.cleanup());
+
+// Spools go to os.tmpdir(), which follows TMPDIR: a directory of this process's own, so that the spool files counted
+// here are this file's, not those of another suite running streaming syncs on the same machine at the same time.
+const ownTmp = mkdtempSync(join(tmpdir(), 'scimkit-streaming-test-'));
+process.env.TMPDIR = ownTmp;
+after(() => rmSync(ownTmp, { recursive: true, force: true }));
 
 if (missing) it('runs against PostgreSQL under CI', () => assert.fail(missing));
 
