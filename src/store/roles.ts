@@ -76,57 +76,29 @@ export function* roleConfig(orgId: string): Op<RoleConfig | null> {
 }
 
 /**
- * The recursive walk up from `seeds` (rows of start group, group, depth 0) to every group each start is nested in,
- * as deep as a User's groups are followed (a direct group is the first level), cycles ending there: the CTE `up`.
- * It joins with CROSS JOIN, which SQLite takes as the join order: without statistics (the store never runs ANALYZE),
- * it otherwise walked every membership of the organization at each step.
- */
-function upFrom(orgId: string, seeds: Sql): Sql {
-  return sql`up(start, group_id, depth) AS (
-      ${seeds}
-      UNION
-      SELECT up.start, m.group_id, up.depth + 1 FROM up CROSS JOIN memberships m
-      WHERE m.org_id = ${orgId} AND m.member_id = up.group_id AND up.depth < ${LAST_DEPTH}
-    )`;
-}
-
-/**
  * The roles each of these groups gives its direct members: its own (group_roles) and those of every group it is
- * nested in. The walk goes up from the distinct groups, not from each user: the users of one group share one walk.
+ * nested in, up to the depth a User's groups are followed (a direct group is the first level), cycles ending there.
+ * The walk goes up from the distinct groups, not from each user: the users of one group share one walk. It joins
+ * with CROSS JOIN, which SQLite takes as the join order: without statistics (the store never runs ANALYZE), it
+ * otherwise walked every membership of the organization at each step.
  */
 export function* rolesOfGroups(ctx: OpContext, orgId: string, groupIds: readonly string[]): Op<Map<string, Set<string>>> {
-  if (groupIds.length === 0) return new Map();
-  const value = ctx.dialect.binary(raw('value'));
-  const found = yield* rows<{ owner: string; role_key: string }>(
-    sql`WITH RECURSIVE ${upFrom(orgId, sql`SELECT ${value}, ${value}, 0 FROM ${ctx.dialect.values([...new Set(groupIds)])}`)}
-      SELECT DISTINCT up.start AS owner, gr.role_key AS role_key FROM up CROSS JOIN group_roles gr
+  const out = new Map<string, Set<string>>();
+  if (groupIds.length === 0) return out;
+  const found = yield* rows<{ start: string; role_key: string }>(
+    sql`WITH RECURSIVE up(start, group_id, depth) AS (
+        SELECT ${ctx.dialect.binary(raw('value'))}, ${ctx.dialect.binary(raw('value'))}, 0 FROM ${ctx.dialect.values([...new Set(groupIds)])}
+        UNION
+        SELECT up.start, m.group_id, up.depth + 1 FROM up CROSS JOIN memberships m
+        WHERE m.org_id = ${orgId} AND m.member_id = up.group_id AND up.depth < ${LAST_DEPTH}
+      )
+      SELECT DISTINCT up.start AS start, gr.role_key AS role_key FROM up CROSS JOIN group_roles gr
       WHERE gr.org_id = ${orgId} AND gr.group_id = up.group_id`,
   );
-  return rolesByOwner(found);
-}
-
-/**
- * The roles these users get from their groups (direct, and those the direct ones are nested in), in one statement:
- * the walk goes up from the users' distinct direct groups. Users whose groups give nothing are absent.
- */
-function* rolesFromGroups(orgId: string, userIds: readonly string[]): Op<Map<string, Set<string>>> {
-  const found = yield* rows<{ owner: string; role_key: string }>(
-    sql`WITH RECURSIVE direct(owner, group_id) AS (
-        SELECT member_id, group_id FROM memberships WHERE org_id = ${orgId} AND member_id IN (${list(userIds)})
-      ),
-      ${upFrom(orgId, sql`SELECT DISTINCT group_id, group_id, 0 FROM direct`)}
-      SELECT DISTINCT d.owner AS owner, gr.role_key AS role_key FROM direct d CROSS JOIN up CROSS JOIN group_roles gr
-      WHERE up.start = d.group_id AND gr.org_id = ${orgId} AND gr.group_id = up.group_id`,
-  );
-  return rolesByOwner(found);
-}
-
-function rolesByOwner(found: readonly { owner: string; role_key: string }[]): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
   for (const row of found) {
-    const roles = out.get(String(row.owner));
+    const roles = out.get(String(row.start));
     if (roles) roles.add(String(row.role_key));
-    else out.set(String(row.owner), new Set([String(row.role_key)]));
+    else out.set(String(row.start), new Set([String(row.role_key)]));
   }
   return out;
 }
@@ -260,7 +232,25 @@ function* recomputeChunk(ctx: OpContext, orgId: string, config: RoleConfig, ids:
     if (row.role_key !== null && row.role_key !== undefined) user.current.push(String(row.role_key));
   }
   if (users.size === 0) return [];
-  const fromGroups = yield* rolesFromGroups(orgId, [...users.keys()]);
+  const present = [...users.keys()];
+  // The users' direct groups, then what each of those groups gives (with the groups above it).
+  const direct = yield* rows<{ owner: string; group_id: string }>(
+    sql`SELECT member_id AS owner, group_id FROM memberships WHERE org_id = ${orgId} AND member_id IN (${list(present)})`,
+  );
+  const gives = yield* rolesOfGroups(
+    ctx,
+    orgId,
+    direct.map((d) => String(d.group_id)),
+  );
+  const fromGroups = new Map<string, Set<string>>();
+  for (const row of direct) {
+    const roles = gives.get(String(row.group_id));
+    if (!roles) continue;
+    const owner = String(row.owner);
+    const held = fromGroups.get(owner);
+    if (held) for (const role of roles) held.add(role);
+    else fromGroups.set(owner, new Set(roles));
+  }
 
   const changed: { id: string; userName: string | null; roles: string[]; previous: string[] }[] = [];
   for (const [id, user] of users) {
@@ -282,9 +272,11 @@ function addTo(lists: Map<string, string[]>, key: string, id: string): void {
 
 /**
  * Stores the users' new roles by what changed: a role replaced by another (viewer to editor) is an UPDATE of its
- * row, other roles lost are deleted and others gained inserted. A statement per (old, new) pair or per role, the users
- * bound as one list parameter: a rule change moves many users the same way, so a batch is a few statements. An
- * UPDATE keeps the row's user, so PostgreSQL skips the foreign-key check an insert makes against `resources`.
+ * row, other roles lost are deleted and others gained inserted, a statement per (old, new) pair or per role. A rule
+ * change moves many users the same way, so a batch is a few statements. An UPDATE keeps the row's user, so PostgreSQL
+ * skips the foreign-key check an insert makes against `resources` (two thirds of an insert's time). The users of an
+ * UPDATE or DELETE are an `IN` list, not a list parameter: without statistics (tables bulk-loaded moments before)
+ * PostgreSQL joined a list parameter by comparing it with every row of the organization's role.
  */
 function* writeUserRoles(ctx: OpContext, orgId: string, changed: readonly { id: string; roles: readonly string[]; previous: readonly string[] }[]): Op<void> {
   const replaced = new Map<string, string[]>(); // JSON [old, new] -> users
@@ -298,11 +290,14 @@ function* writeUserRoles(ctx: OpContext, orgId: string, changed: readonly { id: 
     for (const role of lost.slice(pairs)) addTo(deleted, role, c.id);
     for (const role of gained.slice(pairs)) addTo(inserted, role, c.id);
   }
-  const users = (ids: readonly string[]) => sql`user_id IN (SELECT value FROM ${ctx.dialect.values(ids)})`;
-  for (const [role, ids] of deleted) yield* exec(sql`DELETE FROM user_roles WHERE org_id = ${orgId} AND role_key = ${role} AND ${users(ids)}`);
+  for (const [role, ids] of deleted) {
+    for (const part of chunks(ids, CHUNK)) yield* exec(sql`DELETE FROM user_roles WHERE org_id = ${orgId} AND role_key = ${role} AND user_id IN (${list(part)})`);
+  }
   for (const [pair, ids] of replaced) {
     const [from, to] = JSON.parse(pair) as [string, string];
-    yield* exec(sql`UPDATE user_roles SET role_key = ${to} WHERE org_id = ${orgId} AND role_key = ${from} AND ${users(ids)}`);
+    for (const part of chunks(ids, CHUNK)) {
+      yield* exec(sql`UPDATE user_roles SET role_key = ${to} WHERE org_id = ${orgId} AND role_key = ${from} AND user_id IN (${list(part)})`);
+    }
   }
   for (const [role, ids] of inserted) {
     yield* exec(sql`INSERT INTO user_roles (org_id, user_id, role_key) SELECT ${orgId}, value, ${role} FROM ${ctx.dialect.values(ids)}`);
