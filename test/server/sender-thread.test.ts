@@ -6,12 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { ThreadSender } from '../../src/server/sender-thread.ts';
 import type { WebhookRequest } from '../../src/server/webhook-sender.ts';
-import { startReceiver } from './receiver.ts';
+import { closedPort, startReceiver } from './receiver.ts';
 import type { Receiver } from './receiver.ts';
 
 const SECRET = 'whsec_' + Buffer.alloc(32, 3).toString('base64');
@@ -20,14 +18,6 @@ const OLD_SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64');
 function request(url: string, n: number, secrets: readonly string[] = [SECRET]): WebhookRequest {
   const body = JSON.stringify({ id: `evt_${n}`, type: 'user.created', sequence: n, data: { userName: `u${n}@example.com` } });
   return { url, eventId: `evt_${n}`, timestamp: Math.floor(Date.now() / 1000), secrets, body };
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('the webhook sender thread', { timeout: 120_000 }, () => {

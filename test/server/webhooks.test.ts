@@ -7,15 +7,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { DeliveryWorker, RETRY_SCHEDULE_MS } from '../../src/server/delivery.ts';
 import { EventMetrics } from '../../src/server/event-metrics.ts';
 import type { SqlStore } from '../../src/store/index.ts';
 import { backends, call, client, patchOp, startHarness, user } from './helpers.ts';
 import type { Harness } from './helpers.ts';
-import { startReceiver } from './receiver.ts';
+import { closedPort, startReceiver } from './receiver.ts';
 import type { Answer, Receiver, Received } from './receiver.ts';
 import { prng } from '../prng.ts';
 
@@ -39,14 +37,6 @@ function headersOf(r: Received): Record<string, string> {
     'webhook-timestamp': String(r.headers['webhook-timestamp']),
     'webhook-signature': String(r.headers['webhook-signature']),
   };
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 for (const backend of backends()) {
