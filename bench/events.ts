@@ -41,7 +41,7 @@ const DURATION = Number(option('duration', '5'));
 const ONLY = new Set(option('only', 'latency,drain,post,patch').split(','));
 const BIN = fileURLToPath(new URL('../bin/scimkit.mjs', import.meta.url));
 const KEY = randomBytes(32);
-const ENV = { ...process.env, SCIMKIT_SECRET_KEY: KEY.toString('base64') };
+const ENV = { ...process.env, SCIMKIT_SECRET_KEY: KEY.toString('base64') }; // AB
 
 const now = () => performance.timeOrigin + performance.now();
 
