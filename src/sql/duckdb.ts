@@ -8,6 +8,7 @@
  * DuckDB lets one process open a file for writing: a second process fails to open it, and DuckDbBusy names the
  * process that has it.
  */
+import { totalmem } from 'node:os';
 import type { AppendRows, Op, Row, Statement, StatementResult } from './builder.ts';
 import { duckdbDialect } from './dialect.ts';
 import { migrate } from './migrate.ts';
@@ -36,6 +37,23 @@ const STATEMENT_CACHE_SIZE = 200;
 export interface DuckDbRunnerOptions extends RunnerOptions {
   /** Statements run once on the connection after it opens, before migrations (e.g. choosing a schema). */
   readonly setup?: readonly string[];
+  /**
+   * Rows per row group of tables created in the file (DuckDB's default is 122,880). A checkpoint compresses a row
+   * group at a time, so smaller groups bound the memory a checkpoint of wide rows takes.
+   */
+  readonly rowGroupSize?: number;
+  /**
+   * DuckDB's memory_limit to start with, in MiB (DuckDB's default is 80% of the machine's memory). It bounds the
+   * blocks DuckDB keeps cached; a transaction that runs out of it runs again with twice the limit, up to that default.
+   */
+  readonly memoryLimitMb?: number;
+}
+
+/** DuckDB's own default memory limit, the most a raised one reaches. */
+const MAX_MEMORY_MB = Math.floor((totalmem() * 0.8) / 1048576);
+
+function outOfMemory(err: unknown): boolean {
+  return /Out of Memory Error|failed to pin block|could not allocate block/i.test((err as Error)?.message ?? '');
 }
 
 export class DuckDbRunner implements Runner {
@@ -43,6 +61,7 @@ export class DuckDbRunner implements Runner {
   private readonly statements = new Map<string, Prepared>();
   /** Operations run one after another on the one connection. */
   private queue: Promise<unknown> = Promise.resolve();
+  private memoryLimitMb: number | null = null;
 
   private constructor(
     private readonly api: Api,
@@ -53,18 +72,23 @@ export class DuckDbRunner implements Runner {
   /** Opens (creating when missing) the database file and applies `options.migrations`. */
   static async open(path: string, options: DuckDbRunnerOptions = {}): Promise<DuckDbRunner> {
     const api = await import('@duckdb/node-api');
-    let instance: Instance;
+    // The file is attached to an in-memory instance: only ATTACH takes storage options such as the row group size.
+    const instance = await api.DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const runner = new DuckDbRunner(api, instance, connection);
+    const file = `'${path.replaceAll("'", "''")}'`;
     try {
-      instance = await api.DuckDBInstance.create(path);
+      await connection.run(`ATTACH ${file} AS warehouse${options.rowGroupSize ? ` (ROW_GROUP_SIZE ${options.rowGroupSize})` : ''}`);
     } catch (err) {
+      await runner.close();
       const message = (err as Error).message;
       if (/lock/i.test(message)) throw new DuckDbBusy(path, /PID \d+/.exec(message)?.[0] ?? null);
       throw err;
     }
-    const connection = await instance.connect();
-    const runner = new DuckDbRunner(api, instance, connection);
     try {
-      for (const statement of options.setup ?? []) await connection.run(statement);
+      // What spills past the memory limit goes beside the file, where a file instance would put it.
+      for (const statement of ['USE warehouse', `SET temp_directory = '${`${path}.tmp`.replaceAll("'", "''")}'`, ...(options.setup ?? [])]) await connection.run(statement);
+      if (options.memoryLimitMb !== undefined) await runner.limitMemory(Math.min(options.memoryLimitMb, MAX_MEMORY_MB));
       for (const set of options.migrations ?? []) await runner.migrate(set);
     } catch (err) {
       await runner.close();
@@ -143,7 +167,29 @@ export class DuckDbRunner implements Runner {
     return turn;
   }
 
+  private async limitMemory(mb: number): Promise<void> {
+    await this.connection.run(`SET memory_limit = '${mb}MB'`);
+    this.memoryLimitMb = mb;
+  }
+
+  /** Runs `op`; when it ran out of the memory limit, raises the limit and runs it again (bodies may run again). */
   private async attempt<T>(op: () => Op<T>, mode: TransactionMode): Promise<T> {
+    for (;;) {
+      try {
+        return await this.once(op, mode);
+      } catch (err) {
+        if (this.memoryLimitMb === null || this.memoryLimitMb >= MAX_MEMORY_MB || !outOfMemory(err)) throw err;
+        await this.limitMemory(Math.min(this.memoryLimitMb * 2, MAX_MEMORY_MB));
+      }
+    }
+  }
+
+  /** The memory limit in force, in MiB (null: DuckDB's default). */
+  get memoryLimit(): number | null {
+    return this.memoryLimitMb;
+  }
+
+  private async once<T>(op: () => Op<T>, mode: TransactionMode): Promise<T> {
     await this.connection.run(mode === 'read' ? 'BEGIN TRANSACTION READ ONLY' : 'BEGIN TRANSACTION');
     const steps = op();
     try {
