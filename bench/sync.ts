@@ -241,6 +241,16 @@ async function platformsOnly(users: number, page: number, rounds: number): Promi
   }
 }
 
+/** The PostgreSQL the bench writes to when --dialects names it: SCIMKIT_BENCH_POSTGRES_URL, or a throwaway server. */
+async function postgresFor(dialects: readonly string[]): Promise<{ url: string | null; stop: (() => Promise<void>) | null }> {
+  const given = process.env.SCIMKIT_BENCH_POSTGRES_URL ?? null;
+  if (!dialects.includes('postgres') || given) return { url: given, stop: null };
+  const services = (await import(new URL('../scripts/services.mjs', import.meta.url).href)) as { startPostgres(): Promise<{ url: string; stop(): Promise<void> } | null> };
+  const started = await services.startPostgres();
+  if (!started) throw new Error('PostgreSQL is not installed: leave it out of --dialects');
+  return { url: started.url, stop: started.stop };
+}
+
 /**
  * --only=destinations: full syncs into each destination of `dialects`, at `users` users (users/100 groups of 10 and
  * one group holding every user) and at a tenth of that, each a fresh child process and a fresh destination, in `rounds`
@@ -253,15 +263,7 @@ async function destinationsOnly(users: number, page: number, rounds: number, dia
   const db = join(dir, 'server.db');
   const small = Math.max(1, Math.round(users / 10));
   const orgs = [small, users].map((size) => ({ size, org: createOrg(db, `bench-${size}`), groups: Math.max(1, Math.round(size / 100)) }));
-  let pgStop: (() => Promise<void>) | null = null;
-  let pgUrl = process.env.SCIMKIT_BENCH_POSTGRES_URL ?? null;
-  if (dialects.includes('postgres') && !pgUrl) {
-    const services = (await import(new URL('../scripts/services.mjs', import.meta.url).href)) as { startPostgres(): Promise<{ url: string; stop(): Promise<void> } | null> };
-    const started = await services.startPostgres();
-    if (!started) throw new Error('PostgreSQL is not installed: leave it out of --dialects');
-    pgUrl = started.url;
-    pgStop = started.stop;
-  }
+  const { url: pgUrl, stop: pgStop } = await postgresFor(dialects);
   const server = await startServer(db);
   const base = (orgId: string) => `${server.origin}/scim/v2/organizations/${orgId}`;
   const lines: string[] = [];
@@ -315,15 +317,7 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
   const dir = mkdtempSync(join(tmpdir(), 'scimkit-bench-speed-'));
   const db = join(dir, 'server.db');
   const org = createOrg(db, 'bench-speed');
-  let pgStop: (() => Promise<void>) | null = null;
-  let pgUrl = process.env.SCIMKIT_BENCH_POSTGRES_URL ?? null;
-  if (dialects.includes('postgres') && !pgUrl) {
-    const services = (await import(new URL('../scripts/services.mjs', import.meta.url).href)) as { startPostgres(): Promise<{ url: string; stop(): Promise<void> } | null> };
-    const started = await services.startPostgres();
-    if (!started) throw new Error('PostgreSQL is not installed: leave it out of --dialects');
-    pgUrl = started.url;
-    pgStop = started.stop;
-  }
+  const { url: pgUrl, stop: pgStop } = await postgresFor(dialects);
   const server = await startServer(db);
   const base = `${server.origin}/scim/v2/organizations/${org.id}`;
   const lines: string[] = [];
