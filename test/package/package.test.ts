@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,6 +36,23 @@ async function exec(file: string, args: string[], cwd: string, env: NodeJS.Proce
     const e = err as { stdout?: string; stderr?: string; code?: number | string };
     return { stdout: e.stdout ?? '', stderr: e.stderr ?? String(err), code: typeof e.code === 'number' ? e.code : 1 };
   }
+}
+
+/** Waits for a started `npx scimkit serve` to print where it listens; rejects if it exits first. */
+async function listening(child: ChildProcessByStdio<null, Readable, Readable>): Promise<{ origin: string; exited: Promise<number | null> }> {
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const origin = await new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const m = /^listening on (http:\/\/\S+)$/m.exec(stdout);
+      if (m) resolve(m[1]);
+    });
+    void exited.then((code) => reject(new Error(`npx scimkit serve exited (${code}) before listening: ${stderr}`)));
+  });
+  return { origin, exited };
 }
 
 function ok(result: Result, what: string): Result {
@@ -226,18 +245,7 @@ console.log(status, filter, userSchema, config, wrong);
     // In its own process group, so that the whole group can be stopped as a terminal's Ctrl-C would.
     const child = spawn(NPX, ['--offline', 'scimkit', 'serve', '--port', '0', '--log-level', 'warn'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     try {
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      const origin = await new Promise<string>((resolve, reject) => {
-        let stdout = '';
-        child.stdout.on('data', (d) => {
-          stdout += d;
-          const m = /^listening on (http:\/\/\S+)$/m.exec(stdout);
-          if (m) resolve(m[1]);
-        });
-        void exited.then((code) => reject(new Error(`npx scimkit serve exited (${code}) before listening: ${stderr}`)));
-      });
+      const { origin } = await listening(child);
       const health = await fetch(`${origin}/healthz`);
       assert.equal(health.status, 200);
       assert.deepEqual(await health.json(), { status: 'ok' });
@@ -259,18 +267,7 @@ console.log(status, filter, userSchema, config, wrong);
   test('SIGTERM to the npx process alone stops npx scimkit serve and frees its port', async () => {
     // npx runs scimkit through a `sh -c` that does not pass signals on; scimkit notices its parent is gone.
     const child = spawn(NPX, ['--offline', 'scimkit', 'serve', '--port', '0', '--log-level', 'warn'], { cwd: appDir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const origin = await new Promise<string>((resolve, reject) => {
-      let stdout = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-        const m = /^listening on (http:\/\/\S+)$/m.exec(stdout);
-        if (m) resolve(m[1]);
-      });
-      void exited.then((code) => reject(new Error(`npx scimkit serve exited (${code}) before listening: ${stderr}`)));
-    });
+    const { origin, exited } = await listening(child);
     assert.equal((await fetch(`${origin}/healthz`)).status, 200);
     child.kill('SIGTERM');
     await exited;

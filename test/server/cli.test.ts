@@ -1,26 +1,16 @@
 /** `scimkit serve`, `orgs` and `tokens` as real processes over a SQLite file. */
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { BIN, runCli } from './cli-run.ts';
 import { call, user } from './helpers.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/scimkit.mjs');
-const run = promisify(execFile);
 
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const cli = runCli;
 
 interface Served {
   readonly child: ChildProcess;

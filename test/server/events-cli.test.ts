@@ -3,30 +3,20 @@
  * `scimkit serve` that delivers to a real receiver: every command of docs/events.md's CLI, and what each prints.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
+import { BIN, runCli } from './cli-run.ts';
 import { call, user } from './helpers.ts';
 import { startReceiver } from './receiver.ts';
 import type { Receiver } from './receiver.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/scimkit.mjs');
-const run = promisify(execFile);
 
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const cli = runCli;
 
 /** A long-running command; resolves `line(match)` once a stdout line matches. */
 function start(args: string[]): { child: ChildProcess; line: (match: RegExp) => Promise<string>; exited: Promise<void> } {

@@ -1,17 +1,14 @@
 /** `scimkit roles define|undefine|map|unmap|list` as real processes over a SQLite file. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/index.ts';
 import { groupDoc, userDoc } from '../store/contract.ts';
+import { runCli } from './cli-run.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/scimkit.mjs');
-const run = promisify(execFile);
 
 describe('scimkit roles', () => {
   let dir: string;
@@ -21,15 +18,7 @@ describe('scimkit roles', () => {
   let alice: string;
   let engineering: string;
 
-  async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--db', db], { encoding: 'utf8' });
-      return { stdout, stderr, code: 0 };
-    } catch (err) {
-      const e = err as { stdout: string; stderr: string; code: number };
-      return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-    }
-  }
+  const cli = (...args: string[]) => runCli(...args, '--db', db);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'scimkit-roles-cli-'));
