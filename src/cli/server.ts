@@ -558,9 +558,10 @@ export function registerServerCommands(program: Command): void {
       .addOption(SERVE_OPTIONS.passwordHashingConcurrency())
       .addOption(SERVE_OPTIONS.passwordHashingPerOrg())
       .addOption(SERVE_OPTIONS.metricsMaxOrgs())
+      // Built when shown: toLocaleString maps ICU's locale data (about 5 MB resident) into every command's process.
       .addHelpText(
         'after',
-        `\nLength limits (fixed, the same on SQLite and PostgreSQL; past one a write is 400 invalidValue):\n` +
+        () => `\nLength limits (fixed, the same on SQLite and PostgreSQL; past one a write is 400 invalidValue):\n` +
           `  userName, a Group's displayName, externalId   ${MAX_INDEXED_CHARS} characters (indexed)\n` +
           `  any other string value                         ${MAX_STRING_CHARS.toLocaleString('en')} characters\n` +
           `  a whole resource (without a Group's members)   ${MAX_RESOURCE_BYTES / 1024} KiB of JSON\n` +

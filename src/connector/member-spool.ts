@@ -72,7 +72,8 @@ export class MemberSpool implements MemberSink {
       return;
     }
     this.flush();
-    const block = Buffer.allocUnsafe(READ_BYTES);
+    // No larger than the group's text: a page reads each of its groups, most of them small.
+    const block = Buffer.allocUnsafe(Math.min(READ_BYTES, segment.endByte - segment.startByte));
     let carry: Buffer | null = null;
     for (let at = segment.startByte; at < segment.endByte;) {
       const n = readSync(this.fd, block, 0, Math.min(READ_BYTES, segment.endByte - at), at);

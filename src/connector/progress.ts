@@ -18,7 +18,15 @@ export interface ProgressSink {
 
 export const noProgress: ProgressSink = { phase: () => {}, update: () => {}, finish: () => {}, stop: () => {} };
 
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+/**
+ * A count with thousands separators, as en-US writes it. Not toLocaleString: its first call maps ICU's locale data,
+ * about 5.6 MB of a sync's resident memory.
+ */
+export function fmt(n: number): string {
+  const r = Math.round(n);
+  const grouped = String(Math.abs(r)).replace(/\B(?=(\d{3})+$)/g, ',');
+  return r < 0 ? `-${grouped}` : grouped;
+}
 
 /** Seconds as `45s`, `3m05s` or `2h07m`. */
 export function duration(seconds: number): string {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Logger } from '../../src/connector/log.ts';
-import { createProgress } from '../../src/connector/progress.ts';
+import { createProgress, fmt } from '../../src/connector/progress.ts';
 import { FakeProvider } from './fake-provider.ts';
 import { assertTablesEqualSource, configFor, DestinationFactory, destinationKinds, rawConfig, sync, TOKEN, withDestination } from './helpers.ts';
 
@@ -182,5 +182,11 @@ describe('progress line', () => {
     now += 3000;
     progress.update('groups', 30);
     assert.equal(written.at(-1), 'groups (changes): 30 records, 10/s\n', 'no ETA without a total');
+  });
+
+  it('groups digits by thousands as en-US does, without the locale data', () => {
+    for (const n of [0, 7, 999, 1000, 20_201, 999_999.6, 1_234_567, 100_000_000, -1500, 12.4]) {
+      assert.equal(fmt(n), Math.round(n).toLocaleString('en-US'), String(n));
+    }
   });
 });
