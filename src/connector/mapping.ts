@@ -5,7 +5,7 @@
 import { hash } from 'node:crypto';
 import { ENTERPRISE_USER_SCHEMA } from '../scim/schema/core.ts';
 import { extensionValue, type ExtensionColumn } from './extensions.ts';
-import { GROUPS_TABLE, MEMBERS_TABLE, usersTableWith, type Cell, type TableDef } from './tables.ts';
+import type { Cell, TableDef } from './tables.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -43,15 +43,40 @@ export function timestamp(v: unknown): string | null {
   return Number.isNaN(ms) ? null : new Date(ms).toISOString();
 }
 
-export function hashValues(values: readonly Cell[]): string {
+/**
+ * What a row's content hash is a hash of, and the prefix every hash carries. A copied column is a function of the
+ * resource's JSON (the row's `raw` cell) and, for users, of the extension columns the table has; so the hash is taken
+ * over that text, not over the row's values serialised again, which cost more than mapping the row (BENCHMARKS.md).
+ * Change what a resource maps to and bump the version: every row is then written again with the new mapping.
+ */
+export const MAPPING_VERSION = 2;
+const HASH_PREFIX = `${MAPPING_VERSION}:`;
+
+function contentHash(text: string): string {
   // The one-shot hash: a Hash object per row cost more than the hashing itself.
-  return hash('sha1', JSON.stringify(values), 'base64');
+  return HASH_PREFIX + hash('sha1', text, 'base64');
 }
 
-/** A row of `table`: its hash covers the copied columns only, so keeping a derived column current never changes it. */
-function row(table: TableDef, values: Cell[]): Row {
+/** A hash written before MAPPING_VERSION 2: over the copied values serialised as JSON, with no prefix. */
+export function isLegacyHash(stored: string): boolean {
+  return !stored.includes(':');
+}
+
+/** A row's hash as versions before 2 computed it: an unchanged row written then has this one. */
+export function legacyHash(table: TableDef, values: readonly Cell[]): string {
   const copied = table.columns.some((c) => c.derived) ? values.filter((_, i) => !table.columns[i].derived) : values;
-  return { values, hash: hashValues(copied) };
+  return hash('sha1', JSON.stringify(copied), 'base64');
+}
+
+/** The users table's extension columns as they enter a user's hash (computed once per list of them). */
+const extensionsKey = new WeakMap<readonly ExtensionColumn[], string>();
+function extensionsHashKey(extensions: readonly ExtensionColumn[]): string {
+  let key = extensionsKey.get(extensions);
+  if (key === undefined) {
+    key = extensions.map((c) => `${c.name} ${c.type} ${c.urn} ${c.attribute}\n`).join('');
+    extensionsKey.set(extensions, key);
+  }
+  return key;
 }
 
 /**
@@ -99,7 +124,10 @@ export function mapUser(resource: Json, extensions: readonly ExtensionColumn[] =
   const ent = obj(resource[ENTERPRISE_USER_SCHEMA]) ?? {};
   const meta = obj(resource.meta) ?? {};
   const manager = obj(ent.manager);
-  return row(usersTableWith(extensions), [
+  // A User's `groups` is a relation the server derives, and many servers do not move the User's lastModified
+  // when it changes: group_members holds it, kept current, so raw leaves it out rather than go stale.
+  const raw = JSON.stringify(without(resource, 'groups'));
+  const values: Cell[] = [
     resourceId(resource),
     text(resource.userName),
     text(resource.externalId),
@@ -120,15 +148,14 @@ export function mapUser(resource: Json, extensions: readonly ExtensionColumn[] =
     manager ? text(manager.value) : null,
     timestamp(meta.created),
     timestamp(meta.lastModified),
-    // A User's `groups` is a relation the server derives, and many servers do not move the User's lastModified
-    // when it changes: group_members holds it, kept current, so raw leaves it out rather than go stale.
-    JSON.stringify(without(resource, 'groups')),
+    raw,
     jsonList(resource.phoneNumbers),
     jsonList(resource.addresses),
     jsonList(resource.roles),
     jsonList(resource.entitlements),
-    ...extensions.map((column) => extensionValue(resource, column)),
-  ]);
+  ];
+  for (const column of extensions) values.push(extensionValue(resource, column));
+  return { values, hash: contentHash(extensions.length === 0 ? raw : extensionsHashKey(extensions) + raw) };
 }
 
 /**
@@ -136,7 +163,8 @@ export function mapUser(resource: Json, extensions: readonly ExtensionColumn[] =
  * from the users table when the member is a synced user (see refreshMemberDisplays).
  */
 export function memberRow(groupId: string, memberId: string, member: Json): Row {
-  return row(MEMBERS_TABLE, [groupId, memberId, text(member.type), text(member.display), JSON.stringify(member)]);
+  const raw = JSON.stringify(member);
+  return { values: [groupId, memberId, text(member.type), text(member.display), raw], hash: contentHash(raw) };
 }
 
 /** A member value's id (its `value`), or null when it is not an object with one. */
@@ -152,13 +180,9 @@ export function memberIdOf(member: unknown): string | null {
  */
 export function mapGroup(resource: Json, memberCount: number): Row {
   const meta = obj(resource.meta) ?? {};
-  return row(GROUPS_TABLE, [
-    resourceId(resource) as string,
-    text(resource.displayName),
-    text(resource.externalId),
-    memberCount,
-    timestamp(meta.created),
-    timestamp(meta.lastModified),
-    JSON.stringify(without(resource, 'members')),
-  ]);
+  const raw = JSON.stringify(without(resource, 'members'));
+  return {
+    values: [resourceId(resource) as string, text(resource.displayName), text(resource.externalId), memberCount, timestamp(meta.created), timestamp(meta.lastModified), raw],
+    hash: contentHash(raw),
+  };
 }

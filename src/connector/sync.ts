@@ -14,11 +14,11 @@ import {
 import { HttpClient, HttpError } from './http.ts';
 import { createLogger, createRedactor, type Logger, type Redactor } from './log.ts';
 import type { ExtensionColumn } from './extensions.ts';
-import { lastModifiedMs, mapGroup, mapUser, memberIdOf, memberRow, resourceId, type Json, type Row } from './mapping.ts';
+import { isLegacyHash, lastModifiedMs, legacyHash, mapGroup, mapUser, memberIdOf, memberRow, resourceId, type Json, type Row } from './mapping.ts';
 import type { MemberSpool } from './member-spool.ts';
 import { emptyTableStats, noProgress, type ProgressSink, type SyncSummary, type TableStats } from './progress.ts';
 import { ENDPOINTS, lastModifiedFilter, listPage, probe, type Capabilities, type ListPage, type ListQuery } from './source.ts';
-import type { TableName } from './tables.ts';
+import { GROUPS_TABLE, MEMBERS_TABLE, usersTableWith, type TableDef, type TableName } from './tables.ts';
 
 /** How far behind the newest server timestamp a cursor is set, so changes committed out of order are not lost. */
 export const CURSOR_LOOKBACK_MS = 60_000;
@@ -137,26 +137,37 @@ export function nextCursor(state: StreamState): string | null {
 
 type Change = 'inserted' | 'updated' | 'unchanged';
 
-/** Insert, update (content changed, or back from a soft delete) or leave alone. */
-function compare(existing: ExistingRow | undefined, row: Row): Change {
+/**
+ * Insert, update (content changed, or back from a soft delete) or leave alone. A row stored with an earlier version's
+ * hash is unchanged when that version's hash of the same values matches: it only gets the current hash ('rehash').
+ */
+function compare(existing: ExistingRow | undefined, row: Row, table: TableDef): Change | 'rehash' {
   if (!existing) return 'inserted';
-  return existing.hash !== row.hash || existing.deleted ? 'updated' : 'unchanged';
+  if (existing.deleted) return 'updated';
+  if (existing.hash === row.hash) return 'unchanged';
+  return isLegacyHash(existing.hash) && existing.hash === legacyHash(table, row.values) ? 'rehash' : 'updated';
 }
 
-interface Classified {
-  readonly changed: Row[];
-  readonly stats: Pick<TableStats, Change>;
-}
+/** A batch of rows sorted by what writing them takes, and counted for the summary. */
+class Sorted {
+  readonly changed: Row[] = [];
+  readonly rehashed: Row[] = [];
+  readonly stats = { inserted: 0, updated: 0, unchanged: 0 };
 
-function classify(rows: Iterable<[string, Row]>, existing: Map<string, ExistingRow> | undefined): Classified {
-  const changed: Row[] = [];
-  const stats = { inserted: 0, updated: 0, unchanged: 0 };
-  for (const [key, row] of rows) {
-    const change = compare(existing?.get(key), row);
-    stats[change] += 1;
-    if (change !== 'unchanged') changed.push(row);
+  constructor(private readonly table: TableDef) {}
+
+  /** `counted` false: written as usual, but already counted (a member listed again by its group). */
+  add(existing: ExistingRow | undefined, row: Row, counted = true): void {
+    const change = compare(existing, row, this.table);
+    if (change === 'rehash') this.rehashed.push(row);
+    else if (change !== 'unchanged') this.changed.push(row);
+    if (counted) this.stats[change === 'rehash' ? 'unchanged' : change] += 1;
   }
-  return { changed, stats };
+
+  *write(tx: DestinationTx, syncedAt: string): Op<void> {
+    yield* tx.upsert(this.table.name, this.changed, syncedAt);
+    yield* tx.rehash(this.table.name, this.rehashed, syncedAt);
+  }
 }
 
 /** Membership rows written per statement batch, bounding memory for very large groups. */
@@ -187,18 +198,14 @@ function membersOf(resource: Json, spool: MemberSpool | null): Iterable<unknown>
 }
 
 /** Writes one batch of memberships: those new or changed (or back from a soft delete), against their current rows. */
-function* writeMembers(tx: DestinationTx, batch: readonly Listed[], stats: Pick<TableStats, Change>, syncedAt: string): Op<void> {
+function* writeMembers(tx: DestinationTx, batch: readonly Listed[], stats: TableStats, syncedAt: string): Op<void> {
   if (batch.length === 0) return;
   const groupIds = [...new Set(batch.map((l) => l.groupId))];
   const existing = yield* tx.existingMembers(groupIds, batch.map((l) => l.memberId));
-  const changed: Row[] = [];
-  for (const l of batch) {
-    const row = memberRow(l.groupId, l.memberId, l.member);
-    const change = compare(existing.get(l.groupId)?.get(l.memberId), row);
-    if (!l.repeat) stats[change] += 1;
-    if (change !== 'unchanged') changed.push(row);
-  }
-  yield* tx.upsert('group_members', changed, syncedAt);
+  const sorted = new Sorted(MEMBERS_TABLE);
+  for (const l of batch) sorted.add(existing.get(l.groupId)?.get(l.memberId), memberRow(l.groupId, l.memberId, l.member), !l.repeat);
+  yield* sorted.write(tx, syncedAt);
+  addStats(stats, sorted.stats);
 }
 
 /** Soft-deletes the live memberships of a group that `listed` does not name, reading them a batch at a time. */
@@ -557,11 +564,12 @@ class SyncRun {
     const ids = [...byId.keys()];
     if (name === 'users') {
       const existing = yield* tx.existing('users', ids);
-      const { changed, stats } = classify(ids.map((id) => [id, mapUser(byId.get(id) as Json, this.extensions)]), existing);
-      yield* tx.upsert('users', changed, syncedAt);
+      const users = new Sorted(usersTableWith(this.extensions));
+      for (const id of ids) users.add(existing.get(id), mapUser(byId.get(id) as Json, this.extensions));
+      yield* users.write(tx, syncedAt);
       // A renamed user's memberships show the new name, whether or not the server touched its groups.
-      const renamed = yield* tx.refreshMemberDisplays({ memberIds: changed.map((r) => String(r.values[0])) }, syncedAt);
-      return { users: stats, group_members: { updated: renamed } };
+      const renamed = yield* tx.refreshMemberDisplays({ memberIds: users.changed.map((r) => String(r.values[0])) }, syncedAt);
+      return { users: users.stats, group_members: { updated: renamed } };
     }
     // Memberships first, a batch at a time, so that each group's row can carry how many distinct members it listed.
     const existingGroups = yield* tx.existing('groups', ids);
@@ -601,9 +609,9 @@ class SyncRun {
     for (const [id, n] of live) {
       if (n > (counts.get(id) ?? 0)) m.softDeleted += yield* removeUnlisted(tx, id, membersOf(byId.get(id) as Json, spool), syncedAt);
     }
-    const groups = ids.map((id) => mapGroup(byId.get(id) as Json, counts.get(id) ?? 0));
-    const g = classify(groups.map((row) => [String(row.values[0]), row]), existingGroups);
-    yield* tx.upsert('groups', g.changed, syncedAt);
+    const g = new Sorted(GROUPS_TABLE);
+    for (const id of ids) g.add(existingGroups.get(id), mapGroup(byId.get(id) as Json, counts.get(id) ?? 0));
+    yield* g.write(tx, syncedAt);
     // Rows just written carry the display the group sent; members that are synced users show their current name.
     yield* tx.refreshMemberDisplays({ groupIds: ids }, syncedAt);
     // Counts are derived from live membership rows: a group whose lastModified did not move still gets its count.

@@ -1,7 +1,8 @@
 /** SCIM resources to rows: tolerant reads, primary email, timestamps in UTC, hashes, and hostile keys kept inert. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mapGroup, mapUser, memberIdOf, memberRow, timestamp } from '../../src/connector/mapping.ts';
+import { createHash } from 'node:crypto';
+import { MAPPING_VERSION, mapGroup, mapUser, memberIdOf, memberRow, timestamp } from '../../src/connector/mapping.ts';
 import { GROUPS_TABLE, USERS_TABLE } from '../../src/connector/tables.ts';
 
 const col = (name: string) => USERS_TABLE.columns.findIndex((c) => c.name === name);
@@ -35,6 +36,35 @@ describe('mapping', () => {
     const base = { id: 'a', userName: 'a@x', title: 'Engineer', meta: { lastModified: '2024-01-01T00:00:00Z' } };
     assert.equal(mapUser(base).hash, mapUser(structuredClone(base)).hash);
     assert.notEqual(mapUser(base).hash, mapUser({ ...base, title: 'Director' }).hash);
+  });
+
+  it('changes a user hash with the extension columns its table has', () => {
+    const u = { id: 'a', userName: 'a@x' };
+    const badge = { name: 'badge', type: 'text', urn: 'urn:example:params:scim:schemas:extension:acme:1.0:User', attribute: 'badge' } as const;
+    assert.notEqual(mapUser(u).hash, mapUser(u, [badge]).hash, 'a new extension column is filled in rows written before it');
+    assert.equal(mapUser(u, [badge]).hash, mapUser(u, [{ ...badge }]).hash);
+  });
+
+  it('maps a fixed set of resources to the values recorded for this MAPPING_VERSION', () => {
+    // A hash covers the resource's JSON, not the values mapped from it: when what a resource maps to changes,
+    // MAPPING_VERSION must change too, or rows already written keep the old values. Add a version's digest here
+    // when you bump it; never edit a recorded one.
+    const digests: Record<number, string> = { 2: '0bd5eb9ff3753afad4026371b428e1b69a0b4aa3' };
+    const user = {
+      id: 'u1', userName: 'ada@x', externalId: 7, displayName: 'Ada', active: 'TRUE', title: 'Eng', userType: 'Employee',
+      name: { givenName: 'Ada', familyName: 'Lovelace' },
+      emails: [{ value: 'home@x' }, { value: 'work@x', primary: true }], phoneNumbers: [{ value: '+1' }], addresses: 'not a list', roles: [], entitlements: [{ value: 'e' }],
+      'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { employeeNumber: 1, department: 'R&D', division: 'D', costCenter: 'C', organization: 'O', manager: { value: 'm1' } },
+      'urn:example:acme:1.0:User': { badge: 42 },
+      groups: [{ value: 'g1' }],
+      meta: { created: '2024-03-01T10:00:00+02:00', lastModified: '2024-03-02T10:00:00Z' },
+    };
+    const badge = { name: 'badge', type: 'text', urn: 'urn:example:acme:1.0:User', attribute: 'badge' } as const;
+    const group = { id: 'g1', displayName: 'Team', externalId: 'x', members: [{ value: 'u1' }], meta: { created: '2024-03-01T00:00:00Z', lastModified: 'garbage' } };
+    const rows = [mapUser(user, [badge]), mapGroup(group, 1), memberRow('g1', 'u1', { value: 'u1', type: 'User', display: 'Ada' })];
+    const digest = createHash('sha1').update(JSON.stringify(rows.map((r) => r.values))).digest('hex');
+    assert.equal(digest, digests[MAPPING_VERSION], `the mapping changed what these resources map to (digest ${digest}): bump MAPPING_VERSION and record the new digest`);
+    for (const r of rows) assert.ok(r.hash.startsWith(`${MAPPING_VERSION}:`));
   });
 
   it('maps a group to its row without members, carrying the member count it is given', () => {

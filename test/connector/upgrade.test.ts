@@ -15,8 +15,9 @@ import pg from 'pg';
 import type { DestinationUrl } from '../../src/connector/config.ts';
 import { allColumns } from '../../src/connector/destination/operations.ts';
 import { connectorMigrations } from '../../src/connector/destination/schema.ts';
-import { TABLES } from '../../src/connector/tables.ts';
-import { DuckDbRunner, exec, PostgresRunner, raw, SqliteRunner, type Runner } from '../../src/sql/index.ts';
+import { isLegacyHash, legacyHash, mapGroup, mapUser, memberRow } from '../../src/connector/mapping.ts';
+import { GROUPS_TABLE, MEMBERS_TABLE, TABLES, USERS_TABLE } from '../../src/connector/tables.ts';
+import { DuckDbRunner, exec, PostgresRunner, raw, SqliteRunner, sql, type Runner } from '../../src/sql/index.ts';
 import { FakeProvider, type Json } from './fake-provider.ts';
 import { assertTablesEqualSource, configFor, DestinationFactory, destinationKinds, queryDestination, sync, TOKEN, withDestination } from './helpers.ts';
 
@@ -115,6 +116,67 @@ for (const kind of kinds) {
         assert.deepEqual([row.roles, row.entitlements], [null, null], 'a value that is not a list, or none, stays empty');
       });
       assert.deepEqual(await migrationVersions(d), [1, 2, 3]);
+    });
+  });
+
+  describe(`rows hashed by an earlier mapping version, in ${kind}`, () => {
+    it('stay unchanged: only their hash is rewritten, their _synced_at stays; a changed row is updated', async (t) => {
+      const d = await factory.create(kind);
+      const p = await new FakeProvider({ token: TOKEN }).start();
+      t.after(() => p.stop());
+      p.load(SOURCE.users, SOURCE.groups);
+      // Full scans read every row every time, so every row is compared.
+      const config = configFor(p, d, { enable_incremental_sync: false });
+      await sync(config);
+      // The hashes version 1 wrote, from the same values.
+      const legacy: [string, string, string][] = [];
+      for (const u of p.users.values()) legacy.push(['users', String(u.id), legacyHash(USERS_TABLE, mapUser(u).values)]);
+      for (const g of p.groups.values()) {
+        const members = (g.members as Json[]) ?? [];
+        legacy.push(['groups', String(g.id), legacyHash(GROUPS_TABLE, mapGroup(g, new Set(members.map((m) => m.value)).size).values)]);
+        for (const m of members) legacy.push(['group_members', `${g.id}/${m.value}`, legacyHash(MEMBERS_TABLE, memberRow(String(g.id), String(m.value), m).values)]);
+      }
+      const runner: Runner =
+        d.kind === 'sqlite' ? new SqliteRunner(d.path) : d.kind === 'duckdb' ? await DuckDbRunner.open(d.path) : await PostgresRunner.open(d.url, { poolSize: 1 });
+      try {
+        await runner.run(function* () {
+          for (const [table, key, hash] of legacy) {
+            const [id, member] = key.split('/');
+            yield* exec(table === 'group_members'
+              ? sql`UPDATE group_members SET _hash = ${hash} WHERE group_id = ${id} AND member_id = ${member}`
+              : sql`UPDATE ${raw(table)} SET _hash = ${hash} WHERE id = ${id}`);
+          }
+        }, 'write');
+      } finally {
+        await runner.close();
+      }
+      const stamps = async () => {
+        const out = new Map<string, unknown>();
+        for (const table of TABLES) {
+          const found = await queryDestination(d, `SELECT ${table.key.join(` || '/' || `)} AS k, _hash, _synced_at FROM ${table.name}`);
+          for (const r of found) out.set(`${table.name}/${r.k}`, [String(r._hash), r._synced_at instanceof Date ? r._synced_at.toISOString() : String(r._synced_at)]);
+        }
+        return out as Map<string, [string, string]>;
+      };
+      const before = await stamps();
+      assert.equal(before.size, legacy.length);
+      assert.ok([...before.values()].every(([hash]) => isLegacyHash(hash)), 'the stored hashes are version 1 hashes');
+
+      p.updateUser('u-000004', { title: 'Changed' });
+      const run = await sync(config);
+      assert.deepEqual([run.tables.users.updated, run.tables.users.unchanged], [1, SOURCE.users.length - 1]);
+      assert.deepEqual([run.tables.group_members.inserted, run.tables.group_members.unchanged], [0, legacy.filter(([table]) => table === 'group_members').length]);
+      const after = await stamps();
+      for (const [key, [hash, syncedAt]] of after) {
+        assert.ok(!isLegacyHash(hash), `${key} has the current hash`);
+        if (key !== 'users/u-000004') assert.equal(syncedAt, before.get(key)?.[1], `${key} was not written again`);
+      }
+      assert.notEqual(after.get('users/u-000004')?.[1], before.get('users/u-000004')?.[1]);
+      await assertTablesEqualSource(d, p);
+      // From now on the current hashes decide.
+      const again = await sync(config);
+      assert.equal(again.tables.users.updated, 0);
+      assert.deepEqual(await stamps(), after);
     });
   });
 

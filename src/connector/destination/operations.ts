@@ -172,6 +172,7 @@ export class Operations {
     liveMemberCounts: (groupIds) => this.liveMemberCounts(groupIds),
     liveMemberIds: (groupId, after, limit) => this.liveMemberIds(groupId, after, limit),
     upsert: (table, rows, syncedAt) => this.upsert(table, rows, syncedAt),
+    rehash: (table, rows, syncedAt) => this.upsert(table, rows, syncedAt, true),
     softDeleteMembers: (groupId, memberIds, at) => this.softDeleteMembers(groupId, memberIds, at),
     refreshMemberDisplays: (scope, at) => this.refreshMemberDisplays(scope, at),
     recountMembers: (groupIds, at) => this.recountMembers(groupIds, at),
@@ -235,17 +236,18 @@ export class Operations {
     return found.map((r) => String(r.member_id));
   }
 
-  /** Inserts or overwrites whole rows, live again if they were soft-deleted, stamped with the source. */
-  *upsert(name: TableName, data: readonly Row[], syncedAt: string): Op<void> {
+  /**
+   * Inserts or overwrites whole rows, live again if they were soft-deleted, stamped with the source. `onlyHash`: rows
+   * known to exist with the same content get their `_hash` and nothing else (DestinationTx.rehash).
+   */
+  *upsert(name: TableName, data: readonly Row[], syncedAt: string, onlyHash = false): Op<void> {
     if (data.length === 0) return;
     const table = this.def(name);
     const cols = allColumns(table);
     const keys = new Set(table.key);
     const names = join(cols.map((c) => ident(c.name)), ', ');
-    const conflict = sql`ON CONFLICT (${join(table.key.map(ident), ', ')}) DO UPDATE SET ${join(
-      cols.filter((c) => !keys.has(c.name)).map((c) => raw(`"${c.name}" = excluded."${c.name}"`)),
-      ', ',
-    )}`;
+    const updated = onlyHash ? ['_hash'] : cols.filter((c) => !keys.has(c.name)).map((c) => c.name);
+    const conflict = sql`ON CONFLICT (${join(table.key.map(ident), ', ')}) DO UPDATE SET ${join(updated.map((c) => raw(`"${c}" = excluded."${c}"`)), ', ')}`;
     const source = this.sourceOf();
     if (this.dialect.name === 'duckdb') {
       // The appender into the table's staging twin, then one set-based upsert: row-at-a-time statements cost about

@@ -89,6 +89,11 @@ export interface DestinationTx {
   liveMemberIds(groupId: string, after: string | null, limit: number): Op<string[]>;
   /** Inserts or overwrites whole rows (live again if they were soft-deleted), stamped with the source. */
   upsert(table: TableName, rows: readonly Row[], syncedAt: string): Op<void>;
+  /**
+   * Stores the hash of existing rows whose content is unchanged but whose stored hash is an earlier version's; nothing
+   * else about them changes (`syncedAt` is not written).
+   */
+  rehash(table: TableName, rows: readonly Row[], syncedAt: string): Op<void>;
   softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Op<number>;
   /**
    * Sets `display` of live User memberships (of the given groups, or of the given members) to the member's

@@ -200,6 +200,20 @@ class ShellTx implements DestinationTx {
     }
   }
 
+  /** Only the hash the state keeps changes: the platform already holds these rows as they are. */
+  *rehash(table: TableName, rows: readonly Row[]): Op<void> {
+    // Memberships are rebuilt from their member values, with current hashes, whenever a state is read (parseState).
+    if (table === 'group_members') return;
+    const known = this.known(table);
+    for (const row of rows) {
+      const id = String(row.values[0]);
+      const before = known.get(id);
+      if (!before) continue;
+      known.set(id, { ...before, hash: row.hash });
+      this.undo.push(() => known.set(id, before));
+    }
+  }
+
   *softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Op<number> {
     let n = 0;
     for (const mid of memberIds) if (this.deleteMember(groupId, mid, at)) n += 1;

@@ -13,7 +13,8 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { parseConfig } from '../../../src/connector/config.ts';
 import { createRedactor } from '../../../src/connector/log.ts';
 import { airbyteRead, parseConfiguredCatalog } from '../../../src/connector/platforms/airbyte.ts';
-import type { TableName } from '../../../src/connector/tables.ts';
+import { isLegacyHash, legacyHash, mapUser } from '../../../src/connector/mapping.ts';
+import { GROUPS_TABLE, USERS_TABLE, type Cell, type TableName } from '../../../src/connector/tables.ts';
 import { FakeProvider, type FakeOptions } from '../fake-provider.ts';
 import { DestinationFactory, rawConfig, sync, TOKEN, withDestination } from '../helpers.ts';
 import { AirbyteWarehouse, byType, configuredCatalog, liveRows, parseMessages, type Json } from './airbyte-harness.ts';
@@ -109,6 +110,35 @@ describe('scimkit airbyte read', () => {
     const third = await read(s.raw, ALL, w.stateFile());
     assert.equal(third.failed, null);
     assert.equal(records(third.messages).length, 0, 'an unchanged source sends no records');
+  });
+
+  it('a state whose known hashes an earlier mapping version wrote sends no records for unchanged rows', async (t) => {
+    const s = await setup(t);
+    // Full scans: every row is read and compared each time.
+    const raw = { ...s.raw, enable_incremental_sync: false };
+    const w = new AirbyteWarehouse();
+    const first = await read(raw, ALL);
+    assert.equal(first.failed, null);
+    w.apply(first.messages, true);
+    // The state as version 1 wrote it: the same rows, their hashes over the values.
+    const legacy = w.stateFile().map((entry) => {
+      const blob = (entry.stream as Json).stream_state as Json;
+      if (!Object.hasOwn(blob, 'known')) return entry;
+      const known = blob.known as { users: [string, string, string | null][]; groups: [string, string, Cell[]][] };
+      known.users = known.users.map(([id, , display]) => [id, legacyHash(USERS_TABLE, mapUser(s.p.users.get(id) as Json).values), display]);
+      known.groups = known.groups.map(([id, , values]) => [id, legacyHash(GROUPS_TABLE, values), values]);
+      return entry;
+    });
+    const [changed] = [...s.p.users.keys()];
+    s.p.updateUser(changed, { title: 'Director' });
+    const second = await read(raw, ALL, legacy);
+    assert.equal(second.failed, null);
+    assert.deepEqual(records(second.messages).map((r) => r.id ?? r.member_id), [changed], 'only the changed user is sent');
+    w.apply(second.messages, true);
+    const hashes = (byType(second.messages, 'STATE').map((m) => (((m.state as Json).stream as Json).stream_state as Json)).filter((b) => Object.hasOwn(b, 'known')).at(-1) as Json).known as Json;
+    assert.ok((hashes.users as [string, string][]).every(([, hash]) => !isLegacyHash(hash)), 'the state now holds current hashes');
+    const third = await read(raw, ALL, w.stateFile());
+    assert.equal(records(third.messages).length, 0);
   });
 
   it('full_refresh sends every row each time, and a subset of streams only those', async (t) => {
