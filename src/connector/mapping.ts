@@ -106,11 +106,18 @@ export function lastModifiedMs(resource: Json): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
+/** The value of the email marked primary, else of the first with a value. */
 function primaryEmail(emails: unknown): string | null {
   if (!Array.isArray(emails)) return null;
-  const values = emails.map(obj).filter((e): e is Json => e !== null && text(e.value) !== null);
-  const primary = values.find((e) => looseBool(e.primary) === true) ?? values[0];
-  return primary ? text(primary.value) : null;
+  let first: string | null = null;
+  for (const email of emails) {
+    const e = obj(email);
+    const value = e ? text(e.value) : null;
+    if (value === null) continue;
+    if (looseBool((e as Json).primary) === true) return value;
+    first ??= value;
+  }
+  return first;
 }
 
 /** A multi-valued attribute as JSON text, when it is an array. */
