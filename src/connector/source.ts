@@ -186,6 +186,47 @@ export interface ProbeOptions {
   readonly incremental: boolean;
 }
 
+/** What one stream's probe found: whether `attributes=` was honoured, and whether lastModified filtering works. */
+async function probeStream(http: HttpClient, stream: StreamName, spc: ServiceProviderInfo, opts: ProbeOptions, knownDate: number | null): Promise<{
+  capability: StreamCapability;
+  projection: boolean;
+  serverDate: number | null;
+}> {
+  let projection = true;
+  let first: ListPage;
+  try {
+    first = await listPage(http, stream, { count: 1, attributes: 'id' });
+  } catch (err) {
+    if (!unsupported(err)) throw err;
+    projection = false;
+    first = await listPage(http, stream, { count: 1 });
+  }
+  const serverDate = knownDate ?? first.serverDate;
+  const total = first.totalResults ?? (first.resources.length === 0 ? 0 : null);
+  const attrs = projection ? 'id,meta' : undefined;
+  let ok = false;
+  let reason: string;
+  if (!opts.incremental) reason = 'enable_incremental_sync is false';
+  else if (spc.filter === false) reason = 'ServiceProviderConfig says filtering is not supported';
+  else {
+    try {
+      const past = await listPage(http, stream, { count: 1, attributes: attrs, filter: lastModifiedFilter('1970-01-01T00:00:00Z') });
+      const future = await listPage(http, stream, { count: 1, attributes: attrs, filter: lastModifiedFilter(filterDate((serverDate ?? Date.now()) + 3650 * 86_400_000)) });
+      if ((total ?? 0) > 0 && past.resources.length === 0) reason = 'a meta.lastModified filter matched nothing although resources exist';
+      else if (past.resources.length > 0 && lastModifiedMs(past.resources[0]) === null) reason = 'resources carry no meta.lastModified';
+      else if (future.resources.length > 0) reason = 'the server ignores the meta.lastModified filter';
+      else {
+        ok = true;
+        reason = 'the server filters by meta.lastModified';
+      }
+    } catch (err) {
+      if (!unsupported(err)) throw err;
+      reason = `the meta.lastModified filter was refused (${err.message.replace(/^.*? failed: /, '')})`;
+    }
+  }
+  return { capability: { total, lastModifiedFilter: ok, reason, strategy: ok ? 'incremental' : 'full' }, projection, serverDate: first.serverDate };
+}
+
 export async function probe(http: HttpClient, opts: ProbeOptions): Promise<Capabilities> {
   let spc = UNKNOWN_SPC;
   let serverDate: number | null = null;
@@ -200,44 +241,16 @@ export async function probe(http: HttpClient, opts: ProbeOptions): Promise<Capab
   const pageSize = Math.max(1, Math.min(opts.maxRecordsPerPage, spc.pagination.maxPageSize ?? Infinity, spc.maxResults ?? Infinity));
   const paging = spc.pagination.cursor === true ? 'cursor' : 'index';
 
-  let projection = true;
-  const streams = {} as Record<StreamName, StreamCapability>;
-  for (const stream of ['users', 'groups'] as const) {
-    let first: ListPage;
-    try {
-      first = await listPage(http, stream, { count: 1, attributes: projection ? 'id' : undefined });
-    } catch (err) {
-      if (!projection || !unsupported(err)) throw err;
-      projection = false;
-      first = await listPage(http, stream, { count: 1 });
-    }
-    serverDate ??= first.serverDate;
-    const total = first.totalResults ?? (first.resources.length === 0 ? 0 : null);
-    const attrs = projection ? 'id,meta' : undefined;
-    let ok = false;
-    let reason: string;
-    if (!opts.incremental) reason = 'enable_incremental_sync is false';
-    else if (spc.filter === false) reason = 'ServiceProviderConfig says filtering is not supported';
-    else {
-      try {
-        const past = await listPage(http, stream, { count: 1, attributes: attrs, filter: lastModifiedFilter('1970-01-01T00:00:00Z') });
-        const future = await listPage(http, stream, { count: 1, attributes: attrs, filter: lastModifiedFilter(filterDate((serverDate ?? Date.now()) + 3650 * 86_400_000)) });
-        if ((total ?? 0) > 0 && past.resources.length === 0) reason = 'a meta.lastModified filter matched nothing although resources exist';
-        else if (past.resources.length > 0 && lastModifiedMs(past.resources[0]) === null) reason = 'resources carry no meta.lastModified';
-        else if (future.resources.length > 0) reason = 'the server ignores the meta.lastModified filter';
-        else {
-          ok = true;
-          reason = 'the server filters by meta.lastModified';
-        }
-      } catch (err) {
-        if (!unsupported(err)) throw err;
-        reason = `the meta.lastModified filter was refused (${err.message.replace(/^.*? failed: /, '')})`;
-      }
-    }
-    streams[stream] = { total, lastModifiedFilter: ok, reason, strategy: ok ? 'incremental' : 'full' };
-  }
-  // Declared extension attributes become typed users columns; a server without discovery documents has none.
-  const resourceTypes = await discovery(http, '/ResourceTypes');
-  const extensions = resourceTypes === null ? [] : extensionColumns(resourceTypes, await discovery(http, '/Schemas'));
+  // The two streams are probed side by side, and the extension documents read meanwhile: a probe is a handful of
+  // small requests, each a round trip the run would otherwise wait for in turn.
+  const [users, groups, extensions] = await Promise.all([
+    probeStream(http, 'users', spc, opts, serverDate),
+    probeStream(http, 'groups', spc, opts, serverDate),
+    // Declared extension attributes become typed users columns; a server without discovery documents has none.
+    discovery(http, '/ResourceTypes').then(async (resourceTypes) => (resourceTypes === null ? [] : extensionColumns(resourceTypes, await discovery(http, '/Schemas')))),
+  ]);
+  const streams: Record<StreamName, StreamCapability> = { users: users.capability, groups: groups.capability };
+  const projection = users.projection && groups.projection;
+  serverDate ??= users.serverDate ?? groups.serverDate;
   return { spc, projection, paging, pageSize, streams, serverDate, rateLimit: http.pacer.announcedLimit, extensions };
 }
