@@ -8,7 +8,7 @@ import type { Op } from '../sql/builder.ts';
 import type { ConnectorConfig } from './config.ts';
 import { openDestination } from './destination/index.ts';
 import {
-  emptyState, STREAMS, type DestinationTx, type ExistingRow, type SourceIdentity, type StreamName, type StreamPosition, type StreamState,
+  emptyState, STREAMS, type DeletePlan, type DestinationTx, type ExistingRow, type SourceIdentity, type StreamName, type StreamPosition, type StreamState,
   type SyncTarget,
 } from './destination/types.ts';
 import { HttpClient, HttpError } from './http.ts';
@@ -133,6 +133,11 @@ export function nextCursor(state: StreamState): string | null {
   if (Number.isNaN(settled)) return state.cursor;
   const previous = state.cursor ? Date.parse(state.cursor) : -Infinity;
   return isoSeconds(Math.max(settled - CURSOR_LOOKBACK_MS, previous));
+}
+
+/** The delete plan of a pass whose table held only rows it wrote (`seen` of them). */
+function nothingToDelete(seen: number): DeletePlan {
+  return { unseen: 0, live: seen, memberships: 0, liveMemberships: 0, seen };
 }
 
 type Change = 'inserted' | 'updated' | 'unchanged';
@@ -281,9 +286,11 @@ class SyncRun {
       }
       st = { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0 };
       const fresh = st;
-      await this.dest.write(function* (tx) {
+      st = await this.dest.write(function* (tx) {
         yield* tx.clearSeen(name);
-        yield* tx.saveState(fresh);
+        const started = { ...fresh, passFromEmpty: !(yield* tx.anyRows(name)) };
+        yield* tx.saveState(started);
+        return started;
       });
     } else {
       st = { ...st, strategy: cap.strategy };
@@ -368,9 +375,11 @@ class SyncRun {
         const run = this;
         const outcome = await this.dest.write(function* (tx) {
           const ids = [...byId.keys()];
-          if ((yield* tx.countSeen(name, ids)) === ids.length) {
+          // A pass that began on an empty table saw exactly the keys that have a row (StreamState.passFromEmpty).
+          const known = st.passFromEmpty && !idsOnly ? yield* tx.existing(name, ids) : null;
+          if ((known ? known.size : yield* tx.countSeen(name, ids)) === ids.length) {
             // The whole page was already read in this pass: the server ignored our paging parameter.
-            const seen = yield* tx.seenTotal(name);
+            const seen = known ? yield* tx.rowCount(name) : yield* tx.seenTotal(name);
             if (page.totalResults !== null && seen >= page.totalResults) return null;
             throw new SyncError(
               `${name}: the server sent the same ${ids.length} records again for ${where}; it appears to ignore ` +
@@ -378,8 +387,8 @@ class SyncRun {
             );
           }
           const written = idsOnly ? fetched : byId;
-          const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written, page.spool) : {};
-          yield* tx.markSeen(name, ids);
+          const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written, page.spool, known) : {};
+          if (!known) yield* tx.markSeen(name, ids);
           let max = st.passMaxModified ? Date.parse(st.passMaxModified) : -Infinity;
           if (!idsOnly) for (const r of byId.values()) max = Math.max(max, lastModifiedMs(r) ?? -Infinity);
           const next: StreamState = {
@@ -407,7 +416,7 @@ class SyncRun {
     }
     this.progress.finish(name);
     const final = st;
-    if ((final.phase === 'full' || final.phase === 'ids') && final.detectDeletes) await this.confirmUnseen(name);
+    if ((final.phase === 'full' || final.phase === 'ids') && final.detectDeletes && !final.passFromEmpty) await this.confirmUnseen(name);
     const done = await this.dest.write((tx) => this.complete(tx, final));
     this.merge(done.deletes);
     return done.state;
@@ -559,11 +568,12 @@ class SyncRun {
   /** Whether the source answers `id eq` filters (learned on first use). */
   private idFilter: boolean | null = null;
 
-  private *writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>, spool: MemberSpool | null): Op<PageStats> {
+  /** Writes a page's resources; `known` is their rows' existing state when the caller has read it already. */
+  private *writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>, spool: MemberSpool | null, known: Map<string, ExistingRow> | null): Op<PageStats> {
     const syncedAt = new Date().toISOString();
     const ids = [...byId.keys()];
     if (name === 'users') {
-      const existing = yield* tx.existing('users', ids);
+      const existing = known ?? (yield* tx.existing('users', ids));
       const users = new Sorted(usersTableWith(this.extensions));
       for (const id of ids) users.add(existing.get(id), mapUser(byId.get(id) as Json, this.extensions));
       yield* users.write(tx, syncedAt);
@@ -572,7 +582,7 @@ class SyncRun {
       return { users: users.stats, group_members: { updated: renamed } };
     }
     // Memberships first, a batch at a time, so that each group's row can carry how many distinct members it listed.
-    const existingGroups = yield* tx.existing('groups', ids);
+    const existingGroups = known ?? (yield* tx.existing('groups', ids));
     const m = { inserted: 0, updated: 0, unchanged: 0, softDeleted: 0 };
     const counts = new Map<string, number>();
     let batch: Listed[] = [];
@@ -626,13 +636,14 @@ class SyncRun {
     const deletes: PageStats = {};
     if (st.phase === 'changes' && st.detectDeletes) {
       // Changes are in; deletes need the list of ids that still exist.
-      const next: StreamState = { ...st, phase: 'ids', position: FIRST_PAGE, passRecords: 0 };
+      const next: StreamState = { ...st, phase: 'ids', position: FIRST_PAGE, passRecords: 0, passFromEmpty: false };
       yield* tx.clearSeen(name);
       yield* tx.saveState(next);
       return { state: next, deletes };
     }
     if ((st.phase === 'full' || st.phase === 'ids') && st.detectDeletes) {
-      const plan = yield* tx.planDeletes(name);
+      // A pass that began on an empty table wrote every row there is, and saw each: none is left to delete.
+      const plan = st.passFromEmpty ? nothingToDelete(yield* tx.rowCount(name)) : yield* tx.planDeletes(name);
       const reported = st.position?.total ?? null;
       if (reported !== null && reported > plan.seen) {
         this.logger.warn(`${name}: the server reported ${reported} resources but paging returned ${plan.seen}; skipping delete detection for this pass`);
@@ -650,7 +661,7 @@ class SyncRun {
     yield* tx.clearSeen(name);
     const done: StreamState = {
       ...st, phase: null, position: null, since: null, cursor: nextCursor(st), passMaxModified: null, passServerStart: null, passShifted: false,
-      passRecords: 0, lastCompletedAt: now,
+      passRecords: 0, lastCompletedAt: now, passFromEmpty: false,
     };
     yield* tx.saveState(done);
     return { state: done, deletes };

@@ -135,6 +135,35 @@ for (const kind of kinds) {
       assert.ok(st?.cursor && st.cursor > cursorAfterFirst, 'the cursor advanced');
     });
 
+    it('keeps no seen keys in a pass into empty tables; stopped midway it resumes with nothing lost, and the next pass finds deletes', async (t) => {
+      const { p, d } = await setup(t, kind);
+      p.populate(35, 6, 4);
+      const cfg = configFor(p, d);
+      p.inject({ kind: 'status', status: 403, times: 1, match: ({ path, query }) => path === '/Users' && query.get('startIndex') === '21' });
+      await assert.rejects(sync(cfg), /403/);
+      await withDestination(d, async (dest) => {
+        const st = (await dest.loadState()).get('users');
+        assert.equal(st?.passFromEmpty, true, 'the pass began on an empty users table');
+        assert.equal(st?.position?.startIndex, 21);
+        assert.equal((await dest.readRows('users')).length, 20, 'two pages were committed');
+        // Their keys were not recorded: a key is seen when its row exists.
+        assert.equal(await dest.write((tx) => tx.seenTotal('users')), 0);
+      });
+
+      const resumed = await sync(cfg);
+      assert.equal(resumed.tables.users.inserted, 15, 'the run resumed at the failed page');
+      assert.equal(resumed.tables.users.softDeleted, 0, 'no row the pass wrote before the stop is taken for deleted');
+      await assertTablesEqualSource(d, p);
+      assert.equal((await state(d)).get('users')?.passFromEmpty, false);
+
+      // The tables are no longer empty: the next pass records what it sees and soft-deletes what it did not.
+      p.deleteUser('u-000010');
+      p.opts.clockSkewMs = 5000;
+      const next = await sync(cfg);
+      assert.equal(next.tables.users.softDeleted, 1);
+      await assertTablesEqualSource(d, p);
+    });
+
     it('closes the settled window: after a bulk change, later incremental runs read no resources, only the probe and the id listing', async (t) => {
       // The server's clock runs two hours behind ours: the cursor must follow the server's, not ours.
       const { p, d } = await setup(t, kind, { clockSkewMs: -2 * HOUR });

@@ -75,6 +75,7 @@ interface StateDetail {
   passRecords: number;
   lastCompletedAt: string | null;
   initialSince?: string | null;
+  passFromEmpty?: boolean;
 }
 
 /** The operations of one destination: its dialect, its tables, and the source its rows are stamped with. */
@@ -166,6 +167,8 @@ export class Operations {
   }
 
   readonly tx: DestinationTx = {
+    anyRows: (table) => this.anyRows(table),
+    rowCount: (table) => this.rowCount(table),
     existing: (table, ids) => this.existing(table, ids),
     missing: (table, ids) => this.missing(table, ids),
     existingMembers: (groupIds, memberIds) => this.existingMembers(groupIds, memberIds),
@@ -185,6 +188,14 @@ export class Operations {
     clearSeen: (stream) => this.clearSeen(stream),
     saveState: (state) => this.saveState(state),
   };
+
+  *anyRows(table: 'users' | 'groups'): Op<boolean> {
+    return (yield* first(sql`SELECT 1 AS x FROM ${this.table(table)} LIMIT 1`)) !== undefined;
+  }
+
+  *rowCount(table: 'users' | 'groups'): Op<number> {
+    return num((yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.table(table)}`))?.n);
+  }
 
   *existing(table: 'users' | 'groups', ids: readonly string[]): Op<Map<string, ExistingRow>> {
     const out = new Map<string, ExistingRow>();
@@ -353,7 +364,7 @@ export class Operations {
     const detail: StateDetail = {
       position: s.position, since: s.since, detectDeletes: s.detectDeletes, passMaxModified: s.passMaxModified,
       passServerStart: s.passServerStart, passShifted: s.passShifted, passRecords: s.passRecords, lastCompletedAt: s.lastCompletedAt,
-      initialSince: s.initialSince,
+      initialSince: s.initialSince, passFromEmpty: s.passFromEmpty,
     };
     yield* exec(sql`INSERT INTO ${this.t.state} (stream, strategy, cursor, phase, detail, updated_at)
       VALUES (${s.stream}, ${s.strategy}, ${s.cursor}, ${s.phase}, ${JSON.stringify(detail)}, ${new Date().toISOString()})
@@ -384,6 +395,7 @@ export class Operations {
         passRecords: detail.passRecords ?? 0,
         lastCompletedAt: detail.lastCompletedAt ?? null,
         initialSince: detail.initialSince ?? null,
+        passFromEmpty: detail.passFromEmpty ?? false,
         updatedAt: String(r.updated_at),
       });
     }

@@ -45,13 +45,20 @@ export interface StreamState {
   readonly lastCompletedAt: string | null;
   /** Set when the stream's first pass was limited by initial_sync_days: the lower bound it used. */
   readonly initialSince: string | null;
+  /**
+   * The stream's table held no rows when the running pass (a `full` or `changes` phase) began. Every row in it was
+   * then written by this pass, in the transaction that read its key, so a key was seen exactly when its row exists:
+   * the pass keeps no separate record of seen keys and has nothing to soft-delete.
+   */
+  readonly passFromEmpty: boolean;
   readonly updatedAt: string | null;
 }
 
 export function emptyState(stream: StreamName): StreamState {
   return {
     stream, strategy: null, cursor: null, phase: null, position: null, since: null, detectDeletes: false,
-    passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0, lastCompletedAt: null, initialSince: null, updatedAt: null,
+    passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0, lastCompletedAt: null, initialSince: null, passFromEmpty: false,
+    updatedAt: null,
   };
 }
 
@@ -79,6 +86,10 @@ export interface DeletePlan {
  */
 export interface DestinationTx {
   existing(table: 'users' | 'groups', ids: readonly string[]): Op<Map<string, ExistingRow>>;
+  /** Whether the table has any row at all (soft-deleted ones count). */
+  anyRows(table: 'users' | 'groups'): Op<boolean>;
+  /** How many rows the table has (soft-deleted ones count). */
+  rowCount(table: 'users' | 'groups'): Op<number>;
   /** Of `ids`, those the table has no row for at all. */
   missing(table: 'users' | 'groups', ids: readonly string[]): Op<string[]>;
   /** Current memberships of the given groups whose member is one of `memberIds`: group id to member id to row. */

@@ -131,6 +131,14 @@ class ShellTx implements DestinationTx {
     this.mark(stream, id, { op: 'delete', key: [id], at });
   }
 
+  *anyRows(table: 'users' | 'groups'): Op<boolean> {
+    return this.known(table).size > 0;
+  }
+
+  *rowCount(table: 'users' | 'groups'): Op<number> {
+    return this.known(table).size;
+  }
+
   *existing(table: 'users' | 'groups', ids: readonly string[]): Op<Map<string, ExistingRow>> {
     const known = this.known(table);
     const out = new Map<string, ExistingRow>();
