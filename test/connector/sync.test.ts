@@ -249,6 +249,34 @@ for (const kind of kinds) {
       assert.ok(run.tables.groups.updated >= 1, 'groups whose counts changed are counted as updated');
     });
 
+    it("shows a synced user's name on its memberships whatever display the group sends; other members keep the group's", async (t) => {
+      const { p, d } = await setup(t, kind);
+      p.populate(12, 2, 4);
+      const [g1, g2] = [...p.groups.keys()];
+      const listed = (id: string) => (p.groups.get(id) as Json).members as Json[];
+      const [stale, missing] = listed(g1);
+      stale.display = 'Not The Name';
+      delete missing.display;
+      // A nested group as a member: its display is the one the group sends.
+      listed(g1).push({ value: g2, type: 'Group', display: 'Nested Group' });
+      await sync(configFor(p, d));
+      const displays = async () => withDestination(d, async (dest) => new Map((await dest.readRows('group_members')).map((m) => [`${m.group_id}/${m.member_id}`, m.display])));
+      const user = (id: unknown) => p.users.get(String(id)) as Json;
+      let shown = await displays();
+      assert.equal(shown.get(`${g1}/${stale.value}`), user(stale.value).displayName);
+      assert.equal(shown.get(`${g1}/${missing.value}`), user(missing.value).displayName);
+      assert.equal(shown.get(`${g1}/${g2}`), 'Nested Group');
+
+      // A later listing with another stale display changes the row's content; the name shown stays the user's.
+      const [again] = listed(g2);
+      again.display = 'Old Name';
+      (p.groups.get(g2)?.meta as Json).lastModified = new Date(p.now() + 5000).toISOString();
+      p.opts.clockSkewMs = 5000;
+      await sync(configFor(p, d));
+      shown = await displays();
+      assert.equal(shown.get(`${g2}/${again.value}`), user(again.value).displayName);
+    });
+
     it('brings a soft-deleted resource back when it reappears', async (t) => {
       const { p, d } = await setup(t, kind);
       p.populate(10, 1, 3);

@@ -301,6 +301,8 @@ export class Operations {
     const byGroup = 'groupIds' in scope;
     const ids = byGroup ? scope.groupIds : scope.memberIds;
     if (ids.length === 0) return 0;
+    // A first sync writes its users before any membership: nothing to refresh, and no list of ids to build.
+    if (!byGroup && !(yield* first(sql`SELECT 1 AS x FROM ${this.t.group_members} LIMIT 1`))) return 0;
     const name = raw('coalesce(u.display_name, u.user_name)');
     const column = raw(byGroup ? 'm.group_id' : 'm.member_id');
     return yield* exec(sql`UPDATE ${this.t.group_members} AS m SET display = ${name}, _synced_at = ${at} FROM ${this.t.users} AS u
