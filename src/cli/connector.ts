@@ -10,6 +10,7 @@ import { createLogger, createRedactor, type Redactor } from '../connector/log.ts
 import { createProgress, formatSummary, type ProgressSink } from '../connector/progress.ts';
 import { TABLES, type TableName } from '../connector/tables.ts';
 import { createInterface } from 'node:readline/promises';
+import { capYoungGeneration } from './young-generation.ts';
 
 // The sync engine and the source bring the HTTP client (undici, about 0.1 s to load), the destinations their
 // database drivers: loaded by the commands that use them, not by `scimkit --help` or `scimkit serve`.
@@ -65,6 +66,7 @@ const INTERRUPTED = 130;
 
 async function syncCommand(flags: SyncFlags): Promise<void> {
   await withConfig(flags.config, async (config, redact) => {
+    capYoungGeneration();
     const { runSync } = await engine();
     const logger = createLogger({ debug: config.enableDebugLogging, redact });
     let stopping = false;

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig, type ConnectorConfig } from '../connector/config.ts';
 import { createRedactor, type Redactor } from '../connector/log.ts';
+import { capYoungGeneration } from './young-generation.ts';
 
 // Loaded when an airbyte command runs: they bring the connector's HTTP client (undici, about 0.1 s to load), which
 // `scimkit --help` and the other commands do not need.
@@ -102,6 +103,7 @@ export function registerPlatformCommands(program: Command): void {
     .option('--state <file>', 'the per-stream states of the last run (JSON)')
     .action((flags: { config: string; catalog: string; state?: string }) =>
       withConfig(flags.config, async (config, redact) => {
+        capYoungGeneration();
         const { airbyteRead, parseConfiguredCatalog } = await airbyteShell();
         const streams = parseConfiguredCatalog((await readJson(flags.catalog, 'catalog')).value);
         const state = flags.state === undefined ? undefined : await readJson(flags.state, 'state');
@@ -115,6 +117,7 @@ export function registerPlatformCommands(program: Command): void {
     .description('Serve the Fivetran Partner SDK connector (gRPC: ConfigurationForm, Test, Schema, Update); logs are JSON lines on stdout')
     .option('--port <n>', 'port to listen on, on every address (IPv6 and IPv4); 0 picks a free one', port, 50051)
     .action(async (flags: { port: number }) => {
+      capYoungGeneration();
       // gRPC loads only when this command runs.
       const { logLine, serveFivetran } = await import('../connector/platforms/fivetran.ts');
       try {

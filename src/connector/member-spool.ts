@@ -11,10 +11,14 @@ import { join } from 'node:path';
 import type { MemberSink } from './json-stream.ts';
 import type { Json } from './mapping.ts';
 
-/** Member text kept in memory before the spool moves to a file (a 10,000-member group is about 1.7 MB). */
-export const SPOOL_MEMORY_BYTES = 4 * 1024 * 1024;
+/**
+ * Member text kept in memory before the spool moves to a file (a 10,000-member group is about 1.7 MB). Small: the
+ * lines in memory hold on to the response text they were cut from, and a file costs little (a 20,000-member group:
+ * 4 MB written and read back once, a few ms).
+ */
+export const SPOOL_MEMORY_BYTES = 512 * 1024;
 /** Bytes read from the file at a time. */
-const READ_BYTES = 1024 * 1024;
+const READ_BYTES = 256 * 1024;
 
 interface Segment {
   /** Line number of its first member (memory) and byte offset of it (file). */
