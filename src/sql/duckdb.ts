@@ -157,8 +157,10 @@ export class DuckDbRunner implements Runner {
     if (statement.sql.params.length > 0) prepared.bind(statement.sql.params.map((p) => this.bindable(p)) as Parameters<Prepared['bind']>[0]);
     else prepared.clearBindings();
     const reader = await prepared.runAndReadAll();
+    // INSERT, UPDATE and DELETE answer with one row holding their count, also when it is 0: that row is not a result.
+    if (reader.returnType === this.api.ResultReturnType.CHANGED_ROWS) return { rows: [], changes: Number(reader.rowsChanged) };
     const found = reader.getRowObjectsJS() as Row[];
-    return { rows: found, changes: found.length > 0 && reader.rowsChanged === 0 ? found.length : reader.rowsChanged };
+    return { rows: found, changes: found.length };
   }
 
   run<T>(op: () => Op<T>, mode: TransactionMode): Promise<T> {
