@@ -150,8 +150,8 @@ describe('serve from the environment', () => {
     assert.equal(existsSync(join(dir, 'never.db')), false, 'nothing was created by a refused start');
   });
 
-  test('every serve option has a variable, which --help and docs/server.md name', () => {
-    const serve = buildProgram().commands.find((c) => c.name() === 'serve')!;
+  test('every serve option has a variable, which --help and docs/server.md name', async () => {
+    const serve = (await buildProgram()).commands.find((c) => c.name() === 'serve')!;
     const docs = readFileSync(join(ROOT, 'docs', 'server.md'), 'utf8');
     const help = serve.helpInformation();
     const options = serve.options as Option[];
