@@ -137,38 +137,49 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
 class ResponseTooLarge extends Error {}
 
 /**
- * A body's text as it arrives, up to `max` bytes (a larger one throws ResponseTooLarge without being buffered).
+ * A body's bytes as they arrive, up to `max` (a larger one throws ResponseTooLarge without being buffered).
  * Stopping early cancels the rest of the body, so the connection is not left half read.
  */
-async function* bodyText(res: WireResponse, max: number): AsyncGenerator<string> {
+async function* bodyChunks(res: WireResponse, max: number): AsyncGenerator<Uint8Array> {
   const declared = Number(res.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > max) {
     await res.body.cancel().catch(() => {});
     throw new ResponseTooLarge(`${declared}`);
   }
-  // The byte order mark is kept, as Buffer#toString keeps it: JSON.parse refuses it either way.
-  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   let size = 0;
   let finished = false;
   try {
     for await (const chunk of res.body) {
       size += (chunk as Uint8Array).byteLength;
       if (size > max) throw new ResponseTooLarge(`more than ${max}`);
-      const text = decoder.decode(chunk as Uint8Array, { stream: true });
-      if (text !== '') yield text;
+      yield chunk as Uint8Array;
     }
     finished = true;
-    const rest = decoder.decode();
-    if (rest !== '') yield rest;
   } finally {
     if (!finished) await res.body.cancel().catch(() => {});
   }
 }
 
+/** A body's text as it arrives (UTF-8; a character split between chunks is joined). */
+async function* bodyText(res: WireResponse, max: number): AsyncGenerator<string> {
+  // The byte order mark is kept, as Buffer#toString keeps it: JSON.parse refuses it either way.
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  for await (const chunk of bodyChunks(res, max)) {
+    const text = decoder.decode(chunk, { stream: true });
+    if (text !== '') yield text;
+  }
+  const rest = decoder.decode();
+  if (rest !== '') yield rest;
+}
+
+/**
+ * A whole body as one string. Decoded once from the bytes, not chunk by chunk: a page of 1,000 users (1.2 MB) would
+ * otherwise be 18 strings joined, copied again flat by JSON.parse, all of it on the JavaScript heap.
+ */
 async function readBody(res: WireResponse, max: number): Promise<string> {
-  let text = '';
-  for await (const part of bodyText(res, max)) text += part;
-  return text;
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of bodyChunks(res, max)) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function mib(bytes: number): string {
