@@ -83,7 +83,7 @@ for (const kind of kinds) {
       await withDestination(d, async () => {});
       // Columns added by later versions come after the bookkeeping ones: the set is what must match.
       for (const table of TABLES) assert.deepEqual((await columnsOf(d, table.name)).sort(), allColumns(table).map((c) => c.name).sort());
-      assert.deepEqual(await migrationVersions(d), [1, 2, 3]);
+      assert.deepEqual(await migrationVersions(d), [1, 2, 3, 4]);
     });
   });
 
@@ -115,7 +115,40 @@ for (const kind of kinds) {
         assert.deepEqual([row.phone_numbers, row.addresses], [resource.phoneNumbers, resource.addresses]);
         assert.deepEqual([row.roles, row.entitlements], [null, null], 'a value that is not a list, or none, stays empty');
       });
-      assert.deepEqual(await migrationVersions(d), [1, 2, 3]);
+      assert.deepEqual(await migrationVersions(d), [1, 2, 3, 4]);
+    });
+  });
+
+  describe(`a warehouse at version 3 (memberships showing the display their group sent), in ${kind}`, () => {
+    it("upgrades: a User membership shows its user's name, other members keep theirs", async () => {
+      const d = await factory.create(kind);
+      const upTo3 = connectorMigrations(kind, null);
+      const set = { ...upTo3, migrations: upTo3.migrations.filter((m) => m.version <= 3) };
+      const runner: Runner =
+        d.kind === 'sqlite'
+          ? new SqliteRunner(d.path, { migrations: [set] })
+          : d.kind === 'duckdb'
+            ? await DuckDbRunner.open(d.path, { migrations: [set] })
+            : await PostgresRunner.open(d.url, { migrations: [set], poolSize: 1 });
+      const at = '2026-12-04T20:00:00.000Z';
+      try {
+        await runner.run(function* () {
+          yield* exec(raw(`INSERT INTO users (id, user_name, display_name, _hash, _synced_at, _deleted) VALUES ('u1', 'ada', 'Ada Lovelace', 'h', '${at}', FALSE)`));
+          yield* exec(raw(`INSERT INTO group_members (group_id, member_id, member_type, display, _hash, _synced_at, _deleted)
+            VALUES ('g1', 'u1', 'User', 'ada (old)', 'h', '${at}', FALSE), ('g1', 'g2', 'Group', 'Nested', 'h', '${at}', FALSE)`));
+        }, 'write');
+      } finally {
+        await runner.close();
+      }
+      await withDestination(d, async (dest) => {
+        const rows = await dest.readRows('group_members');
+        const user = rows.find((m) => m.member_id === 'u1');
+        assert.equal(user?.display, 'Ada Lovelace');
+        assert.ok(String(user?._synced_at) > at, `a changed row gets a new _synced_at (${String(user?._synced_at)})`);
+        const group = rows.find((m) => m.member_id === 'g2');
+        assert.deepEqual([group?.display, group?._synced_at], ['Nested', at]);
+      });
+      assert.deepEqual(await migrationVersions(d), [1, 2, 3, 4]);
     });
   });
 
@@ -217,7 +250,7 @@ for (const kind of kinds) {
       for (const table of TABLES) {
         assert.deepEqual((await columnsOf(d, table.name)).sort(), allColumns(table).map((c) => c.name).sort(), `${table.name}: the migrated columns are the ones written`);
       }
-      assert.deepEqual(await migrationVersions(d), [1, 2, 3]);
+      assert.deepEqual(await migrationVersions(d), [1, 2, 3, 4]);
       await withDestination(d, async (dest) => {
         assert.equal((await dest.source())?.source, p.baseUrl, 'the source is recorded');
         const users = await dest.readRows('users');

@@ -304,10 +304,11 @@ export class Operations {
     // A first sync writes its users before any membership: nothing to refresh, and no list of ids to build.
     if (!byGroup && !(yield* first(sql`SELECT 1 AS x FROM ${this.t.group_members} LIMIT 1`))) return 0;
     const name = raw('coalesce(u.display_name, u.user_name)');
-    const column = raw(byGroup ? 'm.group_id' : 'm.member_id');
+    // Of a group, only the memberships written in this transaction: the others already show their user's name (a
+    // rename refreshes by member), so a 20,000-member group changed by one member does not look up 20,000 users.
+    const scoped = byGroup ? sql`m.group_id IN (SELECT value FROM ${this.values(ids)}) AND m._synced_at = ${at}` : sql`m.member_id IN (SELECT value FROM ${this.values(ids)})`;
     return yield* exec(sql`UPDATE ${this.t.group_members} AS m SET display = ${name}, _synced_at = ${at} FROM ${this.t.users} AS u
-      WHERE u.id = m.member_id AND ${column} IN (SELECT value FROM ${this.values(ids)})
-      AND m._deleted = FALSE AND ${USER_MEMBER} AND m.display IS DISTINCT FROM ${name}`);
+      WHERE u.id = m.member_id AND ${scoped} AND m._deleted = FALSE AND ${USER_MEMBER} AND m.display IS DISTINCT FROM ${name}`);
   }
 
   *recountMembers(groupIds: readonly string[] | null, at: string): Op<number> {

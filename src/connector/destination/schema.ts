@@ -172,6 +172,25 @@ function v3(dialect: DialectName, namespace: string | null): string[] {
   ];
 }
 
+/** The time now as the connector writes timestamps (ISO 8601 text in SQLite, which has no timestamp type). */
+const NOW: Readonly<Record<DialectName, string>> = { sqlite: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", postgres: 'now()', duckdb: 'now()' };
+
+/**
+ * Version 4: the displays of User memberships derived from the users table, once. The engine derives the display
+ * of each membership it writes and of every membership of a user that changes, and nothing else; warehouses
+ * written before displays were derived (6a8a319) still hold what each group sent in rows that may never be
+ * written again.
+ */
+function v4(dialect: DialectName, namespace: string | null): string[] {
+  const t = (key: TableKey) => `"${tableName(dialect, namespace, key)}"`;
+  const name = 'coalesce(u.display_name, u.user_name)';
+  return [
+    `UPDATE ${t('group_members')} AS m SET display = ${name}, _synced_at = ${NOW[dialect]} FROM ${t('users')} AS u
+      WHERE u.id = m.member_id AND m._deleted = FALSE AND (m.member_type IS NULL OR lower(m.member_type) = 'user')
+      AND m.display IS DISTINCT FROM ${name}`,
+  ];
+}
+
 /** The SQL type of a column added later (extension columns), as the fixed columns of the same type are declared. */
 export function columnTypeSql(dialect: DialectName, type: ColumnType): string {
   return V1_TYPES[dialect][type];
@@ -183,6 +202,7 @@ export function connectorMigrations(dialect: DialectName, namespace: string | nu
     [1, 'connector tables (as created before versioned migrations)', v1],
     [2, 'source identity: a source column and the namespace source record', v2],
     [3, 'multi-valued core attributes as JSON columns; the register of extension columns', v3],
+    [4, 'displays of User memberships derived from the users table', v4],
   ];
   const migrations: Migration[] = versions.map(([version, name, build]) => ({
     version,

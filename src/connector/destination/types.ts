@@ -107,8 +107,9 @@ export interface DestinationTx {
   rehash(table: TableName, rows: readonly Row[], syncedAt: string): Op<void>;
   softDeleteMembers(groupId: string, memberIds: readonly string[], at: string): Op<number>;
   /**
-   * Sets `display` of live User memberships (of the given groups, or of the given members) to the member's
-   * display_name, else user_name, from the users table, where it differs; returns the rows changed.
+   * Sets `display` of live User memberships (of the given groups those written in this transaction, stamped `at`;
+   * or all of the given members) to the member's display_name, else user_name, from the users table, where it
+   * differs; returns the rows changed.
    */
   refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }, at: string): Op<number>;
   /** Sets `member_count` of live groups (the given ones, or all) to their live memberships where it differs; returns the rows changed. */
