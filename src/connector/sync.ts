@@ -263,28 +263,45 @@ class SyncRun {
     for (const [table, s] of Object.entries(stats) as [TableName, Partial<TableStats>][]) addStats(this.tables[table], s);
   }
 
-  /** Decides how a stream starts (or resumes), saves that, and runs its phases to completion. */
-  async stream(name: StreamName, saved: StreamState | undefined): Promise<void> {
+  /**
+   * Where a stream starts: a new pass, decided from its saved state and what the source supports (`fresh`), or the
+   * pass it was in, where it stopped. Decides only; stream() saves a new pass.
+   */
+  private startingPoint(name: StreamName, saved: StreamState | undefined): { state: StreamState; fresh: boolean } {
     const cap = this.caps.streams[name];
     const { config } = this.opts;
     let st = saved ?? emptyState(name);
-    this.strategies[name] = cap.strategy;
-    if (st.strategy && st.strategy !== cap.strategy) this.logger.info(`${name}: strategy changes from ${st.strategy} to ${cap.strategy}`);
-    this.logger.info(`${name}: ${cap.strategy === 'incremental' ? 'incremental by meta.lastModified' : 'full scan with local change detection'} (${cap.reason})`);
+    // An interrupted incremental pass on a source that no longer filters starts over as a full pass.
+    if (st.phase !== null && !(st.phase === 'changes' && cap.strategy === 'full')) return { state: { ...st, strategy: cap.strategy }, fresh: false };
+    const serverNow = this.caps.serverDate ?? Date.now();
+    if (cap.strategy === 'incremental' && st.cursor) st = { ...st, phase: 'changes', since: st.cursor, detectDeletes: true };
+    else if (cap.strategy === 'incremental' && config.initialSyncDays !== null) {
+      const since = isoSeconds(serverNow - config.initialSyncDays * 86_400_000);
+      st = { ...st, phase: 'changes', since, detectDeletes: false, initialSince: since };
+    } else st = { ...st, phase: 'full', since: null, detectDeletes: true };
+    return {
+      state: { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0 },
+      fresh: true,
+    };
+  }
 
-    const restart = st.phase === 'changes' && cap.strategy === 'full';
-    if (restart) this.logger.info(`${name}: the interrupted incremental pass restarts as a full pass`);
-    if (st.phase === null || restart) {
-      const serverNow = this.caps.serverDate ?? Date.now();
-      if (cap.strategy === 'incremental' && st.cursor) st = { ...st, phase: 'changes', since: st.cursor, detectDeletes: true };
-      else if (cap.strategy === 'incremental' && config.initialSyncDays !== null) {
-        const since = isoSeconds(serverNow - config.initialSyncDays * 86_400_000);
-        st = { ...st, phase: 'changes', since, detectDeletes: false, initialSince: since };
-      } else {
-        if (!st.cursor && config.initialSyncDays !== null) this.logger.info(`${name}: initial_sync_days does not apply (${cap.reason}), so the first sync reads everything`);
-        st = { ...st, phase: 'full', since: null, detectDeletes: true };
+  /**
+   * Decides how a stream starts (or resumes), saves that, and runs its phases to completion. `next` is the stream
+   * that follows, whose first page is asked for while this one's last page is written.
+   */
+  async stream(name: StreamName, saved: StreamState | undefined, next?: { readonly name: StreamName; readonly saved: StreamState | undefined }): Promise<void> {
+    const cap = this.caps.streams[name];
+    this.strategies[name] = cap.strategy;
+    if (saved?.strategy && saved.strategy !== cap.strategy) this.logger.info(`${name}: strategy changes from ${saved.strategy} to ${cap.strategy}`);
+    this.logger.info(`${name}: ${cap.strategy === 'incremental' ? 'incremental by meta.lastModified' : 'full scan with local change detection'} (${cap.reason})`);
+    this.next = next ?? null;
+    const start = this.startingPoint(name, saved);
+    let st = start.state;
+    if (start.fresh) {
+      if (saved?.phase === 'changes') this.logger.info(`${name}: the interrupted incremental pass restarts as a full pass`);
+      if (st.phase === 'full' && !saved?.cursor && this.opts.config.initialSyncDays !== null) {
+        this.logger.info(`${name}: initial_sync_days does not apply (${cap.reason}), so the first sync reads everything`);
       }
-      st = { ...st, strategy: cap.strategy, position: FIRST_PAGE, passMaxModified: null, passServerStart: null, passShifted: false, passRecords: 0 };
       const fresh = st;
       st = await this.dest.write(function* (tx) {
         yield* tx.clearSeen(name);
@@ -293,10 +310,42 @@ class SyncRun {
         return started;
       });
     } else {
-      st = { ...st, strategy: cap.strategy };
       this.logger.info(`${name}: resuming the ${st.phase} pass at record ${st.position?.startIndex ?? 1}`);
     }
     while (st.phase !== null) st = await this.phase(st);
+  }
+
+  /** The stream after the one running, if any (see stream()). */
+  private next: { readonly name: StreamName; readonly saved: StreamState | undefined } | null = null;
+
+  /** The request for a page of a stream's pass at `at`. */
+  private listQuery(st: StreamState, at: Pick<StreamPosition, 'startIndex' | 'cursor'>): ListQuery {
+    const useCursor = this.caps.paging === 'cursor';
+    return {
+      count: this.caps.pageSize,
+      filter: st.phase === 'changes' ? lastModifiedFilter(st.since as string) : undefined,
+      ...this.view(st.stream, st.phase === 'ids'),
+      startIndex: useCursor ? undefined : at.startIndex,
+      cursor: useCursor ? at.cursor ?? '' : undefined,
+    };
+  }
+
+  /** How a stream's pages are read: a groups page's members are streamed to a spool, except when only ids are read. */
+  private listing(st: StreamState): ListingOptions {
+    return { spoolMembers: st.stream === 'groups' && st.phase !== 'ids', spoolMemoryBytes: this.opts.spoolMemoryBytes };
+  }
+
+  /** Whether `st`'s phase is its stream's last: only an incremental pass that looks for deletes has another. */
+  private static lastPhase(st: StreamState): boolean {
+    return !(st.phase === 'changes' && st.detectDeletes);
+  }
+
+  /** Asks for the next stream's first page, so that the source prepares it while this stream finishes. */
+  private readAheadNext(): void {
+    if (!this.next) return;
+    const { state } = this.startingPoint(this.next.name, this.next.saved);
+    if (state.phase === null || state.position?.done) return;
+    this.readAhead(state.stream, this.listQuery(state, state.position ?? FIRST_PAGE), this.listing(state));
   }
 
   /** Reads one phase page by page, then completes it; returns the state after completion. */
@@ -305,19 +354,11 @@ class SyncRun {
     const name = st.stream;
     const phase = st.phase as NonNullable<StreamState['phase']>;
     const idsOnly = phase === 'ids';
-    const { caps } = this;
-    const useCursor = caps.paging === 'cursor';
+    const useCursor = this.caps.paging === 'cursor';
     let restartedCursor = false;
     let announced = false;
-    const filter = phase === 'changes' ? lastModifiedFilter(st.since as string) : undefined;
-    const query = (at: Pick<StreamPosition, 'startIndex' | 'cursor'>): ListQuery => ({
-      count: caps.pageSize,
-      filter,
-      ...this.view(name, idsOnly),
-      startIndex: useCursor ? undefined : at.startIndex,
-      cursor: useCursor ? at.cursor ?? '' : undefined,
-    });
-    const listing = { spoolMembers: name === 'groups' && !idsOnly, spoolMemoryBytes: this.opts.spoolMemoryBytes };
+    const query = (at: Pick<StreamPosition, 'startIndex' | 'cursor'>): ListQuery => this.listQuery(start, at);
+    const listing = this.listing(start);
     for (;;) {
       this.opts.signal?.throwIfAborted();
       const pos: StreamPosition = st.position ?? FIRST_PAGE;
@@ -368,8 +409,10 @@ class SyncRun {
               'This page was not written and the cursor did not advance; report it to the provider',
           );
         }
-        // The next page is asked for now, so that the server prepares it while this one is written.
+        // The next page is asked for now, so that the server prepares it while this one is written; and once this is
+        // the pass's last page with records (by the server's count), the next stream's first page as well.
         if (!last) this.readAhead(name, query({ startIndex: pos.startIndex + page.returned, cursor: page.nextCursor }), listing);
+        if (SyncRun.lastPhase(st) && (last || (total !== null && st.passRecords + byId.size >= total))) this.readAheadNext();
         // Ids the destination has never seen are fetched, whatever their lastModified says (a cursor is only a hint).
         const fetched = idsOnly ? await this.fetchUnknown(name, st, [...byId.keys()]) : null;
         const run = this;
@@ -422,40 +465,43 @@ class SyncRun {
     return done.state;
   }
 
-  /** The page asked for ahead of time (readAhead), with what it asked for. */
-  private ahead: { readonly key: string; readonly page: Promise<ListPage> } | null = null;
+  /** Pages asked for ahead of time (readAhead), by what was asked for: at most one per stream. */
+  private readonly ahead = new Map<string, { readonly stream: StreamName; readonly page: Promise<ListPage> }>();
 
   /** A page of a listing: the one asked for ahead when it is this one, else asked for now. */
   private readPage(name: StreamName, q: ListQuery, opts: ListingOptions): Promise<ListPage> {
     const key = listingKey(name, q, opts);
-    if (this.ahead?.key === key) {
-      const { page } = this.ahead;
-      this.ahead = null;
-      return page;
+    const ahead = this.ahead.get(key);
+    if (ahead) {
+      this.ahead.delete(key);
+      return ahead.page;
     }
-    this.dropAhead();
+    this.dropAhead(name);
     return listPage(this.http, name, q, opts);
   }
 
   /** Asks for a page before it is needed, so that the source prepares it while the current one is written. */
   private readAhead(name: StreamName, q: ListQuery, opts: ListingOptions): void {
-    this.dropAhead();
+    const key = listingKey(name, q, opts);
+    if (this.ahead.has(key)) return;
+    this.dropAhead(name);
     const page = listPage(this.http, name, q, opts);
     // Its failure reaches readPage's caller; a dropped page's failure matters to nobody.
     page.catch(() => {});
-    this.ahead = { key: listingKey(name, q, opts), page };
+    this.ahead.set(key, { stream: name, page });
   }
 
   /** Pages asked for ahead and then dropped, until their members' spools are closed. */
   private readonly dropping = new Set<Promise<void>>();
 
-  /** Forgets the page asked for ahead, if any: its members' spool is closed once it has arrived. */
-  private dropAhead(): void {
-    const ahead = this.ahead;
-    this.ahead = null;
-    if (!ahead) return;
-    const closed: Promise<void> = ahead.page.then((page) => page.spool?.close(), () => {}).finally(() => this.dropping.delete(closed));
-    this.dropping.add(closed);
+  /** Forgets the pages asked for ahead (of one stream, or all): a page's members' spool is closed once it has arrived. */
+  private dropAhead(stream?: StreamName): void {
+    for (const [key, ahead] of this.ahead) {
+      if (stream !== undefined && ahead.stream !== stream) continue;
+      this.ahead.delete(key);
+      const closed: Promise<void> = ahead.page.then((page) => page.spool?.close(), () => {}).finally(() => this.dropping.delete(closed));
+      this.dropping.add(closed);
+    }
   }
 
   /** Once the client is closed (nothing more arrives): waits until every dropped page has closed its spool. */
@@ -722,7 +768,11 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     }
     const states = await dest.loadState();
     run = new SyncRun(opts, http, dest, caps, logger, progress, extended.columns);
-    for (const s of opts.streams ?? STREAMS) await run.stream(s, states.get(s));
+    const streams = opts.streams ?? STREAMS;
+    for (const [i, s] of streams.entries()) {
+      const next = streams[i + 1];
+      await run.stream(s, states.get(s), next === undefined ? undefined : { name: next, saved: states.get(next) });
+    }
     return run.summary(Date.now() - started);
   } finally {
     progress.stop();

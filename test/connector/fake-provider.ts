@@ -52,6 +52,8 @@ export interface Fault {
   status?: number;
   /** For `slow`: how long to stall before answering. */
   ms?: number;
+  /** For `slow`: stall until this settles instead (a test that waits for an event, not for a time). */
+  until?: Promise<unknown>;
   /** For `huge`: bytes of a chunked 200 response with no Content-Length. */
   bytes?: number;
   /**
@@ -344,7 +346,7 @@ export class FakeProvider {
           res.end(fault.text ?? '');
           return;
         case 'slow':
-          await new Promise((r) => setTimeout(r, fault.ms ?? 3000));
+          await (fault.until ?? new Promise((r) => setTimeout(r, fault.ms ?? 3000)));
           if (res.destroyed || req.socket.destroyed) return;
           break;
       }

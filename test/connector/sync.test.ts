@@ -193,6 +193,24 @@ for (const kind of kinds) {
       }
     });
 
+    it('asks for the groups stream\'s first page once, while the users stream is still reading its last one', async (t) => {
+      const { p, d } = await setup(t, kind);
+      p.populate(25, 3);
+      const listing = (query: URLSearchParams) => !query.has('attributes') && !query.has('filter');
+      const groupsFirstPage = (path: string, query: URLSearchParams) => path === '/Groups' && listing(query) && query.get('startIndex') === '1';
+      let groupsAsked!: () => void;
+      const asked = new Promise<'asked'>((resolve) => (groupsAsked = () => resolve('asked')));
+      let holdEnded: string | null = null;
+      // The users listing's final (empty) page is held until the groups page is asked for, or at most 5 s.
+      const released = Promise.race([asked, new Promise<string>((resolve) => setTimeout(() => resolve('timed out'), 5000).unref())]).then((why) => (holdEnded = why));
+      p.inject({ kind: 'slow', until: released, times: 1, match: ({ path, query }) => path === '/Users' && listing(query) && query.get('startIndex') === '26' });
+      p.inject({ kind: 'slow', ms: 0, times: 1, match: ({ path, query }) => (groupsFirstPage(path, query) && groupsAsked(), false) });
+      await sync(configFor(p, d));
+      assert.equal(holdEnded, 'asked', 'the groups page was asked for before the users listing ended');
+      assert.equal(p.listRequests().filter((r) => groupsFirstPage(r.path, r.query)).length, 1, 'and used, not asked for again');
+      await assertTablesEqualSource(d, p);
+    });
+
     it('keeps the cursor when the listing shrank during an incremental pass, so a change that slipped between pages is read next time', async (t) => {
       const { p, d } = await setup(t, kind);
       p.populate(30, 0);
