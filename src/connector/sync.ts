@@ -135,7 +135,7 @@ export function nextCursor(state: StreamState): string | null {
   return isoSeconds(Math.max(settled - CURSOR_LOOKBACK_MS, previous));
 }
 
-/** The delete plan of a pass whose table held only rows it wrote (`seen` of them). */
+/** The delete plan of a pass that left no live row unseen, having seen `seen` keys (live rows are then not counted). */
 function nothingToDelete(seen: number): DeletePlan {
   return { unseen: 0, live: seen, memberships: 0, liveMemberships: 0, seen };
 }
@@ -459,8 +459,9 @@ class SyncRun {
     }
     this.progress.finish(name);
     const final = st;
-    if ((final.phase === 'full' || final.phase === 'ids') && final.detectDeletes && !final.passFromEmpty) await this.confirmUnseen(name);
-    const done = await this.dest.write((tx) => this.complete(tx, final));
+    const findsDeletes = (final.phase === 'full' || final.phase === 'ids') && final.detectDeletes;
+    const noneUnseen = final.passFromEmpty || (findsDeletes && (await this.confirmUnseen(name)));
+    const done = await this.dest.write((tx) => this.complete(tx, final, noneUnseen));
     this.merge(done.deletes);
     return done.state;
   }
@@ -513,19 +514,20 @@ class SyncRun {
   /**
    * Rows a pass did not see are asked about by id before they are soft-deleted: with index paging, a delete at the
    * source during the pass shifts later records back by one page slot, and the record that slipped past must not
-   * be taken for deleted. Those that still exist are marked seen.
+   * be taken for deleted. Those that still exist are marked seen. Returns whether no live row is left unseen.
    */
-  private async confirmUnseen(name: StreamName): Promise<void> {
+  private async confirmUnseen(name: StreamName): Promise<boolean> {
     const candidates = await this.dest.write((tx) => tx.unseenIds(name, CONFIRM_LIMIT + 1));
-    if (candidates.length === 0) return;
+    if (candidates.length === 0) return true;
     if (candidates.length > CONFIRM_LIMIT) {
       this.logger.debug(`${name}: ${candidates.length}+ rows not seen; too many to confirm one by one, trusting the listing`);
-      return;
+      return false;
     }
     const alive = await this.stillAtSource(name, candidates);
-    if (alive.length === 0) return;
+    if (alive.length === 0) return false;
     this.logger.warn(`${name}: ${alive.length} resources missing from the listing still exist at the source (paging shifted during the pass); they are kept`);
     await this.dest.write((tx) => tx.markSeen(name, alive));
+    return alive.length === candidates.length;
   }
 
   private async stillAtSource(name: StreamName, ids: readonly string[]): Promise<string[]> {
@@ -676,7 +678,7 @@ class SyncRun {
   }
 
   /** Ends a phase inside `tx`: reconciles deletes after a complete pass, then starts the id scan or closes the stream. */
-  private *complete(tx: DestinationTx, st: StreamState): Op<{ state: StreamState; deletes: PageStats }> {
+  private *complete(tx: DestinationTx, st: StreamState, noneUnseen: boolean): Op<{ state: StreamState; deletes: PageStats }> {
     const name = st.stream;
     const now = new Date().toISOString();
     const deletes: PageStats = {};
@@ -688,8 +690,10 @@ class SyncRun {
       return { state: next, deletes };
     }
     if ((st.phase === 'full' || st.phase === 'ids') && st.detectDeletes) {
-      // A pass that began on an empty table wrote every row there is, and saw each: none is left to delete.
-      const plan = st.passFromEmpty ? nothingToDelete(yield* tx.rowCount(name)) : yield* tx.planDeletes(name);
+      // No live row left unseen (none found just before, or a pass from an empty table, which wrote and saw every
+      // row there is): nothing to delete, and no scan of the table to plan it.
+      const seen = noneUnseen ? yield* (st.passFromEmpty ? tx.rowCount(name) : tx.seenTotal(name)) : null;
+      const plan = seen !== null ? nothingToDelete(seen) : yield* tx.planDeletes(name);
       const reported = st.position?.total ?? null;
       if (reported !== null && reported > plan.seen) {
         this.logger.warn(`${name}: the server reported ${reported} resources but paging returned ${plan.seen}; skipping delete detection for this pass`);

@@ -348,7 +348,8 @@ export class Operations {
     );
     const unseen = num(rowsOf?.unseen);
     const c = unseen === 0 ? undefined : yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} m WHERE ${this.affectedMemberships(stream)}`);
-    const d = yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} WHERE _deleted = FALSE`);
+    // All live memberships are counted only for the guard's share, which needs them only when some go.
+    const d = num(c?.n) === 0 ? undefined : yield* first<{ n: unknown }>(sql`SELECT count(*) AS n FROM ${this.t.group_members} WHERE _deleted = FALSE`);
     return { unseen, live: num(rowsOf?.live), memberships: num(c?.n), liveMemberships: num(d?.n), seen: yield* this.seenTotal(stream) };
   }
 

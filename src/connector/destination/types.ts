@@ -74,6 +74,7 @@ export interface DeletePlan {
   readonly live: number;
   /** Live memberships that go with them (members of deleted groups, or deleted users as members). */
   readonly memberships: number;
+  /** All live memberships, for the guard's share (may be left at 0 when `memberships` is 0). */
   readonly liveMemberships: number;
   /** Keys the pass saw. */
   readonly seen: number;
