@@ -64,6 +64,14 @@ async function oldPostgres(url: string): Promise<void> {
   }
 }
 
+/** A runner on the destination's database, outside the connector: migrated up to `version` (of the connector's migrations), or not at all. */
+async function runnerOn(d: DestinationUrl, version?: number): Promise<Runner> {
+  const all = connectorMigrations(d.kind, null);
+  const migrations = version === undefined ? [] : [{ ...all, migrations: all.migrations.filter((m) => m.version <= version) }];
+  if (d.kind === 'sqlite') return new SqliteRunner(d.path, { migrations });
+  return d.kind === 'duckdb' ? DuckDbRunner.open(d.path, { migrations }) : PostgresRunner.open(d.url, { migrations, poolSize: 1 });
+}
+
 async function columnsOf(d: DestinationUrl, table: string): Promise<string[]> {
   const query =
     d.kind === 'sqlite'
@@ -91,14 +99,7 @@ for (const kind of kinds) {
     it('upgrades: the multi-valued core attributes of rows already there are filled from raw', async () => {
       const d = await factory.create(kind);
       // The warehouse as the connector left it at version 2: its migrations up to 2, and one user row.
-      const upTo2 = connectorMigrations(kind, null);
-      const set = { ...upTo2, migrations: upTo2.migrations.filter((m) => m.version <= 2) };
-      const runner: Runner =
-        d.kind === 'sqlite'
-          ? new SqliteRunner(d.path, { migrations: [set] })
-          : d.kind === 'duckdb'
-            ? await DuckDbRunner.open(d.path, { migrations: [set] })
-            : await PostgresRunner.open(d.url, { migrations: [set], poolSize: 1 });
+      const runner = await runnerOn(d, 2);
       const resource = { id: 'u1', userName: 'ada', phoneNumbers: [{ value: '+1 555 0100', type: 'work' }], addresses: [{ locality: 'London' }], roles: 'admin' };
       try {
         await runner.run(function* () {
@@ -122,14 +123,7 @@ for (const kind of kinds) {
   describe(`a warehouse at version 3 (memberships showing the display their group sent), in ${kind}`, () => {
     it("upgrades: a User membership shows its user's name, other members keep theirs", async () => {
       const d = await factory.create(kind);
-      const upTo3 = connectorMigrations(kind, null);
-      const set = { ...upTo3, migrations: upTo3.migrations.filter((m) => m.version <= 3) };
-      const runner: Runner =
-        d.kind === 'sqlite'
-          ? new SqliteRunner(d.path, { migrations: [set] })
-          : d.kind === 'duckdb'
-            ? await DuckDbRunner.open(d.path, { migrations: [set] })
-            : await PostgresRunner.open(d.url, { migrations: [set], poolSize: 1 });
+      const runner = await runnerOn(d, 3);
       const at = '2026-12-04T20:00:00.000Z';
       try {
         await runner.run(function* () {
@@ -169,8 +163,7 @@ for (const kind of kinds) {
         legacy.push(['groups', String(g.id), legacyHash(GROUPS_TABLE, mapGroup(g, new Set(members.map((m) => m.value)).size).values)]);
         for (const m of members) legacy.push(['group_members', `${g.id}/${m.value}`, legacyHash(MEMBERS_TABLE, memberRow(String(g.id), String(m.value), m).values)]);
       }
-      const runner: Runner =
-        d.kind === 'sqlite' ? new SqliteRunner(d.path) : d.kind === 'duckdb' ? await DuckDbRunner.open(d.path) : await PostgresRunner.open(d.url, { poolSize: 1 });
+      const runner = await runnerOn(d);
       try {
         await runner.run(function* () {
           for (const [table, key, hash] of legacy) {
