@@ -3,7 +3,7 @@
 // and `npm run build` rebuilds it; the check below stops an outdated build from running after the sources changed.
 import { existsSync } from 'node:fs';
 
-const checkout = new URL('../scripts/build.mjs', import.meta.url);
+const checkout = new URL('../scripts/stale.mjs', import.meta.url);
 if (existsSync(new URL('../src/', import.meta.url)) && existsSync(checkout)) {
   const { staleReason } = await import(checkout.href);
   const reason = staleReason();

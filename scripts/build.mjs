@@ -2,35 +2,19 @@
 // console's browser assets (src/console, with vite) into dist/console/, which the server serves at /admin.
 // Every build starts from an empty dist/, so the output of a deleted or moved source file never survives into the
 // package. dist/.build-stamp records when the sources were read; `--if-stale` builds only when a file under src/
-// changed after that, and bin/scimkit.mjs refuses to run an outdated build in a checkout (see staleReason).
+// changed after that, and bin/scimkit.mjs refuses to run an outdated build in a checkout (see stale.mjs).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { staleReason } from './stale.mjs';
+
+export { staleReason };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = join(ROOT, 'dist');
 const STAMP = join(DIST, '.build-stamp');
-
-/** The newest modification time under dir, directories included (a deleted or renamed file changes its directory). */
-function newestMtime(dir) {
-  let newest = statSync(dir).mtimeMs;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Why dist/ does not match src/, or null when it does. */
-export function staleReason(root = ROOT) {
-  const stamp = join(root, 'dist', '.build-stamp');
-  if (!existsSync(stamp)) return 'dist/ has not been built';
-  const sources = [join(root, 'src'), join(root, 'tsconfig.json'), join(root, 'tsconfig.build.json')];
-  const newest = Math.max(...sources.map((p) => (statSync(p).isDirectory() ? newestMtime(p) : statSync(p).mtimeMs)));
-  return newest > statSync(stamp).mtimeMs ? 'src/ changed after the last build' : null;
-}
 
 /** Files under dir whose names end in ext. */
 function filesEndingIn(dir, ext) {

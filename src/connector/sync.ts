@@ -409,10 +409,11 @@ class SyncRun {
               'This page was not written and the cursor did not advance; report it to the provider',
           );
         }
-        // The next page is asked for now, so that the server prepares it while this one is written; and once this is
-        // the pass's last page with records (by the server's count), the next stream's first page as well.
+        // The next page is asked for now, so that the server prepares it while this one is written; and with the
+        // pass's last page with records (by the server's count), the next stream's first page as well, which a server
+        // may take longer to build than this stream's last two pages take to write.
         if (!last) this.readAhead(name, query({ startIndex: pos.startIndex + page.returned, cursor: page.nextCursor }), listing);
-        if (SyncRun.lastPhase(st) && (last || (total !== null && st.passRecords + byId.size >= total))) this.readAheadNext();
+        if (SyncRun.lastPhase(st) && (last || (total !== null && st.passRecords + byId.size + this.caps.pageSize >= total))) this.readAheadNext();
         // Ids the destination has never seen are fetched, whatever their lastModified says (a cursor is only a hint).
         const fetched = idsOnly ? await this.fetchUnknown(name, st, [...byId.keys()]) : null;
         const run = this;
