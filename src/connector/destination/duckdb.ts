@@ -24,7 +24,7 @@ const FILE_LOCK: RunLock = {
  * resident memory grew with the data written (764 MB at 100,000 users against 314 MB at 10,000). A sync writes and
  * rarely reads back, so a small cache costs little; a transaction that needs more raises the limit (DuckDbRunner).
  */
-const MEMORY_LIMIT_MB = 128;
+const MEMORY_LIMIT_MB = 64;
 const ALLOCATOR_SETTINGS = ["SET allocator_flush_threshold = '16MB'", 'SET allocator_background_threads = true'];
 /** Rows per row group: a checkpoint then compresses at most this many users (raw JSON included) at a time. */
 const ROW_GROUP_SIZE = 16_384;
