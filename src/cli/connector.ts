@@ -12,8 +12,8 @@ import { TABLES, type TableName } from '../connector/tables.ts';
 import { createInterface } from 'node:readline/promises';
 import { capYoungGeneration } from './young-generation.ts';
 
-// The sync engine and the source bring the HTTP client (undici, about 0.1 s to load), the destinations their
-// database drivers: loaded by the commands that use them, not by `scimkit --help` or `scimkit serve`.
+// The sync engine and the source bring the HTTP client (node:http), the destinations their database drivers (and
+// better-sqlite3's native module): loaded by the commands that use them, not by `scimkit --help` or `scimkit serve`.
 const engine = () => import('../connector/sync.ts');
 const source = () => import('../connector/source.ts');
 const openDestination: typeof import('../connector/destination/index.ts').openDestination = async (...args) =>

@@ -11,7 +11,7 @@ import { loadConfig, type ConnectorConfig } from '../connector/config.ts';
 import { createRedactor, type Redactor } from '../connector/log.ts';
 import { capYoungGeneration } from './young-generation.ts';
 
-// Loaded when an airbyte command runs: they bring the connector's HTTP client (undici, about 0.1 s to load), which
+// Loaded when an airbyte command runs: they bring the sync engine and the connector's HTTP client, which
 // `scimkit --help` and the other commands do not need.
 const airbyteShell = () => import('../connector/platforms/airbyte.ts');
 const platformErrors = () => import('../connector/platforms/errors.ts');

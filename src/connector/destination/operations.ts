@@ -189,7 +189,7 @@ export class Operations {
     saveState: (state) => this.saveState(state),
   };
 
-  *anyRows(table: 'users' | 'groups'): Op<boolean> {
+  *anyRows(table: TableName): Op<boolean> {
     return (yield* first(sql`SELECT 1 AS x FROM ${this.table(table)} LIMIT 1`)) !== undefined;
   }
 
@@ -302,7 +302,7 @@ export class Operations {
     const ids = byGroup ? scope.groupIds : scope.memberIds;
     if (ids.length === 0) return 0;
     // A first sync writes its users before any membership: nothing to refresh, and no list of ids to build.
-    if (!byGroup && !(yield* first(sql`SELECT 1 AS x FROM ${this.t.group_members} LIMIT 1`))) return 0;
+    if (!byGroup && !(yield* this.anyRows('group_members'))) return 0;
     const name = raw('coalesce(u.display_name, u.user_name)');
     // Of a group, only the memberships written in this transaction: the others already show their user's name (a
     // rename refreshes by member), so a 20,000-member group changed by one member does not look up 20,000 users.
