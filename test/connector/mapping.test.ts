@@ -95,4 +95,18 @@ describe('mapping', () => {
     assert.equal(timestamp('2025-06-01T12:00:00Z'), '2025-06-01T12:00:00.000Z');
     assert.equal(timestamp(12345), null);
   });
+
+  it('writes every dateTime as toISOString does, the ones already in that form included', () => {
+    const sent = [
+      '2026-12-05T02:16:11.899Z', '2024-02-29T00:00:00.000Z', '2026-02-29T00:00:00.000Z', '2026-02-30T12:00:00.000Z',
+      '1900-02-29T00:00:00.000Z', '2000-02-29T23:59:59.999Z', '2026-04-31T00:00:00.000Z', '2026-12-31T24:00:00.000Z',
+      '2026-12-05T23:60:00.000Z', '2026-12-05T23:59:60.000Z', '2026-00-10T00:00:00.000Z', '2026-13-10T00:00:00.000Z',
+      '2026-01-00T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z', '2026-12-05T02:16:11.899+02:00',
+      '2026-12-05T02:16:11Z', '2026-12-05 02:16:11.899Z', 'not a date',
+    ];
+    for (const v of sent) {
+      const ms = Date.parse(v);
+      assert.equal(timestamp(v), Number.isNaN(ms) ? null : new Date(ms).toISOString(), v);
+    }
+  });
 });
