@@ -161,12 +161,17 @@ class Sorted {
 
   constructor(private readonly table: TableDef) {}
 
-  /** `counted` false: written as usual, but already counted (a member listed again by its group). */
-  add(existing: ExistingRow | undefined, row: Row, counted = true): void {
-    const change = compare(existing, row, this.table);
-    if (change === 'rehash') this.rehashed.push(row);
+  /**
+   * Returns how the row counts. `counted` false: written as usual, but already counted (a member listed again by
+   * its group, or a group counted as updated earlier in the run).
+   */
+  add(existing: ExistingRow | undefined, row: Row, counted = true): Change {
+    const compared = compare(existing, row, this.table);
+    const change = compared === 'rehash' ? 'unchanged' : compared;
+    if (compared === 'rehash') this.rehashed.push(row);
     else if (change !== 'unchanged') this.changed.push(row);
-    if (counted) this.stats[change === 'rehash' ? 'unchanged' : change] += 1;
+    if (counted) this.stats[change] += 1;
+    return change;
   }
 
   *write(tx: DestinationTx, syncedAt: string): Op<void> {
@@ -186,6 +191,12 @@ function addStats(into: TableStats, from: Partial<TableStats>): void {
 }
 
 type PageStats = Partial<Record<TableName, Partial<TableStats>>>;
+
+/** What one transaction counted, and the groups among them it counted as updated (SyncRun.updatedGroups). */
+interface Counted {
+  readonly stats: PageStats;
+  readonly updatedGroups: readonly string[];
+}
 
 /** One member as a group listed it. */
 interface Listed {
@@ -259,9 +270,17 @@ class SyncRun {
     };
   }
 
-  private merge(stats: PageStats): void {
+  /** Adds what a committed transaction counted (never before its commit: a retried transaction counts again). */
+  private merge({ stats, updatedGroups }: Counted): void {
     for (const [table, s] of Object.entries(stats) as [TableName, Partial<TableStats>][]) addStats(this.tables[table], s);
+    for (const id of updatedGroups) this.updatedGroups.add(id);
   }
+
+  /**
+   * Groups counted as updated in this run. A user's delete recounts its groups, and the groups stream may then read
+   * the same groups, changed: each is one updated group, not two.
+   */
+  private readonly updatedGroups = new Set<string>();
 
   /**
    * Where a stream starts: a new pass, decided from its saved state and what the source supports (`fresh`), or the
@@ -431,7 +450,7 @@ class SyncRun {
             );
           }
           const written = idsOnly ? fetched : byId;
-          const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written, page.spool, known) : {};
+          const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written, page.spool, known) : { stats: {}, updatedGroups: [] };
           if (!known) yield* tx.markSeen(name, ids);
           let max = st.passMaxModified ? Date.parse(st.passMaxModified) : -Infinity;
           if (!idsOnly) for (const r of byId.values()) max = Math.max(max, lastModifiedMs(r) ?? -Infinity);
@@ -618,7 +637,7 @@ class SyncRun {
   private idFilter: boolean | null = null;
 
   /** Writes a page's resources; `known` is their rows' existing state when the caller has read it already. */
-  private *writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>, spool: MemberSpool | null, known: Map<string, ExistingRow> | null): Op<PageStats> {
+  private *writePage(tx: DestinationTx, name: StreamName, byId: Map<string, Json>, spool: MemberSpool | null, known: Map<string, ExistingRow> | null): Op<Counted> {
     const syncedAt = new Date().toISOString();
     const ids = [...byId.keys()];
     if (name === 'users') {
@@ -628,7 +647,7 @@ class SyncRun {
       yield* users.write(tx, syncedAt);
       // A renamed user's memberships show the new name, whether or not the server touched its groups.
       const renamed = yield* tx.refreshMemberDisplays({ memberIds: users.changed.map((r) => String(r.values[0])) }, syncedAt);
-      return { users: users.stats, group_members: { updated: renamed } };
+      return { stats: { users: users.stats, group_members: { updated: renamed } }, updatedGroups: [] };
     }
     // Memberships first, a batch at a time, so that each group's row can carry how many distinct members it listed.
     const existingGroups = known ?? (yield* tx.existing('groups', ids));
@@ -669,26 +688,38 @@ class SyncRun {
       if (n > (counts.get(id) ?? 0)) m.softDeleted += yield* removeUnlisted(tx, id, membersOf(byId.get(id) as Json, spool), syncedAt);
     }
     const g = new Sorted(GROUPS_TABLE);
-    for (const id of ids) g.add(existingGroups.get(id), mapGroup(byId.get(id) as Json, counts.get(id) ?? 0));
+    const changes = new Map<string, Change>();
+    for (const id of ids) {
+      const counted = !this.updatedGroups.has(id);
+      const change = g.add(existingGroups.get(id), mapGroup(byId.get(id) as Json, counts.get(id) ?? 0), counted);
+      if (counted) changes.set(id, change);
+    }
     yield* g.write(tx, syncedAt);
     // Rows just written carry the display the group sent; members that are synced users show their current name.
     yield* tx.refreshMemberDisplays({ groupIds: ids }, syncedAt);
     // Counts are derived from live membership rows: a group whose lastModified did not move still gets its count.
-    const recounted = yield* tx.recountMembers(ids, syncedAt);
-    return { groups: { ...g.stats, updated: g.stats.updated + recounted, unchanged: g.stats.unchanged - recounted }, group_members: m };
+    const groups = { ...g.stats };
+    for (const id of yield* tx.recountMembers(ids, syncedAt)) {
+      if (changes.get(id) !== 'unchanged') continue;
+      changes.set(id, 'updated');
+      groups.unchanged -= 1;
+      groups.updated += 1;
+    }
+    return { stats: { groups, group_members: m }, updatedGroups: [...changes].filter(([, c]) => c === 'updated').map(([id]) => id) };
   }
 
   /** Ends a phase inside `tx`: reconciles deletes after a complete pass, then starts the id scan or closes the stream. */
-  private *complete(tx: DestinationTx, st: StreamState, noneUnseen: boolean): Op<{ state: StreamState; deletes: PageStats }> {
+  private *complete(tx: DestinationTx, st: StreamState, noneUnseen: boolean): Op<{ state: StreamState; deletes: Counted }> {
     const name = st.stream;
     const now = new Date().toISOString();
     const deletes: PageStats = {};
+    let recounted: readonly string[] = [];
     if (st.phase === 'changes' && st.detectDeletes) {
       // Changes are in; deletes need the list of ids that still exist.
       const next: StreamState = { ...st, phase: 'ids', position: FIRST_PAGE, passRecords: 0, passFromEmpty: false };
       yield* tx.clearSeen(name);
       yield* tx.saveState(next);
-      return { state: next, deletes };
+      return { state: next, deletes: { stats: deletes, updatedGroups: [] } };
     }
     if ((st.phase === 'full' || st.phase === 'ids') && st.detectDeletes) {
       // No live row left unseen (none found just before, or a pass from an empty table, which wrote and saw every
@@ -705,7 +736,7 @@ class SyncRun {
         deletes[name] = { softDeleted: res.rows };
         deletes.group_members = { softDeleted: res.memberships };
         // Deleted users leave their groups even when the server did not move those groups' lastModified.
-        if (res.memberships > 0) deletes.groups = { ...deletes.groups, updated: yield* tx.recountMembers(null, now) };
+        if (res.memberships > 0) recounted = yield* tx.recountMembers(null, now);
         this.logger.info(`${name}: soft-deleted ${res.rows} rows and ${res.memberships} memberships no longer in the source`);
       }
     }
@@ -715,7 +746,9 @@ class SyncRun {
       passRecords: 0, lastCompletedAt: now, passFromEmpty: false,
     };
     yield* tx.saveState(done);
-    return { state: done, deletes };
+    const updatedGroups = recounted.filter((id) => !this.updatedGroups.has(id));
+    if (updatedGroups.length > 0) deletes.groups = { ...deletes.groups, updated: updatedGroups.length };
+    return { state: done, deletes: { stats: deletes, updatedGroups } };
   }
 
   /** Refuses deletes that look like a broken source rather than real removals, unless told otherwise. */

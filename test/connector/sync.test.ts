@@ -237,6 +237,24 @@ for (const kind of kinds) {
       await assertTablesEqualSource(d, p);
     });
 
+    it('counts a row once per run: a group recounted after its member was deleted and then listed again is one updated group', async (t) => {
+      const { p, d } = await setup(t, kind);
+      p.populate(40, 5, 6);
+      p.spreadTimestamps(Date.now() - 3 * HOUR, 120_000);
+      const cfg = configFor(p, d);
+      await sync(cfg);
+      const groupsOf = (id: string) => [...p.groups.values()].filter((g) => ((g.members as Json[]) ?? []).some((m) => m.value === id));
+      const leaver = [...p.users.keys()].find((id) => groupsOf(id).length === 1) as string;
+      p.deleteUser(leaver);
+      p.opts.clockSkewMs = 5000;
+      const second = await sync(cfg);
+      await assertTablesEqualSource(d, p);
+      // The users stream's deletes recount the group; the groups stream then reads it, as its lastModified moved.
+      assert.deepEqual(second.tables.groups, { inserted: 0, updated: 1, unchanged: 0, softDeleted: 0 });
+      assert.deepEqual(second.tables.group_members, { inserted: 0, updated: 0, unchanged: 5, softDeleted: 1 });
+      assert.equal(second.tables.users.softDeleted, 1);
+    });
+
     it('keeps relations consistent when the server does not move a group\'s lastModified for member deletes and renames', async (t) => {
       const { p, d } = await setup(t, kind, { staleGroups: true, userGroups: true });
       p.populate(40, 6, 8);

@@ -311,12 +311,13 @@ export class Operations {
       WHERE u.id = m.member_id AND ${scoped} AND m._deleted = FALSE AND ${USER_MEMBER} AND m.display IS DISTINCT FROM ${name}`);
   }
 
-  *recountMembers(groupIds: readonly string[] | null, at: string): Op<number> {
-    if (groupIds !== null && groupIds.length === 0) return 0;
+  *recountMembers(groupIds: readonly string[] | null, at: string): Op<string[]> {
+    if (groupIds !== null && groupIds.length === 0) return [];
     const live = sql`(SELECT count(*) FROM ${this.t.group_members} m WHERE m.group_id = g.id AND m._deleted = FALSE)`;
     const scope = groupIds === null ? raw('') : sql`AND g.id IN (SELECT value FROM ${this.values(groupIds)})`;
-    return yield* exec(sql`UPDATE ${this.t.groups} AS g SET member_count = ${live}, _synced_at = ${at}
-      WHERE g._deleted = FALSE ${scope} AND g.member_count IS DISTINCT FROM ${live}`);
+    const changed = yield* rows<{ id: string }>(sql`UPDATE ${this.t.groups} AS g SET member_count = ${live}, _synced_at = ${at}
+      WHERE g._deleted = FALSE ${scope} AND g.member_count IS DISTINCT FROM ${live} RETURNING id`);
+    return changed.map((r) => String(r.id));
   }
 
   *markSeen(stream: StreamName, keys: readonly string[]): Op<void> {

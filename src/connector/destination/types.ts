@@ -113,8 +113,8 @@ export interface DestinationTx {
    * differs; returns the rows changed.
    */
   refreshMemberDisplays(scope: { readonly groupIds: readonly string[] } | { readonly memberIds: readonly string[] }, at: string): Op<number>;
-  /** Sets `member_count` of live groups (the given ones, or all) to their live memberships where it differs; returns the rows changed. */
-  recountMembers(groupIds: readonly string[] | null, at: string): Op<number>;
+  /** Sets `member_count` of live groups (the given ones, or all) to their live memberships where it differs; returns the ids of the rows changed. */
+  recountMembers(groupIds: readonly string[] | null, at: string): Op<string[]>;
   markSeen(stream: StreamName, keys: readonly string[]): Op<void>;
   /** How many of `keys` the running pass already saw. */
   countSeen(stream: StreamName, keys: readonly string[]): Op<number>;

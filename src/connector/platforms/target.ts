@@ -251,8 +251,8 @@ class ShellTx implements DestinationTx {
     return n;
   }
 
-  *recountMembers(groupIds: readonly string[] | null): Op<number> {
-    let n = 0;
+  *recountMembers(groupIds: readonly string[] | null): Op<string[]> {
+    const changed: string[] = [];
     for (const id of groupIds ?? [...this.s.groups.keys()]) {
       const before = this.s.groups.get(id);
       if (!before) continue;
@@ -263,9 +263,9 @@ class ShellTx implements DestinationTx {
       this.s.groups.set(id, { ...before, values });
       this.undo.push(() => this.s.groups.set(id, before));
       this.mark('groups', id, { op: 'upsert', key: [id] });
-      n += 1;
+      changed.push(id);
     }
-    return n;
+    return changed;
   }
 
   *markSeen(stream: StreamName, keys: readonly string[]): Op<void> {
