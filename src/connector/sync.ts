@@ -9,7 +9,7 @@ import type { ConnectorConfig } from './config.ts';
 import { openDestination } from './destination/index.ts';
 import {
   emptyState, STREAMS, type DeletePlan, type DestinationTx, type ExistingRow, type SourceIdentity, type StreamName, type StreamPosition, type StreamState,
-  type SyncTarget,
+  type RowsPerWrite, type SyncTarget,
 } from './destination/types.ts';
 import { HttpClient, HttpError } from './http.ts';
 import { createLogger, createRedactor, type Logger, type Redactor } from './log.ts';
@@ -153,11 +153,13 @@ function compare(existing: ExistingRow | undefined, row: Row, table: TableDef): 
   return isLegacyHash(existing.hash) && existing.hash === legacyHash(table, row.values) ? 'rehash' : 'updated';
 }
 
-/** A batch of rows sorted by what writing them takes, and counted for the summary. */
+/** Rows sorted by what writing them takes, and counted for the summary. */
 class Sorted {
-  readonly changed: Row[] = [];
-  readonly rehashed: Row[] = [];
+  private changed: Row[] = [];
+  private rehashed: Row[] = [];
   readonly stats = { inserted: 0, updated: 0, unchanged: 0 };
+  /** Keys (first column) of the rows written with new content so far. */
+  readonly written: string[] = [];
 
   constructor(private readonly table: TableDef) {}
 
@@ -174,18 +176,30 @@ class Sorted {
     return change;
   }
 
+  /** Rows added and not written yet. */
+  get pending(): number {
+    return this.changed.length + this.rehashed.length;
+  }
+
+  /** Writes the rows added since the last write. */
   *write(tx: DestinationTx, syncedAt: string): Op<void> {
     yield* tx.upsert(this.table.name, this.changed, syncedAt);
     yield* tx.rehash(this.table.name, this.rehashed, syncedAt);
+    for (const row of this.changed) this.written.push(String(row.values[0]));
+    this.changed = [];
+    this.rehashed = [];
   }
 }
 
 /**
- * Membership rows written per statement batch, bounding memory for very large groups. A batch lives until it is
- * written: 5,000 rows outlived the young generation and were promoted, where 1,000 die young (20,000 users: 3% less
- * CPU and 4 MiB less peak RSS; 100,000: 16 MiB less; BENCHMARKS.md).
+ * Rows mapped, then written, at a time within a page's transaction, unless the destination asks otherwise. A batch
+ * lives until it is written: a whole page of users (1,000: about 3 MB of rows) or 5,000 memberships outlived V8's
+ * young generation and were promoted, where 200 users and 1,000 memberships die young (BENCHMARKS.md, session 5).
  */
-const MEMBER_CHUNK = 1000;
+export const ROWS_PER_WRITE: RowsPerWrite = { users: 200, members: 1000 };
+
+/** Live member ids read at a time, looking for the memberships a group no longer lists. */
+const MEMBER_IDS_PER_READ = 5000;
 
 function addStats(into: TableStats, from: Partial<TableStats>): void {
   into.inserted += from.inserted ?? 0;
@@ -237,9 +251,9 @@ function* removeUnlisted(tx: DestinationTx, groupId: string, listed: Iterable<un
   }
   let removed = 0;
   for (let after: string | null = null; ;) {
-    const live: string[] = yield* tx.liveMemberIds(groupId, after, MEMBER_CHUNK);
+    const live: string[] = yield* tx.liveMemberIds(groupId, after, MEMBER_IDS_PER_READ);
     removed += yield* tx.softDeleteMembers(groupId, live.filter((id) => !keep.has(id)), at);
-    if (live.length < MEMBER_CHUNK) return removed;
+    if (live.length < MEMBER_IDS_PER_READ) return removed;
     after = live[live.length - 1];
   }
 }
@@ -248,6 +262,7 @@ class SyncRun {
   private readonly tables = emptyTableStats();
   private records = 0;
   private readonly strategies: Record<string, string> = {};
+  private readonly rowsPerWrite: RowsPerWrite;
 
   constructor(
     private readonly opts: SyncOptions,
@@ -258,7 +273,9 @@ class SyncRun {
     private readonly progress: ProgressSink,
     /** The extension columns of the users table, after the fixed ones. */
     private readonly extensions: readonly ExtensionColumn[] = [],
-  ) {}
+  ) {
+    this.rowsPerWrite = dest.rowsPerWrite ?? ROWS_PER_WRITE;
+  }
 
   summary(wallMs: number): SyncSummary {
     const s = this.http.stats;
@@ -647,10 +664,13 @@ class SyncRun {
     if (name === 'users') {
       const existing = known ?? (yield* tx.existing('users', ids));
       const users = new Sorted(usersTableWith(this.extensions));
-      for (const id of ids) users.add(existing.get(id), mapUser(byId.get(id) as Json, this.extensions));
+      for (const id of ids) {
+        users.add(existing.get(id), mapUser(byId.get(id) as Json, this.extensions));
+        if (users.pending === this.rowsPerWrite.users) yield* users.write(tx, syncedAt);
+      }
       yield* users.write(tx, syncedAt);
       // A renamed user's memberships show the new name, whether or not the server touched its groups.
-      const renamed = yield* tx.refreshMemberDisplays({ memberIds: users.changed.map((r) => String(r.values[0])) }, syncedAt);
+      const renamed = yield* tx.refreshMemberDisplays({ memberIds: users.written }, syncedAt);
       return { stats: { users: users.stats, group_members: { updated: renamed } }, updatedGroups: [] };
     }
     // Memberships first, a batch at a time, so that each group's row can carry how many distinct members it listed.
@@ -676,7 +696,7 @@ class SyncRun {
         listed.add(memberId);
         inBatch.set(memberId, batch.length);
         batch.push({ groupId: id, memberId, member: member as Json, repeat });
-        if (batch.length >= MEMBER_CHUNK) {
+        if (batch.length >= this.rowsPerWrite.members) {
           yield* writeMembers(tx, batch, m, syncedAt);
           batch = [];
           inBatch = new Map();

@@ -201,6 +201,9 @@ export class DuckDbRunner implements Runner {
       return step.value;
     } catch (err) {
       await this.connection.run('ROLLBACK').catch(() => {});
+      // Statements prepared in the transaction may stay bound to what it made and rolled back: a temporary stage
+      // table, which an appender then saw with no columns when the transaction ran again ("Too many appends").
+      this.statements.clear();
       throw err;
     } finally {
       steps.return(undefined as T);

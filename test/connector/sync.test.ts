@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import type { DestinationUrl } from '../../src/connector/config.ts';
+import type { Destination, SyncTarget } from '../../src/connector/destination/types.ts';
 import { SyncError } from '../../src/connector/sync.ts';
 import { FakeProvider, type FakeOptions, type Json } from './fake-provider.ts';
 import {
@@ -235,6 +236,38 @@ for (const kind of kinds) {
       assert.equal((await state(d)).get('users')?.cursor, before, 'so the cursor stayed where it was');
       await sync(cfg);
       await assertTablesEqualSource(d, p);
+    });
+
+    it('writes a page a few rows at a time when the destination asks for it, with the same tables and counts', async (t) => {
+      const { p, d } = await setup(t, kind);
+      p.populate(40, 5, 6);
+      p.spreadTimestamps(Date.now() - 3 * HOUR, 120_000);
+      const cfg = configFor(p, d, { max_records_per_page: 25 });
+      // The destination itself, asking for 3 users and 2 memberships per write.
+      const small = (dest: Destination): SyncTarget => ({
+        label: dest.label,
+        lock: () => dest.lock(),
+        unlock: () => dest.unlock(),
+        loadState: () => dest.loadState(),
+        write: (body) => dest.write(body),
+        claimSource: (identity) => dest.claimSource(identity),
+        extendUsers: (found) => dest.extendUsers(found),
+        rowsPerWrite: { users: 3, members: 2 },
+      });
+      const first = await withDestination(d, (dest) => sync(cfg, { destination: small(dest) }));
+      await assertTablesEqualSource(d, p);
+      assert.deepEqual(first.tables.users, { inserted: 40, updated: 0, unchanged: 0, softDeleted: 0 });
+      assert.equal(first.tables.group_members.inserted, 30);
+      // Renamed users spread over several writes of one page: every membership of each shows the new name.
+      const renamed = [...new Set([...p.groups.values()].flatMap((g) => (g.members as Json[]).map((m) => String(m.value))))].slice(0, 5);
+      for (const id of renamed) p.updateUser(id, { displayName: `Renamed ${id}` });
+      p.opts.clockSkewMs = 5000;
+      const second = await withDestination(d, (dest) => sync(cfg, { destination: small(dest) }));
+      assert.equal(second.tables.users.updated, 5);
+      await withDestination(d, async (dest) => {
+        const members = (await dest.readRows('group_members')).filter((m) => renamed.includes(String(m.member_id)));
+        assert.ok(members.length >= 5 && members.every((m) => m.display === `Renamed ${String(m.member_id)}`), 'renamed members show the new name');
+      });
     });
 
     it('counts a row once per run: a group recounted after its member was deleted and then listed again is one updated group', async (t) => {

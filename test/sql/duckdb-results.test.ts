@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { exec, rows, sql } from '../../src/sql/builder.ts';
+import { append, exec, rows, sql } from '../../src/sql/builder.ts';
 import { DuckDbRunner } from '../../src/sql/duckdb.ts';
 
 test('DuckDB: changes are the rows a statement changed, rows are what it returned', async (t) => {
@@ -26,4 +26,20 @@ test('DuckDB: changes are the rows a statement changed, rows are what it returne
   assert.deepEqual(result.returned.map((r) => r.id), ['u2']);
   assert.deepEqual(result.counted.map((r) => Number(r.Count)), [0], 'a query whose column is named Count is still a query');
   assert.deepEqual(result.selected, [{ id: 'u1', name: 'A' }]);
+});
+
+test('DuckDB: a transaction that created a temporary table and rolled back leaves the next one able to create and fill it', async (t) => {
+  const runner = await DuckDbRunner.open(':memory:', { setup: ['CREATE TABLE u (id VARCHAR PRIMARY KEY, name VARCHAR)'] });
+  t.after(() => runner.close());
+  // As the destination's upsert does it: a stage made in the transaction that fills it.
+  function* fill(fail: boolean) {
+    yield* exec(sql`CREATE TEMPORARY TABLE IF NOT EXISTS temp.main.stage (id VARCHAR, name VARCHAR)`);
+    yield* append({ table: 'stage', schema: 'main', catalog: 'temp', rows: [['u1', 'A'], ['u2', 'B']] });
+    if (fail) throw new Error('stopped before the commit');
+    yield* exec(sql`INSERT INTO u SELECT id, name FROM temp.main.stage`);
+    return yield* rows<{ n: bigint }>(sql`SELECT count(*) AS n FROM u`);
+  }
+  await assert.rejects(runner.run(() => fill(true), 'write'), /stopped before the commit/);
+  const [{ n }] = await runner.run(() => fill(false), 'write');
+  assert.equal(Number(n), 2);
 });

@@ -9,7 +9,7 @@ import type { TableName } from '../tables.ts';
 import { Operations } from './operations.ts';
 import type { TableRefs } from './schema.ts';
 import type {
-  Destination, DestinationKind, DestinationTx, LockHolder, SourceIdentity, SourceRecord, StreamName, StreamState, TableCounts,
+  Destination, DestinationKind, DestinationTx, LockHolder, RowsPerWrite, SourceIdentity, SourceRecord, StreamName, StreamState, TableCounts,
 } from './types.ts';
 
 /** The run lock, per database: a lock row (SQLite) or a session advisory lock (PostgreSQL). */
@@ -38,12 +38,14 @@ export interface SqlDestinationParts {
   readonly tableLabel: (table: TableName) => string;
   /** Drops everything of the namespace (reset --drop-tables), in one write transaction. */
   readonly dropAll: () => Op<void>;
+  readonly rowsPerWrite?: RowsPerWrite;
 }
 
 export class SqlDestination implements Destination {
   readonly kind: DestinationKind;
   readonly label: string;
   readonly namespace: string | null;
+  readonly rowsPerWrite?: RowsPerWrite;
   private readonly ops: Operations;
   private claimed: string | null = null;
 
@@ -51,6 +53,7 @@ export class SqlDestination implements Destination {
     this.kind = parts.kind;
     this.label = parts.label;
     this.namespace = parts.namespace;
+    this.rowsPerWrite = parts.rowsPerWrite;
     this.ops = new Operations(parts.runner.dialect, parts.tables, () => this.claimed);
   }
 

@@ -10,6 +10,7 @@ import { exec, raw, sql } from '../../sql/builder.ts';
 import { DuckDbRunner } from '../../sql/duckdb.ts';
 import { SqlDestination, type RunLock } from './destination.ts';
 import { connectorMigrations, tableName, tableRefs } from './schema.ts';
+import type { RowsPerWrite } from './types.ts';
 
 /** Holding the file open is the lock: nothing to take, and nobody else can hold it while this process has it. */
 const FILE_LOCK: RunLock = {
@@ -28,6 +29,12 @@ const MEMORY_LIMIT_MB = 64;
 const ALLOCATOR_SETTINGS = ["SET allocator_flush_threshold = '16MB'", 'SET allocator_background_threads = true'];
 /** Rows per row group: a checkpoint then compresses at most this many users (raw JSON included) at a time. */
 const ROW_GROUP_SIZE = 16_384;
+/**
+ * A write here is a staged, set-based upsert, which costs per write rather than per row: a page of users (at most
+ * 1,000) and 5,000 memberships at a time. The sync's smaller default cost DuckDB 14% and 20% more CPU, and 1,000
+ * memberships per write took a groups page past the memory limit (BENCHMARKS.md, session 5).
+ */
+const DUCKDB_ROWS_PER_WRITE: RowsPerWrite = { users: 1000, members: 5000 };
 
 export async function openDuckDb(path: string, namespace: string | null): Promise<SqlDestination> {
   const full = resolve(path);
@@ -43,6 +50,7 @@ export async function openDuckDb(path: string, namespace: string | null): Promis
     tables,
     lock: FILE_LOCK,
     tableLabel: (table) => (namespace === null ? table : `${namespace}.${table}`),
+    rowsPerWrite: DUCKDB_ROWS_PER_WRITE,
     *dropAll() {
       for (const key of ['users', 'groups', 'group_members', 'state', 'seen', 'source', 'columns'] as const) yield* exec(sql`DROP TABLE IF EXISTS ${tables[key]}`);
       yield* exec(sql`DROP TABLE IF EXISTS ${raw(`"${tableName('duckdb', namespace, 'migrations')}"`)}`);

@@ -153,8 +153,16 @@ export interface SourceRecord extends SourceIdentity {
 
 export type DestinationKind = 'sqlite' | 'postgres' | 'duckdb';
 
+/** Rows the sync hands to one write of a table (DestinationTx.upsert) within a page's transaction. */
+export interface RowsPerWrite {
+  readonly users: number;
+  readonly members: number;
+}
+
 export interface Destination {
   readonly kind: DestinationKind;
+  /** When not the sync's own default (ROWS_PER_WRITE in sync.ts). */
+  readonly rowsPerWrite?: RowsPerWrite;
   /** Where it writes, with any password removed, and the namespace when there is one. */
   readonly label: string;
   /** The namespace its tables live in (null: the plain table names). */
@@ -199,4 +207,4 @@ export interface Destination {
  */
 export type SyncTarget = Pick<Destination, 'label' | 'lock' | 'unlock' | 'loadState' | 'write' | 'claimSource'> &
   /** Targets that keep no tables of their own (the platform shells) have no extension columns. */
-  Partial<Pick<Destination, 'extendUsers'>>;
+  Partial<Pick<Destination, 'extendUsers' | 'rowsPerWrite'>>;
