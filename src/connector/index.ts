@@ -9,7 +9,7 @@ export { RatePacer, readRateLimit, type RateLimitInfo } from './pacer.ts';
 export { createLogger, createRedactor, silentLogger, type Logger } from './log.ts';
 export { probe, parseListResponse, parseServiceProviderConfig, type Capabilities, type ListPage } from './source.ts';
 export { openDestination } from './destination/index.ts';
-export type { Destination, StreamName, StreamState, Strategy, Phase } from './destination/types.ts';
+export type { Destination, RowsPerWrite, StreamName, StreamState, Strategy, Phase } from './destination/types.ts';
 export { TABLES, USERS_TABLE, GROUPS_TABLE, MEMBERS_TABLE, type TableName } from './tables.ts';
 export { createProgress, formatSummary, noProgress, type ProgressSink, type SyncSummary, type TableStats } from './progress.ts';
 export { CURSOR_LOOKBACK_MS, clientFor, runSync, SyncError, type SyncOptions } from './sync.ts';

@@ -161,7 +161,7 @@ export interface RowsPerWrite {
 
 export interface Destination {
   readonly kind: DestinationKind;
-  /** When not the sync's own default (ROWS_PER_WRITE in sync.ts). */
+  /** Rows the sync writes at a time within a page, when not its default of 200 users and 1,000 memberships. */
   readonly rowsPerWrite?: RowsPerWrite;
   /** Where it writes, with any password removed, and the namespace when there is one. */
   readonly label: string;
