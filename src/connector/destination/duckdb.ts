@@ -31,8 +31,8 @@ const ALLOCATOR_SETTINGS = ["SET allocator_flush_threshold = '16MB'", 'SET alloc
 const ROW_GROUP_SIZE = 16_384;
 /**
  * A write here is a staged, set-based upsert, which costs per write rather than per row: a page of users (at most
- * 1,000) and 5,000 memberships at a time. The sync's smaller default cost DuckDB 14% and 20% more CPU, and 1,000
- * memberships per write took a groups page past the memory limit (BENCHMARKS.md, session 5).
+ * 1,000) and 5,000 memberships at a time. The sync's smaller default cost DuckDB 14% (users) and 20% (memberships,
+ * whose groups page also passed the memory limit and ran twice) more CPU (BENCHMARKS.md, issue 16, session 5).
  */
 const DUCKDB_ROWS_PER_WRITE: RowsPerWrite = { users: 1000, members: 5000 };
 
