@@ -61,77 +61,103 @@ class Out {
   }
 }
 
-/** One column's value, prepared: its ValueType payload size, and what writing it needs. */
-interface Prepared {
-  readonly size: number;
-  readonly write: (o: Out) => void;
+/** A map entry's key field ({ key (1): string }), encoded once per column name. */
+const KEY_FIELDS = new Map<string, Buffer>();
+function keyField(name: string): Buffer {
+  let field = KEY_FIELDS.get(name);
+  if (!field) {
+    const bytes = Buffer.byteLength(name);
+    const o = new Out(Buffer.alloc(fieldSize(bytes)));
+    o.string(1, name, bytes);
+    KEY_FIELDS.set(name, (field = o.buf));
+  }
+  return field;
 }
 
-function prepare(type: ColumnType, v: Cell): Prepared {
-  if (v === null) return { size: 2, write: (o) => { o.buf[o.pos++] = tag(1, VARINT); o.buf[o.pos++] = 1; } };
+// Per column of the record being encoded: sizes first, then the bytes (reused: a record is encoded start to finish
+// without yielding, and no closure or object is made per value).
+const valueSizes: number[] = [];
+/** A text's UTF-8 bytes, or a Timestamp's encoded size. */
+const payloadBytes: number[] = [];
+const seconds: number[] = [];
+const nanos: number[] = [];
+
+/** The ValueType payload size of a column's value; what writing it needs goes into the arrays above, at `i`. */
+function valueSize(i: number, type: ColumnType, v: Cell): number {
+  if (v === null) return 2;
   switch (type) {
     case 'text':
-    case 'json': {
-      const s = String(v);
-      const bytes = Buffer.byteLength(s);
-      const field = type === 'text' ? 13 : 14;
-      return { size: fieldSize(bytes), write: (o) => o.string(field, s, bytes) };
-    }
+    case 'json':
+      payloadBytes[i] = Buffer.byteLength(String(v));
+      return fieldSize(payloadBytes[i]);
     case 'boolean':
-      return { size: 2, write: (o) => { o.buf[o.pos++] = tag(2, VARINT); o.buf[o.pos++] = v === true ? 1 : 0; } };
-    case 'integer': {
-      const n = Number(v);
-      return { size: 1 + varintSize(n), write: (o) => { o.buf[o.pos++] = tag(5, VARINT); o.varint(n); } };
-    }
+      return 2;
+    case 'integer':
+      return 1 + varintSize(Number(v));
     case 'timestamp': {
       const ms = Date.parse(String(v));
-      const seconds = Math.floor(ms / 1000);
-      const nanos = (ms - seconds * 1000) * 1_000_000;
+      seconds[i] = Math.floor(ms / 1000);
+      nanos[i] = (ms - seconds[i] * 1000) * 1_000_000;
       // google.protobuf.Timestamp { seconds = 1; nanos = 2 }, zero fields left out as proto3 does.
-      const inner = (seconds !== 0 ? 1 + varintSize(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
-      return {
-        size: fieldSize(inner),
-        write: (o) => {
-          o.head(10, inner);
-          if (seconds !== 0) {
-            o.buf[o.pos++] = tag(1, VARINT);
-            o.varint(seconds);
-          }
-          if (nanos !== 0) {
-            o.buf[o.pos++] = tag(2, VARINT);
-            o.varint(nanos);
-          }
-        },
-      };
+      payloadBytes[i] = (seconds[i] !== 0 ? 1 + varintSize(seconds[i]) : 0) + (nanos[i] !== 0 ? 1 + varintSize(nanos[i]) : 0);
+      return fieldSize(payloadBytes[i]);
     }
+  }
+}
+
+function writeValue(o: Out, i: number, type: ColumnType, v: Cell): void {
+  if (v === null) {
+    o.buf[o.pos++] = tag(1, VARINT);
+    o.buf[o.pos++] = 1;
+    return;
+  }
+  switch (type) {
+    case 'text':
+    case 'json':
+      o.string(type === 'text' ? 13 : 14, String(v), payloadBytes[i]);
+      return;
+    case 'boolean':
+      o.buf[o.pos++] = tag(2, VARINT);
+      o.buf[o.pos++] = v === true ? 1 : 0;
+      return;
+    case 'integer':
+      o.buf[o.pos++] = tag(5, VARINT);
+      o.varint(Number(v));
+      return;
+    case 'timestamp':
+      o.head(10, payloadBytes[i]);
+      if (seconds[i] !== 0) {
+        o.buf[o.pos++] = tag(1, VARINT);
+        o.varint(seconds[i]);
+      }
+      if (nanos[i] !== 0) {
+        o.buf[o.pos++] = tag(2, VARINT);
+        o.varint(nanos[i]);
+      }
   }
 }
 
 /** UpdateResponse { record (1): Record { table_name (2), type (3), data (4): map<string, ValueType> } }. */
 export function encodeRecord(table: string, kind: RecordKind, columns: readonly { readonly name: string; readonly type: ColumnType }[], values: readonly Cell[]): Buffer {
   const tableBytes = Buffer.byteLength(table);
-  const type = RECORD_TYPE[kind];
   // The type is written even when it is UPSERT (0), so a reader that leaves out defaults still sees it.
   let recordSize = fieldSize(tableBytes) + 2;
-  const entries: { name: string; nameBytes: number; value: Prepared; size: number }[] = [];
   for (let i = 0; i < columns.length; i++) {
-    const nameBytes = Buffer.byteLength(columns[i].name);
-    const value = prepare(columns[i].type, values[i]);
+    valueSizes[i] = valueSize(i, columns[i].type, values[i]);
     // A map entry: { key (1): string, value (2): ValueType }.
-    const size = fieldSize(nameBytes) + fieldSize(value.size);
-    entries.push({ name: columns[i].name, nameBytes, value, size });
-    recordSize += fieldSize(size);
+    recordSize += fieldSize(keyField(columns[i].name).length + fieldSize(valueSizes[i]));
   }
   const o = new Out(Buffer.allocUnsafe(fieldSize(recordSize)));
   o.head(1, recordSize);
   o.string(2, table, tableBytes);
   o.buf[o.pos++] = tag(3, VARINT);
-  o.buf[o.pos++] = type;
-  for (const e of entries) {
-    o.head(4, e.size);
-    o.string(1, e.name, e.nameBytes);
-    o.head(2, e.value.size);
-    e.value.write(o);
+  o.buf[o.pos++] = RECORD_TYPE[kind];
+  for (let i = 0; i < columns.length; i++) {
+    const key = keyField(columns[i].name);
+    o.head(4, key.length + fieldSize(valueSizes[i]));
+    o.pos += key.copy(o.buf, o.pos);
+    o.head(2, valueSizes[i]);
+    writeValue(o, i, columns[i].type, values[i]);
   }
   return o.buf;
 }
