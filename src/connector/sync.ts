@@ -196,7 +196,7 @@ class Sorted {
  * lives until it is written: a whole page of users (1,000: about 3 MB of rows) or 5,000 memberships outlived V8's
  * young generation and were promoted, where 200 users and 1,000 memberships die young (BENCHMARKS.md, session 5).
  */
-export const ROWS_PER_WRITE: RowsPerWrite = { users: 200, members: 1000 };
+const ROWS_PER_WRITE: RowsPerWrite = { users: 200, members: 1000 };
 
 /** Live member ids read at a time, looking for the memberships a group no longer lists. */
 const MEMBER_IDS_PER_READ = 5000;
@@ -471,7 +471,7 @@ class SyncRun {
             );
           }
           const written = idsOnly ? fetched : byId;
-          const stats = written && written.size > 0 ? yield* run.writePage(tx, name, written, page.spool, known) : { stats: {}, updatedGroups: [] };
+          const counted: Counted = written && written.size > 0 ? yield* run.writePage(tx, name, written, page.spool, known) : { stats: {}, updatedGroups: [] };
           if (!known) yield* tx.markSeen(name, ids);
           let max = st.passMaxModified ? Date.parse(st.passMaxModified) : -Infinity;
           if (!idsOnly) for (const r of byId.values()) max = Math.max(max, lastModifiedMs(r) ?? -Infinity);
@@ -484,13 +484,13 @@ class SyncRun {
             passRecords: st.passRecords + byId.size,
           };
           yield* tx.saveState(next);
-          return { stats, state: next };
+          return { counted, state: next };
         });
         if (outcome === null) {
           st = { ...st, position: { ...pos, done: true, total } };
           break;
         }
-        this.merge(outcome.stats);
+        this.merge(outcome.counted);
         this.records += idsOnly ? fetched?.size ?? 0 : byId.size;
         this.progress.update(name, outcome.state.passRecords);
         st = outcome.state;
