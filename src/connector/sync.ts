@@ -163,10 +163,7 @@ class Sorted {
 
   constructor(private readonly table: TableDef) {}
 
-  /**
-   * Returns how the row counts. `counted` false: written as usual, but already counted (a member listed again by
-   * its group, or a group counted as updated earlier in the run).
-   */
+  /** Returns how the row counts. `counted` false: written as usual, but already counted (a member listed again by its group). */
   add(existing: ExistingRow | undefined, row: Row, counted = true): Change {
     const compared = compare(existing, row, this.table);
     const change = compared === 'rehash' ? 'unchanged' : compared;
@@ -712,23 +709,19 @@ class SyncRun {
       if (n > (counts.get(id) ?? 0)) m.softDeleted += yield* removeUnlisted(tx, id, membersOf(byId.get(id) as Json, spool), syncedAt);
     }
     const g = new Sorted(GROUPS_TABLE);
+    /** How each group counts; a group counted as updated earlier in the run is not counted again. */
     const changes = new Map<string, Change>();
     for (const id of ids) {
-      const counted = !this.updatedGroups.has(id);
-      const change = g.add(existingGroups.get(id), mapGroup(byId.get(id) as Json, counts.get(id) ?? 0), counted);
-      if (counted) changes.set(id, change);
+      const change = g.add(existingGroups.get(id), mapGroup(byId.get(id) as Json, counts.get(id) ?? 0));
+      if (!this.updatedGroups.has(id)) changes.set(id, change);
     }
     yield* g.write(tx, syncedAt);
     // Rows just written carry the display the group sent; members that are synced users show their current name.
     yield* tx.refreshMemberDisplays({ groupIds: ids }, syncedAt);
     // Counts are derived from live membership rows: a group whose lastModified did not move still gets its count.
-    const groups = { ...g.stats };
-    for (const id of yield* tx.recountMembers(ids, syncedAt)) {
-      if (changes.get(id) !== 'unchanged') continue;
-      changes.set(id, 'updated');
-      groups.unchanged -= 1;
-      groups.updated += 1;
-    }
+    for (const id of yield* tx.recountMembers(ids, syncedAt)) if (changes.get(id) === 'unchanged') changes.set(id, 'updated');
+    const groups = { inserted: 0, updated: 0, unchanged: 0 };
+    for (const change of changes.values()) groups[change] += 1;
     return { stats: { groups, group_members: m }, updatedGroups: [...changes].filter(([, c]) => c === 'updated').map(([id]) => id) };
   }
 

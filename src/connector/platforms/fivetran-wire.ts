@@ -76,6 +76,7 @@ function keyField(name: string): Buffer {
 
 // Per column of the record being encoded: sizes first, then the bytes (reused: a record is encoded start to finish
 // without yielding, and no closure or object is made per value).
+const keys: Buffer[] = [];
 const valueSizes: number[] = [];
 /** A text's UTF-8 bytes, or a Timestamp's encoded size. */
 const payloadBytes: number[] = [];
@@ -143,9 +144,10 @@ export function encodeRecord(table: string, kind: RecordKind, columns: readonly 
   // The type is written even when it is UPSERT (0), so a reader that leaves out defaults still sees it.
   let recordSize = fieldSize(tableBytes) + 2;
   for (let i = 0; i < columns.length; i++) {
+    keys[i] = keyField(columns[i].name);
     valueSizes[i] = valueSize(i, columns[i].type, values[i]);
     // A map entry: { key (1): string, value (2): ValueType }.
-    recordSize += fieldSize(keyField(columns[i].name).length + fieldSize(valueSizes[i]));
+    recordSize += fieldSize(keys[i].length + fieldSize(valueSizes[i]));
   }
   const o = new Out(Buffer.allocUnsafe(fieldSize(recordSize)));
   o.head(1, recordSize);
@@ -153,9 +155,8 @@ export function encodeRecord(table: string, kind: RecordKind, columns: readonly 
   o.buf[o.pos++] = tag(3, VARINT);
   o.buf[o.pos++] = RECORD_TYPE[kind];
   for (let i = 0; i < columns.length; i++) {
-    const key = keyField(columns[i].name);
-    o.head(4, key.length + fieldSize(valueSizes[i]));
-    o.pos += key.copy(o.buf, o.pos);
+    o.head(4, keys[i].length + fieldSize(valueSizes[i]));
+    o.pos += keys[i].copy(o.buf, o.pos);
     o.head(2, valueSizes[i]);
     writeValue(o, i, columns[i].type, values[i]);
   }
