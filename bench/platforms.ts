@@ -16,7 +16,7 @@ import { airbyteCatalog } from '../src/connector/platforms/airbyte.ts';
 import { PROTO_OPTIONS } from '../src/connector/platforms/fivetran.ts';
 
 type Json = Record<string, unknown>;
-export type Way = 'cli' | 'airbyte' | 'fivetran';
+export type Way = 'cli' | 'airbyte' | 'fivetran' | 'floor';
 
 export interface WayRun {
   readonly way: Way;
@@ -92,6 +92,21 @@ export async function runCli(config: Json, dir: string, label: string, destinati
   const s = JSON.parse(last) as { records: number; wallMs: number; requests: number; tables: Record<string, Record<string, number>> };
   const rowsSent = Object.values(s.tables).reduce((a, t) => a + t.inserted + t.updated + t.softDeleted, 0);
   return { way: 'cli', resources: s.records, wallMs: s.wallMs, requests: s.requests, ...usage(rssFile), processMs, rowsSent, states: 0, largestStateBytes: 0 };
+}
+
+const FLOOR = new URL('./sync-floor.mjs', import.meta.url).pathname;
+
+/** sync-floor.mjs (the least a full sync costs) into a SQLite file of its own, with the tables of `template`, a file `scimkit sync` wrote. */
+export async function runFloor(config: Json, dir: string, label: string, template: string): Promise<WayRun> {
+  const path = join(dir, `${label}.json`);
+  writeFileSync(path, JSON.stringify(config));
+  const rssFile = join(dir, `${label}.rss`);
+  let last = '';
+  const started = performance.now();
+  await lines(start([path, template, join(dir, `${label}.db`)], rssFile, FLOOR), (l) => (last = l));
+  const processMs = performance.now() - started;
+  const { records } = JSON.parse(last) as { records: number };
+  return { way: 'floor', resources: records, wallMs: processMs, requests: 0, ...usage(rssFile), processMs, rowsSent: 0, states: 0, largestStateBytes: 0 };
 }
 
 /** `scimkit airbyte read` of all three streams, incremental; `state` is kept between calls, as Airbyte keeps it. */

@@ -24,7 +24,8 @@
  * engine's wall time and the process's (spawn to exit), records/s over each, the process's CPU (user + system, start
  * included) in all and per record, and its peak RSS, with the load average before and after. --baseline=DIR also
  * runs the scimkit of another built checkout (an earlier commit) in the same rounds, for before/after ratios
- * measured side by side.
+ * measured side by side. With SQLite, sync-floor.mjs runs in the same rounds: the least a full sync of the same
+ * tables costs on this stack, which the CPU per record is compared with.
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
  * default 1000), --dialects=sqlite,postgres,duckdb. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
@@ -40,7 +41,7 @@ import { createLogger, createRedactor, silentLogger } from '../src/connector/log
 import type { ProgressSink, SyncSummary } from '../src/connector/progress.ts';
 import { runSync } from '../src/connector/sync.ts';
 import { BULK_REQUEST_SCHEMA, PATCH_OP_SCHEMA } from '../src/scim/schema/core.ts';
-import { compareWays, median, runCli, WAYS_HEADER, type WayRun } from './platforms.ts';
+import { compareWays, median, runCli, runFloor, WAYS_HEADER, type WayRun } from './platforms.ts';
 
 function option(name: string, env: string, fallback: string): string {
   const flag = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -324,17 +325,29 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
   try {
     await seed({ baseUrl: base, token: org.token, users, groups: Math.max(1, Math.round(users / 100)), membersPerGroup: 10, bigGroupMembers: users, seed: 7, concurrency: 2, logger: silentLogger });
     const config = { bearer_token: org.token, provider: 'scim', base_url: base, max_records_per_page: page };
-    // Each cell: a destination, run by this checkout's scimkit or the baseline's.
-    const cells = dialects.flatMap((dialect) => [{ dialect, bin: undefined as string | undefined, name: dialect }, ...(baseline ? [{ dialect, bin: join(baseline, 'bin/scimkit.mjs'), name: `${dialect}, baseline` }] : [])]);
+    // Each cell: a destination, run by this checkout's scimkit or the baseline's; and with SQLite, sync-floor.mjs.
+    type Cell = { dialect: string; name: string; bin?: string; floor?: true };
+    const cells: Cell[] = dialects.flatMap((dialect) => [
+      { dialect, name: dialect },
+      ...(baseline ? [{ dialect, bin: join(baseline, 'bin/scimkit.mjs'), name: `${dialect}, baseline` }] : []),
+      ...(dialect === 'sqlite' ? [{ dialect, name: 'sqlite, floor', floor: true as const }] : []),
+    ]);
     const results = new Map<string, WayRun[]>(cells.map((c) => [c.name, []]));
+    // The floor copies the tables of the first SQLite file this checkout's sync wrote (its cell comes first in round 0).
+    let template = '';
     const loadBefore = load();
     let n = 0;
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < cells.length; i++) {
-        const { dialect, bin, name } = cells[(i + round) % cells.length];
+        const { dialect, bin, name, floor } = cells[(i + round) % cells.length];
         const label = `speed-${n++}`;
+        if (floor) {
+          results.get(name)?.push(await runFloor(config, dir, label, template));
+          continue;
+        }
         const destination = dialect === 'sqlite' ? `sqlite:${join(dir, `${label}.db`)}` : dialect === 'duckdb' ? `duckdb:${join(dir, `${label}.duckdb`)}` : await freshPostgres(pgUrl as string);
         results.get(name)?.push(await runCli(config, dir, label, destination, bin));
+        if (dialect === 'sqlite' && !bin && !template) template = join(dir, `${label}.db`);
       }
     }
     lines.push(`load average (1, 5, 15 min) before the syncs: ${loadBefore}; after: ${load()}`);
@@ -349,6 +362,11 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
         `${fmt(m((r) => r.processMs) / 1000, 2)} | ${fmt(m((r) => r.resources / (r.processMs / 1000)))} | ` +
         `${fmt(m((r) => r.cpuMs) / 1000, 2)} (${runs.map((r) => fmt(r.cpuMs / 1000, 2)).join(', ')}) | ${fmt(m((r) => (r.cpuMs * 1000) / r.resources))} | ` +
         `${fmt(m((r) => r.maxRssMb))} (${runs.map((r) => fmt(r.maxRssMb)).join(', ')}) |`);
+    }
+    if (dialects.includes('sqlite')) {
+      const cpu = (name: string) => median((results.get(name) ?? []).map((r) => r.cpuMs));
+      lines.push('');
+      lines.push(`sqlite, this checkout's CPU against the floor's (sync-floor.mjs): ${fmt(cpu('sqlite') / cpu('sqlite, floor'), 2)}x`);
     }
     if (baseline) {
       lines.push('');
