@@ -16,8 +16,8 @@ import { capYoungGeneration } from './young-generation.ts';
 const airbyteShell = () => import('../connector/platforms/airbyte.ts');
 const platformErrors = () => import('../connector/platforms/errors.ts');
 
-const write = (text: string): void => {
-  process.stdout.write(text);
+const write = (data: string | Uint8Array): void => {
+  process.stdout.write(data);
 };
 
 /** A JSON file the platform handed over (catalog, state), and its size. Its text is never quoted: a state may be large. */

@@ -21,7 +21,7 @@ export type SyncMode = 'full_refresh' | 'incremental';
 /** The streams a configured catalog asks for, with their sync modes. */
 export type ConfiguredStreams = ReadonlyMap<TableName, SyncMode>;
 /** Where messages go: one call per line or group of lines, each line ending in a newline. */
-export type Output = (text: string) => void;
+export type Output = (data: string | Uint8Array) => void;
 
 /** The CDC columns Airbyte's destinations understand: a non-null `_ab_cdc_deleted_at` deletes the row. */
 export const CDC_UPDATED_AT = '_ab_cdc_updated_at';
@@ -233,22 +233,51 @@ class AirbyteSink implements CommitSink {
     this.policy = new CheckpointPolicy(stateBytes);
   }
 
-  async commit(changes: readonly Change[], boundary: boolean): Promise<void> {
+  /** The millisecond `updatedAt` was made for, and it (one string per millisecond, not per record). */
+  private stampedAt = -1;
+  private updatedAt = '';
+
+  /** A change's RECORD line, emitted now: the cursor grows with every record. */
+  private line(c: Exclude<Change, { op: 'encoded' }>): string {
     const emittedAt = Date.now();
-    const updatedAt = JSON.stringify(new Date(emittedAt).toISOString());
-    let out = '';
+    if (emittedAt !== this.stampedAt) {
+      this.stampedAt = emittedAt;
+      this.updatedAt = JSON.stringify(new Date(emittedAt).toISOString());
+    }
+    this.cursor = Math.max(this.cursor + 1, emittedAt * 1000);
+    const enc = this.encoders.get(c.table) as RecordEncoder;
+    const data = c.op === 'upsert'
+      ? `${enc.upsert(c.values)}"${CDC_UPDATED_AT}":${this.updatedAt},"${CDC_DELETED_AT}":null`
+      : `${enc.delete(c.key)}"${CDC_UPDATED_AT}":${JSON.stringify(c.at)},"${CDC_DELETED_AT}":${JSON.stringify(c.at)}`;
+    return `{"type":"RECORD","record":{"stream":"${c.table}","data":{${data},"${CDC_CURSOR}":${this.cursor}},"emitted_at":${emittedAt}}}\n`;
+  }
+
+  encode(table: TableName, values: readonly Cell[]): Uint8Array | null {
+    return this.streams.includes(table) ? Buffer.from(this.line({ op: 'upsert', table, values })) : null;
+  }
+
+  async commit(changes: readonly Change[], boundary: boolean): Promise<void> {
+    const parts: Uint8Array[] = [];
+    let bytes = 0;
+    let text = '';
     for (const c of changes) {
       if (!this.streams.includes(c.table)) continue;
-      this.cursor = Math.max(this.cursor + 1, emittedAt * 1000);
-      const enc = this.encoders.get(c.table) as RecordEncoder;
-      const data = c.op === 'upsert'
-        ? `${enc.upsert(c.values)}"${CDC_UPDATED_AT}":${updatedAt},"${CDC_DELETED_AT}":null`
-        : `${enc.delete(c.key)}"${CDC_UPDATED_AT}":${JSON.stringify(c.at)},"${CDC_DELETED_AT}":${JSON.stringify(c.at)}`;
-      out += `{"type":"RECORD","record":{"stream":"${c.table}","data":{${data},"${CDC_CURSOR}":${this.cursor}},"emitted_at":${emittedAt}}}\n`;
       this.records += 1;
+      if (c.op !== 'encoded') {
+        text += this.line(c);
+        continue;
+      }
+      if (text) {
+        parts.push(Buffer.from(text));
+        bytes += text.length;
+        text = '';
+      }
+      parts.push(c.encoded);
+      bytes += c.encoded.length;
     }
-    if (this.policy.due(out.length, boundary)) out += this.stateLines();
-    if (out) this.write(out);
+    if (this.policy.due(bytes + text.length, boundary)) text += this.stateLines();
+    if (text) parts.push(Buffer.from(text));
+    if (parts.length > 0) this.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
   }
 
   /** Writes the state if a commit since the last one has not been checkpointed (at the end, or before a failure). */

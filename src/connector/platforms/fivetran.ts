@@ -13,7 +13,7 @@ import type { ConnectorConfig } from '../config.ts';
 import { createRedactor, type Logger, type Redactor } from '../log.ts';
 import { probe } from '../source.ts';
 import { clientFor } from '../sync.ts';
-import { TABLES, type ColumnType, type TableDef, type TableName } from '../tables.ts';
+import { TABLES, type Cell, type ColumnType, type TableDef, type TableName } from '../tables.ts';
 import { CheckpointPolicy } from './checkpoint.ts';
 import { classifyFailure, PlatformInputError, type FailureKind } from './errors.ts';
 import { prepareState, runShell } from './run.ts';
@@ -131,13 +131,13 @@ export function selectedColumns(selection: Json | null | undefined): Map<TableNa
 }
 
 /** Waits out gRPC's flow control, so a slow Fivetran client holds the engine back instead of filling memory. */
-async function send(call: UpdateCall, message: Buffer, signal: AbortSignal): Promise<void> {
+async function send(call: UpdateCall, message: Uint8Array, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
   if (!call.write(message)) await once(call, 'drain', { signal });
 }
 
 /** Update's stream: its messages go out already encoded (fivetran-wire.ts). */
-type UpdateCall = grpc.ServerWritableStream<Json, Buffer>;
+type UpdateCall = grpc.ServerWritableStream<Json, Uint8Array>;
 
 /** Sends each commit's rows as records, then a Checkpoint when the checkpoint policy says so. */
 class FivetranSink implements CommitSink {
@@ -159,18 +159,25 @@ class FivetranSink implements CommitSink {
     await send(this.call, encodeRecord(table, 'TRUNCATE', [], []), this.signal);
   }
 
+  /** A row's Record message, with the columns Fivetran asked for; null when it did not ask for the table. */
+  private message(table: TableName, kind: 'UPSERT' | 'DELETE', values: readonly Cell[]): Buffer | null {
+    const wanted = this.columns.get(table);
+    if (!wanted) return null;
+    const columns = (this.defs.get(table) as TableDef).columns.slice(0, values.length);
+    if (columns.length === wanted.size) return encodeRecord(table, kind, columns, values);
+    const sent = columns.map((col) => wanted.has(col.name));
+    return encodeRecord(table, kind, columns.filter((_, i) => sent[i]), values.filter((_, i) => sent[i]));
+  }
+
+  encode(table: TableName, values: readonly Cell[]): Uint8Array | null {
+    return this.message(table, 'UPSERT', values);
+  }
+
   async commit(changes: readonly Change[], boundary: boolean): Promise<void> {
     let bytes = 0;
     for (const c of changes) {
-      const wanted = this.columns.get(c.table);
-      if (!wanted) continue;
-      const def = this.defs.get(c.table) as TableDef;
-      const values = c.op === 'upsert' ? c.values : c.key;
-      const columns = def.columns.slice(0, values.length);
-      const sent = columns.length === wanted.size ? null : columns.map((col) => wanted.has(col.name));
-      const message = sent
-        ? encodeRecord(c.table, c.op === 'upsert' ? 'UPSERT' : 'DELETE', columns.filter((_, i) => sent[i]), values.filter((_, i) => sent[i]))
-        : encodeRecord(c.table, c.op === 'upsert' ? 'UPSERT' : 'DELETE', columns, values);
+      const message = c.op === 'encoded' ? c.encoded : c.op === 'upsert' ? this.message(c.table, 'UPSERT', c.values) : this.message(c.table, 'DELETE', c.key);
+      if (!message) continue;
       bytes += message.length;
       await send(this.call, message, this.signal);
       this.records += 1;

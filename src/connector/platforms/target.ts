@@ -15,9 +15,19 @@ import { PLATFORM_TABLES, type EngineEntry, type RowEntry, type ShellState, type
 
 export type Change =
   | { readonly op: 'upsert'; readonly table: TableName; readonly values: readonly Cell[] }
+  /** An upserted row the sink encoded when the transaction wrote it (CommitSink.encode). */
+  | { readonly op: 'encoded'; readonly table: TableName; readonly encoded: Uint8Array }
   | { readonly op: 'delete'; readonly table: TableName; readonly key: readonly Cell[]; readonly at: string };
 
 export interface CommitSink {
+  /**
+   * A user's row as the platform will receive it, encoded when the transaction writes it (null when the table is not
+   * sent): the bytes wait for the commit outside V8's heap, and the row itself dies young. Held as rows, a page of
+   * 1,000 users (about 2 MB) outlived the young generation and was promoted, which cost a shell about a fifth of its
+   * CPU in garbage collection (BENCHMARKS.md, issue 16 session 6). A user row's final form is known when it is
+   * written; a group's and a membership's are derived at the commit, so those stay rows.
+   */
+  encode(table: TableName, values: readonly Cell[]): Uint8Array | null;
   /**
    * Receives one committed transaction's changes, in the order they were made (each row once, in its final form).
    * `boundary` is true when the transaction completed a stream. The shell writes them out, then its state.
@@ -52,7 +62,7 @@ function userDisplay(values: readonly Cell[]): string | null {
 const memberKey = (gid: string, mid: string): string => `${gid.length}:${gid}${mid}`;
 
 type Pending =
-  | { readonly op: 'upsert'; readonly key: readonly [string] | readonly [string, string]; readonly values?: readonly Cell[] }
+  | { readonly op: 'upsert'; readonly key: readonly [string] | readonly [string, string]; readonly values?: readonly Cell[]; readonly encoded?: Uint8Array }
   | { readonly op: 'delete'; readonly key: readonly [string] | readonly [string, string]; readonly at: string };
 
 /** One transaction: mutates the state in place, keeping an undo log, and collects the rows it touched. */
@@ -63,7 +73,11 @@ class ShellTx implements DestinationTx {
   private readonly previousDisplay = new Map<string, string | null | undefined>();
   boundary = false;
 
-  constructor(private readonly s: ShellState, private readonly memberOf: Map<string, Set<string>>) {}
+  constructor(
+    private readonly s: ShellState,
+    private readonly memberOf: Map<string, Set<string>>,
+    private readonly sink: CommitSink,
+  ) {}
 
   private mark(table: TableName, key: string, p: Pending): void {
     (this.pending.get(table) as Map<string, Pending>).set(key, p);
@@ -192,7 +206,8 @@ class ShellTx implements DestinationTx {
         if (!this.previousDisplay.has(id)) this.previousDisplay.set(id, before ? before.display : undefined);
         this.s.users.set(id, { hash: row.hash, deleted: false, display: userDisplay(row.values) });
         this.undo.push(() => (before ? this.s.users.set(id, before) : this.s.users.delete(id)));
-        this.mark('users', id, { op: 'upsert', key: [id], values: row.values });
+        const encoded = this.sink.encode('users', row.values);
+        this.mark('users', id, encoded ? { op: 'upsert', key: [id], encoded } : { op: 'upsert', key: [id], values: row.values });
       } else if (table === 'groups') {
         const id = String(row.values[0]);
         const before = this.s.groups.get(id);
@@ -361,7 +376,8 @@ class ShellTx implements DestinationTx {
           out.push({ op: 'delete', table, key: p.key, at: p.at });
           continue;
         }
-        if (table === 'users') out.push({ op: 'upsert', table, values: p.values as readonly Cell[] });
+        if (p.encoded) out.push({ op: 'encoded', table, encoded: p.encoded });
+        else if (table === 'users') out.push({ op: 'upsert', table, values: p.values as readonly Cell[] });
         else if (table === 'groups') out.push({ op: 'upsert', table, values: (this.s.groups.get(p.key[0]) as RowEntry).values });
         else {
           const [gid, mid] = p.key as readonly [string, string];
@@ -407,7 +423,7 @@ export class EmittingTarget implements SyncTarget {
 
   /** Runs the engine's transaction body against the state; the shell's operations never reach for SQL. */
   async write<T>(body: (tx: DestinationTx) => Op<T>): Promise<T> {
-    const tx = new ShellTx(this.state, this.memberOf);
+    const tx = new ShellTx(this.state, this.memberOf, this.sink);
     let result: T;
     try {
       const step = body(tx).next();
