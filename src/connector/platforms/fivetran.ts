@@ -130,6 +130,40 @@ export function selectedColumns(selection: Json | null | undefined): Map<TableNa
   return out;
 }
 
+/**
+ * Update's messages handed to HTTP/2 before they are written. grpc-js writes a server stream's messages one at a time,
+ * each once the last has reached the socket: a socket write per record (42,201 for 20,000 users), 330 against 120 ms
+ * of CPU for 42,000 messages with this window, which lets Node's HTTP/2 stream write what waits together. It bounds
+ * what a slow Fivetran client leaves buffered here (about 0.6 MB at 20,000 users), before gRPC's own flow control.
+ */
+export const UPDATE_WINDOW = 256;
+
+/**
+ * Update's call with UPDATE_WINDOW messages in flight: a message counts as sent (its stream may take the next) as soon
+ * as it is handed on, until the window is full; then once half of it has been written.
+ */
+class WindowedCall extends grpc.ServerInterceptingCall {
+  private inFlight = 0;
+  private held: (() => void) | null = null;
+
+  override sendMessage(message: unknown, callback: () => void): void {
+    this.inFlight += 1;
+    super.sendMessage(message, () => {
+      this.inFlight -= 1;
+      if (this.held && this.inFlight <= UPDATE_WINDOW / 2) {
+        const release = this.held;
+        this.held = null;
+        release();
+      }
+    });
+    if (this.inFlight < UPDATE_WINDOW) callback();
+    else this.held = callback;
+  }
+}
+
+const windowedUpdate: grpc.ServerInterceptor = (method, call) =>
+  method.path.endsWith('/Update') ? new WindowedCall(call) : new grpc.ServerInterceptingCall(call);
+
 /** Waits out gRPC's flow control, so a slow Fivetran client holds the engine back instead of filling memory. */
 async function send(call: UpdateCall, message: Uint8Array, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
@@ -302,7 +336,7 @@ export interface ServeOptions extends FivetranOptions {
 export async function serveFivetran(opts: ServeOptions): Promise<{ server: grpc.Server; port: number }> {
   const write = opts.write ?? ((line: string) => void process.stdout.write(line));
   // A state is as large as the directory it describes: the 4 MiB default would refuse a large one.
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1, interceptors: [windowedUpdate] });
   const service = loadConnectorService().service;
   // Update's records and checkpoints arrive as bytes already (fivetran-wire.ts); anything else the generic way.
   const serialize = service.Update.responseSerialize;

@@ -23,9 +23,10 @@ export interface CommitSink {
   /**
    * A user's row as the platform will receive it, encoded when the transaction writes it (null when the table is not
    * sent): the bytes wait for the commit outside V8's heap, and the row itself dies young. Held as rows, a page of
-   * 1,000 users (about 2 MB) outlived the young generation and was promoted, which cost a shell about a fifth of its
-   * CPU in garbage collection (BENCHMARKS.md, issue 16 session 6). A user row's final form is known when it is
-   * written; a group's and a membership's are derived at the commit, so those stay rows.
+   * 1,000 users (about 2 MB) outlived the young generation and was promoted: scavenges took a sixth of an Airbyte
+   * run's CPU, and a third less since (BENCHMARKS.md, "Issue 16, session 6"). A user row's final form is known when
+   * it is written; a group's and a membership's are derived at the commit (and the state holds them anyway), so those
+   * stay rows.
    */
   encode(table: TableName, values: readonly Cell[]): Uint8Array | null;
   /**

@@ -7,9 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../../src/connector/log.ts';
 import { seed } from '../../../src/connector/seed.ts';
@@ -20,9 +22,10 @@ import { assertWarehouseEqualsServer, serverApi } from './server-check.ts';
 import { connectorClient, FivetranWarehouse, PROTO_SOURCE, unary, type Json } from './fivetran-harness.ts';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_OPTIONS } from '../../../src/connector/platforms/fivetran.ts';
+import { PROTO_OPTIONS, UPDATE_WINDOW } from '../../../src/connector/platforms/fivetran.ts';
 import { encodeCheckpoint, encodeRecord } from '../../../src/connector/platforms/fivetran-wire.ts';
 import { DestinationFactory } from '../helpers.ts';
+import { FakeProvider } from '../fake-provider.ts';
 
 const ALL: TableName[] = ['users', 'groups', 'group_members'];
 const dir = mkdtempSync(join(tmpdir(), 'scimkit-fivetran-'));
@@ -237,6 +240,38 @@ describe('scimkit fivetran', () => {
     assert.ok(sent.id && !sent.title && sent.user_name, 'title is left out, the key is kept');
     await stopConnector(c);
     assertLogs(c);
+  });
+
+  // Without the bound, this test does not finish: hence the timeout.
+  it('a client that stops reading holds Update back, and the run completes once it reads again', { timeout: 60_000 }, async (t) => {
+    const token = 'slow-reader-token';
+    const p = await new FakeProvider({ token }).start();
+    t.after(() => p.stop());
+    p.populate(3000, 0);
+    const c = await startConnector();
+    t.after(() => stopConnector(c));
+    const client = connectorClient(c.port);
+    t.after(() => client.close());
+    const call = client.Update({ configuration: configuration({ bearer_token: token, base_url: p.baseUrl, max_records_per_page: '100' }) }) as grpc.ClientReadableStream<Json>;
+    const finished = new Promise<void>((resolve, reject) => {
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    let users = 0;
+    call.on('data', (m: Json) => {
+      const record = m.record as Json | undefined;
+      if (record?.table_name === 'users' && record.type === 'UPSERT') users += 1;
+    });
+    await once(call, 'data');
+    call.pause();
+    // Unheld, the connector reads all 30 pages in well under this; held, it stops once its window and gRPC's and
+    // HTTP/2's buffers are full (UPDATE_WINDOW records, about three pages), a page being written and one read ahead.
+    await sleep(2000);
+    const pages = p.listRequests().filter((r) => r.path === '/Users' && r.query.get('count') === '100').length;
+    assert.ok(pages <= 3 + Math.ceil(UPDATE_WINDOW / 100) + 2, `${pages} pages of users read while the client read nothing`);
+    call.resume();
+    await finished;
+    assert.equal(users, 3000);
   });
 
   it('a connector killed mid-Update resumes from the last checkpoint with nothing lost', async () => {
