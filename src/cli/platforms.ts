@@ -16,7 +16,7 @@ import { capYoungGeneration } from './young-generation.ts';
 const airbyteShell = () => import('../connector/platforms/airbyte.ts');
 const platformErrors = () => import('../connector/platforms/errors.ts');
 
-const write = (data: string | Uint8Array): void => {
+const write = (data: string | Buffer): void => {
   process.stdout.write(data);
 };
 

@@ -20,8 +20,8 @@ type Json = Record<string, unknown>;
 export type SyncMode = 'full_refresh' | 'incremental';
 /** The streams a configured catalog asks for, with their sync modes. */
 export type ConfiguredStreams = ReadonlyMap<TableName, SyncMode>;
-/** Where messages go: one call per line or group of lines, each line ending in a newline. */
-export type Output = (data: string | Uint8Array) => void;
+/** Where messages go: one call per line or group of lines, each line ending in a newline; as text or its UTF-8 bytes. */
+export type Output = (data: string | Buffer) => void;
 
 /** The CDC columns Airbyte's destinations understand: a non-null `_ab_cdc_deleted_at` deletes the row. */
 export const CDC_UPDATED_AT = '_ab_cdc_updated_at';
@@ -252,12 +252,12 @@ class AirbyteSink implements CommitSink {
     return `{"type":"RECORD","record":{"stream":"${c.table}","data":{${data},"${CDC_CURSOR}":${this.cursor}},"emitted_at":${emittedAt}}}\n`;
   }
 
-  encode(table: TableName, values: readonly Cell[]): Uint8Array | null {
+  encode(table: TableName, values: readonly Cell[]): Buffer | null {
     return this.streams.includes(table) ? Buffer.from(this.line({ op: 'upsert', table, values })) : null;
   }
 
   async commit(changes: readonly Change[], boundary: boolean): Promise<void> {
-    const parts: Uint8Array[] = [];
+    const parts: Buffer[] = [];
     let bytes = 0;
     let text = '';
     for (const c of changes) {

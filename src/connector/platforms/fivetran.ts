@@ -165,13 +165,13 @@ const windowedUpdate: grpc.ServerInterceptor = (method, call) =>
   method.path.endsWith('/Update') ? new WindowedCall(call) : new grpc.ServerInterceptingCall(call);
 
 /** Waits out gRPC's flow control, so a slow Fivetran client holds the engine back instead of filling memory. */
-async function send(call: UpdateCall, message: Uint8Array, signal: AbortSignal): Promise<void> {
+async function send(call: UpdateCall, message: Buffer, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
   if (!call.write(message)) await once(call, 'drain', { signal });
 }
 
 /** Update's stream: its messages go out already encoded (fivetran-wire.ts). */
-type UpdateCall = grpc.ServerWritableStream<Json, Uint8Array>;
+type UpdateCall = grpc.ServerWritableStream<Json, Buffer>;
 
 /** Sends each commit's rows as records, then a Checkpoint when the checkpoint policy says so. */
 class FivetranSink implements CommitSink {
@@ -203,7 +203,7 @@ class FivetranSink implements CommitSink {
     return encodeRecord(table, kind, columns.filter((_, i) => sent[i]), values.filter((_, i) => sent[i]));
   }
 
-  encode(table: TableName, values: readonly Cell[]): Uint8Array | null {
+  encode(table: TableName, values: readonly Cell[]): Buffer | null {
     return this.message(table, 'UPSERT', values);
   }
 

@@ -16,7 +16,7 @@ import { PLATFORM_TABLES, type EngineEntry, type RowEntry, type ShellState, type
 export type Change =
   | { readonly op: 'upsert'; readonly table: TableName; readonly values: readonly Cell[] }
   /** An upserted row the sink encoded when the transaction wrote it (CommitSink.encode). */
-  | { readonly op: 'encoded'; readonly table: TableName; readonly encoded: Uint8Array }
+  | { readonly op: 'encoded'; readonly table: TableName; readonly encoded: Buffer }
   | { readonly op: 'delete'; readonly table: TableName; readonly key: readonly Cell[]; readonly at: string };
 
 export interface CommitSink {
@@ -28,7 +28,7 @@ export interface CommitSink {
    * it is written; a group's and a membership's are derived at the commit (and the state holds them anyway), so those
    * stay rows.
    */
-  encode(table: TableName, values: readonly Cell[]): Uint8Array | null;
+  encode(table: TableName, values: readonly Cell[]): Buffer | null;
   /**
    * Receives one committed transaction's changes, in the order they were made (each row once, in its final form).
    * `boundary` is true when the transaction completed a stream. The shell writes them out, then its state.
@@ -63,7 +63,7 @@ function userDisplay(values: readonly Cell[]): string | null {
 const memberKey = (gid: string, mid: string): string => `${gid.length}:${gid}${mid}`;
 
 type Pending =
-  | { readonly op: 'upsert'; readonly key: readonly [string] | readonly [string, string]; readonly values?: readonly Cell[]; readonly encoded?: Uint8Array }
+  | { readonly op: 'upsert'; readonly key: readonly [string] | readonly [string, string]; readonly values?: readonly Cell[]; readonly encoded?: Buffer }
   | { readonly op: 'delete'; readonly key: readonly [string] | readonly [string, string]; readonly at: string };
 
 /** One transaction: mutates the state in place, keeping an undo log, and collects the rows it touched. */
