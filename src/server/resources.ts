@@ -229,7 +229,7 @@ export async function createResource(ctx: ResourceContext, kind: ResourceKind, b
   const ignored: string[] = [];
   const document = validateResource(rs, normalized(ctx, rs, body), { mode: 'create', ignored });
   reportIgnored(ctx, kind, ignored);
-  const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, projection), baseUrl: ctx.baseUrl });
+  const stored = await ctx.store.create(ctx.org.id, kind, document, { relations: needsRelations(rs, projection), baseUrl: ctx.baseUrl, schema: rs });
   return serve(ctx, stored, projection);
 }
 
@@ -291,6 +291,7 @@ export async function replaceResource(
         expectedVersion: existing.version,
         relations: needsRelations(rs, projection),
         baseUrl: ctx.baseUrl,
+        schema: rs,
       });
       return serve(ctx, stored, projection);
     } catch (err) {
@@ -327,7 +328,8 @@ export async function patchResource(
 
 export async function deleteResource(ctx: ResourceContext, kind: ResourceKind, id: string, precondition: EtagCondition | null = null): Promise<void> {
   const expectedVersion = await expectedVersionFor(ctx, kind, id, precondition);
-  await ctx.store.delete(ctx.org.id, kind, id, expectedVersion === undefined ? { baseUrl: ctx.baseUrl } : { expectedVersion, baseUrl: ctx.baseUrl });
+  const events = { baseUrl: ctx.baseUrl, schema: schemaFor(ctx, kind) };
+  await ctx.store.delete(ctx.org.id, kind, id, expectedVersion === undefined ? events : { expectedVersion, ...events });
 }
 
 /** Checks the filter against the resource type (400 invalidFilter for unknown attributes). */

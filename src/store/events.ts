@@ -11,6 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { ScimError } from '../scim/errors.ts';
 import type { ResourceSchema } from '../scim/schema/registry.ts';
 import { GROUP, USER } from '../scim/schema/registry.ts';
+import type { AttributeDefinition } from '../scim/schema/types.ts';
+import { isPlainObject } from '../scim/json.ts';
 import { chunks, exec, first, list, raw, rows, sql } from '../sql/index.ts';
 import type { JsonDialect, Op, Row, Sql, TableColumn } from '../sql/index.ts';
 import type { ResourceKind } from './types.ts';
@@ -67,12 +69,54 @@ export type EventsCommitted = (orgId: string, types: ReadonlyMap<string, number>
 export interface EventContext {
   /** The organization's SCIM base URL, for `meta.location`; absent when the write did not come through HTTP. */
   readonly baseUrl?: string;
+  /** The organization's schema for the resource type (declared extensions included); the built-in one if absent. */
+  readonly schema?: ResourceSchema;
 }
 
-/** Top-level attributes that are never returned (password), per resource schema. */
-const NEVER_RETURNED = new Map<ResourceSchema, Set<string>>(
-  [USER, GROUP].map((rs) => [rs, new Set(rs.core.attributes.filter((a) => a.returned === 'never').map((a) => a.name.toLowerCase()))]),
-);
+/**
+ * What a schema never returns (a password; a declared extension's `returned: never` attributes and sub-attributes),
+ * by lower-cased name: `true` for a member left out whole, or what to leave out inside it (an extension's object under
+ * its URN, a complex attribute's sub-attributes).
+ */
+interface Hidden extends ReadonlyMap<string, true | Hidden> {}
+
+function hiddenOf(attributes: readonly AttributeDefinition[]): Map<string, true | Hidden> {
+  const hidden = new Map<string, true | Hidden>();
+  for (const a of attributes) {
+    if (a.returned === 'never') hidden.set(a.name.toLowerCase(), true);
+    else if (a.subAttributes?.some((sub) => sub.returned === 'never')) hidden.set(a.name.toLowerCase(), hiddenOf(a.subAttributes));
+  }
+  return hidden;
+}
+
+const NEVER_RETURNED = new WeakMap<ResourceSchema, Hidden>();
+
+function neverReturned(rs: ResourceSchema): Hidden {
+  let hidden = NEVER_RETURNED.get(rs);
+  if (!hidden) {
+    const top = hiddenOf(rs.core.attributes);
+    for (const ext of rs.extensions) {
+      const inner = hiddenOf(ext.attributes);
+      if (inner.size > 0) top.set(ext.id.toLowerCase(), inner);
+    }
+    hidden = top;
+    NEVER_RETURNED.set(rs, hidden);
+  }
+  return hidden;
+}
+
+/** `value` without what `hidden` leaves out, for an object or each object of an array; `value` itself when nothing is. */
+function withoutHidden(value: unknown, hidden: Hidden): unknown {
+  if (Array.isArray(value)) return value.map((item) => withoutHidden(item, hidden));
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [name, member] of Object.entries(value)) {
+    const rule = hidden.get(name.toLowerCase());
+    if (rule === undefined) out[name] = member;
+    else if (rule !== true) out[name] = withoutHidden(member, rule);
+  }
+  return out;
+}
 
 /**
  * The resource as a SCIM GET returns it without its relations (a Group's `members`, a User's `groups`): the
@@ -84,14 +128,13 @@ export function eventResource(
   document: Record<string, unknown>,
   events: EventContext | undefined,
 ): Record<string, unknown> {
-  const rs = kind === 'User' ? USER : GROUP;
-  const never = NEVER_RETURNED.get(rs) as Set<string>;
-  const { schemas, ...attributes } = document;
-  const out: Record<string, unknown> = { schemas: Array.isArray(schemas) ? schemas : [rs.core.id], id: resource.id };
-  for (const [name, value] of Object.entries(attributes)) {
-    if (never.has(name.toLowerCase()) || name === 'members' || name === 'groups') continue;
-    out[name] = value;
-  }
+  const rs = events?.schema ?? (kind === 'User' ? USER : GROUP);
+  const { schemas, members: _members, groups: _groups, ...attributes } = document;
+  const out: Record<string, unknown> = {
+    schemas: Array.isArray(schemas) ? schemas : [rs.core.id],
+    id: resource.id,
+    ...(withoutHidden(attributes, neverReturned(rs)) as Record<string, unknown>),
+  };
   const endpoint = kind === 'User' ? 'Users' : 'Groups';
   out.meta = {
     resourceType: kind,
@@ -108,14 +151,17 @@ export function eventResource(
  * left out. `changed` is scim/diff.ts `changedAttributes`, which names an extension's attributes by their full path
  * (`<schema URN>:department`): the top-level attribute is then the extension object, whose prior value is given whole.
  */
-export function previousValues(kind: ResourceKind, before: Record<string, unknown>, after: Record<string, unknown>, changed: readonly string[]): Record<string, unknown> {
-  const never = NEVER_RETURNED.get(kind === 'User' ? USER : GROUP) as Set<string>;
+export function previousValues(rs: ResourceSchema, before: Record<string, unknown>, after: Record<string, unknown>, changed: readonly string[]): Record<string, unknown> {
+  const hidden = neverReturned(rs);
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
   const out: Record<string, unknown> = {};
   for (const path of changed) {
     const name = Object.hasOwn(before, path) || Object.hasOwn(after, path) ? path : (keys.find((k) => path.startsWith(`${k}:`)) ?? path);
-    if (never.has(name.toLowerCase()) || Object.hasOwn(out, name)) continue;
-    out[name] = Object.hasOwn(before, name) ? before[name] : null;
+    const rule = hidden.get(name.toLowerCase());
+    // A change only to what is never returned (a password, an extension's such attribute) shows nothing.
+    const changedHidden = rule === true || (rule !== undefined && path !== name && rule.get(path.slice(name.length + 1).toLowerCase()) === true);
+    if (changedHidden || Object.hasOwn(out, name)) continue;
+    out[name] = Object.hasOwn(before, name) ? (rule === undefined ? before[name] : withoutHidden(before[name], rule)) : null;
   }
   return out;
 }
@@ -136,7 +182,8 @@ export function updateEvent(
 ): NewEvent {
   let type = kind === 'User' ? 'user.updated' : 'group.updated';
   if (kind === 'User' && isActive(before) !== isActive(after)) type = isActive(after) ? 'user.reactivated' : 'user.deactivated';
-  return { type, resourceId: resource.id, data: eventResource(kind, resource, after, events), previous: previousValues(kind, before, after, changed) };
+  const rs = events?.schema ?? (kind === 'User' ? USER : GROUP);
+  return { type, resourceId: resource.id, data: eventResource(kind, resource, after, events), previous: previousValues(rs, before, after, changed) };
 }
 
 export interface MemberOfEvent {

@@ -126,6 +126,11 @@ export interface ReadOptions {
 export interface EventOptions {
   /** The organization's SCIM base URL, for `meta.location` in event data; left out when absent. */
   readonly baseUrl?: string;
+  /**
+   * The organization's schema for the resource type (its declared extensions and policy); the built-in one if absent.
+   * Event data leaves out what it never returns.
+   */
+  readonly schema?: ResourceSchema;
 }
 
 export interface CreateOptions extends ReadOptions, EventOptions {}
@@ -141,8 +146,6 @@ export interface WriteOptions extends ReadOptions, EventOptions {
 
 export interface PatchOptions extends WriteOptions {
   readonly apply?: PatchApplyOptions;
-  /** The organization's schema for the resource type (its declared extensions and policy); the built-in one if absent. */
-  readonly schema?: ResourceSchema;
   /** Receives what the `ignore` unknown-attribute policy drops from the patched document. */
   readonly ignored?: string[];
 }

@@ -5,7 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backends, call, client, group, patchOp, startHarness, user } from './helpers.ts';
+import { USER_SCHEMA, backends, call, client, group, patchOp, startHarness, user } from './helpers.ts';
+import { parseSchemaDocument } from '../../src/scim/schema/declare.ts';
 import type { Harness } from './helpers.ts';
 import type { SqlStore } from '../../src/store/index.ts';
 
@@ -325,6 +326,41 @@ for (const backend of backends()) {
       await (h.store as SqlStore).bulkCreate(org.id, 'User', [{ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'r5' }]);
       const next = await events('GET', `/organizations/${org.id}/events?after=5`, { token: orgKey });
       assert.deepEqual(next.body.data.map((e: Envelope) => e.sequence), [6]);
+    });
+
+    // Last: it declares an extension on the shared organization.
+    test("a declared extension's never-returned attributes stay out of events and the directory, like a password", async () => {
+      const ACME = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User';
+      const schema = parseSchemaDocument({
+        id: ACME,
+        name: 'Acme',
+        attributes: [
+          { name: 'pin', type: 'string', mutability: 'writeOnly', returned: 'never' },
+          { name: 'badge', type: 'string' },
+          { name: 'door', type: 'complex', subAttributes: [{ name: 'room', type: 'string' }, { name: 'code', type: 'string', returned: 'never' }] },
+        ],
+      });
+      await h.store.addSchemaExtension(h.org.id, { resourceType: 'User', required: false, schema });
+      const created = await scim('POST', '/Users', {
+        body: { schemas: [USER_SCHEMA, ACME], userName: 'pinned@example.com', [ACME]: { pin: 'pin-1111', badge: 'B1', door: { room: 'R1', code: 'code-1111' } } },
+      });
+      assert.equal(created.status, 201, created.text);
+      assert.deepEqual(created.body[ACME], { badge: 'B1', door: { room: 'R1' } });
+      const id = created.body.id;
+      await scim('PATCH', `/Users/${id}`, { body: patchOp({ op: 'replace', path: `${ACME}:pin`, value: 'pin-2222' }) });
+      await scim('PATCH', `/Users/${id}`, { body: patchOp({ op: 'replace', path: `${ACME}:badge`, value: 'B2' }) });
+      const directory = await events('GET', `/organizations/${h.org.id}/users/${id}`);
+      assert.equal(directory.status, 200, directory.text);
+      assert.deepEqual(directory.body.raw[ACME], { badge: 'B2', door: { room: 'R1' } });
+      assert.equal((await scim('DELETE', `/Users/${id}`)).status, 204);
+      const list = await fresh();
+      assert.deepEqual(list.map((e) => e.type), ['user.created', 'user.updated', 'user.updated', 'user.deleted']);
+      assert.deepEqual(list[0].data[ACME], { badge: 'B1', door: { room: 'R1' } });
+      // Like a password change: an update whose previous shows nothing.
+      assert.deepEqual(list[1].previous, {});
+      assert.deepEqual(list[2].previous, { [ACME]: { badge: 'B1', door: { room: 'R1' } } });
+      assert.deepEqual(list[3].data[ACME], { badge: 'B2', door: { room: 'R1' } });
+      assert.doesNotMatch(JSON.stringify([list, directory.body]), /pin-|code-/);
     });
   });
 }

@@ -11,6 +11,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ENTERPRISE_USER_SCHEMA } from '../../scim/schema/core.ts';
+import type { SchemaSet } from '../../scim/schema/declare.ts';
 import { eventResource, isActive } from '../../store/events.ts';
 import type { DirectoryGroup, DirectoryUser, GroupMember, StoredResource } from '../../store/types.ts';
 import { unknownRole } from '../../store/role-admin.ts';
@@ -37,13 +38,20 @@ function primaryEmail(emails: unknown): string | null {
   return stringAt((values.find((e) => e.primary === true) ?? values[0])?.value);
 }
 
+/** How `raw` is written: located under the organization's SCIM base URL, without what its schemas never return. */
+export interface RawContext {
+  readonly baseUrl: string;
+  readonly schemas: SchemaSet;
+}
+
 /** The resource as `raw`: as the events carry it (no relations, never a password), located under `/scim/v2`. */
-function rawResource(resource: StoredResource, baseUrl: string): Record<string, unknown> {
-  return eventResource(resource.resourceType, resource, resource.document, { baseUrl });
+function rawResource(resource: StoredResource, raw: RawContext): Record<string, unknown> {
+  const schema = resource.resourceType === 'User' ? raw.schemas.user : raw.schemas.group;
+  return eventResource(resource.resourceType, resource, resource.document, { baseUrl: raw.baseUrl, schema });
 }
 
 /** The flat user of the directory API. */
-export function directoryUserJson(user: DirectoryUser, baseUrl: string): Record<string, unknown> {
+export function directoryUserJson(user: DirectoryUser, raw: RawContext): Record<string, unknown> {
   const { resource } = user;
   const doc = resource.document;
   const name = objectAt(doc.name);
@@ -67,11 +75,11 @@ export function directoryUserJson(user: DirectoryUser, baseUrl: string): Record<
     manager: typeof manager.value === 'string' ? { id: manager.value, display_name: stringAt(manager.displayName) } : null,
     created_at: resource.created,
     updated_at: resource.lastModified,
-    raw: rawResource(resource, baseUrl),
+    raw: rawResource(resource, raw),
   };
 }
 
-export function directoryGroupJson(group: DirectoryGroup, baseUrl: string): Record<string, unknown> {
+export function directoryGroupJson(group: DirectoryGroup, raw: RawContext): Record<string, unknown> {
   const { resource } = group;
   return {
     id: resource.id,
@@ -80,7 +88,7 @@ export function directoryGroupJson(group: DirectoryGroup, baseUrl: string): Reco
     roles: group.roles,
     created_at: resource.created,
     updated_at: resource.lastModified,
-    raw: rawResource(resource, baseUrl),
+    raw: rawResource(resource, raw),
   };
 }
 
@@ -143,7 +151,11 @@ type IdParams = { Params: { orgId: string; id: string } };
 export function registerDirectoryRoutes(org: FastifyInstance, context: ManagementContext): void {
   const { store } = context;
   // meta.location in `raw`, as the SCIM API builds it for a request to /scim/v2.
-  const baseUrlOf = (request: FastifyRequest) => scimBaseUrl(request, context.publicUrl, organizationOf(request).id);
+  const rawOf = async (request: FastifyRequest): Promise<RawContext> => {
+    const org = organizationOf(request);
+    const schemas = context.schemas.get(org);
+    return { baseUrl: scimBaseUrl(request, context.publicUrl, org.id), schemas: schemas instanceof Promise ? await schemas : schemas };
+  };
 
   org.get<OrgParams>('/users', async (request, reply) => {
     const orgId = organizationOf(request).id;
@@ -167,12 +179,12 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
       ...(role !== undefined && { role }),
       ...(group !== undefined && { group }),
     });
-    const baseUrl = baseUrlOf(request);
+    const raw = await rawOf(request);
     return sendJson(
       reply,
       200,
       pageJson(
-        page.users.map((u) => directoryUserJson(u, baseUrl)),
+        page.users.map((u) => directoryUserJson(u, raw)),
         page.next,
         at,
         page.eventsPosition,
@@ -183,7 +195,7 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
   org.get<IdParams>('/users/:id', async (request, reply) => {
     const user = await store.getDirectoryUser(organizationOf(request).id, request.params.id);
     if (!user) throw ApiError.notFound(`User ${JSON.stringify(request.params.id)} not found`);
-    return sendJson(reply, 200, directoryUserJson(user, baseUrlOf(request)));
+    return sendJson(reply, 200, directoryUserJson(user, await rawOf(request)));
   });
 
   org.get<OrgParams>('/groups', async (request, reply) => {
@@ -197,12 +209,12 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
       ...(name !== undefined && { name }),
       ...(externalId !== undefined && { externalId }),
     });
-    const baseUrl = baseUrlOf(request);
+    const raw = await rawOf(request);
     return sendJson(
       reply,
       200,
       pageJson(
-        page.groups.map((g) => directoryGroupJson(g, baseUrl)),
+        page.groups.map((g) => directoryGroupJson(g, raw)),
         page.next,
         at,
         page.eventsPosition,
@@ -213,7 +225,7 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
   org.get<IdParams>('/groups/:id', async (request, reply) => {
     const group = await store.getDirectoryGroup(organizationOf(request).id, request.params.id);
     if (!group) throw ApiError.notFound(`Group ${JSON.stringify(request.params.id)} not found`);
-    return sendJson(reply, 200, directoryGroupJson(group, baseUrlOf(request)));
+    return sendJson(reply, 200, directoryGroupJson(group, await rawOf(request)));
   });
 
   org.get<IdParams>('/groups/:id/members', async (request, reply) => {

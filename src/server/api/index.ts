@@ -19,6 +19,7 @@ import { isSecretKeyError } from '../../store/secrets.ts';
 import { RoleError } from '../../store/role-admin.ts';
 import type { Organization, Store } from '../../store/types.ts';
 import type { RateLimiter } from '../ratelimit/types.ts';
+import { SchemaSets } from '../schemas.ts';
 import { EventWaiter } from './waiter.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerWebhookRoutes } from './webhooks.ts';
@@ -113,6 +114,8 @@ export interface ManagementContext {
   readonly publicUrl?: string;
   /** The SCIM rate limiter, whose current counts the rate-limit usage route shows. */
   readonly rateLimiter?: RateLimiter;
+  /** Each organization's schemas, which say what the directory's `raw` resources never show. */
+  readonly schemas: SchemaSets;
 }
 
 export type ManagementRoutes = (org: FastifyInstance, context: ManagementContext) => void;
@@ -189,6 +192,7 @@ export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (ap
     waiter: new EventWaiter(options.store),
     publicUrl: options.publicUrl,
     rateLimiter: options.rateLimiter,
+    schemas: new SchemaSets(options.store),
   };
   api.addHook('preClose', (done) => {
     // Long polls end at once instead of holding the shutdown for up to 30 s.
