@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
 import { launchBrowser, screenshot, watchProblems } from './browser.ts';
-import { createAdmin, serve } from './process.ts';
+import { cli, createAdmin, serve } from './process.ts';
 import type { Served } from './process.ts';
 
 const EMAIL = 'ops@example.com';
@@ -65,6 +65,7 @@ async function refreshUntil(page: Page, found: Locator): Promise<void> {
 
 describe('the operator console in Chromium', () => {
   let dir: string;
+  let db: string;
   let served: Served;
   let browser: Browser;
   let context: BrowserContext;
@@ -80,7 +81,7 @@ describe('the operator console in Chromium', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'scimkit-console-'));
-    const db = join(dir, 'scim.db');
+    db = join(dir, 'scim.db');
     await createAdmin(db, EMAIL, PASSWORD);
     served = await serve(['--db', db, '--allow-http-webhooks']);
     receiver = createServer((req, res) => {
@@ -337,6 +338,27 @@ fetch(${JSON.stringify(`${served.origin}/api/v1/organizations`)}, { method: 'POS
     }
     await phone.close();
     assert.deepEqual([...problems, ...smallProblems], []);
+  });
+
+  test('a rotated token shows as expired once its grace ends, and its replacement as live until it expires', async () => {
+    const orgId = orgPath.split('/').pop() as string;
+    const listed = await cli(['tokens', 'list', orgId, '--db', db, '--json']);
+    const old = (JSON.parse(listed.stdout) as { id: string; revoked: string | null }[]).find((t) => t.revoked === null);
+    assert.ok(old, listed.stderr);
+    // --grace 0: the old token stops working now.
+    const rotated = await cli(['tokens', 'rotate', old.id, '--grace', '0', '--expires-in', '30d', '--json', '--db', db]);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const replacement = (JSON.parse(rotated.stdout) as { id: string }).id;
+    assert.equal((await scim(base, token, 'GET', '/ServiceProviderConfig')).status, 401, 'the old token no longer works');
+
+    await page.goto(`${served.origin}${orgPath}/tokens`);
+    const oldRow = page.getByRole('row').filter({ hasText: old.id });
+    await oldRow.getByText('expired', { exact: true }).waitFor();
+    assert.equal(await oldRow.getByText('live', { exact: true }).count(), 0);
+    assert.equal(await oldRow.getByRole('button', { name: /Revoke/ }).count(), 0, 'an expired token has nothing to revoke');
+    const newRow = page.getByRole('row').filter({ hasText: replacement });
+    await newRow.getByText('live', { exact: true }).waitFor();
+    await newRow.getByText(/^until /).waitFor();
   });
 
   test('signing out ends the session; the console then shows only the sign-in page', async () => {

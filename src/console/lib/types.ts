@@ -41,6 +41,7 @@ export interface Token {
   readonly user_id: string | null;
   readonly created_at: string;
   readonly revoked_at: string | null;
+  readonly expires_at: string | null;
   readonly last_used_at: string | null;
   readonly setup_link_id: string | null;
 }

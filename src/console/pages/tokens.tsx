@@ -5,6 +5,26 @@ import { seg } from '../lib/router.tsx';
 import type { Organization, Token } from '../lib/types.ts';
 import { ActionButton, Badge, Empty, Field, FormError, Loaded, Page, SecretOnce, Time, useAsync } from '../lib/ui.tsx';
 
+/** A token made to expire, or rotated (the old one expires after its grace), stops working at expires_at. */
+function expired(token: Token, now: number): boolean {
+  return token.expires_at !== null && Date.parse(token.expires_at) <= now;
+}
+
+/** Revoked, expired, or live (with its end, if it has one). */
+function TokenState({ token, now }: { token: Token; now: number }) {
+  if (token.revoked_at) return <Badge tone="muted">revoked</Badge>;
+  if (expired(token, now)) return <Badge tone="muted">expired</Badge>;
+  if (token.expires_at === null) return <Badge tone="ok">live</Badge>;
+  return (
+    <>
+      <Badge tone="ok">live</Badge>
+      <div class="muted small">
+        until <Time iso={token.expires_at} />
+      </div>
+    </>
+  );
+}
+
 export function TokensPage({ org }: { org: Organization }) {
   const tokens = useAsync(() => api<ListPage<Token>>('GET', `/organizations/${seg(org.id)}/tokens`), [org.id]);
   const [scope, setScope] = useState<'read-write' | 'read'>('read-write');
@@ -24,6 +44,7 @@ export function TokensPage({ org }: { org: Organization }) {
       setBusy(false);
     }
   };
+  const now = Date.now();
   return (
     <Page title="Tokens">
       <p class="lead">Bearer tokens for the customer's identity provider. The server keeps only a hash of each, so a lost token cannot be shown again: create a new one and revoke the old.</p>
@@ -82,9 +103,11 @@ export function TokensPage({ org }: { org: Organization }) {
                       <td>
                         <Time iso={token.last_used_at} empty="never" />
                       </td>
-                      <td>{token.revoked_at ? <Badge tone="muted">revoked</Badge> : <Badge tone="ok">live</Badge>}</td>
                       <td>
-                        {!token.revoked_at && (
+                        <TokenState token={token} now={now} />
+                      </td>
+                      <td>
+                        {!token.revoked_at && !expired(token, now) && (
                           <ActionButton
                             class="danger small"
                             confirm="Revoke this token? Requests that use it fail at once."
