@@ -270,10 +270,14 @@ function trustedProxies(value: string): string[] {
   return entries;
 }
 
-/** A duration in seconds (decimals allowed), as whole milliseconds. */
+/** A duration in seconds (decimals allowed). Kept in seconds, so that the start-up report shows it as given. */
 function seconds(value: string): number {
   if (!/^\d+(\.\d{1,3})?$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a number of seconds above 0');
-  return Math.round(Number(value) * 1000);
+  return Number(value);
+}
+
+function milliseconds(seconds: number): number {
+  return Math.round(seconds * 1000);
 }
 
 const DEFAULT_CONNECTIONS = defaultConnectionLimits();
@@ -299,15 +303,15 @@ const SERVE_OPTIONS = {
   headersTimeout: () =>
     new Option('--headers-timeout <seconds>', "time for a request's headers to arrive (408 past it)")
       .argParser(seconds)
-      .default(DEFAULT_CONNECTIONS.headersTimeoutMs, String(DEFAULT_CONNECTIONS.headersTimeoutMs / 1000)),
+      .default(DEFAULT_CONNECTIONS.headersTimeoutMs / 1000),
   requestTimeout: () =>
     new Option('--request-timeout <seconds>', 'time for a whole request, headers and body, to arrive (408 past it)')
       .argParser(seconds)
-      .default(DEFAULT_CONNECTIONS.requestTimeoutMs, String(DEFAULT_CONNECTIONS.requestTimeoutMs / 1000)),
+      .default(DEFAULT_CONNECTIONS.requestTimeoutMs / 1000),
   keepAliveTimeout: () =>
     new Option('--keep-alive-timeout <seconds>', 'time an idle connection is kept open between requests (keep it above a load balancer\'s idle timeout)')
       .argParser(seconds)
-      .default(DEFAULT_CONNECTIONS.keepAliveTimeoutMs, String(DEFAULT_CONNECTIONS.keepAliveTimeoutMs / 1000)),
+      .default(DEFAULT_CONNECTIONS.keepAliveTimeoutMs / 1000),
   passwordHashingConcurrency: () =>
     new Option('--password-hashing-concurrency <n>', 'password hashes (scrypt, a tenth of a second of a core each) computed at once, across organizations, which take turns')
       .argParser(positiveInteger)
@@ -460,9 +464,9 @@ async function serve(flags: ServeFlags, command: Command): Promise<void> {
       connections: {
         maxConnections: flags.maxConnections,
         maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
-        headersTimeoutMs: flags.headersTimeout,
-        requestTimeoutMs: flags.requestTimeout,
-        keepAliveTimeoutMs: flags.keepAliveTimeout,
+        headersTimeoutMs: milliseconds(flags.headersTimeout),
+        requestTimeoutMs: milliseconds(flags.requestTimeout),
+        keepAliveTimeoutMs: milliseconds(flags.keepAliveTimeout),
       },
       requestLogSize: flags.requestLog,
       adminConsole: flags.console === false ? false : {},

@@ -69,8 +69,9 @@ describe('serve from the environment', () => {
 
   test('takes its settings from variables, reports them and where its data lives, and a flag wins', async () => {
     const db = join(dir, 'env', 'scim.db');
-    const server = await start(process.execPath, [BIN, 'serve', '--log-level', 'warn'], {
+    const server = await start(process.execPath, [BIN, 'serve', '--log-level', 'warn', '--headers-timeout', '2.5'], {
       PORT: '0',
+      SCIMKIT_KEEP_ALIVE_TIMEOUT: '75',
       SCIMKIT_DB: db,
       SCIMKIT_HOST: '127.0.0.1',
       SCIMKIT_LOG_LEVEL: 'debug',
@@ -84,11 +85,13 @@ describe('serve from the environment', () => {
       const out = server.stdout();
       assert.match(out, new RegExp(`^Data: SQLite file ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(from SCIMKIT_DB\\)$`, 'm'));
       assert.match(out, /^Rate limits: counted in this process$/m);
-      assert.match(out, /^Settings from flags: --log-level warn$/m);
+      // Durations are reported as given, in seconds (they were once shown in milliseconds: `--headers-timeout 2500`).
+      assert.match(out, /^Settings from flags: --log-level warn, --headers-timeout 2\.5$/m);
       assert.match(out, /^Settings from the environment: .*PORT=0/m);
       for (const expected of [`SCIMKIT_DB=${db}`, 'SCIMKIT_PUBLIC_URL=https://scim.example.com', 'SCIMKIT_TRUST_PROXY=loopback', 'SCIMKIT_CONSOLE=false', 'SCIMKIT_REQUEST_LOG=5']) {
         assert.ok(out.includes(expected), `${expected} missing from:\n${out}`);
       }
+      assert.match(out, /^Settings from the environment: .*SCIMKIT_KEEP_ALIVE_TIMEOUT=75(,|$)/m);
       // The flag won: SCIMKIT_LOG_LEVEL is not among the settings taken from the environment.
       assert.doesNotMatch(out, /SCIMKIT_LOG_LEVEL/);
 
