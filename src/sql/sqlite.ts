@@ -13,6 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType, Statement as PreparedStatement, Transaction } from 'better-sqlite3';
@@ -40,6 +41,15 @@ const FINISH_PAGES = 64;
 const BACKSTOP_AUTOCHECKPOINT_PAGES = 32_768;
 /** SQLite's default wal_autocheckpoint, restored when the worker cannot run. */
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
+/**
+ * The longest a write's BEGIN IMMEDIATE waits at a time, with the thread blocked, for another process's write lock.
+ * better-sqlite3 waits synchronously, so a write that waited the whole busy timeout at once would stop every other
+ * request of the process (reads and health checks included) for that long; the write waits out the rest between
+ * tries instead, while the event loop serves the others.
+ */
+const BUSY_SLICE_MS = 20;
+/** Longest pause between two tries of a write waiting for another process's lock. */
+const BUSY_RETRY_MAX_MS = 100;
 
 /**
  * The checkpoint worker (CommonJS, run with eval): a PASSIVE checkpoint never waits for or blocks readers and
@@ -89,6 +99,12 @@ function sqliteError(err: unknown, statement: Statement, defaults: ViolationErro
   return unavailableError(err, defaults);
 }
 
+/** The driver's own error for a lock another connection holds (not yet mapped to the unavailable error). */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
 /** Another process held its lock past the busy timeout, or the disk is full: a retry later may succeed. */
 function unavailableError(err: unknown, defaults: ViolationErrors): unknown {
   const code = (err as { code?: unknown } | null)?.code;
@@ -106,7 +122,10 @@ export interface SqliteRunnerOptions extends RunnerOptions {
    * test sees what the worker alone does.
    */
   readonly backstopPages?: number;
-  /** How long a statement waits for another connection's lock before failing (default 5000). */
+  /**
+   * How long a write waits for another connection's lock before failing (default 5000). It waits in slices of at
+   * most BUSY_SLICE_MS with the thread blocked, and between them without blocking it.
+   */
   readonly busyTimeoutMs?: number;
   /** Bytes of the file SQLite reads through a memory map (default MMAP_BYTES); 0 reads through its page cache only. */
   readonly mmapBytes?: number;
@@ -135,6 +154,7 @@ export class SqliteRunner implements Runner {
   private readonly path: string;
 
   private readonly violations: ViolationErrors;
+  private readonly busyTimeoutMs: number;
 
   /**
    * Opens (creating when missing) the database file at `path`, or a private in-memory database for ':memory:', and
@@ -145,6 +165,7 @@ export class SqliteRunner implements Runner {
     private readonly options: SqliteRunnerOptions = {},
   ) {
     this.violations = options.violations ?? {};
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     this.fileBacked = path !== ':memory:' && path !== '';
     this.path = this.fileBacked ? resolve(path) : path;
     this.db = new Database(path);
@@ -154,7 +175,8 @@ export class SqliteRunner implements Runner {
       if (options.cacheKib !== undefined) this.db.pragma(`cache_size = -${options.cacheKib}`);
       if (this.fileBacked) this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
-      this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+      // The whole timeout while the constructor migrates (it runs synchronously anyway); a slice from then on.
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
       this.db.pragma('foreign_keys = ON');
       // Reads through a memory map skip a system call and a copy per page (about a tenth of a GET's cost on a large
       // file); writes still go through the WAL as before.
@@ -174,6 +196,7 @@ export class SqliteRunner implements Runner {
       });
       this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
       for (const set of options.migrations ?? []) this.migrateNow(set);
+      this.db.pragma(`busy_timeout = ${Math.min(this.busyTimeoutMs, BUSY_SLICE_MS)}`);
     } catch (err) {
       this.db.close();
       throw err;
@@ -258,8 +281,25 @@ export class SqliteRunner implements Runner {
       if (Atomics.exchange(this.finishCheckpoint, 0, 0) === 1) this.db.pragma('wal_checkpoint(PASSIVE)');
       return Promise.resolve(this.transaction.immediate(op) as T);
     } catch (err) {
-      // BEGIN IMMEDIATE itself waits for another process's write lock.
+      // BEGIN IMMEDIATE itself waits for another process's write lock: a slice at a time (BUSY_SLICE_MS).
+      if (mode === 'write' && isBusy(err) && this.busyTimeoutMs > BUSY_SLICE_MS) return this.writeOnceFree(op, Date.now() + this.busyTimeoutMs - BUSY_SLICE_MS);
       return Promise.reject(unavailableError(err, this.violations));
+    }
+  }
+
+  /**
+   * Tries a write again, between pauses that leave the event loop free, until another process's write lock is
+   * released or `deadline` passes (then it is unavailable). Safe because a try that met the lock ran nothing: it
+   * failed at BEGIN IMMEDIATE, or rolled back.
+   */
+  private async writeOnceFree<T>(op: () => Op<T>, deadline: number): Promise<T> {
+    for (let pause = 5; ; pause = Math.min(pause * 2, BUSY_RETRY_MAX_MS)) {
+      await sleep(Math.max(0, Math.min(pause, deadline - Date.now())));
+      try {
+        return this.transaction.immediate(op) as T;
+      } catch (err) {
+        if (!isBusy(err) || Date.now() >= deadline) throw unavailableError(err, this.violations);
+      }
     }
   }
 

@@ -41,6 +41,32 @@ test('SQLite: a write waiting past the busy timeout for another process\'s lock 
   }
 });
 
+test('SQLite: a write waiting for another process\'s lock leaves the thread free, and goes through once the lock is released', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-busy-'));
+  const path = join(dir, 'busy.db');
+  const runner = new SqliteRunner(path, { violations: { unavailable: (cause) => new Unavailable(cause) } });
+  const other = new Database(path);
+  try {
+    await runner.run(() => exec(sql`CREATE TABLE t (x INTEGER)`), 'write');
+    other.exec('BEGIN IMMEDIATE');
+    let settled = false;
+    const write = runner.run(() => exec(sql`INSERT INTO t (x) VALUES (${1})`), 'write');
+    write.then(() => (settled = true), () => (settled = true));
+    // The event loop turns while the write waits (it used to block the thread for the whole 5 s busy timeout, so
+    // every other request of a server waited too, and the write then failed).
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false);
+    assert.deepEqual(await runner.run(() => rows(sql`SELECT count(*) AS n FROM t`), 'read'), [{ n: 0 }]);
+    other.exec('COMMIT');
+    await write;
+    assert.deepEqual(await runner.run(() => rows(sql`SELECT count(*) AS n FROM t`), 'read'), [{ n: 1 }]);
+  } finally {
+    other.close();
+    await runner.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('PostgreSQL: nothing listening is unavailable, not a raw connection error', async () => {
   const port = await freePort();
   // A runner without migrations connects on first use, like one whose server has gone away since.
