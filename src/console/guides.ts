@@ -120,7 +120,7 @@ export const GUIDES: readonly Guide[] = [
     ],
     notes: [
       'Entra ID runs a cycle about every 40 minutes, so changes arrive in batches, not at once; **Provision on demand** sends one person straight away.',
-      'Removing a person from the application sets `active` to false here first; Entra ID deletes the user later.',
+      'Removing a person from the application, or disabling or deleting them in Entra ID, sets `active` to false here. Entra ID deletes the user here only once it is permanently deleted in Entra ID: 30 days after the deletion, or at once when an administrator deletes it permanently.',
       'Entra ID sends PATCH operations in its own dialect (`"op": "Replace"`, booleans as strings); this server accepts them.',
     ],
     sources: [
@@ -128,6 +128,7 @@ export const GUIDES: readonly Guide[] = [
         title: 'Microsoft Learn: Tutorial — develop and plan provisioning for a SCIM endpoint in Microsoft Entra ID',
         url: 'https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups',
       },
+      { title: 'Microsoft Learn: How application provisioning works (de-provisioning)', url: 'https://learn.microsoft.com/en-us/entra/identity/app-provisioning/how-provisioning-works' },
     ],
   },
   {

@@ -10,6 +10,14 @@ describe('IdP set-up guides', () => {
     assert.deepEqual(GUIDES.map((g) => g.id), ['okta', 'entra', 'onelogin', 'jumpcloud', 'generic']);
   });
 
+  test('Entra ID: unassigning deactivates; a DELETE comes only once the user is permanently deleted in Entra ID', () => {
+    // Entra ID never deletes a user here for an unassignment (Microsoft Learn, how provisioning works).
+    const notes = GUIDES.find((g) => g.id === 'entra')?.notes.join('\n') ?? '';
+    assert.match(notes, /Removing a person from the application[^.]*sets `active` to false/);
+    assert.match(notes, /only once it is permanently deleted in Entra ID/);
+    assert.doesNotMatch(notes, /deletes the user later/);
+  });
+
   for (const guide of GUIDES) {
     test(`${guide.name}: docs/setup/${guide.id}.md matches the page (regenerate with node --import tsx scripts/setup-guides.ts)`, () => {
       assert.equal(readFileSync(guideFile(guide.id), 'utf8'), guideMarkdown(guide));
