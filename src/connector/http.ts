@@ -267,7 +267,8 @@ export class HttpClient {
       const startedAt = this.clock.now();
       this.stats.requests += 1;
       let failure: { reason: string; status: number | null; retryAfterMs: number | null; throttled: boolean; resetMs: number | null };
-      const signal = this.attemptSignal(timeoutMs);
+      const attempt = this.attempt(timeoutMs);
+      const { signal } = attempt;
       try {
         const res = await this.wire.request(url, { method, headers, body: payload, signal });
         const dateHeader = res.headers.get('date');
@@ -329,6 +330,8 @@ export class HttpClient {
           );
         }
         failure = { reason: networkReason(err, signal, timeoutMs, url), status: null, retryAfterMs: null, throttled: false, resetMs: null };
+      } finally {
+        attempt.end();
       }
       if (failure.retryAfterMs !== null && failure.retryAfterMs > maxWait) {
         throw new HttpError(redact(`${what} failed: ${failure.reason}; the server asked to retry after ${Math.round(failure.retryAfterMs / 1000)} s, longer than the ${maxWait / 1000} s the connector waits`), failure.status, null, true);
@@ -363,9 +366,27 @@ export class HttpClient {
     }
   }
 
-  /** The attempt's timeout, combined with close() and with the client's abort signal when it has one. */
-  private attemptSignal(timeoutMs: number): AbortSignal {
-    return AbortSignal.any([AbortSignal.timeout(timeoutMs), this.closed.signal, ...(this.opts.signal ? [this.opts.signal] : [])]);
+  /**
+   * The attempt's signal: aborted by its timeout, by close() and by the client's abort signal when it has one; `end`
+   * stops the timer and the listeners. Not AbortSignal.any over AbortSignal.timeout: Node 20 holds any()'s sources
+   * weakly, so a garbage-collected timeout signal never fired, and a source that stopped sending held the run for ever.
+   */
+  private attempt(timeoutMs: number): { signal: AbortSignal; end(): void } {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+    const sources = [this.closed.signal, ...(this.opts.signal ? [this.opts.signal] : [])];
+    const abort = (event: Event) => controller.abort((event.target as AbortSignal).reason);
+    for (const source of sources) {
+      if (source.aborted) controller.abort(source.reason);
+      else source.addEventListener('abort', abort, { once: true });
+    }
+    return {
+      signal: controller.signal,
+      end: () => {
+        clearTimeout(timer);
+        for (const source of sources) source.removeEventListener('abort', abort);
+      },
+    };
   }
 
   /** Full-jitter exponential backoff for the given retry (0 for the first). */

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
 import { explainErrorBody, HttpClient, HttpError, isRetryableStatus, parseRetryAfter } from '../../src/connector/http.ts';
 import { createRedactor, silentLogger } from '../../src/connector/log.ts';
@@ -209,12 +211,14 @@ describe('HTTP client bodies', () => {
   let server: Server;
   let base = '';
   const accepted: string[] = [];
+  let onStall = (): void => {};
   const payload = { items: Array.from({ length: 500 }, (_, i) => ({ id: `user-${i}`, name: 'Ada Lovelace' })) };
   const encoders: Record<string, (b: Buffer) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
   before(async () => {
     server = createServer((req, res) => {
       accepted.push(String(req.headers['accept-encoding']));
       const encoding = req.url?.slice(1) ?? '';
+      if (encoding === 'stall') onStall();
       if (encoding === 'stall') {
         // Half a body, then nothing: only the client's timeout ends it.
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
@@ -256,6 +260,25 @@ describe('HTTP client bodies', () => {
         assert.match(err.message, /GET \/stall failed after 1 attempts: timed out after 0.3 s waiting for http:\/\/127\.0\.0\.1/);
         return true;
       });
+    } finally {
+      await c.close();
+    }
+  });
+
+  // Node 20's AbortSignal.any holds its sources weakly: a timeout signal referenced by nothing else was collected,
+  // and a source that stopped sending mid-body then held the sync for ever.
+  it('times out a stalled body even when garbage is collected while it waits', { timeout: 30_000 }, async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const stalled = new Promise<void>((resolve) => {
+      onStall = resolve;
+    });
+    const c = client(1000);
+    try {
+      const request = c.get('/stall');
+      await stalled;
+      gc();
+      await assert.rejects(request, /timed out after 1 s/);
     } finally {
       await c.close();
     }
