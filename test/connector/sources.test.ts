@@ -78,6 +78,19 @@ for (const kind of kinds) {
       await assertTablesEqualSource(d, a);
     });
 
+    it('a first sync that failed before reading anything (a mistyped source) leaves the namespace to the corrected config', async (t) => {
+      const a = await provider(t, TOKEN, 12, 2);
+      const mistyped = await provider(t, 'tok-of-another-org-0123456789', 5, 1);
+      const d = await factory.create(kind);
+      // The mistyped source refuses the token: the run fails at its first request, with nothing read or written.
+      await assert.rejects(sync(configFor(mistyped, d)), /401/);
+      await sync(configFor(a, d));
+      await assertTablesEqualSource(d, a);
+      await inNamespace(d, null, async (dest) => assert.equal((await dest.source())?.source, a.baseUrl));
+      // Once the namespace holds rows, another source is refused as before.
+      await assert.rejects(sync(configFor(mistyped, d, { bearer_token: 'tok-of-another-org-0123456789' })), SourceMismatch);
+    });
+
     it('lands two sources side by side in their own namespaces, each row stamped with its source, the token stored nowhere', async (t) => {
       const tokenB = 'tok-of-org-b-0123456789abcdef';
       const a = await provider(t, TOKEN, 30, 3);

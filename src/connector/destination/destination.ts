@@ -99,7 +99,12 @@ export class SqlDestination implements Destination {
       const held = yield* first<{ source: string }>(sql`SELECT source FROM ${t.source} WHERE id = 1`);
       if (held) {
         if (held.source === identity.source) return { adopted: false, mismatch: null as string | null };
-        return { adopted: false, mismatch: held.source };
+        // A run that recorded its source and then failed before reading anything (a typo in org_id or base_url
+        // answers 401, 403 or 404) left no rows and no state: the namespace holds nothing of that source, so the
+        // corrected config takes it over rather than being told to drop tables that are empty.
+        const holds = yield* rows(sql`SELECT 1 AS x FROM ${t.users} UNION ALL SELECT 1 FROM ${t.groups} UNION ALL SELECT 1 FROM ${t.state} LIMIT 1`);
+        if (holds.length > 0) return { adopted: false, mismatch: held.source };
+        yield* exec(sql`DELETE FROM ${t.source} WHERE id = 1`);
       }
       // Rows from before sources were recorded (or from a namespace whose record was lost) are adopted.
       const legacy = yield* rows(sql`SELECT 1 AS x FROM ${t.users} UNION ALL SELECT 1 FROM ${t.groups} LIMIT 1`);
