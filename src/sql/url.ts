@@ -4,9 +4,12 @@
  */
 export type DatabaseUrl = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
 
-/** The text with the credentials of any URL in it masked (`postgres://***@host/db`), for messages. */
+/**
+ * The text with the credentials of any URL in it masked (`postgres://***@host/db`), for messages: its user part, and
+ * the `password` and `sslpassword` query parameters that node-postgres also reads.
+ */
 export function maskPassword(value: string): string {
-  return value.replace(/\/\/[^@/\s]*@/g, '//***@');
+  return value.replace(/\/\/[^@/\s]*@/g, '//***@').replace(/([?&](?:ssl)?password=)[^&#\s]*/gi, '$1***');
 }
 
 function quote(value: string): string {

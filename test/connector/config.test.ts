@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseConfig } from '../../src/connector/config.ts';
+import { redactUrl } from '../../src/connector/destination/postgres.ts';
 import { contentstackHost, CONTENTSTACK_REGIONS } from '../../src/connector/providers.ts';
 
 const TOKEN = 'cfg-T0ken-that-must-never-print-9f8e7d';
@@ -137,6 +138,13 @@ describe('connector config', () => {
     assert.deepEqual(problems({ ...base, destination: 'duckdb:' }), ['destination duckdb: needs a file path, as in duckdb:./warehouse.duckdb']);
     assert.deepEqual(parseConfig({ ...base, destination: 'postgres://u:p@db:5432/wh' }).destination, { kind: 'postgres', url: 'postgres://u:p@db:5432/wh' });
     assert.deepEqual(problems({ ...base, destination: 'mysql://u:secret@db/wh' }), ['destination must be sqlite:PATH, duckdb:PATH or a postgres:// URL (got "mysql://***@db/wh")']);
+  });
+
+  it('never shows a destination password, whether in the URL\'s user part or in the password query parameters node-postgres reads', () => {
+    assert.deepEqual(problems({ ...base, destination: 'mysql://db/wh?password=s3cretQ&sslpassword=s3cretK' }), ['destination must be sqlite:PATH, duckdb:PATH or a postgres:// URL (got "mysql://db/wh?password=***&sslpassword=***")']);
+    const label = redactUrl('postgres://u:s3cretU@db:5432/wh?sslmode=require&password=s3cretQ&sslpassword=s3cretK');
+    assert.ok(!/s3cret/.test(label), label);
+    assert.match(label, /^postgres:\/\/u:\*\*\*@db:5432\/wh\?sslmode=require&password=\*\*\*&sslpassword=\*\*\*$/);
   });
 
   it('takes a namespace of lower-case letters, digits and underscores', () => {

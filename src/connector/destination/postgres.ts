@@ -10,11 +10,15 @@ import { SqlDestination, type RunLock } from './destination.ts';
 import { connectorMigrations, lockKeys, tableName, tableRefs } from './schema.ts';
 import type { LockHolder } from './types.ts';
 
-/** The URL without its password, for messages. */
+/** Query parameters node-postgres reads as secrets (a `?password=` wins over the URL's own password). */
+const SECRET_PARAMS = ['password', 'sslpassword'];
+
+/** The URL without its password (in its user part or its query), for messages. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const name of SECRET_PARAMS) if (u.searchParams.has(name)) u.searchParams.set(name, '***');
     return u.toString();
   } catch {
     return 'postgres://(invalid URL)';
