@@ -123,6 +123,17 @@ describe('connector CLI messages and exit codes', () => {
     assert.match(r.stderr, new RegExp(`GET /ServiceProviderConfig failed after 2 attempts: ECONNREFUSED \\(nothing accepted a connection at 127\\.0\\.0\\.1:${port}: is the server running, and is base_url right\\?\\)`));
   });
 
+  it('a destination that cannot be opened is named in the message (a directory, a file that is not a database)', () => {
+    const notADatabase = join(dir, 'notes.db');
+    writeFileSync(notADatabase, 'these are notes, not a database\n'.repeat(200));
+    for (const [destination, reason] of [[`sqlite:${dir}`, 'unable to open database file'], [`sqlite:${notADatabase}`, 'file is not a database'], [`duckdb:${notADatabase}`, 'not a valid DuckDB database file']]) {
+      const config = writeConfig('unopenable', { bearer_token: TOKEN, provider: 'scim', base_url: 'http://127.0.0.1:9/scim/v2', destination });
+      const r = spawnSync(process.execPath, ['bin/scimkit.mjs', 'state', '--config', config], { encoding: 'utf8' });
+      assert.equal(r.status, 1, r.stderr);
+      assert.ok(r.stderr.startsWith(`scimkit: cannot open ${destination}: `) && r.stderr.includes(reason), r.stderr);
+    }
+  });
+
   it('invalid arguments exit with 2, as documented, for every connector command', () => {
     for (const args of [['sync'], ['check'], ['state'], ['reset'], ['sync', '--config', 'x.json', '--no-such-flag'], ['seed', '--url', 'http://x', '--users', 'many']]) {
       const r = spawnSync(process.execPath, ['bin/scimkit.mjs', ...args], { encoding: 'utf8', env: { ...process.env, SCIMKIT_TOKEN: 't' } });

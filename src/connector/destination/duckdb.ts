@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { exec, raw, sql } from '../../sql/builder.ts';
-import { DuckDbRunner } from '../../sql/duckdb.ts';
+import { DuckDbBusy, DuckDbRunner } from '../../sql/duckdb.ts';
 import { SqlDestination, type RunLock } from './destination.ts';
 import { connectorMigrations, tableName, tableRefs } from './schema.ts';
 import type { RowsPerWrite } from './types.ts';
@@ -40,11 +40,19 @@ export async function openDuckDb(path: string, namespace: string | null): Promis
   const full = resolve(path);
   mkdirSync(dirname(full), { recursive: true });
   const setup = [...ALLOCATOR_SETTINGS, ...(namespace === null ? [] : [`CREATE SCHEMA IF NOT EXISTS "${namespace}"`, `SET schema = '${namespace}'`])];
-  const runner = await DuckDbRunner.open(full, { setup, rowGroupSize: ROW_GROUP_SIZE, memoryLimitMb: MEMORY_LIMIT_MB, migrations: [connectorMigrations('duckdb', namespace)] });
+  const label = `duckdb:${full}${namespace === null ? '' : ` (namespace ${namespace}: schema ${namespace})`}`;
+  let runner: DuckDbRunner;
+  try {
+    runner = await DuckDbRunner.open(full, { setup, rowGroupSize: ROW_GROUP_SIZE, memoryLimitMb: MEMORY_LIMIT_MB, migrations: [connectorMigrations('duckdb', namespace)] });
+  } catch (err) {
+    // A file another process holds is its own message (`scimkit state` reports the running sync from it).
+    if (err instanceof DuckDbBusy) throw err;
+    throw new Error(`cannot open ${label}: ${(err as Error).message}`);
+  }
   const tables = tableRefs('duckdb', namespace);
   return new SqlDestination({
     kind: 'duckdb',
-    label: `duckdb:${full}${namespace === null ? '' : ` (namespace ${namespace}: schema ${namespace})`}`,
+    label,
     namespace,
     runner,
     tables,

@@ -73,11 +73,17 @@ export function openSqlite(path: string, namespace: string | null): SqlDestinati
   // process's resident memory (372 MB against 262 MB at 50,000 users, BENCHMARKS.md). For the same reason a 2 MiB
   // page cache, not better-sqlite3's 16. Rows hold a resource's JSON (about 1.2 KB a user): 16 KiB pages write
   // them with a fifth less CPU than 4 KiB ones (a new file only; an existing one keeps its page size).
-  const runner = new SqliteRunner(full, {
-    migrations: [connectorMigrations('sqlite', namespace)], busyTimeoutMs: 10_000, mmapBytes: 0, pageBytes: 16_384, cacheKib: 2048,
-  });
-  const tables = tableRefs('sqlite', namespace);
   const label = `sqlite:${full}${namespace === null ? '' : ` (namespace ${namespace}: tables ${namespace}_*)`}`;
+  let runner: SqliteRunner;
+  try {
+    runner = new SqliteRunner(full, {
+      migrations: [connectorMigrations('sqlite', namespace)], busyTimeoutMs: 10_000, mmapBytes: 0, pageBytes: 16_384, cacheKib: 2048,
+    });
+  } catch (err) {
+    // SQLite's own message ("file is not a database") does not say which file.
+    throw new Error(`cannot open ${label}: ${(err as Error).message}`);
+  }
+  const tables = tableRefs('sqlite', namespace);
   return new SqlDestination({
     kind: 'sqlite',
     label,
