@@ -35,11 +35,18 @@ export function readRateLimit(headers: ResponseHeaders, nowMs: number): RateLimi
   const reset = headerNumber(headers, 'x-ratelimit-reset', 'x-contentful-ratelimit-reset', 'ratelimit-reset');
   let resetMs: number | null = null;
   if (reset !== null) {
-    // Large values are epoch seconds; small ones are seconds from now (both conventions exist in the wild).
-    resetMs = reset > 1e9 ? Math.max(0, reset * 1000 - nowMs) : reset * 1000;
+    // Large values are an epoch, in milliseconds or in seconds; small ones are seconds from now (all three exist).
+    resetMs = reset > 1e12 ? Math.max(0, reset - nowMs) : reset > 1e9 ? Math.max(0, reset * 1000 - nowMs) : reset * 1000;
   }
   return { limit: limit !== null && limit > 0 ? limit : null, remaining, resetMs };
 }
+
+/**
+ * The furthest window reset the pacer waits for: the longest the connector waits for a server anywhere (a longer
+ * Retry-After fails the request). A further one (an hourly quota, a misread header) is asked again after it: the
+ * server then answers or says when to come back, rather than the run waiting silently.
+ */
+const LONGEST_RESET_MS = 300_000;
 
 export interface PacerClock {
   now(): number;
@@ -136,7 +143,7 @@ export class RatePacer {
     // A count from a window that has since turned says nothing about the current one.
     if (info.remaining !== null && startedAt >= this.windowStart) {
       this.serverRemaining = this.serverRemaining === null ? info.remaining : Math.min(this.serverRemaining, info.remaining);
-      if (info.remaining <= 0 && info.resetMs !== null && info.resetMs > 0) this.windowEnd = now + info.resetMs;
+      if (info.remaining <= 0 && info.resetMs !== null && info.resetMs > 0) this.windowEnd = now + Math.min(info.resetMs, LONGEST_RESET_MS);
     }
   }
 

@@ -59,6 +59,7 @@ describe('pacer', () => {
       { limit: 7, remaining: 0, resetMs: 1000 },
     );
     assert.deepEqual(readRateLimit(new Headers({ 'x-ratelimit-reset': '1700000002' }), 1_700_000_000_500), { limit: null, remaining: null, resetMs: 1500 });
+    assert.deepEqual(readRateLimit(new Headers({ 'x-ratelimit-reset': '1700000002000' }), 1_700_000_000_500), { limit: null, remaining: null, resetMs: 1500 }, 'an epoch in milliseconds');
   });
 
   it('keeps every one-second window within the announced limit while using most of it', async () => {
@@ -111,6 +112,16 @@ describe('pacer', () => {
     other.observe({ limit: 10, remaining: 5, resetMs: null }, otherClock.now());
     await other.acquire();
     assert.ok(otherClock.now() >= 9_001_000, `it waited for the next window (${otherClock.now()})`);
+  });
+
+  it('holds requests for at most 300 s when the server puts the window\'s reset further away', async () => {
+    const clock = virtualClock(1_000_000);
+    const pacer = new RatePacer(clock);
+    await pacer.acquire();
+    // Such as an epoch in milliseconds read as seconds: 55,000 years. A timer that long fires at once, for ever.
+    pacer.observe({ limit: 10, remaining: 0, resetMs: 1.7e15 }, clock.now());
+    await pacer.acquire();
+    assert.ok(clock.now() - 1_000_000 <= 301_000, `held for ${clock.now() - 1_000_000} ms`);
   });
 
   it('holds every caller during a pause', async () => {
