@@ -47,6 +47,12 @@ export async function buildProgram(groups: readonly string[] = Object.keys(COMMA
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // A reader that stops reading (`scimkit state | head -3`) ends the command quietly, as SIGPIPE ends other tools,
+  // not with an unhandled 'error' event and its stack trace. What was written to a destination is committed already.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   // Help, --version and an unknown command see every group.
   const group = GROUP_OF_COMMAND[argv[2] ?? ''];
   await (await buildProgram(group ? [group] : undefined)).parseAsync(argv);

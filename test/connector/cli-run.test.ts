@@ -134,6 +134,16 @@ describe('connector CLI messages and exit codes', () => {
     }
   });
 
+  it('ends quietly when the reader of its output goes away (scimkit state | head)', async () => {
+    const d = await factory.create('sqlite');
+    const config = writeConfig('piped', { bearer_token: TOKEN, provider: 'scim', base_url: 'http://127.0.0.1:9/scim/v2', destination: `sqlite:${d.kind === 'sqlite' ? d.path : ''}` });
+    const r = start(['state', '--config', config]);
+    // The pipe's only reader is gone before the command writes its first line.
+    r.child.stdout?.destroy();
+    assert.equal(await r.exited, 0, r.err());
+    assert.equal(r.err(), '');
+  });
+
   it('invalid arguments exit with 2, as documented, for every connector command', () => {
     for (const args of [['sync'], ['check'], ['state'], ['reset'], ['sync', '--config', 'x.json', '--no-such-flag'], ['seed', '--url', 'http://x', '--users', 'many']]) {
       const r = spawnSync(process.execPath, ['bin/scimkit.mjs', ...args], { encoding: 'utf8', env: { ...process.env, SCIMKIT_TOKEN: 't' } });
