@@ -32,7 +32,6 @@ export class MemberSpool implements MemberSink {
   private readonly segments = new Map<Json, Segment>();
   private lines: string[] = [];
   private bytes = 0;
-  private dir: string | null = null;
   private fd: number | null = null;
   private pending: string[] = [];
   private pendingBytes = 0;
@@ -94,10 +93,17 @@ export class MemberSpool implements MemberSink {
     }
   }
 
-  /** Moves what is in memory to a temporary file; members from now on go there. */
+  /**
+   * Moves what is in memory to a temporary file; members from now on go there. The file is removed as soon as it is
+   * open (the descriptor keeps it until closed): a sync killed with SIGKILL would otherwise leave the members there.
+   */
   private spill(): void {
-    this.dir = mkdtempSync(join(tmpdir(), 'scimkit-members-'));
-    this.fd = openSync(join(this.dir, 'members.ndjson'), 'w+', 0o600);
+    const dir = mkdtempSync(join(tmpdir(), 'scimkit-members-'));
+    try {
+      this.fd = openSync(join(dir, 'members.ndjson'), 'w+', 0o600);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     this.pending = this.lines;
     this.lines = [];
     this.flush();
@@ -116,8 +122,6 @@ export class MemberSpool implements MemberSink {
     this.pending = [];
     this.segments.clear();
     if (this.fd !== null) closeSync(this.fd);
-    if (this.dir !== null) rmSync(this.dir, { recursive: true, force: true });
     this.fd = null;
-    this.dir = null;
   }
 }

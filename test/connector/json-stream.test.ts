@@ -3,6 +3,9 @@
  * spool in memory and in its file.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ListResponseReader, MalformedJson } from '../../src/connector/json-stream.ts';
 import type { Json } from '../../src/connector/mapping.ts';
@@ -91,6 +94,22 @@ describe('the member spool', () => {
       assert.deepEqual(of(big), members, 'read again, as a transaction that runs again does');
       assert.equal(spool.has(none), false);
       spool.close();
+    }
+  });
+  it('leaves no file behind, even while it is open: a sync killed with SIGKILL mid-page cannot remove its file', () => {
+    const members = Array.from({ length: 2_000 }, (_, i) => ({ value: `u${i}`, display: `User ${i}` }));
+    const ownTmp = mkdtempSync(join(tmpdir(), 'scimkit-spool-test-'));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = ownTmp;
+    try {
+      const { body, members: of, spool } = read(JSON.stringify({ Resources: [{ id: 'g', members }] }), 4096, 10_000);
+      assert.deepEqual(readdirSync(ownTmp), [], 'nothing in the temporary directory while the spool holds its members');
+      assert.deepEqual(of((body as { Resources: Json[] }).Resources[0]), members, 'the members are read back from the open file');
+      spool.close();
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+      rmSync(ownTmp, { recursive: true, force: true });
     }
   });
 });
