@@ -235,6 +235,19 @@ for (const backend of backends()) {
       cursor = position;
     });
 
+    test('types given more than once filter by each of them, as a comma-separated list does', async () => {
+      await scim('POST', '/Users', { body: user('repeated-types@example.com') });
+      await scim('POST', '/Groups', { body: group('Repeated types') });
+      const listed = await events('GET', `/organizations/${h.org.id}/events?after=${cursor}&types=user.created,group.created`);
+      assert.deepEqual(listed.body.data.map((e: Envelope) => e.type), ['user.created', 'group.created']);
+      const repeated = await events('GET', `/organizations/${h.org.id}/events?after=${cursor}&types=user.created&types=group.created`);
+      assert.equal(repeated.status, 200, repeated.text);
+      assert.deepEqual(repeated.body, listed.body);
+      const timeline = await events('GET', `/organizations/${h.org.id}/events?order=desc&limit=2&types=user.created&types=group.created`);
+      assert.deepEqual(timeline.body.data.map((e: Envelope) => e.type), ['group.created', 'user.created']);
+      await fresh();
+    });
+
     test('long polling holds the request until an event arrives, and returns an empty page when the wait ends', async () => {
       const end = (await events('GET', `/organizations/${h.org.id}/events?after=${cursor}`)).body.next_cursor;
       const waiting = events('GET', `/organizations/${h.org.id}/events?after=${end}&wait=20`);

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EVENT_TYPES, eventJson, isEventType } from '../../store/events.ts';
 import type { EventPage, EventTimelineOptions } from '../../store/events.ts';
-import { ApiError, JSON_CONTENT_TYPE, limitParam, organizationOf, queryParam } from './index.ts';
+import { ApiError, JSON_CONTENT_TYPE, limitParam, listParam, organizationOf, queryParam } from './index.ts';
 import type { ManagementContext } from './index.ts';
 
 export const MAX_WAIT_SECONDS = 30;
@@ -29,7 +29,7 @@ function parseQuery(request: FastifyRequest): EventQuery {
   const rawAfter = queryParam(request, 'after');
   const after = rawAfter === undefined || rawAfter === '' ? undefined : parseCursor(rawAfter);
   const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
-  const rawTypes = queryParam(request, 'types');
+  const rawTypes = listParam(request, 'types');
   let types: string[] | undefined;
   if (rawTypes !== undefined) {
     types = [...new Set(rawTypes.split(',').map((t) => t.trim()).filter((t) => t !== ''))];
@@ -77,7 +77,7 @@ async function timeline(context: ManagementContext, request: FastifyRequest, rep
   const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
   const rawBefore = queryParam(request, 'before');
   const before = rawBefore === undefined || rawBefore === '' ? undefined : parseCursor(rawBefore);
-  const rawTypes = queryParam(request, 'types');
+  const rawTypes = listParam(request, 'types');
   const types = rawTypes === undefined || rawTypes === '' ? undefined : [...new Set(rawTypes.split(',').map((t) => t.trim()).filter((t) => t !== ''))];
   const unknown = types?.find((t) => !isEventType(t));
   if (unknown !== undefined) throw ApiError.badRequest('invalid_type', `Unknown event type ${JSON.stringify(unknown)}; known: ${EVENT_TYPES.join(', ')}`);

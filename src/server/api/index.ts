@@ -260,6 +260,13 @@ export function queryParam(request: FastifyRequest, name: string): string | unde
   return String(value);
 }
 
+/** A list parameter, comma-separated and given once or more times (`types=a,b` or `types=a&types=b`): every value, joined. */
+export function listParam(request: FastifyRequest, name: string): string | undefined {
+  const value = (request.query as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.map(String).join(',') : String(value);
+}
+
 /** `limit`: 1 to `max`, `fallback` when absent. */
 export function limitParam(request: FastifyRequest, fallback: number, max: number): number {
   const raw = queryParam(request, 'limit');
