@@ -105,6 +105,22 @@ for (const backend of backends()) {
         assert.equal(res.status, 400, JSON.stringify(body));
         assert.equal(res.body.error.status, 400);
       }
+      // A misspelt field is refused, not ignored: ignored, "event_types" would subscribe the endpoint to every type.
+      const before = (await api('GET', '/webhooks')).body.data.length;
+      const misspelt = await api('POST', '/webhooks', { url: receiver.url, event_types: ['user.deactivated'] });
+      assert.equal(misspelt.status, 400, misspelt.text);
+      assert.equal(misspelt.body.error.code, 'invalid_field');
+      assert.match(misspelt.body.error.message, /"event_types".*url, events/);
+      assert.equal((await api('GET', '/webhooks')).body.data.length, before);
+      const created = await api('POST', '/webhooks', { url: receiver.url, events: ['user.deactivated'] });
+      assert.equal(created.status, 201);
+      const patched = await api('PATCH', `/webhooks/${created.body.id}`, { event_types: null });
+      assert.equal(patched.status, 400, patched.text);
+      assert.match(patched.body.error.message, /"event_types".*url, events, enabled/);
+      assert.deepEqual((await api('GET', `/webhooks/${created.body.id}`)).body.events, ['user.deactivated']);
+      assert.equal((await api('POST', `/webhooks/${created.body.id}/rotate-secret`, { grace: 60 })).status, 400);
+      assert.equal((await api('POST', `/webhooks/${created.body.id}/replay`, { since: '2026-01-01T00:00:00Z', until: 'now' })).status, 400);
+      assert.equal((await api('DELETE', `/webhooks/${created.body.id}`)).status, 204);
     });
 
     test('deliveries are signed (Standard Webhooks): verified by the standardwebhooks package and by an independent HMAC', async () => {

@@ -48,6 +48,13 @@ export function deliveryJson(delivery: WebhookDelivery): Record<string, unknown>
   };
 }
 
+/** Refuses a field the route does not know, rather than ignoring it (a misspelt "events" would subscribe to all). */
+function knownFields(body: Record<string, unknown>, known: readonly string[]): Record<string, unknown> {
+  const unknown = Object.keys(body).find((key) => !known.includes(key));
+  if (unknown !== undefined) throw ApiError.badRequest('invalid_field', `Unknown field ${JSON.stringify(unknown)}; known: ${known.join(', ')}`);
+  return body;
+}
+
 function eventTypesField(body: Record<string, unknown>): readonly string[] | null | undefined {
   const value = body.events;
   if (value === undefined) return undefined;
@@ -89,7 +96,7 @@ export function registerWebhookRoutes(org: FastifyInstance, context: ManagementC
   });
 
   org.post('/webhooks', async (request, reply) => {
-    const body = objectBody(request);
+    const body = knownFields(objectBody(request), ['url', 'events']);
     const url = checkWebhookUrl(body.url, context.allowHttpWebhooks);
     const created = await store.createWebhook(organizationOf(request).id, { url, eventTypes: eventTypesField(body) });
     // The secret is in this answer once; later only an explicit reveal shows it.
@@ -99,7 +106,7 @@ export function registerWebhookRoutes(org: FastifyInstance, context: ManagementC
   org.get<IdParams>('/webhooks/:id', async (request, reply) => sendJson(reply, 200, endpointJson(await endpointOf(request))));
 
   org.patch<IdParams>('/webhooks/:id', async (request, reply) => {
-    const body = objectBody(request);
+    const body = knownFields(objectBody(request), ['url', 'events', 'enabled']);
     const url = body.url === undefined ? undefined : checkWebhookUrl(body.url, context.allowHttpWebhooks);
     if (body.enabled !== undefined && typeof body.enabled !== 'boolean') throw ApiError.badRequest('invalid_enabled', '"enabled" must be true or false');
     await endpointOf(request);
@@ -117,7 +124,7 @@ export function registerWebhookRoutes(org: FastifyInstance, context: ManagementC
   });
 
   org.post<IdParams>('/webhooks/:id/rotate-secret', async (request, reply) => {
-    const grace = rotationGrace(objectBody(request));
+    const grace = rotationGrace(knownFields(objectBody(request), ['grace_seconds']));
     await endpointOf(request);
     const until = new Date(Date.now() + grace * 1000).toISOString();
     const rotated = await store.rotateWebhookSecret(organizationOf(request).id, request.params.id, until);
@@ -205,7 +212,7 @@ export function registerWebhookRoutes(org: FastifyInstance, context: ManagementC
 
   // Everything since a time, again.
   org.post<IdParams>('/webhooks/:id/replay', async (request, reply) => {
-    const body = objectBody(request);
+    const body = knownFields(objectBody(request), ['since']);
     const since = body.since;
     if (typeof since !== 'string' || Number.isNaN(Date.parse(since))) throw ApiError.badRequest('invalid_since', '"since" must be an ISO 8601 time');
     await endpointOf(request);
