@@ -128,7 +128,9 @@ export function parseJsonBody(text: string): unknown {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw ScimError.invalidSyntax(`Request body is not valid JSON: ${(e as Error).message}`);
+    // Only the position: V8's message quotes the text around the error (`..."password":hunter2"...`), which can be a secret.
+    const position = /at position (\d+)/.exec((e as Error).message)?.[1];
+    throw ScimError.invalidSyntax(`Request body is not valid JSON${position === undefined ? '' : ` (at position ${position})`}`);
   }
   assertNoForbiddenKeys(value, 0);
   return value;

@@ -149,6 +149,16 @@ test('no secret reaches the logs: tokens, guesses, passwords, cookies, query cre
     await call(h.base, 'GET', '/Users', { headers: { authorization: `Basic ${secrets.basic}` } });
     await call(h.base, 'GET', `/Users?access_token=${secrets.queryToken}`, { token: h.token, headers: { cookie: `session=${secrets.cookie}` } });
     await call(h.origin, 'GET', `/api/v1/organizations/${h.org.id}/events`, { token: secrets.managementGuess });
+    // Malformed JSON: the parser's own message quotes the text around the error, which here is the password.
+    const malformed = [
+      await api('POST', '/Users', { raw: '{"userName":"m","password":Unquoted9d7c-secret}' }),
+      await api('POST', '/Users', { raw: 'BareBody7e5f-secret' }),
+      await call(h.origin, 'POST', '/api/v1/session', { raw: '{"email":"a@example.com","password":Unquoted9d7c-secret}', headers: { 'content-type': 'application/json' } }),
+    ];
+    for (const res of malformed) {
+      assert.equal(res.status, 400, res.text);
+      assert.doesNotMatch(res.text, /Unquoted|BareBody/, 'the answer repeats the malformed body');
+    }
     // The server logged the requests (so the check below looks at real lines).
     assert.ok(requestLines(sink).length >= 13, `${requestLines(sink).length} request lines`);
     const text = sink.text();
@@ -156,6 +166,7 @@ test('no secret reaches the logs: tokens, guesses, passwords, cookies, query cre
       assert.ok(!text.includes(secret.slice(0, 30)), `${name} appears in the logs`);
     }
     assert.ok(!text.includes('admin:Basic-Secret'), 'decoded Basic credentials appear in the logs');
+    assert.doesNotMatch(text, /Unquoted|BareBody/, 'a malformed body appears in the logs');
   } finally {
     await h.close();
   }
