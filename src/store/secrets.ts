@@ -44,7 +44,8 @@ export class SecretBox {
   private current(): Buffer {
     if (this.key) return this.key;
     if (!this.loadKey) {
-      throw new SecretKeyError('No secret key is configured for webhook secrets: set SCIMKIT_SECRET_KEY (32 bytes, base64 or hex) or --secret-key-file');
+      // Only a store an app opened itself has no loader (the CLI always gives one, with its own messages).
+      throw new SecretKeyError('No secret key is configured for webhook secrets: open the store with openStore(database, { secretKey: () => key }), a 32-byte key (docs/embedding.md)');
     }
     const key = this.loadKey();
     if (key.length !== KEY_BYTES) throw new SecretKeyError(`The secret key must be ${KEY_BYTES} bytes`);

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createScimHandler, type ScimRequestHandler } from '../../src/server/handler.ts';
-import { scimPlugin } from '../../src/server/app.ts';
+import { buildServer, scimPlugin } from '../../src/server/app.ts';
+import { newSecretKey, openStore } from '../../src/store/index.ts';
 import { createRateLimiter } from '../../src/server/ratelimit/index.ts';
 import type { RateLimiter } from '../../src/server/ratelimit/types.ts';
 import { call, GENEROUS, openTestStore, user, type OpenedStore } from './helpers.ts';
@@ -202,4 +203,34 @@ describe('embedding', () => {
       await assert.rejects(createScimHandler({ store: opened.store, rateLimiter, prefix: 'scim' }), /prefix must be a path such as \/scim/);
     });
   });
+});
+
+test('an embedded store without a secret key refuses to create a webhook with a 503 that says how to give one', async () => {
+  for (const secretKey of [undefined, () => newSecretKey()]) {
+    const store = await openStore('sqlite::memory:', secretKey ? { secretKey } : {});
+    const limiter = createRateLimiter();
+    const app = buildServer({ store, rateLimiter: limiter, logger: false, allowHttpWebhooks: true });
+    try {
+      const origin = await app.listen({ host: '127.0.0.1', port: 0 });
+      const org = await store.createOrganization('acme', GENEROUS);
+      const key = (await store.createManagementKey({ orgId: org.id })).secret;
+      const res = await call(`${origin}/api/v1/organizations/${org.id}`, 'POST', '/webhooks', {
+        defaultToken: key,
+        body: { url: 'http://127.0.0.1:9/hook' },
+        headers: { 'content-type': 'application/json' },
+      });
+      if (secretKey) {
+        assert.equal(res.status, 201, res.text);
+      } else {
+        assert.equal(res.status, 503, res.text);
+        assert.equal(res.body.error.code, 'secret_key_unavailable');
+        // The CLI's variables mean nothing to a store an app opened itself: the message names openStore's option.
+        assert.match(res.body.error.message, /openStore\(.*secretKey/);
+      }
+    } finally {
+      await app.close();
+      await limiter.close();
+      await store.close();
+    }
+  }
 });
