@@ -290,7 +290,7 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, o
 };
 
 /** Fastify settings of a scimkit server: SCIM answers even for what fails before routing. */
-export function scimServerOptions(options: Pick<BuildServerOptions, 'logger' | 'trustProxy' | 'limits'>): FastifyServerOptions {
+export function scimServerOptions(options: Pick<BuildServerOptions, 'logger' | 'trustProxy' | 'limits' | 'metrics'>): FastifyServerOptions {
   const trustProxy = options.trustProxy ?? false;
   return {
     ...loggerOptions(options.logger),
@@ -304,9 +304,14 @@ export function scimServerOptions(options: Pick<BuildServerOptions, 'logger' | '
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, maxParamLength: 512 },
     clientErrorHandler: scimClientErrorHandler,
     frameworkErrors: (error, request, reply) => {
-      const detail = error.code === 'FST_ERR_BAD_URL' ? 'The request URL is malformed' : error.message;
+      // fastify's own messages repeat the raw path, which no log line may hold.
+      const detail =
+        error.code === 'FST_ERR_BAD_URL' ? 'The request URL is malformed' : error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment of the request URL is too long' : error.message;
       reply.header('x-request-id', request.id);
       sendProblem(request, reply, 400, errorBody(400, detail, 'invalidSyntax'));
+      // Answered before routing, so no scope's onResponse hook sees it: its log line and count are made here.
+      options.metrics?.recordRequest(request.method, 'unmatched', 400, reply.elapsedTime / 1000);
+      request.log.info(accessLogLine(request, 'unmatched', 400, reply.elapsedTime, undefined), 'request completed');
     },
   };
 }
@@ -323,7 +328,7 @@ export function scimApp(
 ): { app: FastifyInstance; metrics: ServerMetrics } {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = options.metrics ?? new ServerMetrics({ rateLimiter: options.rateLimiter });
-  const app = Fastify({ ...scimServerOptions(options), ...serverOptions });
+  const app = Fastify({ ...scimServerOptions({ ...options, metrics }), ...serverOptions });
   app.register(scimPlugin, {
     prefix,
     store: options.store,

@@ -49,6 +49,23 @@ describe('request log lines', () => {
     assert.equal(line.detail, undefined, 'a success carries no detail');
   });
 
+  test('a request refused before routing (a malformed URL, an id past the path limit) has its line and its count', async () => {
+    const malformed = await call(h.base, 'GET', '/Users/%E0%A4%A', { token: h.token });
+    const tooLong = await call(h.base, 'GET', `/Users/${'a'.repeat(600)}`, { token: h.token });
+    assert.deepEqual([malformed.status, tooLong.status], [400, 400]);
+    for (const res of [malformed, tooLong]) {
+      const line = requestLines(sink).find((l) => l.reqId === res.headers.get('x-request-id'));
+      assert.ok(line, `no line for ${res.body.detail}`);
+      assert.equal(line.status, 400);
+      assert.equal(line.route, 'unmatched');
+      assert.equal(line.scimType, 'invalidSyntax');
+      assert.ok(!String(line.detail).includes('aaaa'), 'the detail repeats the raw path');
+    }
+    const metrics = (await call(h.origin, 'GET', '/metrics')).text;
+    const counted = /^scimkit_http_requests_total\{method="GET",route="unmatched",status="400"\} (\d+)$/m.exec(metrics);
+    assert.ok(counted && Number(counted[1]) >= 2, metrics.split('\n').filter((l) => l.includes('unmatched')).join('\n'));
+  });
+
   test('a 4xx line says what went wrong: scimType and detail', async () => {
     await client(h)('POST', '/Users', { body: user('collides') });
     const conflict = await client(h)('POST', '/Users', { body: user('COLLIDES') });
