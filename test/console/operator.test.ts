@@ -372,6 +372,32 @@ fetch(${JSON.stringify(`${served.origin}/api/v1/organizations`)}, { method: 'POS
     assert.equal(res, 401);
   });
 
+  test('a tab whose session was replaced in another tab keeps working, and its Sign out ends the new session', async () => {
+    await page.goto(`${served.origin}${orgPath}/tokens`);
+    await page.getByLabel('Email', { exact: true }).fill(EMAIL);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Tokens', level: 1 }).waitFor();
+    // Another tab of the same browser signs out and in again: a new session cookie, shared by both tabs.
+    const other = await context.newPage();
+    await other.goto(`${served.origin}/admin/`);
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await other.getByLabel('Email', { exact: true }).fill(EMAIL);
+    await other.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await other.getByRole('heading', { name: 'Organizations', level: 1 }).waitFor();
+
+    // The first tab still holds the old session's CSRF token.
+    await page.getByRole('button', { name: 'Create token' }).click();
+    assert.ok((await page.getByRole('textbox', { name: 'Bearer token', exact: true }).inputValue()).length >= 40);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'scimkit console' }).waitFor();
+    assert.equal(await page.evaluate(async (url) => (await fetch(url)).status, `${served.origin}/api/v1/organizations`), 401, 'the session ended');
+    await other.reload();
+    await other.getByRole('heading', { name: 'scimkit console' }).waitFor();
+    await other.close();
+  });
+
   test('the console works from the keyboard alone: sign in, open an organization, change tabs, make a token', async () => {
     /** Presses Tab until the focused element's text (or label) is `name`; fails if the page has no such stop. */
     const tabTo = async (name: string) => {

@@ -44,6 +44,23 @@ export function query(params: Record<string, string | number | boolean | null | 
 }
 
 export async function api<T>(method: Method, path: string, body?: unknown, options: { authorization?: string } = {}): Promise<T> {
+  try {
+    return await send<T>(method, path, body, options);
+  } catch (err) {
+    // Signing out and in again in another tab replaces the session cookie this page shares, so the CSRF token it
+    // holds is the old session's. The server refused before doing anything: read the current token, send once more.
+    if (err instanceof ApiFailure && err.code === 'csrf_failed' && csrfToken !== null && !options.authorization) {
+      const current = (await send<{ csrf_token: string }>('GET', '/session', undefined, {})).csrf_token;
+      if (current !== csrfToken) {
+        csrfToken = current;
+        return send<T>(method, path, body, options);
+      }
+    }
+    throw err;
+  }
+}
+
+async function send<T>(method: Method, path: string, body: unknown, options: { authorization?: string }): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
