@@ -34,7 +34,19 @@ function LoginPage({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
         <h1 id="login-title">scimkit console</h1>
         <p class="muted">Sign in with your operator account (created with <code>scimkit admins create</code>).</p>
         <Field id="login-email" label="Email">
-          <input id="login-email" type="email" autocomplete="username" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+          {/* Not type="email": the browser refuses a non-ASCII name before the @ and sends a non-ASCII domain as
+              punycode, so operators whose email `scimkit admins create` accepted could not sign in. */}
+          <input
+            id="login-email"
+            type="text"
+            inputMode="email"
+            autocomplete="username"
+            autoCapitalize="none"
+            spellcheck={false}
+            required
+            value={email}
+            onInput={(e) => setEmail(e.currentTarget.value)}
+          />
         </Field>
         <Field id="login-password" label="Password">
           <input

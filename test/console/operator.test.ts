@@ -398,6 +398,23 @@ fetch(${JSON.stringify(`${served.origin}/api/v1/organizations`)}, { method: 'POS
     await other.close();
   });
 
+  test('an operator whose email has non-ASCII letters (as scimkit admins create accepts) signs in', async () => {
+    const email = 'jürgen@exämple.com';
+    await createAdmin(db, email, PASSWORD);
+    const fresh = await browser.newContext();
+    try {
+      const signIn = await fresh.newPage();
+      await signIn.goto(`${served.origin}/admin/`);
+      await signIn.getByLabel('Email', { exact: true }).fill(email);
+      await signIn.getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await signIn.getByRole('button', { name: 'Sign in' }).click();
+      await signIn.getByRole('heading', { name: 'Organizations', level: 1 }).waitFor();
+      await signIn.getByText(email, { exact: true }).waitFor();
+    } finally {
+      await fresh.close();
+    }
+  });
+
   test('the console works from the keyboard alone: sign in, open an organization, change tabs, make a token', async () => {
     /** Presses Tab until the focused element's text (or label) is `name`; fails if the page has no such stop. */
     const tabTo = async (name: string) => {
