@@ -199,7 +199,11 @@ async function probeStream(http: HttpClient, stream: StreamName, spc: ServicePro
   } catch (err) {
     if (!unsupported(err)) throw err;
     projection = false;
-    first = await listPage(http, stream, { count: 1 });
+    first = await listPage(http, stream, { count: 1 }).catch((e: unknown) => {
+      // No listing there at all: the configured URL is not the SCIM base URL, the commonest mistake in a config.
+      if (!(e instanceof HttpError && e.status === 404)) throw e;
+      throw new HttpError(`${e.message}; is base_url right? It must be the SCIM base URL, the one /Users and /Groups are under`, 404, e.scimType, false);
+    });
   }
   const serverDate = knownDate ?? first.serverDate;
   const total = first.totalResults ?? (first.resources.length === 0 ? 0 : null);

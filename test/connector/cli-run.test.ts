@@ -123,6 +123,17 @@ describe('connector CLI messages and exit codes', () => {
     assert.match(r.stderr, new RegExp(`GET /ServiceProviderConfig failed after 2 attempts: ECONNREFUSED \\(nothing accepted a connection at 127\\.0\\.0\\.1:${port}: is the server running, and is base_url right\\?\\)`));
   });
 
+  it('says to check base_url when the source has no /Users there (a base URL one level too deep)', async (t) => {
+    const p = await new FakeProvider({ token: TOKEN }).start();
+    t.after(() => p.stop());
+    p.populate(3, 1, 1);
+    const d = await factory.create('sqlite');
+    await assert.rejects(sync(configFor(p, d, { base_url: `${p.baseUrl}/Users` })), (err: Error) => {
+      assert.match(err.message, /^GET \/Users\?count=1 failed: 404 Not Found: .*; is base_url right\? It must be the SCIM base URL, the one \/Users and \/Groups are under/);
+      return true;
+    });
+  });
+
   it('a destination that cannot be opened is named in the message (a directory, a file that is not a database)', () => {
     const notADatabase = join(dir, 'notes.db');
     writeFileSync(notADatabase, 'these are notes, not a database\n'.repeat(200));
