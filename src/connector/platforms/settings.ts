@@ -1,8 +1,8 @@
 /**
  * The connector's settings as the platforms show them: one list that the Airbyte spec and the Fivetran setup form
  * are both generated from. The values are checked by the same parseConfig as `scimkit sync`'s file (ranges and all),
- * so the platforms report the same errors. `destination` and `sync_frequency_hours` are left out: the platform
- * chooses where the records go and when a sync runs.
+ * so the platforms report the same errors. `destination`, `namespace` and `sync_frequency_hours` are left out: the
+ * platform chooses where the records go and when a sync runs.
  */
 import { DEFAULTS, parseConfig, type ConnectorConfig } from '../config.ts';
 import { CONTENTSTACK_REGIONS } from '../providers.ts';
@@ -19,8 +19,8 @@ export interface Setting {
   readonly default?: string | number | boolean;
 }
 
-/** Config keys the platforms do not offer (they decide these themselves). */
-export const PLATFORM_OMITTED_KEYS = ['destination', 'sync_frequency_hours'] as const;
+/** Config keys the platforms do not offer (they decide these themselves: where the records go, and when). */
+export const PLATFORM_OMITTED_KEYS = ['destination', 'namespace', 'sync_frequency_hours'] as const;
 
 export const SETTINGS: readonly Setting[] = [
   { key: 'bearer_token', label: 'API token', description: 'The SCIM API token, sent as "Authorization: Bearer ...". It is never logged.', kind: 'secret', required: true },

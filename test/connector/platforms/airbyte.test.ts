@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
-import { parseConfig } from '../../../src/connector/config.ts';
+import { CONFIG_KEYS, parseConfig } from '../../../src/connector/config.ts';
+import { PLATFORM_OMITTED_KEYS } from '../../../src/connector/platforms/settings.ts';
 import { createRedactor } from '../../../src/connector/log.ts';
 import { airbyteRead, parseConfiguredCatalog } from '../../../src/connector/platforms/airbyte.ts';
 import { isLegacyHash, legacyHash, mapUser } from '../../../src/connector/mapping.ts';
@@ -202,6 +203,8 @@ describe('scimkit airbyte (the command)', () => {
     const props = ((specMsg.spec as Json).connectionSpecification as Json).properties as Record<string, Json>;
     assert.equal(props.bearer_token.airbyte_secret, true);
     assert.ok(Object.values(props).filter((p) => p.airbyte_secret).length === 1, 'only the token is secret');
+    const omitted: readonly string[] = PLATFORM_OMITTED_KEYS;
+    assert.deepEqual(Object.keys(props).sort(), CONFIG_KEYS.filter((k) => !omitted.includes(k)).sort(), 'every key of the config file but those the docs say the platform decides');
 
     const discover = await run(['discover', '--config', configPath]);
     assert.equal(discover.status, 0, discover.stderr);
