@@ -44,9 +44,9 @@ const PROTO_DIR = new URL('../src/connector/platforms/fivetran/', import.meta.ur
  * SCIMKIT_BENCH_NODE_ARGS adds node options to the measured processes (e.g. `--cpu-prof --cpu-prof-dir=DIR`). `bin` is
  * the scimkit to run: this checkout's by default, another built checkout's to compare against.
  */
-function start(args: string[], rssFile: string, bin = 'bin/scimkit.mjs'): ChildProcess {
+function start(args: string[], rssFile: string, bin = 'bin/scimkit.mjs', nodeArgs: string[] = []): ChildProcess {
   const extra = (process.env.SCIMKIT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return spawn(process.execPath, [...extra, '--import', PRELOAD, bin, ...args], {
+  return spawn(process.execPath, [...extra, ...nodeArgs, '--import', PRELOAD, bin, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SCIMKIT_BENCH_RSS_FILE: rssFile },
   });
@@ -96,14 +96,19 @@ export async function runCli(config: Json, dir: string, label: string, destinati
 
 const FLOOR = new URL('./sync-floor.mjs', import.meta.url).pathname;
 
-/** sync-floor.mjs (the least a full sync costs) into a SQLite file of its own, with the tables of `template`, a file `scimkit sync` wrote. */
-export async function runFloor(config: Json, dir: string, label: string, template: string): Promise<WayRun> {
+/**
+ * sync-floor.mjs (the least a full sync costs) into a SQLite file of its own, with the tables of `template`, a file
+ * `scimkit sync` wrote. `usersOnly`: the users stream alone, with two 8 MiB semi-spaces from the start (the young
+ * generation `scimkit sync` caps itself at): the floor of the peak RSS.
+ */
+export async function runFloor(config: Json, dir: string, label: string, template: string, usersOnly = false): Promise<WayRun> {
   const path = join(dir, `${label}.json`);
   writeFileSync(path, JSON.stringify(config));
   const rssFile = join(dir, `${label}.rss`);
   let last = '';
   const started = performance.now();
-  await lines(start([path, template, join(dir, `${label}.db`)], rssFile, FLOOR), (l) => (last = l));
+  const args = [path, template, join(dir, `${label}.db`), ...(usersOnly ? ['--users-only'] : [])];
+  await lines(start(args, rssFile, FLOOR, usersOnly ? ['--max-semi-space-size=8'] : []), (l) => (last = l));
   const processMs = performance.now() - started;
   const { records } = JSON.parse(last) as { records: number };
   return { way: 'floor', resources: records, wallMs: processMs, requests: 0, ...usage(rssFile), processMs, rowsSent: 0, states: 0, largestStateBytes: 0 };

@@ -5,14 +5,18 @@
 // transaction with a state row. No capability probe, change detection, delete detection, memory bound (a groups page
 // is parsed whole: its RSS is not a floor), retries, read-ahead, derived display names or member counts, lock or log.
 //
-// usage: node sync-floor.mjs CONFIG.json TEMPLATE.db OUT.db   (TEMPLATE: a destination `scimkit sync` wrote, whose
-// table definitions are copied, so that both write the same tables). Prints {"records": N} on stdout.
+// With --users-only it reads the users alone: the floor of a sync's peak RSS, which `scimkit sync` reaches while it
+// reads users (the groups stream of this program, parsed whole, is not a floor). The bench runs it with the young
+// generation `scimkit sync` caps itself at (16 MiB), from the start.
+//
+// usage: node sync-floor.mjs CONFIG.json TEMPLATE.db OUT.db [--users-only]   (TEMPLATE: a destination `scimkit sync`
+// wrote, whose table definitions are copied, so that both write the same tables). Prints {"records": N} on stdout.
 import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import Database from 'better-sqlite3';
 
-const [configPath, templatePath, outPath] = process.argv.slice(2);
+const [configPath, templatePath, outPath, only] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
 const base = new URL(config.base_url);
 const agent = new http.Agent({ keepAlive: true });
@@ -91,7 +95,8 @@ const writeGroups = db.transaction((resources, at, next) => {
 });
 
 let records = 0;
-for (const [endpoint, write, query] of [['/Users', writeUsers, '&excludedAttributes=groups'], ['/Groups', writeGroups, '']]) {
+const streams = [['/Users', writeUsers, '&excludedAttributes=groups'], ['/Groups', writeGroups, '']];
+for (const [endpoint, write, query] of only === '--users-only' ? streams.slice(0, 1) : streams) {
   for (let start = 1; ; start += PAGE) {
     const page = await get(`${endpoint}?startIndex=${start}&count=${PAGE}${query}`);
     const resources = page.Resources ?? [];

@@ -25,7 +25,7 @@
  * included) in all and per record, and its peak RSS, with the load average before and after. --baseline=DIR also
  * runs the scimkit of another built checkout (an earlier commit) in the same rounds, for before/after ratios
  * measured side by side. With SQLite, sync-floor.mjs runs in the same rounds: the least a full sync of the same
- * tables costs on this stack, which the CPU per record is compared with.
+ * tables costs on this stack, which the CPU per record is compared with; and with --users-only, the least peak RSS.
  * Options (flags or environment): --users=N (SCIMKIT_BENCH_USERS, default 100000), --page=N (max_records_per_page,
  * default 1000), --dialects=sqlite,postgres,duckdb. PostgreSQL: SCIMKIT_BENCH_POSTGRES_URL, else a throwaway server from
  * scripts/services.mjs.
@@ -325,12 +325,13 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
   try {
     await seed({ baseUrl: base, token: org.token, users, groups: Math.max(1, Math.round(users / 100)), membersPerGroup: 10, bigGroupMembers: users, seed: 7, concurrency: 2, logger: silentLogger });
     const config = { bearer_token: org.token, provider: 'scim', base_url: base, max_records_per_page: page };
-    // Each cell: a destination, run by this checkout's scimkit or the baseline's; and with SQLite, sync-floor.mjs.
-    type Cell = { dialect: string; name: string; bin?: string; floor?: true };
+    // Each cell: a destination, run by this checkout's scimkit or the baseline's; and with SQLite, sync-floor.mjs, whole
+    // and with the users alone (the memory floor).
+    type Cell = { dialect: string; name: string; bin?: string; floor?: 'all' | 'users' };
     const cells: Cell[] = dialects.flatMap((dialect) => [
       { dialect, name: dialect },
       ...(baseline ? [{ dialect, bin: join(baseline, 'bin/scimkit.mjs'), name: `${dialect}, baseline` }] : []),
-      ...(dialect === 'sqlite' ? [{ dialect, name: 'sqlite, floor', floor: true as const }] : []),
+      ...(dialect === 'sqlite' ? [{ dialect, name: 'sqlite, floor', floor: 'all' as const }, { dialect, name: 'sqlite, memory floor (users only)', floor: 'users' as const }] : []),
     ]);
     const results = new Map<string, WayRun[]>(cells.map((c) => [c.name, []]));
     // The floor copies the tables of the first SQLite file this checkout's sync wrote (its cell comes first in round 0).
@@ -342,7 +343,7 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
         const { dialect, bin, name, floor } = cells[(i + round) % cells.length];
         const label = `speed-${n++}`;
         if (floor) {
-          results.get(name)?.push(await runFloor(config, dir, label, template));
+          results.get(name)?.push(await runFloor(config, dir, label, template, floor === 'users'));
           continue;
         }
         const destination = dialect === 'sqlite' ? `sqlite:${join(dir, `${label}.db`)}` : dialect === 'duckdb' ? `duckdb:${join(dir, `${label}.duckdb`)}` : await freshPostgres(pgUrl as string);
@@ -366,7 +367,9 @@ async function speedOnly(users: number, page: number, rounds: number, dialects: 
     if (dialects.includes('sqlite')) {
       const cpu = (name: string) => median((results.get(name) ?? []).map((r) => r.cpuMs));
       lines.push('');
+      const rss = (name: string) => median((results.get(name) ?? []).map((r) => r.maxRssMb));
       lines.push(`sqlite, this checkout's CPU against the floor's (sync-floor.mjs): ${fmt(cpu('sqlite') / cpu('sqlite, floor'), 2)}x`);
+      lines.push(`sqlite, this checkout's peak RSS against the memory floor's (sync-floor.mjs --users-only, 16 MiB young generation): ${fmt(rss('sqlite') / rss('sqlite, memory floor (users only)'), 2)}x`);
     }
     if (baseline) {
       lines.push('');
