@@ -72,12 +72,14 @@ export function openSqlite(path: string, namespace: string | null): SqlDestinati
   // No memory map: a sync writes the file once through and reads little back, and mapped pages count as the
   // process's resident memory (372 MB against 262 MB at 50,000 users, BENCHMARKS.md). For the same reason a 2 MiB
   // page cache, not better-sqlite3's 16. Rows hold a resource's JSON (about 1.2 KB a user): 16 KiB pages write
-  // them with a fifth less CPU than 4 KiB ones (a new file only; an existing one keeps its page size).
+  // them with a fifth less CPU than 4 KiB ones (a new file only; an existing one keeps its page size). No checkpoint
+  // worker: a sync is one writer with nothing waiting behind its commits (the worker cost 8 MiB from the 100th page).
   const label = `sqlite:${full}${namespace === null ? '' : ` (namespace ${namespace}: tables ${namespace}_*)`}`;
   let runner: SqliteRunner;
   try {
     runner = new SqliteRunner(full, {
       migrations: [connectorMigrations('sqlite', namespace)], busyTimeoutMs: 10_000, mmapBytes: 0, pageBytes: 16_384, cacheKib: 2048,
+      checkpointWorker: false,
     });
   } catch (err) {
     // SQLite's own message ("file is not a database") does not say which file.
