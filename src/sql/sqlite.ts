@@ -135,7 +135,7 @@ export interface SqliteRunnerOptions extends RunnerOptions {
   readonly cacheKib?: number;
   /**
    * false: no checkpoint worker; SQLite checkpoints inside the commit that fills the WAL, as it does by default. For
-   * a single batch writer (the connector), where no request waits behind a commit and a thread's 10 MB of memory
+   * a single batch writer (the connector), where no request waits behind a commit and a thread's 8 MiB of memory
    * is a tenth of a sync's.
    */
   readonly checkpointWorker?: boolean;

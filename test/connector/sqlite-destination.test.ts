@@ -1,6 +1,6 @@
 /**
  * The connector's SQLite destination runs no checkpoint worker: a sync is one writer with nothing waiting behind its
- * commits, and the worker thread (the server's, src/sql/sqlite.ts) cost a sync 10 MB from its 100th page on.
+ * commits, and the worker thread (the server's, src/sql/sqlite.ts) cost a sync 8 MiB from its 100th page on.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
