@@ -9,6 +9,7 @@
  * the log is a diagnostic, never a reason to fail or slow a SCIM request.
  */
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { SchemaSet } from '../scim/schema/declare.ts';
 import type { RequestLogRecord, Store, TokenUse } from '../store/types.ts';
 
 export const DEFAULT_REQUEST_LOG_SIZE = 1000;
@@ -37,28 +38,58 @@ const SECRET_KEY = /password|passwd|secret|token|credential|authorization|api[-_
 /** A PATCH path that names the password, with or without the core schema's URN. */
 const PASSWORD_PATH = /^(urn:ietf:params:scim:schemas:core:2\.0:user:)?password$/i;
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+const NEVER_RETURNED_NAMES = new WeakMap<SchemaSet, ReadonlySet<string>>();
+
+/**
+ * The names, lower-cased, under which a body can carry what an organization's declared extensions never return
+ * (`returned: never`, sub-attributes too): `pin`, `urn:...:user:pin`, `door.code`, `urn:...:user:door.code`.
+ */
+export function neverReturnedNames(schemas: SchemaSet): ReadonlySet<string> {
+  let names = NEVER_RETURNED_NAMES.get(schemas);
+  if (!names) {
+    const found = new Set<string>();
+    for (const ext of [...schemas.user.extensions, ...schemas.group.extensions]) {
+      const urn = ext.id.toLowerCase();
+      for (const attribute of ext.attributes) {
+        const name = attribute.name.toLowerCase();
+        if (attribute.returned === 'never') found.add(name).add(`${urn}:${name}`);
+        for (const sub of attribute.subAttributes ?? []) {
+          if (sub.returned === 'never') found.add(sub.name.toLowerCase()).add(`${name}.${sub.name.toLowerCase()}`).add(`${urn}:${name}.${sub.name.toLowerCase()}`);
+        }
+      }
+    }
+    names = found;
+    NEVER_RETURNED_NAMES.set(schemas, names);
+  }
+  return names;
+}
+
 /**
  * A copy of a request body with every secret replaced: values of keys such as `password` or `token` (at any depth,
- * Bulk operations included), and the `value` of a PATCH operation whose `path` is the password.
+ * Bulk operations included), and the `value` of a PATCH operation whose `path` is the password; with `hidden`
+ * (neverReturnedNames), the same for what the organization's extensions never return.
  */
-export function redactBody(body: unknown, depth = 0): unknown {
+export function redactBody(body: unknown, hidden: ReadonlySet<string> = NO_NAMES, depth = 0): unknown {
   if (depth > 64) return REDACTED;
-  if (Array.isArray(body)) return body.map((item) => redactBody(item, depth + 1));
+  if (Array.isArray(body)) return body.map((item) => redactBody(item, hidden, depth + 1));
   if (body === null || typeof body !== 'object') return body;
   const source = body as Record<string, unknown>;
   const pathKey = Object.keys(source).find((k) => k.toLowerCase() === 'path');
-  const patchesPassword = pathKey !== undefined && typeof source[pathKey] === 'string' && PASSWORD_PATH.test((source[pathKey] as string).trim());
+  const path = pathKey !== undefined && typeof source[pathKey] === 'string' ? (source[pathKey] as string).trim() : undefined;
+  const patchesSecret = path !== undefined && (PASSWORD_PATH.test(path) || hidden.has(path.toLowerCase()));
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(source)) {
-    out[key] = SECRET_KEY.test(key) || (patchesPassword && key.toLowerCase() === 'value') ? REDACTED : redactBody(value, depth + 1);
+    const secret = SECRET_KEY.test(key) || hidden.has(key.toLowerCase()) || (patchesSecret && key.toLowerCase() === 'value');
+    out[key] = secret ? REDACTED : redactBody(value, hidden, depth + 1);
   }
   return out;
 }
 
 /** The body as the log keeps it: redacted JSON text, cut at MAX_LOGGED_BODY_CHARS. */
-export function loggedBody(body: unknown): string | null {
+export function loggedBody(body: unknown, hidden: ReadonlySet<string> = NO_NAMES): string | null {
   if (body === undefined || body === null) return null;
-  const text = JSON.stringify(redactBody(body));
+  const text = JSON.stringify(redactBody(body, hidden));
   if (text.length <= MAX_LOGGED_BODY_CHARS) return text;
   return JSON.stringify({ truncated: true, characters: text.length, start: text.slice(0, MAX_LOGGED_BODY_CHARS) });
 }
@@ -120,7 +151,7 @@ export class ActivityRecorder {
       tokenId: token?.id ?? null,
       scimType: problem?.scimType ?? null,
       detail: clip(problem?.detail, MAX_LOGGED_DETAIL_CHARS),
-      requestBody: loggedBody(request.body),
+      requestBody: loggedBody(request.body, request.scim ? neverReturnedNames(request.scim.ctx.schemas) : undefined),
       userAgent: clip(request.headers['user-agent'], MAX_LOGGED_USER_AGENT_CHARS),
       requestId: request.id,
     });

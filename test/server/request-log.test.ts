@@ -5,10 +5,22 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loggedBody, redactBody, REDACTED } from '../../src/server/activity.ts';
+import { loggedBody, neverReturnedNames, redactBody, REDACTED } from '../../src/server/activity.ts';
+import { buildSchemaSet, parseSchemaDocument } from '../../src/scim/schema/declare.ts';
 import type { RequestLogRecord } from '../../src/store/types.ts';
-import { backends, client, eventually, patchOp, startHarness, user } from './helpers.ts';
+import { USER_SCHEMA, backends, client, eventually, patchOp, startHarness, user } from './helpers.ts';
 import type { Harness } from './helpers.ts';
+
+const ACME = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User';
+const ACME_DOCUMENT = {
+  id: ACME,
+  name: 'Acme',
+  attributes: [
+    { name: 'pin', type: 'string', mutability: 'writeOnly', returned: 'never' },
+    { name: 'badge', type: 'string' },
+    { name: 'door', type: 'complex', subAttributes: [{ name: 'room', type: 'string' }, { name: 'code', type: 'string', returned: 'never' }] },
+  ],
+};
 
 describe('redacting request bodies', () => {
   test('passwords and secrets are removed at any depth, PATCH values for the password path too', () => {
@@ -33,6 +45,24 @@ describe('redacting request bodies', () => {
     assert.deepEqual(redacted.nested, { client_secret: REDACTED, accessToken: REDACTED, list: [{ Password: REDACTED }] });
     const text = JSON.stringify(redacted);
     for (const secret of ['hunter2', 'p1', 'p2', 'p3', '"x"', '"y"', '"z"']) assert.ok(!text.includes(secret), secret);
+  });
+
+  test("what an organization's extensions never return is removed like a password, in each form a body can name it", () => {
+    const hidden = neverReturnedNames(buildSchemaSet([{ resourceType: 'User', required: false, schema: parseSchemaDocument(ACME_DOCUMENT) }]));
+    const body = {
+      schemas: [ACME],
+      [ACME]: { pin: 'pin-1', badge: 'B1', door: { room: 'R1', code: 'code-1' } },
+      Operations: [
+        { op: 'replace', path: `${ACME}:pin`, value: 'pin-2' },
+        { op: 'replace', path: `${ACME}:door.code`, value: 'code-2' },
+        { op: 'replace', value: { [`${ACME}:pin`]: 'pin-3' } },
+        { op: 'replace', path: `${ACME}:badge`, value: 'kept' },
+      ],
+    };
+    const redacted = redactBody(body, hidden) as typeof body;
+    assert.deepEqual(redacted[ACME], { pin: REDACTED, badge: 'B1', door: { room: 'R1', code: REDACTED } });
+    assert.deepEqual(redacted.Operations.map((o) => o.value), [REDACTED, REDACTED, { [`${ACME}:pin`]: REDACTED }, 'kept']);
+    assert.doesNotMatch(JSON.stringify(redacted), /pin-|code-/);
   });
 
   test('a large body is cut, and the cut keeps the secrets out', () => {
@@ -75,6 +105,14 @@ for (const backend of backends()) {
       assert.equal(body.userName, 'ada@example.com');
       assert.equal(body.password, REDACTED);
       assert.ok(!(entry.requestBody as string).includes('correct horse'));
+    });
+
+    test("a write's body is logged without what the organization's extensions never return", async () => {
+      await h.store.addSchemaExtension(h.org.id, { resourceType: 'User', required: false, schema: parseSchemaDocument(ACME_DOCUMENT) });
+      const res = await scim('POST', '/Users', { body: { schemas: [USER_SCHEMA, ACME], userName: 'pinned@example.com', [ACME]: { pin: 'pin-0042', badge: 'B1' } } });
+      assert.equal(res.status, 201, res.text);
+      const entry = (await eventually(withRequestId(res.headers.get('x-request-id') as string), Boolean, 'the POST in the log')) as RequestLogRecord;
+      assert.deepEqual((JSON.parse(entry.requestBody as string) as Record<string, unknown>)[ACME], { pin: REDACTED, badge: 'B1' });
     });
 
     test('a failed request keeps its scimType and detail', async () => {
