@@ -307,7 +307,9 @@ export class HttpClient {
           }
           if (res.status >= 200 && res.status < 300) {
             if (!malformed) return { status: res.status, headers: res.headers, body: body as T, serverDate: serverMs };
-            failure = { reason: `${res.status} with a body that is not valid JSON`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
+            // Its start says what it is: JSON cut short, or a web page (a sign-in page: base_url is not the API).
+            const { detail } = explainErrorBody(null, text, redact);
+            failure = { reason: `${res.status} with a body that is not valid JSON (it begins: ${detail})`, status: res.status, retryAfterMs: null, throttled: false, resetMs: null };
           } else {
             const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), serverMs, this.clock.now());
             const { detail, scimType } = explainErrorBody(body, text, redact);

@@ -230,6 +230,12 @@ describe('HTTP client bodies', () => {
       accepted.push(String(req.headers['accept-encoding']));
       const encoding = req.url?.slice(1) ?? '';
       if (encoding === 'stall') onStall();
+      if (encoding === 'signin') {
+        // What a base_url pointing at a web application (not its API) answers.
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please sign in</body></html>');
+        return;
+      }
       if (encoding === 'stall') {
         // Half a body, then nothing: only the client's timeout ends it.
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
@@ -261,6 +267,15 @@ describe('HTTP client bodies', () => {
       await c.close();
     }
     assert.ok(accepted.every((a) => /gzip/.test(a) && /br/.test(a)), `asked for compression each time (${accepted.join('; ')})`);
+  });
+
+  it('quotes the start of a successful response that is not JSON, so a sign-in page shows for what it is', async () => {
+    const c = client(5000);
+    try {
+      await assert.rejects(c.get('/signin'), /GET \/signin failed after 1 attempts: 200 with a body that is not valid JSON \(it begins: <!DOCTYPE html> <html><head><title>Sign in<\/title>/);
+    } finally {
+      await c.close();
+    }
   });
 
   it('reports a body that stops arriving as a timeout', async () => {
