@@ -177,6 +177,24 @@ for (const backend of backends()) {
       assert.equal((await api(h, 'DELETE', `/organizations/${h.org.id}/tokens/no-such-token`, { operator })).status, 404);
     });
 
+    test('a token expiry is any ISO 8601 time (Z, an offset, fractions), kept in UTC; anything else, or the past, is 400', async () => {
+      for (const [sent, kept] of [
+        ['2030-01-01T00:00:00Z', '2030-01-01T00:00:00.000Z'],
+        ['2030-01-01T02:00:00+02:00', '2030-01-01T00:00:00.000Z'],
+        ['2030-01-01T00:00:00.5Z', '2030-01-01T00:00:00.500Z'],
+        ['2030-01-01T00:00:00.000Z', '2030-01-01T00:00:00.000Z'],
+      ]) {
+        const made = await api(h, 'POST', `/organizations/${h.org.id}/tokens`, { operator, body: { expires_at: sent } });
+        assert.equal(made.status, 201, `${sent}: ${made.text}`);
+        assert.equal(made.body.expires_at, kept);
+        assert.equal((await call(h.base, 'GET', '/Users', { token: made.body.token })).status, 200);
+      }
+      for (const sent of ['tomorrow', '2030-02-30T00:00:00Z', 42, '2000-01-01T00:00:00Z']) {
+        const refused = await api(h, 'POST', `/organizations/${h.org.id}/tokens`, { operator, body: { expires_at: sent } });
+        assert.equal(refused.status, 400, `${String(sent)}: ${refused.text}`);
+      }
+    });
+
     test('the request log filters by status and pages with next_cursor; rate limits show counters and 429s', async () => {
       const scim = client(h);
       const failed = await scim('POST', '/Users', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'] } });

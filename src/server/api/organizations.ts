@@ -9,6 +9,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NORMALIZERS, validateCompatSettings } from '../../scim/patch/index.ts';
+import { parseScimDateTime } from '../../scim/filter/index.ts';
 import { UNKNOWN_ATTRIBUTE_POLICIES } from '../../scim/schema/registry.ts';
 import type { UnknownAttributePolicy } from '../../scim/schema/registry.ts';
 import type { ApiToken, Organization, OrgSettings, TokenScope } from '../../store/types.ts';
@@ -221,6 +222,17 @@ function tokenJson(token: ApiToken, setupLinkId: string | null): Record<string, 
   };
 }
 
+/**
+ * `expires_at` in the form the store keeps times (2027-01-31T12:00:00.000Z), from any ISO 8601 date-time: with Z, an
+ * offset, or neither (UTC, as in SCIM), with or without fractions of a second.
+ */
+function expiryFrom(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const at = typeof value === 'string' ? parseScimDateTime(value.trim()) : undefined;
+  if (at === undefined) throw ApiError.badRequest('invalid_field', '"expires_at" must be an ISO 8601 time such as 2027-01-31T12:00:00Z');
+  return new Date(at).toISOString();
+}
+
 function scopeFrom(value: unknown): TokenScope {
   if (value === undefined || value === 'read-write' || value === 'write') return 'read-write';
   if (value === 'read') return 'read';
@@ -244,12 +256,12 @@ export function registerTokenRoutes(org: FastifyInstance, context: ManagementCon
       if (key !== 'scope' && key !== 'user_id' && key !== 'expires_at') throw ApiError.badRequest('invalid_field', `Unknown field ${JSON.stringify(key)}; known: scope, user_id, expires_at`);
     }
     if (body.user_id !== undefined && body.user_id !== null && typeof body.user_id !== 'string') throw ApiError.badRequest('invalid_field', '"user_id" must be a User id');
-    if (body.expires_at !== undefined && body.expires_at !== null && typeof body.expires_at !== 'string') throw ApiError.badRequest('invalid_field', '"expires_at" must be an ISO 8601 time');
+    const expires = expiryFrom(body.expires_at);
     try {
       const made = await store.createToken(organizationOf(request).id, {
         scope: scopeFrom(body.scope),
         userId: (body.user_id as string | null | undefined) ?? null,
-        expires: (body.expires_at as string | null | undefined) ?? null,
+        expires,
       });
       return sendJson(reply, 201, { ...tokenJson(made.token, null), token: made.secret });
     } catch (err) {
