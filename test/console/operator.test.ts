@@ -340,6 +340,27 @@ fetch(${JSON.stringify(`${served.origin}/api/v1/organizations`)}, { method: 'POS
     assert.deepEqual([...problems, ...smallProblems], []);
   });
 
+  test('saving the settings sends only what was changed on the page: a change made meanwhile with the CLI stays', async () => {
+    const orgId = orgPath.split('/').pop() as string;
+    await page.goto(`${served.origin}${orgPath}/settings`);
+    await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+    const meanwhile = await cli(['orgs', 'update', orgId, '--read-limit', '77', '--db', db]);
+    assert.equal(meanwhile.code, 0, meanwhile.stderr);
+    await page.getByLabel('Write limit (requests per second)').fill('30');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Saved. The new settings apply from the next request.').waitFor();
+    // Back to the first value: the second save sends it (it differs from what the first save left).
+    await page.getByLabel('Write limit (requests per second)').fill('25');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Saved. The new settings apply from the next request.').waitFor();
+    const listed = await cli(['orgs', 'list', '--db', db]);
+    const line = listed.stdout.split('\n').find((l) => l.startsWith(orgId)) ?? '';
+    assert.match(line, /read=77\/s/, 'the read limit set with the CLI was kept');
+    assert.match(line, /write=25\/s/);
+    // Switches left alone were not written: only op-case, switched off on the page earlier, is set.
+    assert.match(line, /compat=op-case=off$/);
+  });
+
   test('a rotated token shows as expired once its grace ends, and its replacement as live until it expires', async () => {
     const orgId = orgPath.split('/').pop() as string;
     const listed = await cli(['tokens', 'list', orgId, '--db', db, '--json']);

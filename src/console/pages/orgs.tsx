@@ -209,6 +209,8 @@ function currentValues(org: Organization, settings: readonly SettingDescription[
 function SettingsForm({ org, settings, onSaved }: { org: Organization; settings: readonly SettingDescription[]; onSaved: () => void }) {
   const [name, setName] = useState(org.name);
   const [values, setValues] = useState<Values>(() => currentValues(org, settings));
+  // What the server had when the form was filled (or last saved): only what differs from it is sent.
+  const [baseline, setBaseline] = useState<{ name: string; values: Values }>(() => ({ name: org.name, values: currentValues(org, settings) }));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   const [saved, setSaved] = useState(false);
@@ -220,15 +222,20 @@ function SettingsForm({ org, settings, onSaved }: { org: Organization; settings:
     event.preventDefault();
     setBusy(true);
     setError(undefined);
+    // Only the changes made here: sending every value would undo a change made meanwhile elsewhere (another
+    // operator, the CLI) and pin every compatibility switch to today's default.
     const compat: Record<string, boolean> = {};
-    const body: Record<string, unknown> = { name };
+    const body: Record<string, unknown> = {};
+    if (name !== baseline.name) body.name = name;
     for (const s of settings) {
+      if (values[s.key] === baseline.values[s.key]) continue;
       if (s.key.startsWith('compat.')) compat[s.key.slice('compat.'.length)] = values[s.key] as boolean;
       else body[s.key] = values[s.key];
     }
-    body.compat = compat;
+    if (Object.keys(compat).length > 0) body.compat = compat;
     try {
       await api('PATCH', `/organizations/${seg(org.id)}`, body);
+      setBaseline({ name, values });
       setSaved(true);
       onSaved();
     } catch (err) {
