@@ -34,6 +34,7 @@ async function scim(base: string, token: string, method: string, path: string, b
 
 describe('the console directory pages in Chromium', () => {
   let dir: string;
+  let db: string;
   let served: Served;
   let browser: Browser;
   let context: BrowserContext;
@@ -47,7 +48,7 @@ describe('the console directory pages in Chromium', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'scimkit-directory-'));
-    const db = join(dir, 'scim.db');
+    db = join(dir, 'scim.db');
     await createAdmin(db, EMAIL, PASSWORD);
     // A write limit that lets the test make its users quickly.
     const made = await cli(['orgs', 'create', 'Initech', '--write-limit', '1000', '--db', db, '--json']);
@@ -241,6 +242,22 @@ describe('the console directory pages in Chromium', () => {
     await page.getByLabel('Search', { exact: true }).fill('bob@example.com');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByText('No user matches these filters.').waitFor();
+  });
+
+  test('saving the role settings sends only what was changed: a default role set meanwhile with the CLI stays', async () => {
+    const orgId = orgPath.split('/').pop() as string;
+    await page.goto(`${served.origin}${orgPath}/roles`);
+    await page.getByRole('heading', { name: 'Roles and mapping rules', level: 1 }).waitFor();
+    const meanwhile = await cli(['roles', 'define', orgId, '--default', 'editor', '--db', db]);
+    assert.equal(meanwhile.code, 0, meanwhile.stderr);
+    await page.getByLabel('Accept roles the IdP sends').check();
+    await page.getByRole('button', { name: 'Save role settings' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    const listed = await cli(['roles', 'list', orgId, '--json', '--db', db]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const catalogue = JSON.parse(listed.stdout) as Record<string, unknown>;
+    assert.equal(catalogue.default_role, 'editor', listed.stdout);
+    assert.equal(catalogue.accept_idp_roles, true, listed.stdout);
   });
 
   test('the directory pages fit a phone, and no page had a script error or CSP violation', async () => {

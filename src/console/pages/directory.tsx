@@ -618,13 +618,20 @@ function RolesPage({ org }: { org: Organization }) {
 function RoleSettings({ org, catalogue, onSaved }: { org: Organization; catalogue: Catalogue; onSaved: () => void }) {
   const [defaultRole, setDefaultRole] = useState(catalogue.default_role ?? '');
   const [accept, setAccept] = useState(catalogue.accept_idp_roles);
+  // What the server had when the form was filled (or last saved): only what differs from it is sent.
+  const [baseline, setBaseline] = useState({ defaultRole: catalogue.default_role ?? '', accept: catalogue.accept_idp_roles });
   const [error, setError] = useState<unknown>(undefined);
   const [saved, setSaved] = useState(false);
   const save = async (e: Event) => {
     e.preventDefault();
     setError(undefined);
     try {
-      await api('PATCH', `${base(org)}/roles`, { default_role: defaultRole === '' ? null : defaultRole, accept_idp_roles: accept });
+      // Only the changes made here, so a setting changed meanwhile elsewhere (the CLI, another operator) stays.
+      await api('PATCH', `${base(org)}/roles`, {
+        ...(defaultRole !== baseline.defaultRole && { default_role: defaultRole === '' ? null : defaultRole }),
+        ...(accept !== baseline.accept && { accept_idp_roles: accept }),
+      });
+      setBaseline({ defaultRole, accept });
       setSaved(true);
       onSaved();
     } catch (err) {
