@@ -114,6 +114,9 @@ export function registerEventCommands(program: Command): void {
       for (;;) {
         const page = await store.readEvents(orgId, { after, limit: 500, types: flags.types });
         if (after !== undefined && after < page.purgedThrough) command.error(`error: events after ${after} are past retention; start without --after`);
+        if (after !== undefined && after > page.end) {
+          command.error(`error: --after ${after} is ahead of this organization's events (they end at ${page.end}): the cursor does not come from this organization`);
+        }
         for (const event of page.events) {
           const text = eventJson(event);
           if (flags.json) print(text);

@@ -124,6 +124,10 @@ describe('scimkit keys, events and webhooks', () => {
       assert.deepEqual(printed.stdout.trim().split('\n').map((l) => JSON.parse(l)), [JSON.parse(got.body)]);
       const text = await cli('events', org.id, '--db', db);
       assert.match(text.stdout, /\tuser\.created\t\S+ ada@example\.com/);
+      // A cursor ahead of the stream comes from elsewhere: refused, as the events API refuses it, not an empty print.
+      const ahead = await cli('events', org.id, '--after', '999999', '--db', db);
+      assert.equal(ahead.code, 1, ahead.stdout);
+      assert.match(ahead.stderr, /--after 999999 is ahead of this organization's events/);
 
       // deliveries lists the success; --failed lists none; replay queues the same event again, which arrives.
       const deliveries = JSON.parse((await cli('webhooks', 'deliveries', org.id, endpoint.id, '--json', '--db', db)).stdout) as { id: string; status: string; eventId: string }[];
