@@ -63,6 +63,8 @@ interface SyncFlags {
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
 const INTERRUPTED = 130;
+/** The longest delay setTimeout keeps (2^31 - 1 ms). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 async function syncCommand(flags: SyncFlags): Promise<void> {
   await withConfig(flags.config, async (config, redact) => {
@@ -139,11 +141,20 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
           const hours = config.syncFrequencyHours;
           logger.info(`next sync in ${hours} h (sync_frequency_hours)`);
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, hours * 3_600_000);
+            // A timer holds at most 2^31 - 1 ms (24.8 days; a longer one fires at once) and the setting goes to 30
+            // days: wait in steps until the time has come.
+            const due = Date.now() + hours * 3_600_000;
+            let timer: NodeJS.Timeout;
+            const wait = () => {
+              const left = due - Date.now();
+              if (left <= 0) resolve();
+              else timer = setTimeout(wait, Math.min(left, LONGEST_TIMER_MS));
+            };
             wake = () => {
               clearTimeout(timer);
               resolve();
             };
+            wait();
           });
           wake = null;
         }

@@ -101,12 +101,13 @@ describe('connector CLI', () => {
     }
   });
 
-  it('sync --watch runs, then stops cleanly on SIGTERM between runs', async (t) => {
+  // 720 h, the largest sync_frequency_hours, is past setTimeout's 24.8 days: such a wait once overflowed to 1 ms.
+  for (const hours of [1, 720]) it(`sync --watch runs, then stops cleanly on SIGTERM between runs (every ${hours} h)`, async (t) => {
     const p = await new FakeProvider({ token: TOKEN }).start();
     t.after(() => p.stop());
     p.populate(5, 1, 2);
     const d = await factory.create('sqlite');
-    const child = spawn(process.execPath, ['bin/scimkit.mjs', 'sync', '--watch', '--config', writeConfig('watch', rawConfig(p, d, { sync_frequency_hours: 1 }))], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/scimkit.mjs', 'sync', '--watch', '--config', writeConfig(`watch-${hours}`, rawConfig(p, d, { sync_frequency_hours: hours }))], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (x) => (stderr += x));
@@ -115,12 +116,12 @@ describe('connector CLI', () => {
       if (stdout.includes('requests ')) resolve();
     }));
     await new Promise<void>((resolve) => {
-      const check = () => (stderr.includes('next sync in 1 h') ? resolve() : setTimeout(check, 20));
+      const check = () => (stderr.includes(`next sync in ${hours} h`) ? resolve() : setTimeout(check, 20));
       check();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await exited, 0, stderr);
     assert.equal(stdout.match(/sync finished/g)?.length, 1);
     await assertTablesEqualSource(d, p);
   });
