@@ -11,6 +11,10 @@ export interface ThrowawayServer {
 
 export interface ThrowawayPostgres extends ThrowawayServer {
   createDatabase(name: string): string;
+  /** Stops the server's processes with SIGSTOP (a hung host: connections stay open, nothing answers). */
+  freeze(): void;
+  /** Continues them (SIGCONT). */
+  thaw(): Promise<void>;
 }
 
 export function freePort(): Promise<number>;

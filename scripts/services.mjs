@@ -2,7 +2,7 @@
 // Each returns { url, halt(), resume(), stop() } or null when the server binaries are not installed: halt() stops the
 // server as an outage would, keeping its port (and PostgreSQL's data), and resume() starts it again.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, chownSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,26 @@ export async function startPostgres() {
     run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
     await exited;
   };
+  /** Sends `signal` to the postmaster (its pid is postmaster.pid's first line) and each of its children. */
+  const signalCluster = (signal) => {
+    const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const children = spawnSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.trim() !== '');
+    for (const pid of [postmaster, ...children.map(Number)]) {
+      try {
+        process.kill(pid, signal);
+      } catch (err) {
+        if (err.code !== 'ESRCH') throw err; // a backend that has just exited
+      }
+    }
+  };
+  /** Whether the process we started (runuser, or postgres itself) is stopped. */
+  const childStopped = () => {
+    try {
+      return readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] === 'T';
+    } catch {
+      return false;
+    }
+  };
   let child = await launch();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   return {
@@ -96,6 +116,24 @@ export async function startPostgres() {
     /** Stops the server, keeping its data and port, as an outage would (connections are cut). */
     async halt() {
       await shutdown('fast');
+    },
+    /**
+     * Stops the server's processes (the postmaster and its backends) with SIGSTOP, as a hung host would: connections
+     * stay open and nothing answers. thaw() continues them.
+     */
+    freeze() {
+      signalCluster('SIGSTOP');
+    },
+    /** runuser stops itself when it sees its child stop, and must be continued until it has seen it continue. */
+    async thaw() {
+      signalCluster('SIGCONT');
+      for (let quiet = 0; quiet < 5; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        if (childStopped()) {
+          quiet = 0;
+          process.kill(child.pid, 'SIGCONT');
+        } else quiet++;
+      }
     },
     /** Starts the halted server again on the same port and data. */
     async resume() {

@@ -129,10 +129,14 @@ function secretKeyLoader(mod: typeof import('../store/index.ts'), flags: StoreFl
   };
 }
 
-export async function openConfiguredStore(flags: StoreFlags): Promise<Store> {
+/** `administrative`: a command's one-off work (deleting an organization, say), which the statement bound must not cut. */
+export async function openConfiguredStore(flags: StoreFlags, administrative = false): Promise<Store> {
   const mod = await import('../store/index.ts');
   const passwordHashing = { concurrency: flags.passwordHashingConcurrency, perOrganization: flags.passwordHashingPerOrg };
-  if (flags.postgres) return mod.openStore({ postgresUrl: flags.postgres, secretKey: secretKeyLoader(mod, flags, undefined), passwordHashing });
+  if (flags.postgres) {
+    const statementTimeoutMs = administrative ? 0 : undefined;
+    return mod.openStore({ postgresUrl: flags.postgres, secretKey: secretKeyLoader(mod, flags, undefined), passwordHashing, statementTimeoutMs });
+  }
   const path = resolve(flags.db ?? DEFAULT_DB_PATH);
   mkdirSync(dirname(path), { recursive: true });
   return mod.openStore({ sqlitePath: path, userCacheEntries: flags.userCache, secretKey: secretKeyLoader(mod, flags, path), passwordHashing });
@@ -140,7 +144,7 @@ export async function openConfiguredStore(flags: StoreFlags): Promise<Store> {
 
 /** Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors. */
 export async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openConfiguredStore(flags);
+  const store = await openConfiguredStore(flags, true);
   try {
     return await fn(store);
   } catch (err) {

@@ -24,7 +24,13 @@ export class SqliteDriver extends SqliteRunner {
   }
 }
 
-/** The store's PostgreSQL driver, migrated. */
-export function openPostgresDriver(url: string, poolSize?: number): Promise<PostgresRunner> {
-  return PostgresRunner.open(url, { poolSize, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
+/**
+ * How long one PostgreSQL statement of the store may run by default (StoreTuning.statementTimeoutMs): a request
+ * never needs near this long, and a hung or overloaded database then answers 503 instead of holding the request.
+ */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
+
+/** The store's PostgreSQL driver, migrated (without the statement bound: a migration may take long). */
+export function openPostgresDriver(url: string, poolSize?: number, statementTimeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<PostgresRunner> {
+  return PostgresRunner.open(url, { poolSize, statementTimeoutMs, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
 }

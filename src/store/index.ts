@@ -26,6 +26,12 @@ export interface OpenStoreOptions extends StoreTuning {
 export interface StoreTuning {
   /** PostgreSQL pool size (default 10). */
   readonly poolSize?: number;
+  /**
+   * PostgreSQL: milliseconds one statement may run before the operation fails as unavailable (a 503 with
+   * Retry-After on the server), default 10 s (drivers.ts); 0 sets no bound, for administrative
+   * work such as deleting a large organization. Migrations at open never have one.
+   */
+  readonly statementTimeoutMs?: number;
   /** Users the SQLite store keeps in memory for repeated reads (default DEFAULT_USER_CACHE_ENTRIES; 0 keeps none). */
   readonly userCacheEntries?: number;
   /** The key that encrypts webhook secrets, loaded on first use (see secrets.ts). */
@@ -47,7 +53,7 @@ export async function openStore(database: string | OpenStoreOptions, tuning: Sto
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
   const shared = { secretKey: options.secretKey, passwordHashing: options.passwordHashing, recomputeBatch: options.recomputeBatch };
   if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { ...shared, userCacheEntries: options.userCacheEntries });
-  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize), shared);
+  return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize, options.statementTimeoutMs), shared);
 }
 
 function fromUrl(url: DatabaseUrl): OpenStoreOptions {

@@ -104,6 +104,45 @@ test('PostgreSQL stopped and started again: 503 with Retry-After while it is dow
   }
 });
 
+test('PostgreSQL hung (SIGSTOP): requests on pooled connections get 503 with Retry-After within the statement bound, not a hang; it serves again once continued', { timeout: 120_000 }, async (t) => {
+  const postgres = required(await startPostgres(), 'PostgreSQL', t);
+  if (!postgres) return;
+  let h: Harness | undefined;
+  let frozen = false;
+  try {
+    // The store's default bound (10 s): the pool's 10 connections are all in use by the hung requests at once.
+    h = await startHarness({ backend: 'postgres', postgresUrl: postgres.createDatabase('hung') });
+    const api = client(h);
+    const created = await api('POST', '/Users', { body: user('before-hang') });
+    assert.equal(created.status, 201);
+    // Fill the pool with open connections, so the requests below get connections whose queries the server never
+    // answers (a request that must open a connection fails on the connect timeout, which already held).
+    const warm = await Promise.all(Array.from({ length: 12 }, () => api('GET', `/Users/${created.body.id}`)));
+    assert.ok(warm.every((r) => r.status === 200));
+
+    postgres.freeze();
+    frozen = true;
+    const replies = await Promise.all([
+      ...Array.from({ length: 14 }, () => api('GET', `/Users/${created.body.id}`)),
+      call(h.origin, 'GET', '/readyz'),
+    ]);
+    for (const [i, res] of replies.slice(0, 14).entries()) assertUnavailable(res, `GET ${i}`);
+    assert.equal(replies[14]!.status, 503);
+
+    await postgres.thaw();
+    frozen = false;
+    const back = await eventually(() => api('GET', `/Users/${created.body.id}`), (r) => r.status === 200);
+    assert.equal(back.status, 200, back.text);
+    assert.equal((await api('POST', '/Users', { body: user('after-hang') })).status, 201);
+    const ready = await eventually(() => call(h!.origin, 'GET', '/readyz'), (r) => r.status === 200);
+    assert.equal(ready.status, 200);
+  } finally {
+    if (frozen) await postgres.thaw();
+    await h?.close();
+    await postgres.stop();
+  }
+});
+
 test('Redis stopped and started again: limits counted in the process meanwhile, with a warning and a metric; /readyz follows', async (t) => {
   const redis = required(await startRedis(), 'Redis', t);
   if (!redis) return;

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { freePort } from '../../scripts/services.mjs';
-import { exec, PostgresRunner, rows, sql, SqliteRunner } from '../../src/sql/index.ts';
+import { exec, PostgresRunner, raw, rows, sql, SqliteRunner } from '../../src/sql/index.ts';
 
 class Unavailable extends Error {
   constructor(cause: unknown) {
@@ -108,6 +108,30 @@ test('PostgreSQL: a connection lost in the middle of a transaction fails that ru
   } finally {
     process.off('uncaughtException', onUncaught);
     await admin.end();
+    await runner.close();
+  }
+});
+
+test('PostgreSQL: a statement past the bound is cancelled as unavailable and its connection serves on; migrations are not bounded', async (t) => {
+  const url = process.env.SCIMKIT_TEST_POSTGRES_URL;
+  if (!url) return t.skip('needs PostgreSQL (SCIMKIT_TEST_POSTGRES_URL)');
+  const table = `bound_${Math.random().toString(36).slice(2, 10)}`;
+  // The migration sleeps past the bound, and applies all the same.
+  const migrations = [{ table, lockKey: 7_300_001, migrations: [{ version: 1, name: 'slow', postgres: ['SELECT pg_sleep(1.5)'] }] }];
+  const runner = await PostgresRunner.open(url, { poolSize: 1, statementTimeoutMs: 1000, migrations, violations: { unavailable: (cause) => new Unavailable(cause) } });
+  try {
+    const pid = () => runner.run(() => rows<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`), 'read');
+    const [before] = await pid();
+    await assert.rejects(runner.run(() => exec(sql`SELECT pg_sleep(30)`), 'read'), (err: unknown) => {
+      assert.ok(err instanceof Unavailable, String(err));
+      assert.equal((err.cause as { code?: string }).code, '57014');
+      return true;
+    });
+    // PostgreSQL cancelled the statement itself, so the one connection was kept, in a usable state.
+    assert.deepEqual(await pid(), [before]);
+    assert.deepEqual(await runner.run(() => rows(sql`SELECT version FROM ${raw(table)}`), 'read'), [{ version: 1 }]);
+  } finally {
+    await runner.run(() => exec(sql`DROP TABLE IF EXISTS ${raw(table)}`), 'write').catch(() => {});
     await runner.close();
   }
 });
