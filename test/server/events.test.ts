@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { USER_SCHEMA, backends, call, client, group, patchOp, startHarness, user } from './helpers.ts';
+import { ACME, ACME_DOCUMENT, USER_SCHEMA, backends, call, client, group, patchOp, startHarness, user } from './helpers.ts';
 import { parseSchemaDocument } from '../../src/scim/schema/declare.ts';
 import type { Harness } from './helpers.ts';
 import type { SqlStore } from '../../src/store/index.ts';
@@ -343,16 +343,7 @@ for (const backend of backends()) {
 
     // Last: it declares an extension on the shared organization.
     test("a declared extension's never-returned attributes stay out of events and the directory, like a password", async () => {
-      const ACME = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User';
-      const schema = parseSchemaDocument({
-        id: ACME,
-        name: 'Acme',
-        attributes: [
-          { name: 'pin', type: 'string', mutability: 'writeOnly', returned: 'never' },
-          { name: 'badge', type: 'string' },
-          { name: 'door', type: 'complex', subAttributes: [{ name: 'room', type: 'string' }, { name: 'code', type: 'string', returned: 'never' }] },
-        ],
-      });
+      const schema = parseSchemaDocument(ACME_DOCUMENT);
       await h.store.addSchemaExtension(h.org.id, { resourceType: 'User', required: false, schema });
       const created = await scim('POST', '/Users', {
         body: { schemas: [USER_SCHEMA, ACME], userName: 'pinned@example.com', [ACME]: { pin: 'pin-1111', badge: 'B1', door: { room: 'R1', code: 'code-1111' } } },

@@ -20,6 +20,17 @@ export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 export const SEARCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+/** A declared User extension with attributes that are never returned (`pin`, `door.code`), for redaction tests. */
+export const ACME = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User';
+export const ACME_DOCUMENT = {
+  id: ACME,
+  name: 'Acme',
+  attributes: [
+    { name: 'pin', type: 'string', mutability: 'writeOnly', returned: 'never' },
+    { name: 'badge', type: 'string' },
+    { name: 'door', type: 'complex', subAttributes: [{ name: 'room', type: 'string' }, { name: 'code', type: 'string', returned: 'never' }] },
+  ],
+};
 
 /** High limits, so suites that are not about rate limiting never meet one. */
 export const GENEROUS: Partial<OrgSettings> = { readLimit: 100_000, writeLimit: 100_000 };

@@ -8,19 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { loggedBody, neverReturnedNames, redactBody, REDACTED } from '../../src/server/activity.ts';
 import { buildSchemaSet, parseSchemaDocument } from '../../src/scim/schema/declare.ts';
 import type { RequestLogRecord } from '../../src/store/types.ts';
-import { USER_SCHEMA, backends, client, eventually, patchOp, startHarness, user } from './helpers.ts';
+import { ACME, ACME_DOCUMENT, USER_SCHEMA, backends, client, eventually, patchOp, startHarness, user } from './helpers.ts';
 import type { Harness } from './helpers.ts';
-
-const ACME = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User';
-const ACME_DOCUMENT = {
-  id: ACME,
-  name: 'Acme',
-  attributes: [
-    { name: 'pin', type: 'string', mutability: 'writeOnly', returned: 'never' },
-    { name: 'badge', type: 'string' },
-    { name: 'door', type: 'complex', subAttributes: [{ name: 'room', type: 'string' }, { name: 'code', type: 'string', returned: 'never' }] },
-  ],
-};
 
 describe('redacting request bodies', () => {
   test('passwords and secrets are removed at any depth, PATCH values for the password path too', () => {
