@@ -138,7 +138,8 @@ export async function openConfiguredStore(flags: StoreFlags, administrative = fa
     return mod.openStore({ postgresUrl: flags.postgres, secretKey: secretKeyLoader(mod, flags, undefined), passwordHashing, statementTimeoutMs });
   }
   const path = resolve(flags.db ?? DEFAULT_DB_PATH);
-  mkdirSync(dirname(path), { recursive: true });
+  // Only its owner may list it: the database and the webhook secret key live in it.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   return mod.openStore({ sqlitePath: path, userCacheEntries: flags.userCache, secretKey: secretKeyLoader(mod, flags, path), passwordHashing });
 }
 

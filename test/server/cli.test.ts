@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN, runCli } from './cli-run.ts';
 import { call, user } from './helpers.ts';
@@ -56,6 +56,10 @@ describe('scimkit serve and admin commands', () => {
   test('first start creates the default organization, prints its base URL and token once; SIGTERM exits 0', async () => {
     const server = await serve(['--db', db]);
     assert.ok(existsSync(db), 'the database folder is created');
+    // Users' data and password hashes: readable by their owner only, however the umask would have it.
+    const modes = [dirname(db), db, `${db}-wal`, `${db}-shm`].map((path) => `${path} ${(statSync(path).mode & 0o777).toString(8)}`);
+    if (!modes.every((m) => /[0-7]00$/.test(m))) server.child.kill('SIGKILL');
+    assert.deepEqual(modes.filter((m) => !/[0-7]00$/.test(m)), []);
     const baseLine = server.lines.find((l) => l.startsWith('SCIM base URL: '));
     const tokenLine = server.lines.find((l) => l.startsWith('Bearer token'));
     assert.ok(baseLine && tokenLine, server.lines.join('\n'));

@@ -1,6 +1,6 @@
 /** openStore by a database string (what embedding apps and `serve --database` pass), and a close that is safe twice. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -20,6 +20,25 @@ describe('openStore', () => {
     assert.equal((await again.getOrganization(org.id))?.name, 'Acme');
     await again.close();
     await store.close();
+  });
+
+  test('a new SQLite file, its -wal and -shm are readable by their owner only; an existing file keeps its mode', async () => {
+    const path = join(dir, 'private.db');
+    const store = await openStore({ sqlitePath: path });
+    try {
+      await store.createOrganization('Acme');
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        const mode = statSync(file).mode & 0o777;
+        assert.equal(mode & 0o077, 0, `${file} is ${mode.toString(8)}`);
+      }
+    } finally {
+      await store.close();
+    }
+    const shared = join(dir, 'shared.db');
+    writeFileSync(shared, '');
+    chmodSync(shared, 0o640);
+    await (await openStore({ sqlitePath: shared })).close();
+    assert.equal(statSync(shared).mode & 0o777, 0o640);
   });
 
   test('sqlite::memory: is a private database', async () => {
