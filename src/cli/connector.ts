@@ -76,9 +76,12 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
     // Where the run is, for the message on Ctrl-C.
     let at = 'before reading anything';
     const progress = createProgress({ tty: Boolean(process.stderr.isTTY), write: (s) => process.stderr.write(s) });
+    // Whether the run under way has begun reading (a full refresh clears the cursors just before).
+    let reading = false;
     const tracked: ProgressSink = {
       phase(stream, phase, total, already) {
         at = `in the ${phase} pass of ${stream}`;
+        reading = true;
         progress.phase(stream, phase, total, already);
       },
       update: (stream, done) => progress.update(stream, done),
@@ -110,21 +113,26 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
     };
     process.on('SIGINT', interrupt);
     process.on('SIGTERM', interrupt);
-    let first = true;
+    // --full-refresh applies to the first run that gets as far as reading: under --watch, a run that failed before
+    // (an unreachable source, a failed probe) leaves it to the next one.
+    let refreshPending = Boolean(flags.fullRefresh);
     try {
       do {
         controller = new AbortController();
         try {
           at = 'before reading anything';
+          reading = false;
           const summary = await runSync({
             config,
             logger,
-            fullRefresh: Boolean(flags.fullRefresh) && first,
+            fullRefresh: refreshPending,
             allowMassDelete: flags.allowMassDelete,
             progress: tracked,
             signal: controller.signal,
           });
           out(flags.json ? JSON.stringify(summary) : formatSummary(summary));
+          // The exit code is the last run's: under --watch, an earlier run may have failed.
+          process.exitCode = 0;
         } catch (err) {
           if (interruptedBy) {
             interrupted();
@@ -136,7 +144,7 @@ async function syncCommand(flags: SyncFlags): Promise<void> {
         } finally {
           controller = null;
         }
-        first = false;
+        if (reading) refreshPending = false;
         if (flags.watch && !stopping) {
           const hours = config.syncFrequencyHours;
           logger.info(`next sync in ${hours} h (sync_frequency_hours)`);

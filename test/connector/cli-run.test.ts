@@ -108,6 +108,28 @@ for (const kind of kinds) {
   });
 }
 
+describe('sync --watch --full-refresh', () => {
+  it('the full refresh is made by the first run that reads, not dropped after a run that failed before it', async (t) => {
+    const p = await new FakeProvider({ token: TOKEN }).start();
+    t.after(() => p.stop());
+    p.populate(20, 2, 3);
+    const d = await factory.create('sqlite');
+    await sync(configFor(p, d));
+    // The first watched run fails at its first request, before it could clear anything.
+    p.inject({ kind: 'status', status: 503, times: 2, match: ({ path }) => path === '/ServiceProviderConfig' });
+    // 0.01 h (36 s) is the shortest interval the config allows.
+    const config = writeConfig('watch-refresh', rawConfig(p, d, { sync_frequency_hours: 0.01, retry_attempts: 1 }));
+    const run = start(['sync', '--watch', '--full-refresh', '--config', config]);
+    t.after(() => run.child.kill('SIGKILL'));
+    const waits = () => run.err().match(/next sync in 0\.01 h/g)?.length ?? 0;
+    await until('the second run to end', () => waits() >= 2, 120_000).catch((err: Error) => assert.fail(`${err.message}; stderr: ${run.err()}`));
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exited, 0);
+    assert.match(run.err(), /503/);
+    assert.match(run.err(), /full refresh: cursors and positions cleared/);
+  });
+});
+
 describe('connector CLI messages and exit codes', () => {
   it('names the host of a source that cannot be reached', async () => {
     const closed = createServer();
