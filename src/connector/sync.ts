@@ -493,9 +493,9 @@ class SyncRun {
         st = outcome.state;
       } finally {
         page.spool?.close();
-        // The page's resources go as soon as it is written. This iteration's context stays reachable into the next
-        // page's read (the write's closure holds it), so each page outlived a second scavenge and was promoted to the
-        // old generation, garbage there until a full collection: 30 MB of a 20,000-user sync (BENCHMARKS.md).
+        // The page's resources go as soon as it is written. V8 kept the page reachable from this iteration into the
+        // next page's read, so each page outlived a second scavenge and was promoted to the old generation, garbage
+        // there until a full collection: 30 MB of a 20,000-user sync (BENCHMARKS.md, issue 16 session 7).
         byId.clear();
         page.resources.length = 0;
       }

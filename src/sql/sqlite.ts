@@ -136,7 +136,7 @@ export interface SqliteRunnerOptions extends RunnerOptions {
   /**
    * false: no checkpoint worker; SQLite checkpoints inside the commit that fills the WAL, as it does by default. For
    * a single batch writer (the connector), where no request waits behind a commit and a thread's 8 MiB of memory
-   * is a tenth of a sync's.
+   * is nearly a tenth of a sync's.
    */
   readonly checkpointWorker?: boolean;
 }
