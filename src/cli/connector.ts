@@ -3,7 +3,9 @@
  * Exit codes: 0 success, 1 a failed run, 2 an invalid config or invalid arguments.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type ConnectorConfig } from '../connector/config.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig, type ConnectorConfig, type DestinationUrl } from '../connector/config.ts';
 import { STREAMS, type Destination, type TableCounts } from '../connector/destination/types.ts';
 import { DuckDbBusy } from '../sql/duckdb.ts';
 import { createLogger, createRedactor, type Redactor } from '../connector/log.ts';
@@ -215,8 +217,24 @@ async function checkCommand(flags: { config: string; json?: boolean }): Promise<
   });
 }
 
+/**
+ * The SQLite or DuckDB file a config names, when there is none: `state` and `reset` say so instead of creating an
+ * empty database at a mistyped path (only `sync` creates the file).
+ */
+function missingFile(destination: DestinationUrl): string | null {
+  if (destination.kind === 'postgres') return null;
+  const path = resolve(destination.path);
+  return existsSync(path) ? null : `${destination.kind}:${path}`;
+}
+
 async function stateCommand(flags: { config: string; json?: boolean }): Promise<void> {
   await withConfig(flags.config, async (config) => {
+    const missing = missingFile(config.destination);
+    if (missing) {
+      if (flags.json) out(JSON.stringify({ destination: missing, namespace: config.namespace, source: null, running: null, streams: {}, tables: {} }));
+      else out(`destination: ${missing} does not exist: nothing has been synced there yet (is "destination" in the config right?)`);
+      return;
+    }
     let dest: Destination;
     try {
       dest = await openDestination(config.destination, config.namespace);
@@ -272,6 +290,12 @@ async function confirm(question: string): Promise<boolean> {
 
 async function resetCommand(flags: { config: string; dropTables?: boolean; yes?: boolean }): Promise<void> {
   await withConfig(flags.config, async (config) => {
+    const missing = missingFile(config.destination);
+    if (missing) {
+      process.stderr.write(`scimkit: ${missing} does not exist, so there is nothing to reset (is "destination" in the config right?)\n`);
+      process.exitCode = 1;
+      return;
+    }
     const dest = await openDestination(config.destination, config.namespace);
     try {
       if (flags.dropTables && !flags.yes) {

@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Logger } from '../../src/connector/log.ts';
 import { createProgress, fmt } from '../../src/connector/progress.ts';
@@ -154,6 +154,23 @@ describe('connector CLI messages and exit codes', () => {
       assert.match(err.message, /^GET \/Users\?count=1 failed: 404 Not Found: .*; is base_url right\? It must be the SCIM base URL, the one \/Users and \/Groups are under/);
       return true;
     });
+  });
+
+  it('state and reset name a SQLite or DuckDB file that does not exist, and do not create it', async () => {
+    for (const kind of ['sqlite', 'duckdb']) {
+      const path = join(dir, `typo-${kind}`, `warehouse.${kind === 'sqlite' ? 'db' : 'duckdb'}`);
+      const config = writeConfig(`typo-${kind}`, { bearer_token: TOKEN, provider: 'scim', base_url: 'http://127.0.0.1:9/scim/v2', destination: `${kind}:${path}` });
+      const state = await finished(['state', '--config', config]);
+      assert.equal(state.status, 0, state.stderr);
+      assert.equal(state.stdout.trim(), `destination: ${kind}:${path} does not exist: nothing has been synced there yet (is "destination" in the config right?)`);
+      const json = await finished(['state', '--config', config, '--json']);
+      assert.deepEqual(JSON.parse(json.stdout), { destination: `${kind}:${path}`, namespace: null, source: null, running: null, streams: {}, tables: {} });
+      const reset = await finished(['reset', '--config', config]);
+      assert.equal(reset.status, 1);
+      assert.match(reset.stderr, /does not exist, so there is nothing to reset/);
+      assert.equal(existsSync(path), false);
+      assert.equal(existsSync(dirname(path)), false);
+    }
   });
 
   it('a destination that cannot be opened is named in the message (a directory, a file that is not a database)', () => {
