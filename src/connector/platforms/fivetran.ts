@@ -179,18 +179,27 @@ class FivetranSink implements CommitSink {
   private readonly defs = new Map(TABLES.map((t) => [t.name, t]));
   records = 0;
 
+  /**
+   * `truncate`: the tables read in full, whose TRUNCATE goes out with the first commit, so after the probe and the
+   * first page: Fivetran may apply a TRUNCATE at once (its deferred truncate, which waits for a successful sync, is
+   * an option of its own), so one sent before a probe that then failed left the warehouse's rows marked deleted.
+   */
   constructor(
     private readonly call: UpdateCall,
     private readonly state: ShellState,
     private readonly columns: ReadonlyMap<TableName, ReadonlySet<string>>,
     private readonly signal: AbortSignal,
     stateBytes: number,
+    private truncate: readonly TableName[],
   ) {
     this.policy = new CheckpointPolicy(stateBytes);
   }
 
-  async truncate(table: TableName): Promise<void> {
-    await send(this.call, encodeRecord(table, 'TRUNCATE', [], []), this.signal);
+  /** Sends the TRUNCATEs still due: before the first commit's records, or at the end of a run that committed nothing. */
+  async truncateFresh(): Promise<void> {
+    const tables = this.truncate;
+    this.truncate = [];
+    for (const t of tables) await send(this.call, encodeRecord(t, 'TRUNCATE', [], []), this.signal);
   }
 
   /** A row's Record message, with the columns Fivetran asked for; null when it did not ask for the table. */
@@ -208,6 +217,7 @@ class FivetranSink implements CommitSink {
   }
 
   async commit(changes: readonly Change[], boundary: boolean): Promise<void> {
+    await this.truncateFresh();
     let bytes = 0;
     for (const c of changes) {
       const message = c.op === 'encoded' ? c.encoded : c.op === 'upsert' ? this.message(c.table, 'UPSERT', c.values) : this.message(c.table, 'DELETE', c.key);
@@ -305,13 +315,13 @@ export function connectorHandlers(opts: FivetranOptions = {}): grpc.UntypedServi
           // full, after a TRUNCATE: rows Fivetran holds from before are soft-deleted unless the read sends them.
           const fresh = new Set(tables.filter((t) => !state.synced.has(t)));
           prepareState(state, tables, fresh);
-          sink = new FivetranSink(call, state, columns, abort.signal, typeof call.request.state_json === 'string' ? call.request.state_json.length : 0);
-          for (const t of fresh) await sink.truncate(t);
+          sink = new FivetranSink(call, state, columns, abort.signal, typeof call.request.state_json === 'string' ? call.request.state_json.length : 0, [...fresh]);
           logger.info(`update: ${tables.join(', ') || 'no tables'}${fresh.size ? ` (read in full: ${[...fresh].join(', ')})` : ''}`);
           if (tables.length > 0) {
             const summary = await runShell({ config, state, tables, sink, logger, label: 'fivetran', signal: abort.signal });
             logger.info(`update done: ${sink.records} records sent, ${summary.records} resources read in ${(summary.wallMs / 1000).toFixed(3)} s (${summary.requests} requests)`);
           }
+          await sink.truncateFresh();
           await sink.flush();
           call.end();
         } catch (err) {

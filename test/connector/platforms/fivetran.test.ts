@@ -163,6 +163,16 @@ describe('scimkit fivetran', () => {
     assert.match(String(invalid.failure), /max_records_per_page must be an integer/);
 
     const schema = await unary(client, 'Schema', { configuration: configuration() });
+    // A first Update whose probe fails sends nothing: no TRUNCATE (Fivetran may apply one before any checkpoint,
+    // marking the warehouse's rows deleted), no checkpoint, only the error.
+    const w = new FivetranWarehouse(join(dir, 'refused.db'), schema);
+    t.after(() => w.close());
+    const failed = await w.update(client, { configuration: configuration({ bearer_token: `${server.token}x` }) });
+    assert.equal(failed.outcome, 'failed');
+    assert.equal(failed.error?.code, grpc.status.INVALID_ARGUMENT);
+    assert.deepEqual(failed.records, [], 'no record before the probe');
+    assert.equal(failed.checkpoints, 0);
+
     const tables = (schema.without_schema as { tables: { name: string; columns: Json[] }[] }).tables;
     assert.deepEqual(tables.map((x) => x.name), ALL);
     assert.deepEqual(tables[2].columns.filter((col) => col.primary_key).map((col) => col.name), ['group_id', 'member_id']);
