@@ -260,6 +260,33 @@ describe('the console directory pages in Chromium', () => {
     assert.equal(catalogue.accept_idp_roles, true, listed.stdout);
   });
 
+  test('mapping rules are paged: every rule can be reached, past the first page', async () => {
+    // PAGE + 1 rules through the API with the page's own session (names of groups that do not exist: cheap).
+    const made = await page.evaluate(async (count) => {
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrf_token: string };
+      const orgId = location.pathname.split('/')[3];
+      for (let i = 0; i < count; i++) {
+        const res = await fetch(`/api/v1/organizations/${orgId}/role-mappings`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrf_token },
+          body: JSON.stringify({ group: { display_name: `team-${String(i).padStart(3, '0')}` }, roles: ['viewer'] }),
+        });
+        if (res.status !== 201) return `rule ${i}: ${res.status} ${await res.text()}`;
+      }
+      return 'ok';
+    }, PAGE + 1);
+    assert.equal(made, 'ok');
+    await page.goto(`${served.origin}${orgPath}/roles`);
+    const rules = page.getByRole('list', { name: 'Mapping rules' }).locator(':scope > li');
+    await page.getByText('Page 1').waitFor();
+    assert.equal(await rules.count(), PAGE);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText('Page 2').waitFor();
+    await settled();
+    assert.equal(await rules.count(), 1);
+    assert.match((await rules.first().textContent()) ?? '', new RegExp(`team-${String(PAGE).padStart(3, '0')}`));
+  });
+
   test('the directory pages fit a phone, and no page had a script error or CSP violation', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await context.storageState() });
     const small = await phone.newPage();

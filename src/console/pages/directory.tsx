@@ -412,7 +412,8 @@ function RoleChecks({ idPrefix, roles, chosen, onChange }: { idPrefix: string; r
 
 function RolesPage({ org }: { org: Organization }) {
   const catalogue = useAsync(() => api<Catalogue>('GET', `${base(org)}/roles`), [org.id]);
-  const mappings = useAsync(() => api<ListPage<Mapping>>('GET', `${base(org)}/role-mappings${query({ limit: 1000 })}`), [org.id]);
+  const rulePager = usePager(org.id);
+  const mappings = useAsync(() => api<ListPage<Mapping>>('GET', `${base(org)}/role-mappings${query({ after: rulePager.cursor, limit: 50 })}`), [org.id, rulePager.cursor]);
   const [key, setKey] = useState('');
   const [description, setDescription] = useState('');
   const [roleError, setRoleError] = useState<unknown>(undefined);
@@ -517,75 +518,78 @@ function RolesPage({ org }: { org: Organization }) {
             <p class="lead">A rule gives its roles to every member of the IdP group it names (members of nested groups too).</p>
             <Loaded state={mappings} what="Loading rules">
               {(page) =>
-                page.data.length === 0 ? (
+                page.data.length === 0 && rulePager.page === 1 ? (
                   <Empty>
                     <p>No rules yet: nobody gets a role from a group.</p>
                   </Empty>
                 ) : (
-                  <ul class="cards">
-                    {page.data.map((m) => (
-                      <li key={m.id} class="card">
-                        <div>
-                          Members of the group <strong class="break">{describeSelector(m.group)}</strong> get <Roles roles={m.roles} />
-                        </div>
-                        <p class="muted small">
-                          {m.matched_groups.length === 0 ? 'It matches no group yet.' : `Matches: ${m.matched_groups.map((g) => g.name).join(', ')}`}
-                        </p>
-                        {editing?.id === m.id ? (
-                          <form
-                            class="inline-form"
-                            onSubmit={async (e) => {
-                              e.preventDefault();
-                              setEditError(undefined);
-                              try {
-                                await api('PATCH', `${base(org)}/role-mappings/${seg(m.id)}`, { roles: editing.roles });
-                                setEditing(null);
-                                mappings.reload();
-                              } catch (err) {
-                                setEditError(err);
-                              }
-                            }}
-                          >
-                            <fieldset>
-                              <legend>Roles</legend>
-                              <RoleChecks idPrefix={`edit-${m.id}`} roles={cat.data} chosen={editing.roles} onChange={(roles) => setEditing({ id: m.id, roles })} />
-                            </fieldset>
-                            <FormError error={editError} />
-                            <div class="button-row">
-                              <button type="submit">Save roles</button>
-                              <button type="button" class="secondary" onClick={() => setEditing(null)}>
-                                Cancel
-                              </button>
-                            </div>
-                          </form>
-                        ) : (
-                          <div class="button-row">
-                            <button
-                              type="button"
-                              class="secondary small"
-                              onClick={() => {
-                                setEditError(undefined);
-                                setEditing({ id: m.id, roles: [...m.roles] });
-                              }}
-                            >
-                              Edit roles
-                            </button>
-                            <ActionButton
-                              class="danger small"
-                              label={`Delete the rule for the group ${describeSelector(m.group)}`}
-                              confirm="Delete this rule? Its members lose the roles it gave them."
-                              onAction={async () => {
-                                await api('DELETE', `${base(org)}/role-mappings/${seg(m.id)}`);
-                                mappings.reload();
-                              }}
-                            >
-                              Delete
-                            </ActionButton>
+                  <>
+                    <ul class="cards" aria-label="Mapping rules">
+                      {page.data.map((m) => (
+                        <li key={m.id} class="card">
+                          <div>
+                            Members of the group <strong class="break">{describeSelector(m.group)}</strong> get <Roles roles={m.roles} />
                           </div>
-                        )}
-                      </li>
-                    ))}
-                  </ul>
+                          <p class="muted small">
+                            {m.matched_groups.length === 0 ? 'It matches no group yet.' : `Matches: ${m.matched_groups.map((g) => g.name).join(', ')}`}
+                          </p>
+                          {editing?.id === m.id ? (
+                            <form
+                              class="inline-form"
+                              onSubmit={async (e) => {
+                                e.preventDefault();
+                                setEditError(undefined);
+                                try {
+                                  await api('PATCH', `${base(org)}/role-mappings/${seg(m.id)}`, { roles: editing.roles });
+                                  setEditing(null);
+                                  mappings.reload();
+                                } catch (err) {
+                                  setEditError(err);
+                                }
+                              }}
+                            >
+                              <fieldset>
+                                <legend>Roles</legend>
+                                <RoleChecks idPrefix={`edit-${m.id}`} roles={cat.data} chosen={editing.roles} onChange={(roles) => setEditing({ id: m.id, roles })} />
+                              </fieldset>
+                              <FormError error={editError} />
+                              <div class="button-row">
+                                <button type="submit">Save roles</button>
+                                <button type="button" class="secondary" onClick={() => setEditing(null)}>
+                                  Cancel
+                                </button>
+                              </div>
+                            </form>
+                          ) : (
+                            <div class="button-row">
+                              <button
+                                type="button"
+                                class="secondary small"
+                                onClick={() => {
+                                  setEditError(undefined);
+                                  setEditing({ id: m.id, roles: [...m.roles] });
+                                }}
+                              >
+                                Edit roles
+                              </button>
+                              <ActionButton
+                                class="danger small"
+                                label={`Delete the rule for the group ${describeSelector(m.group)}`}
+                                confirm="Delete this rule? Its members lose the roles it gave them."
+                                onAction={async () => {
+                                  await api('DELETE', `${base(org)}/role-mappings/${seg(m.id)}`);
+                                  mappings.reload();
+                                }}
+                              >
+                                Delete
+                              </ActionButton>
+                            </div>
+                          )}
+                        </li>
+                      ))}
+                    </ul>
+                    <Pager pager={rulePager} nextCursor={page.next_cursor} />
+                  </>
                 )
               }
             </Loaded>
