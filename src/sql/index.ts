@@ -38,7 +38,7 @@ export type { ColumnType, Dialect, DialectName, JsonDialect, JsonRef, ScalarKind
 export { migrate } from './migrate.ts';
 export type { Migration, MigrationSet } from './migrate.ts';
 export type { Runner, RunnerOptions, TransactionMode, ViolationErrors } from './runner.ts';
-export { SqliteRunner } from './sqlite.ts';
+export { createPrivately, SqliteRunner } from './sqlite.ts';
 export type { SqliteRunnerOptions } from './sqlite.ts';
 export { PostgresRunner } from './postgres.ts';
 export { DuckDbBusy, DuckDbRunner } from './duckdb.ts';

@@ -11,6 +11,7 @@
  * a flag and the next write first finishes the checkpoint itself, which leaves only the few pages written since
  * the worker's last pass to copy.
  */
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -113,6 +114,21 @@ function unavailableError(err: unknown, defaults: ViolationErrors): unknown {
 }
 
 type RunOp = (op: () => Op<unknown>) => unknown;
+
+/**
+ * Creates a missing database file readable and writable by its owner only (SQLite would create it 0644): the
+ * server's holds users' data and password hashes, a connector warehouse users' data. SQLite gives the -wal and -shm
+ * files (and its journals) the database file's mode. An existing file keeps the mode it has; anything but "it
+ * exists" is left for SQLite to report when it opens the path.
+ */
+export function createPrivately(path: string): void {
+  if (path === ':memory:' || path === '') return;
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch {
+    // EEXIST, or a path SQLite will refuse with its own error.
+  }
+}
 
 export interface SqliteRunnerOptions extends RunnerOptions {
   /** Overrides WAL_RESTART_PAGES (tests use a small one). */

@@ -2,9 +2,8 @@
  * The store's runners (src/sql): the shared SQLite and PostgreSQL runners with the store's migrations, and SCIM
  * errors for constraint violations a statement does not name itself.
  */
-import { closeSync, openSync } from 'node:fs';
 import { ScimError } from '../scim/errors.ts';
-import { PostgresRunner, SqliteRunner } from '../sql/index.ts';
+import { createPrivately, PostgresRunner, SqliteRunner } from '../sql/index.ts';
 import type { ViolationErrors } from '../sql/index.ts';
 import { STORE_MIGRATIONS } from './migrations.ts';
 
@@ -23,20 +22,6 @@ export class SqliteDriver extends SqliteRunner {
   constructor(path: string, options: { readonly walRestartPages?: number; readonly backstopPages?: number } = {}) {
     createPrivately(path);
     super(path, { ...options, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
-  }
-}
-
-/**
- * Creates a missing database file readable and writable by its owner only (SQLite would create it 0644): it holds
- * users' data and password hashes. SQLite gives the -wal and -shm files the database file's mode. An existing file
- * keeps the mode it has; anything but "it exists" is left for SQLite to report when it opens the path.
- */
-function createPrivately(path: string): void {
-  if (path === ':memory:' || path === '') return;
-  try {
-    closeSync(openSync(path, 'wx', 0o600));
-  } catch {
-    // EEXIST, or a path SQLite will refuse with its own error.
   }
 }
 

@@ -1,9 +1,10 @@
 /**
  * The connector's SQLite destination runs no checkpoint worker: a sync is one writer with nothing waiting behind its
  * commits, and the worker thread (the server's, src/sql/sqlite.ts) cost a sync 8 MiB from its 100th page on.
+ * And a new SQLite or DuckDB warehouse is private to its owner (docs/connector.md, "Who may read the warehouse file").
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -34,6 +35,40 @@ describe('the SQLite destination', () => {
         assert.equal(threads(), start);
       } finally {
         await dest.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8);
+
+describe('file destinations', () => {
+  it('create a new warehouse file (SQLite: with its -wal and -shm) and a folder for it readable by the owner only; an existing file keeps its mode', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scimkit-dest-mode-'));
+    try {
+      for (const kind of ['sqlite', 'duckdb'] as const) {
+        const folder = join(dir, kind, 'new-folder');
+        const path = join(folder, 'warehouse');
+        const dest = await openDestination({ kind, path });
+        try {
+          await dest.write((tx) => tx.saveState(emptyState('users')));
+          assert.equal(mode(path), '600', `${kind}: the new file`);
+          assert.equal(mode(folder), '700', `${kind}: the folder made for it`);
+          if (kind === 'sqlite') for (const suffix of ['-wal', '-shm']) assert.equal(mode(`${path}${suffix}`), '600', suffix);
+        } finally {
+          await dest.close();
+        }
+        // The owner shares it: the next sync leaves the mode alone.
+        chmodSync(path, 0o644);
+        const again = await openDestination({ kind, path });
+        try {
+          await again.write((tx) => tx.saveState({ ...emptyState('users'), passRecords: 1 }));
+        } finally {
+          await again.close();
+        }
+        assert.equal(mode(path), '644', `${kind}: an existing file`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

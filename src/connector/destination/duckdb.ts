@@ -4,7 +4,7 @@
  * is a schema, the connection's default. DuckDB lets one process open a file for writing, so the file itself is the
  * run lock: a second process cannot open it while a sync runs.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { exec, raw, sql } from '../../sql/builder.ts';
 import { DuckDbBusy, DuckDbRunner } from '../../sql/duckdb.ts';
@@ -38,12 +38,16 @@ const DUCKDB_ROWS_PER_WRITE: RowsPerWrite = { users: 1000, members: 5000 };
 
 export async function openDuckDb(path: string, namespace: string | null): Promise<SqlDestination> {
   const full = resolve(path);
-  mkdirSync(dirname(full), { recursive: true });
+  // As for SQLite (sqlite.ts): a new file and a folder made for it are its owner's alone. DuckDB refuses an empty
+  // file, so the file it creates is made private as soon as it exists, before a row is written.
+  mkdirSync(dirname(full), { recursive: true, mode: 0o700 });
+  const created = !existsSync(full);
   const setup = [...ALLOCATOR_SETTINGS, ...(namespace === null ? [] : [`CREATE SCHEMA IF NOT EXISTS "${namespace}"`, `SET schema = '${namespace}'`])];
   const label = `duckdb:${full}${namespace === null ? '' : ` (namespace ${namespace}: schema ${namespace})`}`;
   let runner: DuckDbRunner;
   try {
     runner = await DuckDbRunner.open(full, { setup, rowGroupSize: ROW_GROUP_SIZE, memoryLimitMb: MEMORY_LIMIT_MB, migrations: [connectorMigrations('duckdb', namespace)] });
+    if (created) chmodSync(full, 0o600);
   } catch (err) {
     // A file another process holds is its own message (`scimkit state` reports the running sync from it).
     if (err instanceof DuckDbBusy) throw err;

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { exec, first, raw, sql } from '../../sql/builder.ts';
-import { SqliteRunner } from '../../sql/sqlite.ts';
+import { createPrivately, SqliteRunner } from '../../sql/sqlite.ts';
 import { SqlDestination, type RunLock } from './destination.ts';
 import { connectorMigrations, tableName, tableRefs, type TableRefs } from './schema.ts';
 import type { LockHolder } from './types.ts';
@@ -68,7 +68,10 @@ class SqliteLock implements RunLock {
 
 export function openSqlite(path: string, namespace: string | null): SqlDestination {
   const full = resolve(path);
-  mkdirSync(dirname(full), { recursive: true });
+  // The warehouse holds users' data: a new file (with its -wal and -shm) and a folder made for it are its owner's
+  // alone, as the server's database is; an existing file keeps the mode its owner gave it.
+  mkdirSync(dirname(full), { recursive: true, mode: 0o700 });
+  createPrivately(full);
   // No memory map: a sync writes the file once through and reads little back, and mapped pages count as the
   // process's resident memory (372 MB against 262 MB at 50,000 users, BENCHMARKS.md). For the same reason a 2 MiB
   // page cache, not better-sqlite3's 16. Rows hold a resource's JSON (about 1.2 KB a user): 16 KiB pages write
