@@ -448,10 +448,10 @@ async function serve(flags: ServeFlags, command: Command): Promise<void> {
   const store = await openConfiguredStore(flags);
   let rateLimiter: RateLimiter | undefined;
   try {
-    rateLimiter = createRateLimiter({ redisUrl: flags.redis });
+    const counter = createRateLimiter({ redisUrl: flags.redis });
+    rateLimiter = counter;
     // Fail at start-up, not on the first request, when Redis is unreachable.
-    const connectable = rateLimiter as RateLimiter & { connect?: () => Promise<void> };
-    if (connectable.connect) await connectable.connect();
+    await counter.connect();
 
     // Logs go to stderr as JSON, so stdout carries only the lines below (which scripts and tests read).
     const logger = pino({ level: flags.logLevel }, pino.destination(2));

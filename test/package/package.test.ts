@@ -213,6 +213,8 @@ const status: number = error.status;
 const filter = parseFilter('userName eq "a"');
 const userSchema: string = USER.core.id;
 const config: ConnectorConfig = parseConfig({ bearer_token: 't', org_id: 'o' });
+// docs/embedding.md: connect() checks Redis at start-up, and is there whether or not a Redis URL was given.
+await createRateLimiter({ redisUrl: process.env.REDIS_URL }).connect();
 // The types are real, not any: each of these must be an error.
 // @ts-expect-error limits.maxResults is a number
 buildServer({ store, rateLimiter: createRateLimiter(), limits: { maxResults: 'many' } });

@@ -75,6 +75,14 @@ test('memory: a clock stepping backwards does not hand out a fresh allowance', a
   assert.equal((await rl.hit('k', 1)).allowed, false);
 });
 
+test('createRateLimiter: connect() exists on both kinds, as docs/embedding.md tells embedders to call it', async () => {
+  // Typed as well as present: an app calls it whether or not it configured Redis (REDIS_URL may be unset).
+  const rl = createRateLimiter({ redisUrl: undefined });
+  await rl.connect();
+  assert.equal((await rl.hit('k', 1)).allowed, true, 'the limiter still counts after connect()');
+  await rl.close();
+});
+
 test('memory: limit 0 refuses everything; invalid limits are rejected', async () => {
   const rl = createRateLimiter({ now: () => 0 });
   assert.ok(rl instanceof MemoryRateLimiter);

@@ -49,6 +49,9 @@ export class MemoryRateLimiter implements RateLimiter {
     return this.#counts.size;
   }
 
+  /** Nothing to connect to: counts live in this process (the Redis limiter's `connect()` checks Redis). */
+  async connect(): Promise<void> {}
+
   async close(): Promise<void> {
     this.#counts = new Map();
   }
