@@ -204,4 +204,12 @@ test('redis: an unreachable Redis decides in the process, reports why without cr
     await rl.close();
   }
   assert.throws(() => new RedisRateLimiter({ url: 'not a url' }), /invalid Redis URL/);
+  // A URL of another scheme was dialled as Redis, and failed later with "Connection is closed".
+  for (const url of ['http://127.0.0.1:6379', 'localhost:6379', 'tcp://u:hunter2@127.0.0.1:6379']) {
+    assert.throws(() => createRateLimiter({ redisUrl: url }), (err: Error) => {
+      assert.match(err.message, /^invalid Redis URL for the rate limiter: .* \(use redis:\/\/host:6379 or rediss:\/\/\)$/);
+      assert.doesNotMatch(err.message, /hunter2/);
+      return true;
+    });
+  }
 });

@@ -6,7 +6,7 @@ export { MemoryRateLimiter, type MemoryRateLimiterOptions } from './memory.ts';
 export { RedisRateLimiter, type RedisRateLimiterOptions } from './redis.ts';
 
 export interface CreateRateLimiterOptions {
-  /** Count in Redis (shared by several processes); in this process's memory when absent. */
+  /** Count in Redis (shared by several processes), at a redis:// or rediss:// URL; in this process's memory when absent. */
   readonly redisUrl?: string;
   /** Clock for the in-memory limiter; Redis always uses the Redis server's clock. */
   readonly now?: () => number;

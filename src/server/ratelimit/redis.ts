@@ -83,10 +83,15 @@ export class RedisRateLimiter implements RateLimiter {
 
   constructor(options: RedisRateLimiterOptions) {
     this.#where = redactRedisUrl(options.url);
+    let scheme: string;
     try {
-      new URL(options.url);
+      scheme = new URL(options.url).protocol;
     } catch {
       throw new Error(`invalid Redis URL for the rate limiter: ${this.#where}`);
+    }
+    // ioredis ignores the scheme: `http://host` or `localhost:6379` (scheme "localhost:") would be dialled as Redis.
+    if (scheme !== 'redis:' && scheme !== 'rediss:') {
+      throw new Error(`invalid Redis URL for the rate limiter: ${this.#where} (use redis://host:6379 or rediss://)`);
     }
     this.#url = options.url;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 2000;
