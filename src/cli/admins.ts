@@ -4,7 +4,7 @@
  * it never appears in the shell history or the process list. It is stored as a scrypt hash (store/passwords.ts).
  */
 import { Command } from 'commander';
-import { print, storeOptions, withStore } from './server.ts';
+import { fail, print, storeOptions, withStore } from './server.ts';
 import type { StoreFlags } from './server.ts';
 
 export const MIN_PASSWORD_CHARS = 12;
@@ -62,15 +62,15 @@ async function newPassword(command: Command): Promise<string> {
     try {
       password = await promptHidden('Password: ');
       const again = await promptHidden('Repeat the password: ');
-      if (again !== password) return command.error('error: the two passwords differ; nothing was changed');
+      if (again !== password) return fail(command, 'error: the two passwords differ; nothing was changed');
     } catch {
-      return command.error('error: cancelled; nothing was changed');
+      return fail(command, 'error: cancelled; nothing was changed');
     }
   } else {
     password = await readFirstLine();
   }
   const problem = passwordProblem(password);
-  if (problem) return command.error(`error: ${problem}; nothing was changed`);
+  if (problem) return fail(command, `error: ${problem}; nothing was changed`);
   return password;
 }
 
@@ -106,7 +106,7 @@ export function registerAdminCommands(program: Command): void {
       const { hashPassword } = await import('../store/passwords.ts');
       const hash = await hashPassword(password);
       await withStore(command, flags, async (store) => {
-        if (!(await store.setAdminPassword(email, hash))) command.error(`error: no operator has the email ${email}`);
+        if (!(await store.setAdminPassword(email, hash))) fail(command, `error: no operator has the email ${email}`);
         print(`Changed the password of ${email}; their sessions have ended.`);
       });
     },
@@ -122,7 +122,7 @@ export function registerAdminCommands(program: Command): void {
 
   storeOptions(admins.command('delete <email>').description('Delete an operator; their sessions end at once')).action(async (email: string, flags: StoreFlags, command: Command) => {
     await withStore(command, flags, async (store) => {
-      if (!(await store.deleteAdmin(email))) command.error(`error: no operator has the email ${email}`);
+      if (!(await store.deleteAdmin(email))) fail(command, `error: no operator has the email ${email}`);
       print(`Deleted operator ${email}.`);
     });
   });

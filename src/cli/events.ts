@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Store, WebhookDelivery, WebhookEndpoint } from '../store/types.ts';
-import { deliveryOptions, logLevel, openConfiguredStore, positiveInteger, print, startBackgroundWork, storeOptions, withStore } from './server.ts';
+import { deliveryOptions, fail, logLevel, openConfiguredStore, positiveInteger, print, startBackgroundWork, storeOptions, withStore } from './server.ts';
 import { optionsFromEnvironment } from './env.ts';
 import { stopOnSignals } from './signals.ts';
 import type { DeliveryFlags, StoreFlags } from './server.ts';
@@ -23,7 +23,7 @@ function cursor(value: string): number {
 }
 
 async function requireOrg(command: Command, store: Store, orgId: string): Promise<void> {
-  if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+  if (!(await store.getOrganization(orgId))) fail(command, `error: organization ${orgId} not found`);
 }
 
 function endpointLine(e: WebhookEndpoint): string {
@@ -82,7 +82,7 @@ export function registerEventCommands(program: Command): void {
   );
   storeOptions(keys.command('revoke <keyId>').description('Revoke a management key at once')).action(async (keyId: string, flags: StoreFlags, command: Command) => {
     await withStore(command, flags, async (store) => {
-      if (!(await store.revokeManagementKey(keyId))) command.error(`error: key ${keyId} not found or already revoked`);
+      if (!(await store.revokeManagementKey(keyId))) fail(command, `error: key ${keyId} not found or already revoked`);
       print(`Revoked key ${keyId}`);
     });
   });
@@ -113,9 +113,9 @@ export function registerEventCommands(program: Command): void {
       if (after === undefined && flags.follow) after = (await store.readEvents(orgId, { limit: 0 })).position;
       for (;;) {
         const page = await store.readEvents(orgId, { after, limit: 500, types: flags.types });
-        if (after !== undefined && after < page.purgedThrough) command.error(`error: events after ${after} are past retention; start without --after`);
+        if (after !== undefined && after < page.purgedThrough) fail(command, `error: events after ${after} are past retention; start without --after`);
         if (after !== undefined && after > page.end) {
-          command.error(`error: --after ${after} is ahead of this organization's events (they end at ${page.end}): the cursor does not come from this organization`);
+          fail(command, `error: --after ${after} is ahead of this organization's events (they end at ${page.end}): the cursor does not come from this organization`);
         }
         for (const event of page.events) {
           const text = eventJson(event);
@@ -199,7 +199,7 @@ export function registerEventCommands(program: Command): void {
   storeOptions(webhooks.command('delete <orgId> <webhookId>').description('Delete an endpoint and its deliveries')).action(
     async (orgId: string, webhookId: string, flags: StoreFlags, command: Command) => {
       await withStore(command, flags, async (store) => {
-        if (!(await store.deleteWebhook(orgId, webhookId))) command.error(`error: webhook ${webhookId} not found in organization ${orgId}`);
+        if (!(await store.deleteWebhook(orgId, webhookId))) fail(command, `error: webhook ${webhookId} not found in organization ${orgId}`);
         print(`Deleted webhook ${webhookId}`);
       });
     },
@@ -236,7 +236,7 @@ export function registerEventCommands(program: Command): void {
       .option('--json', 'print a JSON array'),
   ).action(async (orgId: string, webhookId: string, flags: StoreFlags & Json & { failed?: boolean; pending?: boolean; limit: number }, command: Command) => {
     await withStore(command, flags, async (store) => {
-      if (!(await store.getWebhook(orgId, webhookId))) command.error(`error: webhook ${webhookId} not found in organization ${orgId}`);
+      if (!(await store.getWebhook(orgId, webhookId))) fail(command, `error: webhook ${webhookId} not found in organization ${orgId}`);
       const status = flags.failed ? 'failed' : flags.pending ? 'pending' : undefined;
       const list = await store.listDeliveries(orgId, { endpointId: webhookId, ...(status ? { status } : {}), limit: flags.limit });
       if (flags.json) print(JSON.stringify(list));
@@ -254,10 +254,10 @@ export function registerEventCommands(program: Command): void {
     if ((flags.delivery === undefined) === (flags.since === undefined)) command.error('error: give exactly one of --delivery and --since');
     if (flags.since !== undefined && Number.isNaN(Date.parse(flags.since))) command.error('error: --since must be an ISO 8601 time');
     await withStore(command, flags, async (store) => {
-      if (!(await store.getWebhook(orgId, webhookId))) command.error(`error: webhook ${webhookId} not found in organization ${orgId}`);
+      if (!(await store.getWebhook(orgId, webhookId))) fail(command, `error: webhook ${webhookId} not found in organization ${orgId}`);
       if (flags.delivery !== undefined) {
         const original = await store.getDelivery(orgId, flags.delivery);
-        if (!original || original.endpointId !== webhookId) command.error(`error: delivery ${flags.delivery} not found for webhook ${webhookId}`);
+        if (!original || original.endpointId !== webhookId) fail(command, `error: delivery ${flags.delivery} not found for webhook ${webhookId}`);
         const replayed = await store.replayDelivery(orgId, flags.delivery);
         print(flags.json ? JSON.stringify(replayed) : `Queued delivery ${replayed.id} (event ${replayed.eventId})`);
       } else {

@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { GroupSelector, RoleMapping, Store } from '../store/types.ts';
-import { print, storeOptions, withStore } from './server.ts';
+import { fail, print, storeOptions, withStore } from './server.ts';
 import type { StoreFlags } from './server.ts';
 
 type Json = { json?: boolean };
@@ -32,7 +32,7 @@ function groupOptions(command: Command, verb: string): Command {
 }
 
 async function requireOrg(command: Command, store: Store, orgId: string): Promise<void> {
-  if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+  if (!(await store.getOrganization(orgId))) fail(command, `error: organization ${orgId} not found`);
 }
 
 function selectorText(group: GroupSelector): string {
@@ -62,7 +62,7 @@ async function selectorOf(command: Command, store: Store, orgId: string, flags: 
   if (await store.getDirectoryGroup(orgId, wanted)) return { by: 'id', value: wanted };
   const [named] = (await store.listDirectoryGroups(orgId, { name: wanted, limit: 1 })).groups;
   if (named) return { by: 'id', value: named.resource.id };
-  return command.error(
+  return fail(command,
     `error: no group has the id or displayName ${JSON.stringify(wanted)}; for a group the IdP has not sent yet use --group-name ${JSON.stringify(wanted)} or --external-id ID`,
   );
 }
@@ -117,7 +117,7 @@ export function registerRoleCommands(program: Command): void {
       let mapping: RoleMapping;
       if (existing) {
         const already = flags.role.filter((r) => existing.roles.includes(r));
-        if (already.length > 0) command.error(`error: duplicate rule: rule ${existing.id} already maps the group with ${selectorText(group)} to ${already.join(', ')}`);
+        if (already.length > 0) fail(command, `error: duplicate rule: rule ${existing.id} already maps the group with ${selectorText(group)} to ${already.join(', ')}`);
         mapping = await store.updateRoleMapping(orgId, existing.id, { roles: [...existing.roles, ...flags.role] });
       } else {
         mapping = await store.createRoleMapping(orgId, { group, roles: flags.role });
@@ -141,10 +141,10 @@ export function registerRoleCommands(program: Command): void {
       } else {
         rule = await store.findRoleMapping(orgId, await selectorOf(command, store, orgId, flags));
       }
-      if (!rule) return command.error('error: no such rule (roles list shows the rules)');
+      if (!rule) return fail(command, 'error: no such rule (roles list shows the rules)');
       const removing = flags.role ?? rule.roles;
       const missing = removing.find((r) => !rule.roles.includes(r));
-      if (missing !== undefined) command.error(`error: rule ${rule.id} does not map to ${missing} (it maps to ${rule.roles.join(', ')})`);
+      if (missing !== undefined) fail(command, `error: rule ${rule.id} does not map to ${missing} (it maps to ${rule.roles.join(', ')})`);
       const left = rule.roles.filter((r) => !removing.includes(r));
       const result = left.length === 0 ? (await store.deleteRoleMapping(orgId, rule.id), null) : await store.updateRoleMapping(orgId, rule.id, { roles: left });
       if (flags.json) print(JSON.stringify(result && (await mappingJson(result))));

@@ -143,6 +143,16 @@ export async function openConfiguredStore(flags: StoreFlags, administrative = fa
   return mod.openStore({ sqlitePath: path, userCacheEntries: flags.userCache, secretKey: secretKeyLoader(mod, flags, path), passwordHashing });
 }
 
+/**
+ * Ends the command with an error in what it found (an organization that does not exist, a duplicate rule), not in how
+ * it was called: the message alone. A usage error (`command.error`) also prints the command's help, 20 to 40 lines
+ * under which such a message was lost.
+ */
+export function fail(command: Command, message: string): never {
+  command.showHelpAfterError(false);
+  return command.error(message);
+}
+
 /** Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors. */
 export async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openConfiguredStore(flags, true);
@@ -152,7 +162,7 @@ export async function withStore<T>(command: Command, flags: StoreFlags, fn: (sto
     const { isSecretKeyError } = await import('../store/secrets.ts');
     if (!isScimError(err) && !isSecretKeyError(err)) throw err;
     await store.close();
-    return command.error(`error: ${err.message}`);
+    return fail(command, `error: ${err.message}`);
   } finally {
     await store.close();
   }
@@ -652,7 +662,7 @@ export function registerServerCommands(program: Command): void {
     }
     await withStore(command, flags, async (store) => {
       const current = await store.getOrganization(orgId);
-      if (!current) command.error(`error: organization ${orgId} not found`);
+      if (!current) fail(command, `error: organization ${orgId} not found`);
       const settings: Partial<OrgSettings> = {
         ...(flags.readLimit !== undefined ? { readLimit: flags.readLimit } : {}),
         ...(flags.writeLimit !== undefined ? { writeLimit: flags.writeLimit } : {}),
@@ -679,13 +689,13 @@ export function registerServerCommands(program: Command): void {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      return command.error(`error: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return fail(command, `error: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     let document: unknown;
     try {
       document = JSON.parse(text);
     } catch (err) {
-      return command.error(`error: ${file} is not JSON: ${(err as Error).message}`);
+      return fail(command, `error: ${file} is not JSON: ${(err as Error).message}`);
     }
     await withStore(command, flags, async (store) => {
       const { parseSchemaDocument } = await import('../scim/schema/declare.ts');
@@ -699,7 +709,7 @@ export function registerServerCommands(program: Command): void {
   storeOptions(schemas.command('list <orgId>').description("List an organization's declared schema extensions").option('--json', 'print a JSON array')).action(
     async (orgId: string, flags: StoreFlags & { json?: boolean }, command: Command) => {
       await withStore(command, flags, async (store) => {
-        if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+        if (!(await store.getOrganization(orgId))) fail(command, `error: organization ${orgId} not found`);
         const list = await store.listSchemaExtensions(orgId);
         if (flags.json) print(JSON.stringify(list.map((e) => schemaJson(e.declaration, e.created))));
         else for (const e of list) print(`${e.declaration.schema.id}\t${e.declaration.resourceType}${e.declaration.required ? ' (required)' : ''}\t${e.declaration.schema.attributes.map((a) => a.name).join(',')}`);
@@ -730,7 +740,7 @@ export function registerServerCommands(program: Command): void {
       .option('--json', 'print the organization as JSON'),
   ).action(async (orgId: string, name: string, flags: StoreFlags & { json?: boolean }, command: Command) => {
     await withStore(command, flags, async (store) => {
-      if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+      if (!(await store.getOrganization(orgId))) fail(command, `error: organization ${orgId} not found`);
       const org = await store.renameOrganization(orgId, name);
       if (flags.json) print(JSON.stringify(org));
       else print(`Organization ${org.id} is now named ${JSON.stringify(org.name)}`);
@@ -746,19 +756,19 @@ export function registerServerCommands(program: Command): void {
   ).action(async (orgId: string, flags: StoreFlags & { yes?: boolean; json?: boolean }, command: Command) => {
     await withStore(command, flags, async (store) => {
       const org = await store.getOrganization(orgId);
-      if (!org) command.error(`error: organization ${orgId} not found`);
+      if (!org) fail(command, `error: organization ${orgId} not found`);
       if (!flags.yes) {
         const [users, groups, tokenList] = await Promise.all([
           store.query(orgId, 'User', { count: 0 }),
           store.query(orgId, 'Group', { count: 0 }),
           store.listTokens(orgId),
         ]);
-        command.error(
+        fail(command,
           `error: refusing to delete organization ${JSON.stringify(org.name)} (${org.id}) with ${users.totalResults} users, ${groups.totalResults} groups and ${tokenList.length} tokens without --yes; this cannot be undone`,
         );
       }
       const deleted = await store.deleteOrganization(orgId);
-      if (!deleted) command.error(`error: organization ${orgId} not found`);
+      if (!deleted) fail(command, `error: organization ${orgId} not found`);
       if (flags.json) print(JSON.stringify({ id: deleted.organization.id, name: deleted.organization.name, users: deleted.users, groups: deleted.groups, tokens: deleted.tokens }));
       else print(`Deleted organization ${JSON.stringify(deleted.organization.name)} (${deleted.organization.id}): ${deleted.users} users, ${deleted.groups} groups, ${deleted.tokens} tokens`);
     });
@@ -775,9 +785,9 @@ export function registerServerCommands(program: Command): void {
       .option('--json', 'print one JSON object'),
   ).action(async (orgId: string, flags: StoreFlags & { scope: TokenScope; user?: string; expiresIn?: number; json?: boolean }, command: Command) => {
     await withStore(command, flags, async (store) => {
-      if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+      if (!(await store.getOrganization(orgId))) fail(command, `error: organization ${orgId} not found`);
       if (flags.user !== undefined && !(await store.get(orgId, 'User', flags.user))) {
-        command.error(`error: User ${flags.user} not found in organization ${orgId}`);
+        fail(command, `error: User ${flags.user} not found in organization ${orgId}`);
       }
       const expires = flags.expiresIn === undefined ? null : fromNow(flags.expiresIn);
       const { token, secret } = await store.createToken(orgId, { scope: flags.scope, userId: flags.user ?? null, expires });
@@ -812,7 +822,7 @@ export function registerServerCommands(program: Command): void {
   storeOptions(tokens.command('list <orgId>').description("List an organization's tokens (never their secrets)").option('--json', 'print a JSON array')).action(
     async (orgId: string, flags: StoreFlags & { json?: boolean }, command: Command) => {
       await withStore(command, flags, async (store) => {
-        if (!(await store.getOrganization(orgId))) command.error(`error: organization ${orgId} not found`);
+        if (!(await store.getOrganization(orgId))) fail(command, `error: organization ${orgId} not found`);
         const list = await store.listTokens(orgId);
         if (flags.json) print(JSON.stringify(list));
         else for (const t of list) print(`${t.id}\t${t.scope}\t${t.userId ?? '-'}\t${tokenState(t)}`);
@@ -822,7 +832,7 @@ export function registerServerCommands(program: Command): void {
 
   storeOptions(tokens.command('revoke <tokenId>').description('Revoke a bearer token')).action(async (tokenId: string, flags: StoreFlags, command: Command) => {
     await withStore(command, flags, async (store) => {
-      if (!(await store.revokeToken(tokenId))) command.error(`error: token ${tokenId} not found or already revoked`);
+      if (!(await store.revokeToken(tokenId))) fail(command, `error: token ${tokenId} not found or already revoked`);
       print(`Revoked token ${tokenId}`);
     });
   });

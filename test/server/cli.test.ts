@@ -141,6 +141,12 @@ describe('scimkit serve and admin commands', () => {
       const missing = await cli('tokens', 'create', 'no-such-org', '--db', db);
       assert.notEqual(missing.code, 0);
       assert.match(missing.stderr, /not found/);
+      // An error in what the command found is the message alone; an error in how it was called adds the help.
+      assert.equal(missing.stderr.trim(), 'error: organization no-such-org not found');
+      const missingOrg = await cli('orgs', 'update', 'no-such-org', '--read-limit', '5', '--db', db);
+      assert.equal(missingOrg.code, 1);
+      assert.equal(missingOrg.stderr.trim(), 'error: organization no-such-org not found');
+      assert.match(unknownCompat.stderr, /Usage: scimkit orgs update/);
     } finally {
       server.child.kill('SIGTERM');
       await server.exit;
