@@ -125,7 +125,8 @@ export function parseConfiguredCatalog(input: unknown): ConfiguredStreams {
 
 /**
  * The per-stream states the platform hands back (an array of STATE messages' `state` objects), by stream. An empty
- * array or object is no state. States of streams this source does not have are ignored.
+ * array or object is no state. States of streams this source does not have are ignored, and so is a null
+ * stream_state: what Airbyte keeps for a stream it reset (its reset emits exactly that), to be read again in full.
  */
 export function parseAirbyteState(input: unknown): Map<TableName, unknown> {
   const out = new Map<TableName, unknown>();
@@ -136,7 +137,7 @@ export function parseAirbyteState(input: unknown): Map<TableName, unknown> {
       throw new StateError('expected per-stream (STREAM) states');
     }
     const name = s.stream.stream_descriptor.name;
-    if (typeof name === 'string' && PLATFORM_TABLES.includes(name as TableName) && s.stream.stream_state !== undefined) out.set(name as TableName, s.stream.stream_state);
+    if (typeof name === 'string' && PLATFORM_TABLES.includes(name as TableName) && s.stream.stream_state !== undefined && s.stream.stream_state !== null) out.set(name as TableName, s.stream.stream_state);
   }
   return out;
 }

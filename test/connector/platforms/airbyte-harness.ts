@@ -108,6 +108,15 @@ export class AirbyteWarehouse {
     this.pending.clear();
   }
 
+  /**
+   * What Airbyte does when a stream is reset (cleared): its rows go, and its state becomes a STREAM state whose
+   * stream_state is null (the platform's reset source emits that message, and the next read is handed it).
+   */
+  reset(stream: string): void {
+    this.table(stream).clear();
+    this.states.set(stream, null as unknown as Json);
+  }
+
   /** The state file the platform passes to the next run. */
   stateFile(): Json[] {
     return [...this.states].map(([name, stream_state]) => ({ type: 'STREAM', stream: { stream_descriptor: { name }, stream_state } }));

@@ -111,6 +111,14 @@ describe('scimkit airbyte read', () => {
     const third = await read(s.raw, ALL, w.stateFile());
     assert.equal(third.failed, null);
     assert.equal(records(third.messages).length, 0, 'an unchanged source sends no records');
+
+    // The users stream is reset in Airbyte: its rows are cleared and its state is null. The next read sends it again.
+    w.reset('users');
+    const afterReset = await read(s.raw, ALL, w.stateFile());
+    assert.equal(afterReset.failed, null, JSON.stringify(byType(afterReset.messages, 'TRACE')));
+    assert.equal(records(afterReset.messages, 'users').length, s.p.users.size, 'the reset stream is read again in full');
+    w.apply(afterReset.messages, true);
+    await assertSameAsCli(w, s);
   });
 
   it('a state whose known hashes an earlier mapping version wrote sends no records for unchanged rows', async (t) => {
