@@ -246,13 +246,11 @@ export class HttpClient {
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.opts.token}`,
       accept: 'application/scim+json, application/json',
+      // On every request, a GET too: Contentful's SCIM API says all requests must carry it.
+      'content-type': 'application/scim+json',
       'user-agent': 'scimkit-connector',
     };
-    let payload: string | undefined;
-    if (options.body !== undefined) {
-      payload = JSON.stringify(options.body);
-      headers['content-type'] = 'application/scim+json';
-    }
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
     const maxBytes = this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const maxWait = this.opts.maxRetryAfterMs ?? 300_000;
     let url = new URL(`${this.opts.baseUrl}${path}${this.queryString(options.query)}`);

@@ -139,10 +139,12 @@ describe('HTTP client retries', () => {
   const script: { status: number; headers?: Record<string, string>; body?: string }[] = [];
   let hits = 0;
   let lastAuth = '';
+  let lastContentType = '';
   before(async () => {
     server = createServer((req, res) => {
       hits += 1;
       lastAuth = String(req.headers.authorization);
+      lastContentType = String(req.headers['content-type']);
       const next = script.shift() ?? { status: 200, body: '{"ok":true}' };
       res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers });
       res.end(next.body ?? '');
@@ -166,6 +168,8 @@ describe('HTTP client retries', () => {
     assert.ok(clock.sleeps.some((s) => s >= 7000), 'waited the 7 seconds asked for');
     assert.deepEqual([http.stats.requests, http.stats.retries, http.stats.throttled], [2, 1, 1]);
     assert.equal(lastAuth, 'Bearer secret-token-xyz');
+    // Contentful's SCIM API asks for it on every request, a GET included.
+    assert.equal(lastContentType, 'application/scim+json');
     await http.close();
   });
 
