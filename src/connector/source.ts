@@ -186,6 +186,27 @@ export interface ProbeOptions {
   readonly incremental: boolean;
 }
 
+/** A 404 to a resource type's listing, with and without `attributes=`: there is no such listing at the base URL. */
+class NoListing extends Error {
+  constructor(readonly response: HttpError) {
+    super(response.message);
+  }
+}
+
+/**
+ * A stream probe's failure as the run reports it. A missing listing says what it means: with no /Users either, the
+ * configured URL is not the SCIM base URL (the commonest mistake in a config); with users listed there, the source
+ * has no Groups at all (an API that provisions users only).
+ */
+function probeFailure(err: unknown, usersListed: boolean): unknown {
+  if (!(err instanceof NoListing)) return err;
+  const { message, scimType } = err.response;
+  const why = usersListed
+    ? 'the source lists /Users at this base_url but has no /Groups: the connector reads users, groups and memberships together, and cannot sync a source without groups'
+    : 'is base_url right? It must be the SCIM base URL, the one /Users and /Groups are under';
+  return new HttpError(`${message}; ${why}`, 404, scimType, false);
+}
+
 /** What one stream's probe found: whether `attributes=` was honoured, and whether lastModified filtering works. */
 async function probeStream(http: HttpClient, stream: StreamName, spc: ServiceProviderInfo, opts: ProbeOptions, knownDate: number | null): Promise<{
   capability: StreamCapability;
@@ -200,9 +221,8 @@ async function probeStream(http: HttpClient, stream: StreamName, spc: ServicePro
     if (!unsupported(err)) throw err;
     projection = false;
     first = await listPage(http, stream, { count: 1 }).catch((e: unknown) => {
-      // No listing there at all: the configured URL is not the SCIM base URL, the commonest mistake in a config.
       if (!(e instanceof HttpError && e.status === 404)) throw e;
-      throw new HttpError(`${e.message}; is base_url right? It must be the SCIM base URL, the one /Users and /Groups are under`, 404, e.scimType, false);
+      throw new NoListing(e);
     });
   }
   const serverDate = knownDate ?? first.serverDate;
@@ -247,12 +267,17 @@ export async function probe(http: HttpClient, opts: ProbeOptions): Promise<Capab
 
   // The two streams are probed side by side, and the extension documents read meanwhile: a probe is a handful of
   // small requests, each a round trip the run would otherwise wait for in turn.
-  const [users, groups, extensions] = await Promise.all([
+  const [probedUsers, probedGroups, discovered] = await Promise.allSettled([
     probeStream(http, 'users', spc, opts, serverDate),
     probeStream(http, 'groups', spc, opts, serverDate),
     // Declared extension attributes become typed users columns; a server without discovery documents has none.
     discovery(http, '/ResourceTypes').then(async (resourceTypes) => (resourceTypes === null ? [] : extensionColumns(resourceTypes, await discovery(http, '/Schemas')))),
   ]);
+  // Users first: how the groups listing failed means something else once users were listed.
+  if (probedUsers.status === 'rejected') throw probeFailure(probedUsers.reason, false);
+  if (probedGroups.status === 'rejected') throw probeFailure(probedGroups.reason, true);
+  if (discovered.status === 'rejected') throw discovered.reason;
+  const [users, groups, extensions] = [probedUsers.value, probedGroups.value, discovered.value];
   const streams: Record<StreamName, StreamCapability> = { users: users.capability, groups: groups.capability };
   const projection = users.projection && groups.projection;
   serverDate ??= users.serverDate ?? groups.serverDate;

@@ -156,6 +156,20 @@ describe('connector CLI messages and exit codes', () => {
     });
   });
 
+  it('says the source has no groups, not to check base_url, when /Users lists there and /Groups answers 404', async (t) => {
+    const p = await new FakeProvider({ token: TOKEN }).start();
+    t.after(() => p.stop());
+    p.populate(3, 1, 1);
+    // An API that provisions users only, as RFC 7643 allows; its 404 may well come back before the users probe.
+    p.inject({ kind: 'status', status: 404, times: 1000, body: { detail: 'Groups are not supported' }, match: (req) => req.path.endsWith('/Groups') });
+    const d = await factory.create('sqlite');
+    await assert.rejects(sync(configFor(p, d)), (err: Error) => {
+      assert.match(err.message, /^GET \/Groups\?count=1 failed: 404 Not Found: Groups are not supported; the source lists \/Users at this base_url but has no \/Groups/);
+      assert.doesNotMatch(err.message, /is base_url right/);
+      return true;
+    });
+  });
+
   it('state and reset name a SQLite or DuckDB file that does not exist, and do not create it', async () => {
     for (const kind of ['sqlite', 'duckdb']) {
       const path = join(dir, `typo-${kind}`, `warehouse.${kind === 'sqlite' ? 'db' : 'duckdb'}`);
