@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isForbiddenKey } from '../scim/schema/registry.ts';
-import { maskPassword, parseDatabaseUrl, type DatabaseUrl } from '../sql/url.ts';
+import { filePathOf, maskPassword, parseDatabaseUrl, type DatabaseUrl } from '../sql/url.ts';
 import { NAMESPACE_PATTERN } from './destination/schema.ts';
 import { CONTENTSTACK_REGIONS, type ContentstackRegion, type ProviderKind, resolveBaseUrl } from './providers.ts';
 
@@ -167,9 +167,12 @@ class Reader {
 
 function parseDestination(value: string, problems: string[]): DestinationUrl {
   if (value.startsWith('duckdb:')) {
-    const path = value.slice('duckdb:'.length).replace(/^\/\/(?=\/)/, '');
-    if (path === '') problems.push('destination duckdb: needs a file path, as in duckdb:./warehouse.duckdb');
-    return { kind: 'duckdb', path };
+    try {
+      return { kind: 'duckdb', path: filePathOf(value, 'duckdb', './warehouse.duckdb', 'destination') };
+    } catch (err) {
+      problems.push((err as Error).message);
+      return { kind: 'duckdb', path: '' };
+    }
   }
   if (!value.startsWith('sqlite:') && !/^postgres(ql)?:\/\//i.test(value)) {
     problems.push(`destination must be sqlite:PATH, duckdb:PATH or a postgres:// URL (got ${describe(maskPassword(value))})`);

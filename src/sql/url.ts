@@ -17,16 +17,26 @@ function quote(value: string): string {
 }
 
 /**
+ * The file path of `<scheme>:PATH` (`sqlite:`, `duckdb:`). `<scheme>:///abs/path` is the URL spelling of the absolute
+ * path /abs/path. `<scheme>://x.db` and `<scheme>://./x.db` are refused: taken as paths, `//x.db` and `//./x.db` are
+ * /x.db at the root of the filesystem, never where the writer of a URL with a host part meant.
+ */
+export function filePathOf(value: string, scheme: string, example: string, name: string): string {
+  const rest = value.slice(scheme.length + 1);
+  if (rest.startsWith('//') && !rest.startsWith('///')) {
+    throw new Error(`${name} ${quote(maskPassword(value))} names no file: write ${scheme}:${example} for a path relative to the working directory, or ${scheme}:///abs/path for an absolute one`);
+  }
+  const path = rest.replace(/^\/\/(?=\/)/, '');
+  if (path === '') throw new Error(`${name} ${scheme}: needs a file path, as in ${scheme}:${example}`);
+  return path;
+}
+
+/**
  * Parses `sqlite:PATH` (`sqlite:./data/scimkit.db`, `sqlite:///var/lib/scimkit.db`, `sqlite::memory:`) or a
  * `postgres://` / `postgresql://` URL. Throws an Error whose message starts with `name` and never shows a password.
  */
 export function parseDatabaseUrl(value: string, name = 'database'): DatabaseUrl {
-  if (value.startsWith('sqlite:')) {
-    // sqlite:///abs/path is the URL spelling of the absolute path /abs/path.
-    const path = value.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (path === '') throw new Error(`${name} sqlite: needs a file path, as in sqlite:./file.db`);
-    return { kind: 'sqlite', path };
-  }
+  if (value.startsWith('sqlite:')) return { kind: 'sqlite', path: filePathOf(value, 'sqlite', './file.db', name) };
   if (/^postgres(ql)?:\/\//i.test(value)) {
     try {
       new URL(value);

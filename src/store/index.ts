@@ -44,7 +44,8 @@ export interface StoreTuning {
 
 /**
  * Opens a store and applies pending migrations. `database` is `sqlite:PATH` (`sqlite:./data/scimkit.db`,
- * `sqlite::memory:`) or a `postgres://` URL, or options naming exactly one of `sqlitePath` and `postgresUrl`.
+ * `sqlite:///var/lib/scimkit.db`, `sqlite::memory:`; `sqlite://x.db` is refused, as a path it is /x.db) or a
+ * `postgres://` URL, or options naming exactly one of `sqlitePath` and `postgresUrl`.
  * The store's `close()` is safe to call more than once.
  */
 export async function openStore(database: string | OpenStoreOptions, tuning: StoreTuning = {}): Promise<Store> {

@@ -136,6 +136,10 @@ describe('connector config', () => {
     assert.deepEqual(parseConfig({ ...base, destination: 'sqlite:/var/lib/w.db' }).destination, { kind: 'sqlite', path: '/var/lib/w.db' });
     assert.deepEqual(parseConfig({ ...base, destination: 'duckdb:./warehouse.duckdb' }).destination, { kind: 'duckdb', path: './warehouse.duckdb' });
     assert.deepEqual(problems({ ...base, destination: 'duckdb:' }), ['destination duckdb: needs a file path, as in duckdb:./warehouse.duckdb']);
+    assert.deepEqual(parseConfig({ ...base, destination: 'duckdb:///var/lib/w.duckdb' }).destination, { kind: 'duckdb', path: '/var/lib/w.duckdb' });
+    // As paths, //./w.duckdb and //w.db are files at the root of the filesystem.
+    assert.deepEqual(problems({ ...base, destination: 'duckdb://./w.duckdb' }), ['destination "duckdb://./w.duckdb" names no file: write duckdb:./warehouse.duckdb for a path relative to the working directory, or duckdb:///abs/path for an absolute one']);
+    assert.deepEqual(problems({ ...base, destination: 'sqlite://w.db' }), ['destination "sqlite://w.db" names no file: write sqlite:./file.db for a path relative to the working directory, or sqlite:///abs/path for an absolute one']);
     assert.deepEqual(parseConfig({ ...base, destination: 'postgres://u:p@db:5432/wh' }).destination, { kind: 'postgres', url: 'postgres://u:p@db:5432/wh' });
     assert.deepEqual(problems({ ...base, destination: 'mysql://u:secret@db/wh' }), ['destination must be sqlite:PATH, duckdb:PATH or a postgres:// URL (got "mysql://***@db/wh")']);
   });

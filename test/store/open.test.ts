@@ -80,6 +80,16 @@ describe('openStore', () => {
     assert.deepEqual(parseDatabaseUrl('postgresql://u@h/db'), { kind: 'postgres', url: 'postgresql://u@h/db' });
   });
 
+  test('sqlite://x.db and sqlite://./x.db are refused: as paths they were /x.db at the root of the filesystem', async () => {
+    for (const url of ['sqlite://scim.db', 'sqlite://./data/scim.db', 'sqlite://']) {
+      assert.throws(() => parseDatabaseUrl(url, 'openStore: the database'), (err: Error) => {
+        assert.equal(err.message, `openStore: the database ${JSON.stringify(url)} names no file: write sqlite:./file.db for a path relative to the working directory, or sqlite:///abs/path for an absolute one`);
+        return true;
+      });
+    }
+    await assert.rejects(openStore('sqlite://./scim.db'), /names no file/);
+  });
+
   test('postgres:// opens PostgreSQL, and close() is safe twice there too', { skip: !process.env.SCIMKIT_TEST_POSTGRES_URL && !process.env.CI ? 'PostgreSQL not installed' : false }, async () => {
     const store = await openStore(await freshPostgresUrl(), { poolSize: 2 });
     const org = await store.createOrganization('Acme');
