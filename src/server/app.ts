@@ -267,7 +267,8 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, o
     publicUrl: options.publicUrl,
   });
   for (const version of VERSION_PATHS) {
-    const prefix = `${scope.prefix}${version}`;
+    // fastify serves `prefix: '/scim/'` at /scim/v2 but keeps the slash in scope.prefix: links need it dropped.
+    const prefix = `${scope.prefix.replace(/\/+$/, '')}${version}`;
     scope.register(
       async (org) => {
         org.addHook('onRequest', authenticateUnder(prefix));

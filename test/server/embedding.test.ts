@@ -117,6 +117,29 @@ describe('embedding', () => {
     });
   });
 
+  test("the plugin's links are right when the host's prefix ends with a slash, or is the root", async () => {
+    for (const [prefix, served] of [['/scim/', '/scim'], ['/', '']] as const) {
+      const app = Fastify();
+      await app.register(scimPlugin, { prefix, store: opened.store, rateLimiter });
+      try {
+        const base = `${served}/v2/organizations/${orgId}`;
+        const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json', host: 'app.example' };
+        const created = await app.inject({ method: 'POST', url: `${base}/Users`, headers, payload: user(`slash${served.length}@example.com`) });
+        assert.equal(created.statusCode, 201, created.body);
+        const id = created.json<{ id: string }>().id;
+        // Was http://app.example/scim//v2/... (and //v2/... for the root), a path the same app answers with 404.
+        assert.equal(created.headers.location, `http://app.example${base}/Users/${id}`);
+        assert.equal(created.json<{ meta: { location: string } }>().meta.location, `http://app.example${base}/Users/${id}`);
+        const group = await app.inject({ method: 'POST', url: `${base}/Groups`, headers, payload: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `slash${served.length}`, members: [{ value: id }] } });
+        assert.equal(group.json<{ members: { $ref: string }[] }>().members[0].$ref, `http://app.example${base}/Users/${id}`);
+        const followed = await app.inject({ url: new URL(created.headers.location as string).pathname, headers });
+        assert.equal(followed.statusCode, 200);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
   describe('the (req, res) handler', () => {
     let scim: ScimRequestHandler;
     before(async () => {
