@@ -14,6 +14,7 @@ import { MAX_INDEXED_CHARS, MAX_RESOURCE_BYTES, MAX_STRING_CHARS } from '../scim
 import { defaultConnectionLimits, FILE_HEADROOM, openFileLimit } from '../server/connections.ts';
 import { defaultHashingLimits } from '../store/hashing.ts';
 import { DEFAULT_MAX_ORGANIZATION_LABELS } from '../server/metrics.ts';
+import { checkPublicUrl } from '../server/public-url.ts';
 import type { RateLimiter } from '../server/ratelimit/types.ts';
 import type { SchemaExtensionDeclaration } from '../scim/schema/declare.ts';
 import { MAX_ORGANIZATION_NAME_CHARS } from '../store/types.ts';
@@ -59,18 +60,13 @@ function urlOf(schemes: readonly string[], example: string): (value: string) => 
   };
 }
 
-/** `--public-url`: the scheme and authority clients reach the server at, nothing after them. */
+/** `--public-url`: the scheme and authority clients reach the server at, nothing after them (the plugin's own rule). */
 function publicUrl(value: string): string {
-  let url: URL;
   try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidArgumentError('must be a URL such as https://scim.example.com');
+    return checkPublicUrl(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new InvalidArgumentError('must be http:// or https:// with a host and nothing after it, such as https://scim.example.com');
-  }
-  return url.origin;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -10,6 +10,7 @@ import { ScimError } from '../scim/errors.ts';
 import type { ServiceProviderFeatures } from '../scim/discovery.ts';
 import type { Store } from '../store/types.ts';
 import { organizationAuth } from './auth.ts';
+import { checkPublicUrl } from './public-url.ts';
 import { discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, sendProblem, toErrorResponse } from './http.ts';
 import { capConnections, checkConnectionLimits, defaultConnectionLimits, timeoutOptions } from './connections.ts';
 import type { ConnectionLimits } from './connections.ts';
@@ -232,6 +233,15 @@ function useJsonBodies(scope: FastifyInstance, maxBytes: number): void {
  * untouched. The host owns the server: its logger, request ids, router options and trust-proxy setting apply.
  */
 export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, options) => {
+  if (options.publicUrl) {
+    try {
+      checkPublicUrl(options.publicUrl);
+    } catch (err) {
+      // Not echoed when it may hold credentials.
+      const got = options.publicUrl.includes('@') ? '' : ` ${JSON.stringify(options.publicUrl)}`;
+      throw new Error(`scimPlugin: publicUrl${got} ${(err as Error).message}`);
+    }
+  }
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = options.metrics ?? new ServerMetrics({ rateLimiter: options.rateLimiter });
   const features: ServiceProviderFeatures = {

@@ -140,6 +140,32 @@ describe('embedding', () => {
     }
   });
 
+  test('a publicUrl that is not an http(s) origin is refused when the plugin is registered', async () => {
+    // A bare host made every link a relative path (scim.example.com/scim/v2/...); credentials were copied into links.
+    for (const [publicUrl, echoed] of [['scim.example.com', true], ['ftp://scim.example.com', true], ['https://scim.example.com/base', true], ['https://admin:hunter2@scim.example.com', false]] as const) {
+      const app = Fastify();
+      const registering = async (): Promise<void> => {
+        await app.register(scimPlugin, { prefix: '/scim', store: opened.store, rateLimiter, publicUrl });
+      };
+      await assert.rejects(registering, (err: Error) => {
+        assert.match(err.message, /^scimPlugin: publicUrl .*must be http:\/\/ or https:\/\/ with a host and nothing after it/);
+        assert.equal(err.message.includes(publicUrl), echoed);
+        assert.doesNotMatch(err.message, /hunter2/);
+        return true;
+      });
+      await app.close();
+      await assert.rejects(createScimHandler({ store: opened.store, rateLimiter, publicUrl }), /publicUrl .*must be http:\/\/ or https:\/\//);
+    }
+    const app = Fastify();
+    await app.register(scimPlugin, { prefix: '/scim', store: opened.store, rateLimiter, publicUrl: 'https://scim.example.com/' });
+    try {
+      const res = await app.inject({ url: `/scim/v2/organizations/${orgId}/ServiceProviderConfig`, headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.json<{ meta: { location: string } }>().meta.location, `https://scim.example.com/scim/v2/organizations/${orgId}/ServiceProviderConfig`);
+    } finally {
+      await app.close();
+    }
+  });
+
   describe('the (req, res) handler', () => {
     let scim: ScimRequestHandler;
     before(async () => {
