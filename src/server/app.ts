@@ -57,6 +57,21 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxDiscardedBodyBytes: 64 * 1024 * 1024,
 };
 
+/**
+ * Refuses limits that are not whole numbers (a string from an environment variable, a negative), which otherwise
+ * turned every list into a 400 ("count must be a number") or an empty page, and were advertised in
+ * /ServiceProviderConfig as they were.
+ */
+function checkLimits(limits: ServerLimits): void {
+  for (const name of Object.keys(DEFAULT_LIMITS) as (keyof ServerLimits)[]) {
+    const value = limits[name];
+    const least = name === 'maxDiscardedBodyBytes' ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < least) {
+      throw new RangeError(`scimPlugin: limits.${name} must be a whole number, ${least} or more, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    }
+  }
+}
+
 /** Where buildServer mounts the SCIM plugin, and the handler's default. */
 export const DEFAULT_PREFIX = '/scim';
 /** The plugin serves each organization under `<prefix>/v2/organizations/<orgId>` and the same under `/v2.0`. */
@@ -243,6 +258,7 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, o
     }
   }
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  checkLimits(limits);
   const metrics = options.metrics ?? new ServerMetrics({ rateLimiter: options.rateLimiter });
   const features: ServiceProviderFeatures = {
     patch: true,

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createScimHandler, type ScimRequestHandler } from '../../src/server/handler.ts';
-import { buildServer, scimPlugin } from '../../src/server/app.ts';
+import { buildServer, scimPlugin, type ServerLimits } from '../../src/server/app.ts';
 import { newSecretKey, openStore } from '../../src/store/index.ts';
 import { createRateLimiter } from '../../src/server/ratelimit/index.ts';
 import type { RateLimiter } from '../../src/server/ratelimit/types.ts';
@@ -161,6 +161,34 @@ describe('embedding', () => {
     try {
       const res = await app.inject({ url: `/scim/v2/organizations/${orgId}/ServiceProviderConfig`, headers: { authorization: `Bearer ${token}` } });
       assert.equal(res.json<{ meta: { location: string } }>().meta.location, `https://scim.example.com/scim/v2/organizations/${orgId}/ServiceProviderConfig`);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('limits that are not whole numbers are refused when the plugin is registered', async () => {
+    // maxResults from an environment variable (a string) made every list a 400 "count must be a number"; 0 or a
+    // negative made every page empty; both were advertised in /ServiceProviderConfig as they were.
+    for (const [limits, message] of [
+      [{ maxResults: '50' }, 'limits.maxResults must be a whole number, 1 or more, got "50"'],
+      [{ maxResults: 0 }, 'limits.maxResults must be a whole number, 1 or more, got 0'],
+      [{ defaultCount: -5 }, 'limits.defaultCount must be a whole number, 1 or more, got -5'],
+      [{ maxBulkOperations: 2.5 }, 'limits.maxBulkOperations must be a whole number, 1 or more, got 2.5'],
+      [{ authFailuresPerSecond: Number.NaN }, 'limits.authFailuresPerSecond must be a whole number, 1 or more, got NaN'],
+      [{ maxDiscardedBodyBytes: -1 }, 'limits.maxDiscardedBodyBytes must be a whole number, 0 or more, got -1'],
+    ] as const) {
+      const app = Fastify();
+      const registering = async (): Promise<void> => {
+        await app.register(scimPlugin, { prefix: '/scim', store: opened.store, rateLimiter, limits: limits as Partial<ServerLimits> });
+      };
+      await assert.rejects(registering, (err: Error) => err instanceof RangeError && err.message === `scimPlugin: ${message}`);
+      await app.close();
+    }
+    const app = Fastify();
+    await app.register(scimPlugin, { prefix: '/scim', store: opened.store, rateLimiter, limits: { maxResults: 7, maxDiscardedBodyBytes: 0 } });
+    try {
+      const spc = await app.inject({ url: `/scim/v2/organizations/${orgId}/ServiceProviderConfig`, headers: { authorization: `Bearer ${token}` } });
+      assert.equal(spc.json<{ filter: { maxResults: number } }>().filter.maxResults, 7);
     } finally {
       await app.close();
     }
