@@ -248,6 +248,10 @@ function useJsonBodies(scope: FastifyInstance, maxBytes: number): void {
  * untouched. The host owns the server: its logger, request ids, router options and trust-proxy setting apply.
  */
 export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, options) => {
+  // Without them (or with a store's promise, openStore not awaited) every request was a 500, and JavaScript callers
+  // get no type error to warn them.
+  if (typeof options.store?.findToken !== 'function') throw new TypeError('scimPlugin: options.store must be an open store: the result of await openStore(...) from scimkit/store');
+  if (typeof options.rateLimiter?.hit !== 'function') throw new TypeError('scimPlugin: options.rateLimiter must be a rate limiter: createRateLimiter() from scimkit/server');
   if (options.publicUrl) {
     try {
       checkPublicUrl(options.publicUrl);

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createScimHandler, type ScimRequestHandler } from '../../src/server/handler.ts';
-import { buildServer, scimPlugin, type ServerLimits } from '../../src/server/app.ts';
+import { buildServer, scimPlugin, type ScimPluginOptions, type ServerLimits } from '../../src/server/app.ts';
 import { newSecretKey, openStore } from '../../src/store/index.ts';
 import { createRateLimiter } from '../../src/server/ratelimit/index.ts';
 import type { RateLimiter } from '../../src/server/ratelimit/types.ts';
@@ -191,6 +191,29 @@ describe('embedding', () => {
       assert.equal(spc.json<{ filter: { maxResults: number } }>().filter.maxResults, 7);
     } finally {
       await app.close();
+    }
+  });
+
+  test('a missing store or rate limiter, or a store still being opened, is refused when the plugin is registered', async () => {
+    // Each was a 500 on every request (JavaScript callers get no type error).
+    const pending = openStore('sqlite::memory:');
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ store: pending, rateLimiter }, /scimPlugin: options\.store must be an open store: the result of await openStore\(\.\.\.\)/],
+      [{ rateLimiter }, /scimPlugin: options\.store must be an open store/],
+      [{ store: opened.store }, /scimPlugin: options\.rateLimiter must be a rate limiter: createRateLimiter\(\)/],
+    ];
+    try {
+      for (const [options, message] of cases) {
+        const app = Fastify();
+        const registering = async (): Promise<void> => {
+          await app.register(scimPlugin, { prefix: '/scim', ...options } as unknown as ScimPluginOptions);
+        };
+        await assert.rejects(registering, (err: Error) => err instanceof TypeError && message.test(err.message));
+        await app.close();
+        await assert.rejects(createScimHandler(options as unknown as ScimPluginOptions), message);
+      }
+    } finally {
+      await (await pending).close();
     }
   });
 
