@@ -52,9 +52,23 @@ export async function openStore(database: string | OpenStoreOptions, tuning: Sto
   const options: OpenStoreOptions = typeof database === 'string' ? { ...tuning, ...fromUrl(parseDatabaseUrl(database, 'openStore: the database')) } : { ...tuning, ...database };
   const { sqlitePath, postgresUrl } = options;
   if ((sqlitePath === undefined) === (postgresUrl === undefined)) throw new Error('openStore needs exactly one of sqlitePath and postgresUrl');
+  checkTuning(options);
   const shared = { secretKey: options.secretKey, passwordHashing: options.passwordHashing, recomputeBatch: options.recomputeBatch };
   if (sqlitePath !== undefined) return new SqlStore(new SqliteDriver(sqlitePath), { ...shared, userCacheEntries: options.userCacheEntries });
   return new SqlStore(await openPostgresDriver(postgresUrl as string, options.poolSize, options.statementTimeoutMs), shared);
+}
+
+/**
+ * A pool size below 1 failed every operation after the 5 s connect timeout as "The database is unavailable"; a value
+ * that is not a number was passed on as it was.
+ */
+function checkTuning(tuning: StoreTuning): void {
+  for (const [name, least] of [['poolSize', 1], ['statementTimeoutMs', 0], ['userCacheEntries', 0]] as const) {
+    const value = tuning[name];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < least)) {
+      throw new RangeError(`openStore: ${name} must be a whole number, ${least} or more, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    }
+  }
 }
 
 function fromUrl(url: DatabaseUrl): OpenStoreOptions {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseDatabaseUrl } from '../../src/sql/url.ts';
-import { openStore } from '../../src/store/index.ts';
+import { openStore, type StoreTuning } from '../../src/store/index.ts';
 import { freshPostgresUrl } from '../server/helpers.ts';
 
 describe('openStore', () => {
@@ -78,6 +78,21 @@ describe('openStore', () => {
     assert.deepEqual(parseDatabaseUrl('sqlite:///var/lib/scimkit.db'), { kind: 'sqlite', path: '/var/lib/scimkit.db' });
     assert.deepEqual(parseDatabaseUrl('sqlite:./data/scimkit.db'), { kind: 'sqlite', path: './data/scimkit.db' });
     assert.deepEqual(parseDatabaseUrl('postgresql://u@h/db'), { kind: 'postgres', url: 'postgresql://u@h/db' });
+  });
+
+  test('tuning that is not a whole number is refused before anything is opened', async () => {
+    // A pool size of -1 failed every PostgreSQL operation after the 5 s connect timeout as "The database is unavailable".
+    for (const [tuning, message] of [
+      [{ poolSize: -1 }, 'openStore: poolSize must be a whole number, 1 or more, got -1'],
+      [{ poolSize: 0 }, 'openStore: poolSize must be a whole number, 1 or more, got 0'],
+      [{ statementTimeoutMs: '5000' }, 'openStore: statementTimeoutMs must be a whole number, 0 or more, got "5000"'],
+      [{ userCacheEntries: Number.NaN }, 'openStore: userCacheEntries must be a whole number, 0 or more, got NaN'],
+    ] as const) {
+      await assert.rejects(openStore('postgres://u@127.0.0.1:1/none', tuning as StoreTuning), (err: Error) => err instanceof RangeError && err.message === message);
+      await assert.rejects(openStore('sqlite::memory:', tuning as StoreTuning), (err: Error) => err.message === message);
+    }
+    const store = await openStore('sqlite::memory:', { poolSize: 1, statementTimeoutMs: 0, userCacheEntries: 0 });
+    await store.close();
   });
 
   test('sqlite://x.db and sqlite://./x.db are refused: as paths they were /x.db at the root of the filesystem', async () => {
