@@ -213,8 +213,12 @@ const status: number = error.status;
 const filter = parseFilter('userName eq "a"');
 const userSchema: string = USER.core.id;
 const config: ConnectorConfig = parseConfig({ bearer_token: 't', org_id: 'o' });
-// docs/embedding.md: connect() checks Redis at start-up, and is there whether or not a Redis URL was given.
-await createRateLimiter({ redisUrl: process.env.REDIS_URL }).connect();
+// docs/embedding.md: connect() checks Redis at start-up, and is there whether or not a Redis URL was given; the
+// optional members of RateLimiter (ping for readiness, outage reports) stay reachable on what it returns.
+const limiter = createRateLimiter({ redisUrl: process.env.REDIS_URL });
+await limiter.connect();
+await limiter.ping?.();
+limiter.observe?.({ fallback: (reason: string) => console.log(reason, limiter.degraded, limiter.fallbackDecisions), recovered: () => {} });
 // The types are real, not any: each of these must be an error.
 // @ts-expect-error limits.maxResults is a number
 buildServer({ store, rateLimiter: createRateLimiter(), limits: { maxResults: 'many' } });

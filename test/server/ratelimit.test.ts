@@ -79,6 +79,9 @@ test('createRateLimiter: connect() exists on both kinds, as docs/embedding.md te
   // Typed as well as present: an app calls it whether or not it configured Redis (REDIS_URL may be unset).
   const rl = createRateLimiter({ redisUrl: undefined });
   await rl.connect();
+  // RateLimiter's optional members stay in the type (an app checks readiness through ping when there is one).
+  await rl.ping?.();
+  assert.equal(rl.degraded, undefined);
   assert.equal((await rl.hit('k', 1)).allowed, true, 'the limiter still counts after connect()');
   await rl.close();
 });

@@ -1,5 +1,6 @@
 import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
+import type { RateLimiter } from './types.ts';
 
 export type { RateLimitDecision, RateLimiter, RateLimiterEvents } from './types.ts';
 export { MemoryRateLimiter, type MemoryRateLimiterOptions } from './memory.ts';
@@ -18,7 +19,7 @@ export interface CreateRateLimiterOptions {
  * The Redis limiter connects lazily: call `connect()` on it to check Redis at start-up. Both kinds have `connect()`,
  * so an app can call it whether or not a Redis URL was configured.
  */
-export function createRateLimiter(options: CreateRateLimiterOptions = {}): MemoryRateLimiter | RedisRateLimiter {
+export function createRateLimiter(options: CreateRateLimiterOptions = {}): RateLimiter & { connect(): Promise<void> } {
   if (options.redisUrl) return new RedisRateLimiter({ url: options.redisUrl, keyPrefix: options.keyPrefix });
   return new MemoryRateLimiter({ now: options.now });
 }
