@@ -46,6 +46,18 @@ function nonEmpty(value: string): string {
   return value;
 }
 
+/**
+ * `--db`: a file path. openStore's URL form (`sqlite:./x.db`) made a folder named `sqlite:.` with the database in
+ * it, and a postgres:// URL became a SQLite file too.
+ */
+function dbPath(value: string): string {
+  nonEmpty(value);
+  if (/^(sqlite|postgres|postgresql):/i.test(value.trim())) {
+    throw new InvalidArgumentError('is a file path, not a URL: write ./data/scimkit.db (without sqlite:), or use --postgres (SCIMKIT_POSTGRES_URL) for PostgreSQL');
+  }
+  return value;
+}
+
 /** A URL with one of `schemes` (`postgres:`), for the store and Redis; messages never repeat its password. */
 function urlOf(schemes: readonly string[], example: string): (value: string) => string {
   return (value) => {
@@ -80,7 +92,7 @@ export function logLevel(value: string): string {
 /** The options naming the store, which every command that opens it takes, each with its environment variable. */
 export function storeOptions(command: Command): Command {
   return command
-    .addOption(new Option('--db <path>', 'SQLite database file').argParser(nonEmpty).default(DEFAULT_DB_PATH).env('SCIMKIT_DB').conflicts('postgres'))
+    .addOption(new Option('--db <path>', 'SQLite database file').argParser(dbPath).default(DEFAULT_DB_PATH).env('SCIMKIT_DB').conflicts('postgres'))
     .addOption(
       new Option('--postgres <url>', 'PostgreSQL connection URL (instead of the SQLite file)')
         .argParser(urlOf(['postgres:', 'postgresql:'], 'postgres://localhost:5432/scimkit'))

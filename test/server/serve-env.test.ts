@@ -141,6 +141,10 @@ describe('serve from the environment', () => {
       [{ SCIMKIT_REDIS_URL: 'http://:hunter2@cache' }, [], /'SCIMKIT_REDIS_URL' \(--redis\) must be a URL such as redis:\/\/127\.0\.0\.1:6379/],
       [{ SCIMKIT_POSTGRES_URL: 'mysql://root:hunter2@db/scim' }, [], /'SCIMKIT_POSTGRES_URL' is invalid\. must be a URL such as postgres:/],
       [{ SCIMKIT_DB: join(dir, 'x.db'), SCIMKIT_POSTGRES_URL: 'postgres://db/scim' }, [], /environment variable 'SCIMKIT_DB' cannot be used with environment variable 'SCIMKIT_POSTGRES_URL'/],
+      // openStore's URL form made a folder named "sqlite:." holding the database; a postgres:// URL became a file.
+      [{ SCIMKIT_DB: 'sqlite:./x.db' }, [], /from env 'SCIMKIT_DB' is invalid\. is a file path, not a URL: write \.\/data\/scimkit\.db \(without sqlite:\)/],
+      [{ SCIMKIT_DB: 'postgres://u:hunter2@db/scim' }, [], /from env 'SCIMKIT_DB' is invalid\. is a file path, not a URL/],
+      [{}, ['--db', 'postgres://u:hunter2@db/scim'], /option '--db <path>' argument .* is invalid\. is a file path, not a URL/],
     ];
     for (const [env, args, message] of cases) {
       const result = serveSync({ SCIMKIT_DB: join(dir, 'never.db'), ...env }, ...args);
