@@ -245,6 +245,13 @@ for (const backend of backends()) {
       assert.deepEqual(repeated.body, listed.body);
       const timeline = await events('GET', `/organizations/${h.org.id}/events?order=desc&limit=2&types=user.created&types=group.created`);
       assert.deepEqual(timeline.body.data.map((e: Envelope) => e.type), ['group.created', 'user.created']);
+      // Any other parameter given twice, or one the events API does not take, is refused.
+      const twice = await events('GET', `/organizations/${h.org.id}/events?after=${cursor}&after=0`);
+      assert.equal(twice.status, 400, twice.text);
+      assert.equal(twice.body.error.code, 'invalid_parameter');
+      const unknown = await events('GET', `/organizations/${h.org.id}/events?cursor=${cursor}`);
+      assert.equal(unknown.status, 400, unknown.text);
+      assert.match(unknown.body.error.message, /"cursor"/);
       await fresh();
     });
 

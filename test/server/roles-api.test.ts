@@ -229,6 +229,12 @@ for (const backend of backends()) {
       await expect('GET', `/users?after=${Buffer.from('["x"]').toString('base64url')}`, undefined, 400, 'invalid_cursor');
       await expect('GET', '/users?limit=0', undefined, 400, 'invalid_limit');
       await expect('GET', '/users?limit=1001', undefined, 400, 'invalid_limit');
+      // A parameter a list does not take, or one given twice, is refused rather than read as something else.
+      await expect('GET', '/users?cursor=abc', undefined, 400, 'invalid_parameter', /"cursor".*takes limit, after, role/);
+      await expect('GET', '/groups/no-such-group/members?page=2', undefined, 400, 'invalid_parameter');
+      await expect('GET', '/role-mappings?offset=10', undefined, 400, 'invalid_parameter');
+      await expect('GET', '/users?role=editor&role=viewer', undefined, 400, 'invalid_parameter', /"role" is given 2 times/);
+      await expect('GET', '/users?role=editor&limit=5&limit=6', undefined, 400, 'invalid_parameter');
       await expect('GET', '/users/no-such-user', undefined, 404, 'not_found');
       await expect('GET', `/users/${ids.engineering}`, undefined, 404, 'not_found');
       await expect('GET', '/groups/no-such-group', undefined, 404, 'not_found');

@@ -157,7 +157,7 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
     return { baseUrl: scimBaseUrl(request, context.publicUrl, org.id), schemas: schemas instanceof Promise ? await schemas : schemas };
   };
 
-  org.get<OrgParams>('/users', async (request, reply) => {
+  org.get<OrgParams>('/users', { config: { query: ['limit', 'after', 'role', 'email', 'user_name', 'active', 'group'] } }, async (request, reply) => {
     const orgId = organizationOf(request).id;
     const at = position(request);
     const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
@@ -198,7 +198,7 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
     return sendJson(reply, 200, directoryUserJson(user, await rawOf(request)));
   });
 
-  org.get<OrgParams>('/groups', async (request, reply) => {
+  org.get<OrgParams>('/groups', { config: { query: ['limit', 'after', 'name', 'external_id'] } }, async (request, reply) => {
     const at = position(request);
     const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
     const name = textFilter(request, 'name');
@@ -228,7 +228,7 @@ export function registerDirectoryRoutes(org: FastifyInstance, context: Managemen
     return sendJson(reply, 200, directoryGroupJson(group, await rawOf(request)));
   });
 
-  org.get<IdParams>('/groups/:id/members', async (request, reply) => {
+  org.get<IdParams>('/groups/:id/members', { config: { query: ['limit', 'after'] } }, async (request, reply) => {
     const at = position(request);
     const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
     const page = await store.listGroupMembers(organizationOf(request).id, request.params.id, { limit, ...(at.after !== undefined && { after: at.after }) });

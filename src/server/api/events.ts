@@ -93,7 +93,7 @@ async function timeline(context: ManagementContext, request: FastifyRequest, rep
 }
 
 export function registerEventRoutes(org: FastifyInstance, context: ManagementContext): void {
-  org.get('/events', async (request: FastifyRequest, reply: FastifyReply) => {
+  org.get('/events', { config: { query: ['after', 'before', 'limit', 'types', 'wait', 'order', 'resource_id'] } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const orgId = organizationOf(request).id;
     const order = queryParam(request, 'order');
     if (order !== undefined && order !== 'asc' && order !== 'desc') throw ApiError.badRequest('invalid_order', 'order must be asc or desc');

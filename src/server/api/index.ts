@@ -224,6 +224,7 @@ export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (ap
     const principal = await authenticate(request, authentication);
     if (principal) request.management = { principal, org: null };
   });
+  api.addHook('preHandler', async (request) => refuseUnknownQuery(request));
 
   registerSessionRoutes(api, context, new LoginLimiter(options.loginLimits));
   for (const routes of ROOT_ROUTES) routes(api, context);
@@ -252,11 +253,36 @@ export const managementApi: FastifyPluginAsync<ManagementApiOptions> = async (ap
 
 // ------------------------------------------------------------------------------------------- query helpers
 
-/** A query parameter as one string (the last when repeated); undefined when absent. */
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The query parameters a route takes; when it says, any other is refused (see refuseUnknownQuery). */
+    query?: readonly string[];
+  }
+}
+
+/**
+ * A route's query parameters against those it takes: an unknown one is a 400. Ignored, a mistyped name reads as no
+ * parameter at all, and `cursor=` for `after` would read the first page again and again.
+ */
+function refuseUnknownQuery(request: FastifyRequest): void {
+  const takes = request.routeOptions.config?.query;
+  if (!takes) return;
+  for (const name of Object.keys((request.query as Record<string, unknown> | undefined) ?? {})) {
+    if (!takes.includes(name)) throw ApiError.badRequest('invalid_parameter', `Unknown query parameter ${JSON.stringify(name)}; this endpoint takes ${takes.join(', ')}`);
+  }
+}
+
+/**
+ * A query parameter as one string; undefined when absent. Given more than once, it is a 400: taking one of them
+ * silently answered a question the caller did not ask (`role=a&role=b` listed only b's users).
+ */
 export function queryParam(request: FastifyRequest, name: string): string | undefined {
   const value = (request.query as Record<string, unknown> | undefined)?.[name];
   if (value === undefined) return undefined;
-  if (Array.isArray(value)) return value.length === 0 ? undefined : String(value[value.length - 1]);
+  if (Array.isArray(value)) {
+    if (value.length > 1) throw ApiError.badRequest('invalid_parameter', `The query parameter ${JSON.stringify(name)} is given ${value.length} times; give it once`);
+    return value.length === 0 ? undefined : String(value[0]);
+  }
   return String(value);
 }
 

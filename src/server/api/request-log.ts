@@ -50,7 +50,7 @@ const RECENT_429S = 20;
 export function registerRequestLogRoutes(org: FastifyInstance, context: ManagementContext): void {
   const { store } = context;
 
-  org.get('/request-log', async (request, reply) => {
+  org.get('/request-log', { config: { query: ['limit', 'after', 'status'] } }, async (request, reply) => {
     const limit = limitParam(request, 100, 1000);
     const after = queryParam(request, 'after');
     if (after !== undefined && !/^\d{1,15}$/.test(after)) throw ApiError.badRequest('invalid_cursor', 'after must be a cursor from next_cursor');

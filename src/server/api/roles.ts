@@ -109,7 +109,7 @@ export function registerRoleRoutes(org: FastifyInstance, context: ManagementCont
     return reply.code(204).send();
   });
 
-  org.get<OrgParams>('/role-mappings', async (request, reply) => {
+  org.get<OrgParams>('/role-mappings', { config: { query: ['limit', 'after'] } }, async (request, reply) => {
     const limit = limitParam(request, DEFAULT_LIMIT, MAX_LIMIT);
     const after = queryParam(request, 'after');
     const page = await store.listRoleMappings(organizationOf(request).id, { limit, ...(after !== undefined && after !== '' && { after }) });

@@ -138,7 +138,7 @@ export function registerWebhookRoutes(org: FastifyInstance, context: ManagementC
     return sendJson(reply, 200, { secret });
   });
 
-  org.get<IdParams>('/webhooks/:id/deliveries', async (request, reply) => {
+  org.get<IdParams>('/webhooks/:id/deliveries', { config: { query: ['limit', 'after', 'status'] } }, async (request, reply) => {
     await endpointOf(request);
     const limit = limitParam(request, 100, 1000);
     const after = queryParam(request, 'after');
