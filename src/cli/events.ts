@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Store, WebhookDelivery, WebhookEndpoint } from '../store/types.ts';
-import { deliveryOptions, fail, logLevel, openConfiguredStore, positiveInteger, print, startBackgroundWork, storeOptions, withStore } from './server.ts';
+import { deliveryOptions, fail, logLevel, openConfiguredStore, positiveInteger, print, requireDatabase, startBackgroundWork, storeOptions, withStore } from './server.ts';
 import { optionsFromEnvironment } from './env.ts';
 import { stopOnSignals } from './signals.ts';
 import type { DeliveryFlags, StoreFlags } from './server.ts';
@@ -100,6 +100,7 @@ export function registerEventCommands(program: Command): void {
     const { EVENT_TYPES, eventJson } = await import('../store/events.ts');
     const unknown = flags.types?.find((t) => !EVENT_TYPES.includes(t));
     if (unknown !== undefined) command.error(`error: unknown event type "${unknown}"; known: ${EVENT_TYPES.join(', ')}`);
+    requireDatabase(flags, command);
     const store = await openConfiguredStore(flags);
     let stopped = false;
     const stop = () => {
@@ -277,7 +278,8 @@ export function registerEventCommands(program: Command): void {
           .addOption(new Option('--log-level <level>', 'pino log level (logs go to stderr)').argParser(logLevel).default('info')),
       ),
     ),
-  ).action(async (flags: StoreFlags & DeliveryFlags & { logLevel: string }) => {
+  ).action(async (flags: StoreFlags & DeliveryFlags & { logLevel: string }, command: Command) => {
+    requireDatabase(flags, command);
     const [{ pino }, { EventMetrics }] = await Promise.all([import('pino'), import('../server/event-metrics.ts')]);
     const logger = pino({ level: flags.logLevel }, pino.destination(2));
     const store = await openConfiguredStore(flags);

@@ -2,7 +2,7 @@
  * `scimkit serve`, `scimkit orgs ...` and `scimkit tokens ...`: run the SCIM service provider and administer its
  * organizations and bearer tokens. Every command opens the same store (`--db PATH` or `--postgres URL`).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -135,6 +135,17 @@ function secretKeyLoader(mod: typeof import('../store/index.ts'), flags: StoreFl
       throw err;
     }
   };
+}
+
+/**
+ * For commands that only work on what another process wrote (`deliver`, `events`): a SQLite file that is not there
+ * is a mistyped or relative path, not a new database; opening it created an empty one that the command then waited
+ * on forever (deliver sent nothing, events --follow printed nothing).
+ */
+export function requireDatabase(flags: StoreFlags, command: Command): void {
+  if (flags.postgres) return;
+  const path = resolve(flags.db ?? DEFAULT_DB_PATH);
+  if (!existsSync(path)) fail(command, `error: no database at ${path}: scimkit serve (or openStore in your app) creates it; give this command the same --db (SCIMKIT_DB)`);
 }
 
 /** `administrative`: a command's one-off work (deleting an organization, say), which the statement bound must not cut. */

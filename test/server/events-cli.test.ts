@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -166,6 +166,17 @@ describe('scimkit keys, events and webhooks', () => {
       receiver.answer = () => ({ status: 200 });
       await stop(follow);
       await stop(server);
+    }
+  });
+
+  test('deliver and events refuse a SQLite file that is not there, instead of creating it and waiting on it', { timeout: 60_000 }, async () => {
+    // A mistyped or relative --db made an empty database: deliver then sent nothing, events --follow printed nothing.
+    const missing = join(dir, 'typo', 'scim.db');
+    for (const args of [['deliver', '--db', missing], ['events', '00000000-0000-0000-0000-000000000000', '--db', missing, '--follow']]) {
+      const r = await cli(...args);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /^error: no database at .*typo\/scim\.db: scimkit serve \(or openStore in your app\) creates it; give this command the same --db \(SCIMKIT_DB\)$/m);
+      assert.equal(existsSync(join(dir, 'typo')), false, `${args[0]} created the folder`);
     }
   });
 
