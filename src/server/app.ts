@@ -41,6 +41,11 @@ export interface ServerLimits {
   /** Deepest startIndex served when the result set is that large (400 tooMany past it; cursors have no limit). */
   readonly maxStartIndex: number;
   /**
+   * Most bytes of stored resource JSON one list or search page holds; past it the page ends before `count` (RFC 7644
+   * section 3.4.2.4 lets a server return fewer), and itemsPerPage and nextCursor say where the next one starts.
+   */
+  readonly maxPageBytes: number;
+  /**
    * Most bytes of an unread body read and discarded after an early answer (a 413, or a 401 before the body), so that
    * a client still sending receives the answer instead of a reset connection; past it the connection is closed.
    */
@@ -54,6 +59,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   defaultCount: 100,
   authFailuresPerSecond: 5,
   maxStartIndex: 1_000_000,
+  maxPageBytes: 4 * 1024 * 1024,
   maxDiscardedBodyBytes: 64 * 1024 * 1024,
 };
 
@@ -294,6 +300,7 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, o
     metrics,
     authFailuresPerSecond: limits.authFailuresPerSecond,
     maxStartIndex: limits.maxStartIndex,
+    maxPageBytes: limits.maxPageBytes,
     publicUrl: options.publicUrl,
   });
   for (const version of VERSION_PATHS) {

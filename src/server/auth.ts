@@ -51,6 +51,7 @@ export interface AuthOptions {
   /** Failed authentications allowed per client address per second before 429s. */
   readonly authFailuresPerSecond: number;
   readonly maxStartIndex: number;
+  readonly maxPageBytes: number;
   /** Base URL (scheme and authority) for links, when the server sits behind a proxy; else taken from the request. */
   readonly publicUrl?: string;
 }
@@ -251,7 +252,7 @@ function authenticateUnder(options: AuthOptions, { blocklist, tokens, projection
     request.scim = {
       org,
       token,
-      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, schemas, maxStartIndex: options.maxStartIndex, projections, renderings, log: request.log },
+      ctx: { store: options.store, org, baseUrl, compat: org.settings.compat, schemas, maxStartIndex: options.maxStartIndex, maxPageBytes: options.maxPageBytes, projections, renderings, log: request.log },
     };
   };
 }

@@ -3,7 +3,7 @@
  *
  * API (all functions are async and throw ScimError values: 400 for bad input, 404, 409 uniqueness, 412):
  *
- *   interface ResourceContext { store; org; baseUrl; compat; schemas; maxStartIndex?; log? }
+ *   interface ResourceContext { store; org; baseUrl; compat; schemas; maxStartIndex?; maxPageBytes?; log? }
  *     baseUrl is the organization's SCIM base without a trailing slash, e.g.
  *     `http://127.0.0.1:8080/scim/v2/organizations/<orgId>`; `meta.location` and `$ref` values are built from it.
  *     compat is the organization's IdP compatibility switches (org.settings.compat); schemas its schema set (the
@@ -53,6 +53,12 @@ export interface ResourceContext {
    * paging), since every skipped row costs the database work. Unlimited when absent.
    */
   readonly maxStartIndex?: number;
+  /**
+   * Most bytes of stored JSON a list or search page holds: past it the page ends early (itemsPerPage and nextCursor
+   * say where the next one starts), so that no request makes the process hold `count` resources of the largest size.
+   * Unbounded when absent.
+   */
+  readonly maxPageBytes?: number;
   /** The server instance's resolved projections; without it every request resolves its own. */
   readonly projections?: ProjectionCache;
   /** The server instance's serialized representations of unchanging resources; without it each is serialized anew. */
@@ -359,7 +365,12 @@ function withVersionTags(filter: Filter, rs: ResourceSchema): Filter {
   }
 }
 
-function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, overrides: { startIndex?: number; count?: number; cursor?: string }): Promise<QueryResult> {
+function queryKind(
+  ctx: ResourceContext,
+  kind: ResourceKind,
+  query: ListQuery,
+  overrides: { startIndex?: number; count?: number; cursor?: string; maxBytes?: number },
+): Promise<QueryResult> {
   const rs = schemaFor(ctx, kind);
   const cursor = 'cursor' in overrides ? overrides.cursor : query.cursor;
   return ctx.store.query(ctx.org.id, kind, {
@@ -368,6 +379,7 @@ function queryKind(ctx: ResourceContext, kind: ResourceKind, query: ListQuery, o
     sortOrder: query.sortOrder,
     count: overrides.count ?? query.count,
     ...(cursor !== undefined ? { cursor } : { startIndex: overrides.startIndex ?? query.startIndex }),
+    ...(ctx.maxPageBytes !== undefined ? { maxBytes: overrides.maxBytes ?? ctx.maxPageBytes } : {}),
     relations: needsRelations(rs, projectionFor(ctx, rs, query)),
     schema: rs,
   });
@@ -482,10 +494,18 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
   if (isDeep(ctx, query)) await checkDepth(ctx, searches, query);
 
   const resources: (string | Buffer)[] = [];
+  // What the page holds so far, against ctx.maxPageBytes: a type after one that filled it adds nothing.
+  let bytes = 0;
   const add = (result: QueryResult, kind: ResourceKind) => {
     const projection = projectionFor(ctx, schemaFor(ctx, kind), query);
-    for (const stored of result.resources) resources.push(rendered(ctx, stored, projection));
+    for (const stored of result.resources) {
+      const one = rendered(ctx, stored, projection);
+      bytes += one.length;
+      resources.push(one);
+    }
   };
+  const full = () => resources.length >= query.count || (ctx.maxPageBytes !== undefined && bytes >= ctx.maxPageBytes);
+  const bytesLeft = () => (ctx.maxPageBytes === undefined ? undefined : ctx.maxPageBytes - bytes);
 
   let totalResults = 0;
   let nextCursor: string | undefined;
@@ -496,27 +516,33 @@ export async function searchAll(ctx: ResourceContext, query: ListQuery): Promise
     for (let i = 0; i < searches.length; i++) {
       const { kind, query: own } = searches[i];
       const remaining = query.count - resources.length;
-      if (i < start || remaining <= 0 || nextCursor !== undefined) {
+      if (i < start || full() || nextCursor !== undefined) {
         // Types before or after the current page still count towards totalResults.
         totalResults += (await queryKind(ctx, kind, own, { count: 0, startIndex: 1, cursor: undefined })).totalResults;
         continue;
       }
-      const result = await queryKind(ctx, kind, own, { count: remaining, cursor: i === start ? position.cursor : '' });
+      const result = await queryKind(ctx, kind, own, { count: remaining, cursor: i === start ? position.cursor : '', maxBytes: bytesLeft() });
       totalResults += result.totalResults;
       add(result, kind);
       if (result.nextCursor !== undefined) nextCursor = encodeRootCursor(kind, result.nextCursor);
-      else if (i + 1 < searches.length && resources.length >= query.count) nextCursor = encodeRootCursor(searches[i + 1].kind, '');
+      else if (i + 1 < searches.length && full()) nextCursor = encodeRootCursor(searches[i + 1].kind, '');
     }
     return listResponseBytes(resources, { totalResults, itemsPerPage: resources.length, ...(nextCursor !== undefined ? { nextCursor } : {}) });
   }
 
-  // startIndex is 1-based over the concatenation; `skip` is how many of it lie before the page.
+  // startIndex is 1-based over the concatenation; `skip` is how many of it lie before the page. Once a type's part
+  // of the page ends before that type's rows do (the byte budget), the next type adds nothing: the next page starts
+  // at startIndex + itemsPerPage, inside the earlier type.
   let skip = query.startIndex - 1;
+  let cut = false;
   for (const { kind, query: own } of searches) {
-    const remaining = query.count - resources.length;
-    const result = await queryKind(ctx, kind, own, { startIndex: skip + 1, count: Math.max(0, remaining) });
+    const remaining: number = cut || full() ? 0 : query.count - resources.length;
+    const result = await queryKind(ctx, kind, own, { startIndex: skip + 1, count: remaining, maxBytes: bytesLeft() });
     totalResults += result.totalResults;
-    if (remaining > 0) add(result, kind);
+    if (remaining > 0) {
+      add(result, kind);
+      cut = result.resources.length < Math.min(remaining, Math.max(0, result.totalResults - skip));
+    }
     skip = Math.max(0, skip - result.totalResults);
   }
   return listResponseBytes(resources, { totalResults, startIndex: query.startIndex, itemsPerPage: resources.length });

@@ -89,6 +89,8 @@ export interface JsonDialect extends Dialect {
    * when there is none): what a sort by a multi-valued attribute compares (RFC 7644 section 3.4.2.3).
    */
   primaryOrFirst(ref: JsonRef): Sql;
+  /** The size in bytes of a text or JSON column's value, without reading the value itself. */
+  byteLength(expr: Sql): Sql;
 }
 
 /** SQLite JSON path `$."a"."b"`; keys are schema names (no quotes) so quoting needs no escaping. */
@@ -114,6 +116,8 @@ export const sqliteDialect: JsonDialect = {
   transactionLock: () => null,
   lower: (expr) => sql`${raw(SQLITE_LOWER_FUNCTION)}(${expr})`,
   binary: (expr) => expr,
+  // octet_length (SQLite 3.43+) reads a text's size from the record header, without reading its overflow pages.
+  byteLength: (expr) => sql`octet_length(${expr})`,
   scalar(ref) {
     // json_extract returns SQL text for strings, numbers for numbers and 1/0 for booleans: comparable as they are.
     if (ref.each !== undefined && ref.keys.length === 0) return raw(`${ref.each}.atom`);
@@ -153,6 +157,8 @@ export const postgresDialect: JsonDialect = {
   // The database's collation, not a column's "C" (resources.display is one), under which lower() folds only ASCII.
   lower: (expr) => sql`lower((${expr}) COLLATE "default")`,
   binary: (expr) => sql`(${expr}) COLLATE "C"`,
+  // json to text is a binary-coercible cast, and octet_length of a TOASTed text reads its size without fetching it.
+  byteLength: (expr) => sql`octet_length((${expr})::text)`,
   scalar(ref, kind) {
     const value = sql`(${ref.json} #> ${[...ref.keys]}::text[])`;
     const text = sql`(${ref.json} #>> ${[...ref.keys]}::text[])`;

@@ -4,6 +4,7 @@
  * so rows inserted or deleted between pages never cause skips or repeats.
  */
 import { ScimError } from '../scim/errors.ts';
+import { MAX_RESOURCE_BYTES } from '../scim/limits.ts';
 import { compileFilterSql, CREATED_SORT, sortKey } from './filter-sql.ts';
 import type { SortKey } from './filter-sql.ts';
 import { chunks, first, list, raw, rows, sql } from '../sql/index.ts';
@@ -135,14 +136,49 @@ export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKin
   }
   if (count === 0) return { totalResults: totalResults ?? (yield* countMatches()), resources: [] };
 
+  const order = orderBy(sort, sort.expr, raw('r.id'), descending);
+  const byCursor = options.cursor !== undefined;
+  const keyset = byCursor && after ? sql` AND ${keysetAfter(sort, after, descending)}` : raw('');
+  const offset = byCursor || startIndex === 1 ? raw('') : sql` OFFSET ${startIndex - 1}`;
+  const limit = limitLiteral(byCursor ? count + 1 : count);
   let found: Row[];
   let nextCursor: string | undefined;
-  if (options.cursor !== undefined) {
-    const keyset = after ? sql` AND ${keysetAfter(sort, after, descending)}` : raw('');
-    found = yield* rows(
-      sql`SELECT ${RESOURCE_COLUMNS}, ${sort.expr} AS sort_key FROM resources r WHERE ${where}${keyset}
-        ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${limitLiteral(count + 1)}`,
+  // Rows of the result on this page before any byte cut: what tells whether the result ended here.
+  let seen: number;
+  // A page that could pass the byte budget (count times the largest resource a write may store) reads its keys and
+  // documents' sizes first, so that no more documents than fit are ever read into memory. When all of them fit (the
+  // usual case) the page is read as it would be without a budget: that costs less than reading the rows by id.
+  const budget = options.maxBytes !== undefined && count > Math.max(1, Math.floor(options.maxBytes / MAX_RESOURCE_BYTES)) ? options.maxBytes : undefined;
+  let keys: Row[] | undefined;
+  let kept = 0;
+  let cut = false;
+  if (budget !== undefined) {
+    const sized = yield* rows(
+      sql`SELECT r.id AS i, ${ctx.dialect.byteLength(raw('r.doc'))} AS size${byCursor ? sql`, ${sort.expr} AS sort_key` : raw('')}
+        FROM resources r WHERE ${where}${keyset} ORDER BY ${order} LIMIT ${limit}${offset}`,
     );
+    const all = Math.min(sized.length, count);
+    kept = all;
+    let bytes = all > 0 ? Number(sized[0].size) : 0;
+    for (let i = 1; i < all; i++) {
+      bytes += Number(sized[i].size);
+      if (bytes > budget) {
+        kept = i;
+        break;
+      }
+    }
+    cut = kept < all;
+    if (cut || (!byCursor && startIndex > 1)) keys = sized;
+  }
+  if (keys !== undefined) {
+    // Cut by the budget (exactly the rows that fit; the next page starts after the last of them), or a deeper index
+    // page (below): the page's rows read by id.
+    seen = Math.min(keys.length, count);
+    if (byCursor && cut) nextCursor = encodeCursor(sort, { key: cursorKey(keys[kept - 1].sort_key, sort), id: String(keys[kept - 1].i) });
+    found = yield* rowsInOrder(orgId, keys.slice(0, kept).map((k) => String(k.i)));
+  } else if (byCursor) {
+    found = yield* rows(sql`SELECT ${RESOURCE_COLUMNS}, ${sort.expr} AS sort_key FROM resources r WHERE ${where}${keyset} ORDER BY ${order} LIMIT ${limit}`);
+    seen = Math.min(found.length, count);
     if (found.length > count) {
       found = found.slice(0, count);
       const last = found[found.length - 1];
@@ -150,23 +186,20 @@ export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKin
     }
   } else if (startIndex === 1) {
     // A first page in one statement: with ORDER BY and LIMIT the database keeps only the best `count` rows.
-    found = yield* rows(
-      sql`SELECT ${RESOURCE_COLUMNS} FROM resources r WHERE ${where} ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${limitLiteral(count)}`,
-    );
+    found = yield* rows(sql`SELECT ${RESOURCE_COLUMNS} FROM resources r WHERE ${where} ORDER BY ${order} LIMIT ${limit}`);
+    seen = found.length;
   } else {
     // Deeper pages: keys first, so the offset walks (index-only) keys, then only the page's documents are read, by
     // id. The order is the first statement's; sorting the joined rows again in SQL cost more than both reads.
-    const page = yield* rows<{ i: string }>(
-      sql`SELECT r.id AS i FROM resources r WHERE ${where}
-        ORDER BY ${orderBy(sort, sort.expr, raw('r.id'), descending)} LIMIT ${count} OFFSET ${startIndex - 1}`,
-    );
+    const page = yield* rows<{ i: string }>(sql`SELECT r.id AS i FROM resources r WHERE ${where} ORDER BY ${order} LIMIT ${limit}${offset}`);
+    seen = page.length;
     found = yield* rowsInOrder(orgId, page.map((p) => String(p.i)));
   }
   if (totalResults === undefined) {
     // Rows of the result before this page, when known: none before a first page, startIndex - 1 before an index page.
     const before = options.cursor !== undefined ? (after ? undefined : 0) : startIndex - 1;
-    const ended = options.cursor !== undefined ? nextCursor === undefined : found.length < count;
-    totalResults = before !== undefined && ended && (found.length > 0 || before === 0) ? before + found.length : yield* countMatches();
+    const ended = seen < count || (options.cursor !== undefined && seen === count && nextCursor === undefined);
+    totalResults = before !== undefined && ended && (seen > 0 || before === 0) ? before + seen : yield* countMatches();
   }
   let resources = found.map((row) => toResource(row, parseJson(row.doc)));
   if (options.relations) resources = yield* withRelations(orgId, kind, resources);

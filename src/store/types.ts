@@ -162,6 +162,11 @@ export interface QueryOptions extends ReadOptions {
   readonly count: number;
   /** RFC 9865: '' asks for the first page of cursor paging; otherwise a value from an earlier `nextCursor`. */
   readonly cursor?: string;
+  /**
+   * Most bytes of stored JSON one page may hold: rows past it are left for the next page (at least one row is always
+   * returned), so the page is shorter than `count` and, with cursors, carries a nextCursor. Unbounded when absent.
+   */
+  readonly maxBytes?: number;
 }
 
 export interface QueryResult {

@@ -1,7 +1,7 @@
 /** Per-organization IdP compatibility switches, index-paging depth (tooMany), and the Prometheus endpoint. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SEARCH_SCHEMA, call, client, patchOp, startHarness, user } from './helpers.ts';
+import { GROUP_SCHEMA, SEARCH_SCHEMA, backends, call, client, freshPostgresUrl, patchOp, startHarness, user } from './helpers.ts';
 import type { Harness } from './helpers.ts';
 
 describe('per-organization compatibility switches', () => {
@@ -73,6 +73,92 @@ describe('index paging depth', () => {
     assert.equal(seen, 8);
   });
 });
+
+for (const backend of backends()) {
+  describe(`a page's byte budget (${backend})`, () => {
+    let h: Harness;
+    // 12 Users, every third one large (~20 KB), and 3 Groups; a budget of two large Users and some small ones.
+    const large = new Set([0, 3, 6, 9]);
+    before(async () => {
+      h = await startHarness({ backend, postgresUrl: backend === 'postgres' ? await freshPostgresUrl() : undefined, limits: { maxPageBytes: 45_000 } });
+      for (let i = 0; i < 12; i++) {
+        const nickName = large.has(i) ? 'n'.repeat(20_000) : 'small';
+        await h.store.create(h.org.id, 'User', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `u${String(i).padStart(2, '0')}`, nickName });
+      }
+      for (let i = 0; i < 3; i++) await h.store.create(h.org.id, 'Group', { schemas: [GROUP_SCHEMA], displayName: `g${i}` });
+    });
+    after(async () => h.close());
+
+    const names = (page: { Resources: { userName?: string; displayName?: string }[] }) => page.Resources.map((r) => String(r.userName ?? r.displayName));
+    const largeOn = (page: { Resources: { nickName?: string }[] }) => page.Resources.filter((r) => (r.nickName?.length ?? 0) > 100).length;
+    const expected = [...Array.from({ length: 12 }, (_, i) => `u${String(i).padStart(2, '0')}`), 'g0', 'g1', 'g2'];
+
+    test('a page ends early past the budget; itemsPerPage and nextCursor lead through every resource once', async () => {
+      const api = client(h);
+      const queries = [
+        { path: '/Users', query: 'sortBy=userName', want: expected.slice(0, 12) },
+        { path: '/Users', query: 'sortBy=userName&sortOrder=descending', want: expected.slice(0, 12).reverse() },
+        { path: '/Users', query: `sortBy=userName&filter=${encodeURIComponent('userName sw "u"')}`, want: expected.slice(0, 12) },
+      ];
+      for (const { path, query, want } of queries) {
+        // Index paging, advancing by itemsPerPage as RFC 7644 section 3.4.2.4 has clients do.
+        const byIndex: string[] = [];
+        let shortPages = 0;
+        for (let startIndex = 1, i = 0; i < 20; i++) {
+          const page = (await api('GET', `${path}?${query}&count=10&startIndex=${startIndex}`)).body;
+          assert.equal(page.totalResults, 12, query);
+          assert.equal(page.itemsPerPage, page.Resources.length);
+          assert.ok(page.itemsPerPage >= 1, 'a page holds at least one resource');
+          assert.ok(largeOn(page) <= 2, `no page holds more than the budget (${query}: ${largeOn(page)} large)`);
+          if (page.itemsPerPage < Math.min(10, 12 - startIndex + 1)) shortPages++;
+          byIndex.push(...names(page));
+          startIndex += page.itemsPerPage;
+          if (startIndex > page.totalResults) break;
+        }
+        assert.deepEqual(byIndex, want, query);
+        assert.ok(shortPages > 0, 'some page ended before count');
+        const byCursor: string[] = [];
+        let cursor = '';
+        for (let i = 0; i < 20; i++) {
+          const page = (await api('GET', `${path}?${query}&count=10&cursor=${encodeURIComponent(cursor)}`)).body;
+          assert.equal(page.totalResults, 12);
+          assert.ok(largeOn(page) <= 2);
+          byCursor.push(...names(page));
+          if (!page.nextCursor) break;
+          cursor = page.nextCursor;
+        }
+        assert.deepEqual(byCursor, want, query);
+      }
+    });
+
+    test('the root search shares one budget between Users and Groups, by index and by cursor', async () => {
+      const api = client(h);
+      const search = (extra: Record<string, unknown>) => api('POST', '/.search', { body: { schemas: [SEARCH_SCHEMA], sortBy: 'userName', count: 10, ...extra } });
+      const byIndex: string[] = [];
+      for (let startIndex = 1, i = 0; i < 20 && startIndex <= 15; i++) {
+        const page = (await search({ startIndex })).body;
+        assert.equal(page.totalResults, 15);
+        assert.ok(page.itemsPerPage >= 1 && largeOn(page) <= 2);
+        byIndex.push(...names(page));
+        startIndex += page.itemsPerPage;
+      }
+      // Groups lack userName and list in their default order (created, then id: not the order of creation when they
+      // share a millisecond).
+      const inOrder = (seen: string[]) => [...seen.slice(0, 12), ...[...seen.slice(12)].sort()];
+      assert.deepEqual(inOrder(byIndex), expected);
+      const byCursor: string[] = [];
+      let cursor = '';
+      for (let i = 0; i < 20; i++) {
+        const page = (await search({ cursor })).body;
+        assert.ok(largeOn(page) <= 2);
+        byCursor.push(...names(page));
+        if (!page.nextCursor) break;
+        cursor = page.nextCursor;
+      }
+      assert.deepEqual(inOrder(byCursor), expected);
+    });
+  });
+}
 
 describe('operations endpoints', () => {
   let h: Harness;
