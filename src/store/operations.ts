@@ -911,6 +911,9 @@ export function* deleteResource(ctx: OpContext, orgId: string, kind: ResourceKin
   // The row is locked by this transaction, so the delete cannot miss it.
   if (deleted === 0) throw notFound(kind, id);
   yield* addToCount(orgId, kind, -1);
+  // A token bound to this User (/Me) would act as no one from now on: it goes with its User, revoked as by
+  // `tokens revoke` (listed as revoked, refused with 401). Ids are never reused, so it could never come back.
+  if (kind === 'User') yield* exec(sql`UPDATE api_tokens SET revoked = ${ctx.now()} WHERE org_id = ${orgId} AND user_id = ${String(id)} AND revoked IS NULL`);
   const doc = parseJson(stored.doc);
   const member: MemberOfEvent = { type: kind, value: String(id), display: stored.display === null ? null : String(stored.display) };
   const events = parents.map((p) => membershipEvent('group.member_removed', { id: String(p.group_id), displayName: p.display === null ? null : String(p.display) }, member));

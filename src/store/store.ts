@@ -462,7 +462,11 @@ export class SqlStore implements Store {
   }
 
   delete(orgId: string, kind: ResourceKind, id: string, options?: DeleteOptions): Promise<void> {
-    return this.eventWrite(orgId, (ctx) => ops.deleteResource(ctx, orgId, kind, id, options));
+    const write = this.eventWrite(orgId, (ctx) => ops.deleteResource(ctx, orgId, kind, id, options));
+    if (kind !== 'User') return write;
+    // Deleting a User revokes the tokens bound to it, a token change: the stamp moves as for authWrite.
+    this.authChanges++;
+    return write.finally(() => this.authChanges++);
   }
 
   query(orgId: string, kind: ResourceKind, options: QueryOptions): Promise<QueryResult> {

@@ -419,7 +419,8 @@ for (const backend of backends()) {
       assert.equal(put.body.title, 'Replaced');
       assertScimError(await mine('POST', '/Me', { body: user('x') }), 501);
       assert.equal((await mine('DELETE', '/Me')).status, 204);
-      assertScimError(await mine('GET', '/Me'), 404);
+      // Deleting its User revoked the token (docs/server.md): it is refused, not answered 404.
+      assertScimError(await mine('GET', '/Me'), 401);
     });
 
     test('unknown routes and unsupported methods', async () => {

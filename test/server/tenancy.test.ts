@@ -113,6 +113,32 @@ describe('authentication', () => {
     assert.equal((await ro('PATCH', '/Me', { body: patchOp({ op: 'replace', path: 'title', value: 'x' }) })).status, 403);
     assert.equal((await ro('GET', '/Users')).status, 403);
   });
+
+  test('deleting a User revokes the tokens bound to it: 401 from the next request, listed as revoked', async () => {
+    const admin = client(h);
+    for (const how of ['DELETE /Users/{id}', 'DELETE /Me', 'Bulk DELETE']) {
+      const me = await admin('POST', '/Users', { body: user(`doomed-${how.replace(/\W+/g, '-')}`) });
+      const bound = await h.store.createToken(h.org.id, { scope: 'read-write', userId: me.body.id });
+      const other = await h.store.createToken(h.org.id, { scope: 'read', userId: me.body.id });
+      const mine = client(h, bound.secret);
+      assert.equal((await mine('GET', '/Me')).status, 200, 'the token works (and is now in the server\'s token cache)');
+      if (how === 'DELETE /Me') assert.equal((await mine('DELETE', '/Me')).status, 204);
+      else if (how === 'Bulk DELETE') {
+        const bulk = await admin('POST', '/Bulk', { body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [{ method: 'DELETE', path: `/Users/${me.body.id}` }] } });
+        assert.equal(bulk.body.Operations[0].status, '204');
+      } else assert.equal((await admin('DELETE', `/Users/${me.body.id}`)).status, 204);
+      for (const secret of [bound.secret, other.secret]) {
+        const after = await client(h, secret)('GET', '/Me');
+        assert.equal(after.status, 401, `${how}: ${after.text}`);
+        assert.match(after.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+      }
+      const listed = (await h.store.listTokens(h.org.id)).filter((t) => t.id === bound.token.id || t.id === other.token.id);
+      assert.equal(listed.length, 2);
+      for (const t of listed) assert.notEqual(t.revoked, null, `${how}: listed as revoked`);
+    }
+    // Other tokens, bound to no User or to another one, stay live.
+    assert.equal((await admin('GET', '/Users')).status, 200);
+  });
 });
 
 describe('failed authentications are limited per client address', () => {
