@@ -4,7 +4,8 @@
  *
  * - `bulkId:<id>` anywhere in an operation's data (also inside `members[].value` and PATCH values) or path is
  *   replaced by the id that the POST with that bulkId created. Operations run in dependency order (stable: request
- *   order among independent ones), so a reference may point forward in the request.
+ *   order among independent ones), so a reference may point forward in the request. A PATCH whose operation path
+ *   filters by a reference (`members[value eq "bulkId:x"]`) is refused with 400 instead of matching nothing.
  * - Circular references cannot be ordered: those operations, and everything that depends on them, fail with 409.
  *   An operation whose dependency failed fails with 409 too; a reference to a bulkId no POST defines gives 400.
  * - `failOnErrors`: processing stops once that many operations have failed; the response holds what ran.
@@ -141,6 +142,28 @@ function substituteRefs(value: unknown, ids: ReadonlyMap<string, string>): unkno
   return value;
 }
 
+/**
+ * A PATCH operation's `path` that compares with a bulkId reference (`members[value eq "bulkId:u1"]`) is refused:
+ * references are attribute values (RFC 7644 section 3.7.2), and a filter literal is text inside a path, which
+ * substituteRefs leaves alone, so the filter would match nothing and the operation would silently do nothing.
+ */
+function refusePathReferences(data: unknown): void {
+  if (!isPlainObject(data)) return;
+  for (const [key, operations] of Object.entries(data)) {
+    if (key.toLowerCase() !== 'operations' || !Array.isArray(operations)) continue;
+    for (const [i, op] of operations.entries()) {
+      if (!isPlainObject(op)) continue;
+      for (const [name, path] of Object.entries(op)) {
+        if (name.toLowerCase() === 'path' && typeof path === 'string' && path.includes(`"${BULK_REF_PREFIX}`)) {
+          throw ScimError.invalidValue(
+            `Operations[${i}].path compares with a bulkId reference: references are resolved in values and in the operation's path, not inside a PATCH path filter. Send this PATCH in a later request with the created resource's id, or use a value (e.g. "remove" with "value": [{"value": "bulkId:..."}])`,
+          );
+        }
+      }
+    }
+  }
+}
+
 /** Reads `/Users`, `/Groups`, `/Users/<id>`, `/Groups/<id>` (endpoint names match case-insensitively). */
 function readPath(path: unknown, method: BulkMethod): { kind: ResourceKind; id: string | null } {
   if (typeof path !== 'string' || !path.startsWith('/')) {
@@ -183,6 +206,7 @@ function readOperation(raw: unknown, index: number): ParsedOperation | RejectedO
     const refs = new Set<string>();
     if (id !== null) collectRefs(id, refs, 0);
     if (m !== 'DELETE') collectRefs(raw.data, refs, 0);
+    if (m === 'PATCH') refusePathReferences(raw.data);
     return { index, method: m, bulkId, kind, id, version: raw.version as string | undefined, data: raw.data, refs };
   } catch (err) {
     if (!isScimError(err)) throw err;

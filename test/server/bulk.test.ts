@@ -118,6 +118,33 @@ test('a PATCH adding members by bulkId, and a member list mixing existing ids an
   assert.deepEqual(await memberIds(g.body.id), [existing.body.id, idFromLocation(res.body.Operations[1].location)].sort());
 });
 
+test('a bulkId inside a PATCH path filter is refused with 400 (it used to match nothing, silently); a value list resolves it', async () => {
+  const patch = (op: Record<string, unknown>) => ({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [op] });
+  const res = await bulk([
+    { method: 'POST', path: '/Users', bulkId: 'u1', data: user(unique('ivan')) },
+    { method: 'POST', path: '/Groups', bulkId: 'g1', data: group(unique('qa'), [{ value: 'bulkId:u1' }]) },
+    { method: 'PATCH', path: '/Groups/bulkId:g1', data: patch({ op: 'remove', path: 'members[value eq "bulkId:u1"]' }) },
+    { method: 'PATCH', path: '/Groups/bulkId:g1', data: patch({ op: 'replace', PATH: 'members[value eq "bulkId:u1"].display', value: 'x' }) },
+  ]);
+  assert.deepEqual(res.body.Operations.map((o: any) => o.status), ['201', '201', '400', '400']);
+  for (const refused of res.body.Operations.slice(2)) {
+    assert.equal(refused.response.scimType, 'invalidValue');
+    assert.match(refused.response.detail, /path filter/);
+  }
+  const groupId = idFromLocation(res.body.Operations[1].location);
+  const userId = idFromLocation(res.body.Operations[0].location);
+  assert.deepEqual(await memberIds(groupId), [userId], 'nothing was changed');
+
+  // The form the detail suggests: the reference as a value, which is resolved.
+  const again = await bulk([
+    { method: 'POST', path: '/Users', bulkId: 'u2', data: user(unique('judy')) },
+    { method: 'PATCH', path: `/Groups/${groupId}`, data: patch({ op: 'add', path: 'members', value: [{ value: 'bulkId:u2' }] }) },
+    { method: 'PATCH', path: `/Groups/${groupId}`, data: patch({ op: 'remove', path: 'members', value: [{ value: 'bulkId:u2' }] }) },
+  ]);
+  assert.deepEqual(again.body.Operations.map((o: any) => o.status), ['201', '200', '200']);
+  assert.deepEqual(await memberIds(groupId), [userId]);
+});
+
 test('circular bulkId references fail with 409, as do operations behind them; independent ones still run', async () => {
   const loner = unique('heidi');
   const res = await bulk([
