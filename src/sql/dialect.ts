@@ -56,8 +56,8 @@ export interface Dialect {
    */
   transactionLock(key: number): Sql | null;
   /**
-   * Lower-cases like JavaScript's toLowerCase (SQLite: a registered function; PostgreSQL: lower() under the database's
-   * collation, which matches it for non-ASCII letters only when the database has a UTF-8 locale such as C.UTF-8).
+   * Folds case as `foldCase` does (SQLite: a registered function; PostgreSQL: lower() under the database's collation,
+   * which matches it for non-ASCII letters only when the database has a UTF-8 locale such as C.UTF-8).
    */
   lower(expr: Sql): Sql;
   /** Byte-order (code point) collation for ordering comparisons, so both databases sort alike. */
@@ -100,6 +100,17 @@ function sqlitePath(keys: readonly string[]): string {
 
 /** The function the SQLite runner registers for Dialect.lower (SQLite's own lower() folds ASCII only). */
 export const SQLITE_LOWER_FUNCTION = 'js_lower';
+
+/**
+ * The case folding of Dialect.lower, which both databases compute alike: JavaScript's toLowerCase, with every
+ * lower-case sigma as σ. toLowerCase lowers a word-final Σ to ς (its one context-dependent rule), which PostgreSQL's
+ * lower() cannot tell; its other difference from lower() per character, İ (U+0130) to "i̇" rather than "i", the
+ * PostgreSQL dialect spells out. Filters fold their operands with it when they compare with Dialect.lower.
+ */
+export function foldCase(text: string): string {
+  const lower = text.toLowerCase();
+  return lower.includes('ς') ? lower.replaceAll('ς', 'σ') : lower;
+}
 
 const SQLITE_TYPES: Readonly<Record<ColumnType, string>> = { text: 'TEXT', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP', json: 'TEXT' };
 const DUCKDB_TYPES: Readonly<Record<ColumnType, string>> = { text: 'VARCHAR', integer: 'INTEGER', boolean: 'BOOLEAN', timestamp: 'TIMESTAMPTZ', json: 'JSON' };
@@ -155,7 +166,8 @@ export const postgresDialect: JsonDialect = {
   },
   transactionLock: (key) => sql`SELECT pg_advisory_xact_lock(${key})`,
   // The database's collation, not a column's "C" (resources.display is one), under which lower() folds only ASCII.
-  lower: (expr) => sql`lower((${expr}) COLLATE "default")`,
+  // foldCase's two rules beyond lower(): İ becomes "i̇" as in JavaScript (lower() makes it "i"), and ς becomes σ.
+  lower: (expr) => sql`replace(lower(replace((${expr}) COLLATE "default", 'İ', 'i̇')), 'ς', 'σ')`,
   binary: (expr) => sql`(${expr}) COLLATE "C"`,
   // json to text is a binary-coercible cast, and octet_length of a TOASTed text reads its size without fetching it.
   byteLength: (expr) => sql`octet_length((${expr})::text)`,

@@ -33,7 +33,7 @@
  */
 export { append, chunks, exec, execEach, first, join, list, raw, rows, sql } from './builder.ts';
 export type { AppendRows, Op, Row, Sql, Statement, StatementResult, ViolationMessages } from './builder.ts';
-export { duckdbDialect, postgresDialect, sqliteDialect } from './dialect.ts';
+export { duckdbDialect, foldCase, postgresDialect, sqliteDialect } from './dialect.ts';
 export type { ColumnType, Dialect, DialectName, JsonDialect, JsonRef, ScalarKind, TableColumn } from './dialect.ts';
 export { migrate } from './migrate.ts';
 export type { Migration, MigrationSet } from './migrate.ts';

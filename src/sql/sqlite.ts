@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType, Statement as PreparedStatement, Transaction } from 'better-sqlite3';
 import type { Op, Row, Statement, StatementResult } from './builder.ts';
-import { SQLITE_LOWER_FUNCTION, sqliteDialect } from './dialect.ts';
+import { SQLITE_LOWER_FUNCTION, foldCase, sqliteDialect } from './dialect.ts';
 import { migrate } from './migrate.ts';
 import type { MigrationSet } from './migrate.ts';
 import type { Runner, RunnerOptions, TransactionMode, ViolationErrors } from './runner.ts';
@@ -205,7 +205,7 @@ export class SqliteRunner implements Runner {
       if (this.fileBacked) this.db.pragma(`mmap_size = ${options.mmapBytes ?? MMAP_BYTES}`);
       // LIKE must be case-sensitive: case-insensitive comparisons fold both sides explicitly (Dialect.lower).
       this.db.pragma('case_sensitive_like = ON');
-      this.db.function(SQLITE_LOWER_FUNCTION, { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
+      this.db.function(SQLITE_LOWER_FUNCTION, { deterministic: true }, (value: unknown) => (typeof value === 'string' ? foldCase(value) : value));
       this.transaction = this.db.transaction((op: () => Op<unknown>): unknown => {
         const steps = op();
         try {

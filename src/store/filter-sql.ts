@@ -14,9 +14,9 @@ import type { AttrPath, CompareOp, Filter, FilterValue } from '../scim/filter/as
 import { findAttribute } from '../scim/schema/registry.ts';
 import type { ResolvedAttribute, ResourceSchema } from '../scim/schema/registry.ts';
 import type { AttributeDefinition } from '../scim/schema/types.ts';
-import { raw, sql } from '../sql/index.ts';
+import { foldCase, raw, sql } from '../sql/index.ts';
 import type { JsonDialect, JsonRef, ScalarKind, Sql } from '../sql/index.ts';
-import { attributeColumn } from './columns.ts';
+import { attributeColumn, fold } from './columns.ts';
 import type { AttributeColumn } from './columns.ts';
 
 const TRUE = raw('(1 = 1)');
@@ -143,7 +143,8 @@ class FilterCompiler {
     const { def } = scalar;
     if (STRING_TYPES.has(def.type)) {
       const text = checkText(String(value), 'Filter values');
-      const operand = def.caseExact ? text : text.toLowerCase();
+      // A folded column holds fold() of its value, written in JavaScript; anything else is folded in SQL (foldCase).
+      const operand = def.caseExact ? text : scalar.folded ? fold(text) : foldCase(text);
       const subject = def.caseExact || scalar.folded ? scalar.expr : this.d.lower(scalar.expr);
       if (op === 'co') return sql`${subject} LIKE ${`%${escapeLike(operand)}%`} ESCAPE '\\'`;
       if (op === 'sw') return sql`${subject} LIKE ${`${escapeLike(operand)}%`} ESCAPE '\\'`;

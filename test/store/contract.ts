@@ -628,6 +628,31 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         assert.equal(result.totalResults, names.length, filter);
       };
 
+      it('folds case alike on every database: İ (U+0130) and a word-final Σ included', async () => {
+        // SQLite folded with JavaScript and PostgreSQL with lower(): "İstanbul" matched "istanbul" on PostgreSQL only,
+        // and on PostgreSQL "İstanbul" and "ΟΔΟΣ" did not even match themselves.
+        const turkish = await newOrg('folding');
+        const named: Record<string, StoredResource> = {};
+        for (const [key, displayName] of [['dotted', 'İstanbul'], ['plain', 'istanbul'], ['greek', 'ΟΔΟΣ'], ['final', 'οδος'], ['upper', 'ISTANBUL']] as const) {
+          named[key] = await store.create(turkish, 'User', userDoc(`fold-${key}`, { displayName, title: displayName }));
+        }
+        const matching = async (filter: string) =>
+          ids((await store.query(turkish, 'User', { filter: parseFilter(filter), count: 100 })).resources).join() ;
+        const expect = async (filter: string, keys: string[]) => assert.equal(await matching(filter), keys.map((k) => named[k].id).sort().join(), filter);
+        await expect('displayName eq "İstanbul"', ['dotted']);
+        await expect('displayName eq "İSTANBUL"', ['dotted']);
+        await expect('displayName eq "istanbul"', ['plain', 'upper']);
+        await expect('title sw "İst"', ['dotted']);
+        await expect('title co "stanbul"', ['dotted', 'plain', 'upper']);
+        await expect('displayName eq "ΟΔΟΣ"', ['greek', 'final']);
+        await expect('displayName eq "οδοσ"', ['greek', 'final']);
+        await expect('title ew "ος"', ['greek', 'final']);
+        // Sorting folds the same way: "istanbul" < "i̇stanbul" (U+0307 sorts after "s") < "οδοσ", the ties by id.
+        const sorted = (await store.query(turkish, 'User', { sortBy: 'title', count: 100 })).resources.map((r) => String(r.document.title));
+        assert.deepEqual(sorted.slice(2), ['İstanbul', ...[named.greek, named.final].sort((a, b) => (a.id < b.id ? -1 : 1)).map((r) => String(r.document.title))]);
+        assert.deepEqual(new Set(sorted.slice(0, 2)), new Set(['istanbul', 'ISTANBUL']));
+      });
+
       it('compares strings with eq/ne/co/sw/ew/gt/ge/lt/le, case-insensitively unless caseExact', async () => {
         await expectUsers('userName eq "ALICE"', ['alice']);
         await expectUsers('userName ne "alice"', ['bob', 'carol', 'dave']);
