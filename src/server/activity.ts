@@ -23,6 +23,17 @@ const MAX_LOGGED_PATH_CHARS = 2048;
 const MAX_LOGGED_USER_AGENT_CHARS = 256;
 const MAX_LOGGED_DETAIL_CHARS = 2048;
 export const REDACTED = '[removed]';
+/**
+ * Requests that no token of the organization authenticated (none, a wrong one, another organization's) are logged
+ * too, since an IdP's 401s are what an operator looks for, but anyone who knows an organization id can send them:
+ * at most this many per organization, and this many in all, are logged per flush (the rest are counted in a warning),
+ * and the store keeps at most a tenth of an organization's log for them, so they never push out its own requests.
+ */
+const UNAUTHENTICATED_PER_ORG_PER_FLUSH = 10;
+const UNAUTHENTICATED_PER_FLUSH = 100;
+export function unauthenticatedKept(keepPerOrg: number): number {
+  return Math.max(1, Math.floor(keepPerOrg / 10));
+}
 
 export interface ActivityOptions {
   readonly store: Store;
@@ -115,6 +126,10 @@ export class ActivityRecorder {
   #entries: Omit<RequestLogRecord, 'id'>[] = [];
   readonly #tokens = new Map<string, TokenTally>();
   #dropped = 0;
+  /** Unauthenticated entries taken since the last flush, per organization, and those left out. */
+  #unauthenticated = new Map<string, number>();
+  #unauthenticatedTaken = 0;
+  #unauthenticatedSkipped = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -135,6 +150,17 @@ export class ActivityRecorder {
     if (this.#keepPerOrg === 0) return;
     const orgId = request.scim?.org.id ?? (request.params as { orgId?: string } | undefined)?.orgId;
     if (!orgId) return;
+    // A token of this organization, also when its request was refused (403 by scope, 429): the organization's own.
+    const tokenId = token?.id ?? (request.scimToken?.orgId === orgId ? request.scimToken.id : null);
+    if (tokenId === null) {
+      const taken = this.#unauthenticated.get(orgId) ?? 0;
+      if (taken >= UNAUTHENTICATED_PER_ORG_PER_FLUSH || this.#unauthenticatedTaken >= UNAUTHENTICATED_PER_FLUSH) {
+        this.#unauthenticatedSkipped++;
+        return;
+      }
+      this.#unauthenticated.set(orgId, taken + 1);
+      this.#unauthenticatedTaken++;
+    }
     if (this.#entries.length >= this.#maxBuffered) {
       this.#entries.shift();
       this.#dropped++;
@@ -148,7 +174,7 @@ export class ActivityRecorder {
       path: clip(request.url, MAX_LOGGED_PATH_CHARS) ?? '/',
       status: reply.statusCode,
       latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
-      tokenId: token?.id ?? null,
+      tokenId,
       scimType: problem?.scimType ?? null,
       detail: clip(problem?.detail, MAX_LOGGED_DETAIL_CHARS),
       requestBody: loggedBody(request.body, request.scim ? neverReturnedNames(request.scim.ctx.schemas) : undefined),
@@ -190,9 +216,15 @@ export class ActivityRecorder {
       this.#log?.warn({ dropped: this.#dropped }, 'request log: entries dropped because the buffer was full');
       this.#dropped = 0;
     }
+    this.#unauthenticated.clear();
+    this.#unauthenticatedTaken = 0;
+    if (this.#unauthenticatedSkipped > 0) {
+      this.#log?.warn({ skipped: this.#unauthenticatedSkipped }, 'request log: unauthenticated requests past the per-second bound were not logged');
+      this.#unauthenticatedSkipped = 0;
+    }
     try {
       if (uses.length > 0) await this.#store.recordTokenUses(uses);
-      if (entries.length > 0) await this.#store.appendRequestLog(entries, this.#keepPerOrg);
+      if (entries.length > 0) await this.#store.appendRequestLog(entries, this.#keepPerOrg, unauthenticatedKept(this.#keepPerOrg));
     } catch (err) {
       this.#log?.warn({ err, entries: entries.length }, 'request log: could not write; these entries are dropped');
     }

@@ -247,7 +247,7 @@ function toLogRecord(row: Row): RequestLogRecord {
  * Appends entries (those of organizations that no longer exist are dropped), then trims each organization they
  * touched to its newest `keepPerOrg` entries. The newest survive whatever order entries arrive in.
  */
-export function* appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number): Op<void> {
+export function* appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number, keepUnauthenticated?: number): Op<void> {
   const orgIds = [...new Set(entries.map((e) => e.orgId))];
   const existing = new Set<string>();
   for (const ids of chunks(orgIds, 500)) {
@@ -262,6 +262,12 @@ export function* appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>
     yield* exec(
       sql`INSERT INTO request_log (org_id, at, method, path, status, latency_ms, token_id, scim_type, detail, request_body, user_agent, request_id) VALUES ${join(values, ', ')}`,
     );
+  }
+  if (keepUnauthenticated !== undefined) {
+    for (const orgId of new Set(kept.filter((e) => e.tokenId === null).map((e) => e.orgId))) {
+      const cutoff = yield* first(sql`SELECT id FROM request_log WHERE org_id = ${orgId} AND token_id IS NULL ORDER BY id DESC LIMIT 1 OFFSET ${keepUnauthenticated}`);
+      if (cutoff) yield* exec(sql`DELETE FROM request_log WHERE org_id = ${orgId} AND token_id IS NULL AND id <= ${cutoff.id}`);
+    }
   }
   for (const orgId of existing) {
     const cutoff = yield* first(sql`SELECT id FROM request_log WHERE org_id = ${orgId} ORDER BY id DESC LIMIT 1 OFFSET ${keepPerOrg}`);

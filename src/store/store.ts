@@ -419,8 +419,8 @@ export class SqlStore implements Store {
     return this.driver.run(() => consoleOps.recordTokenUses(uses), 'write');
   }
 
-  appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number): Promise<void> {
-    return this.driver.run(() => consoleOps.appendRequestLog(entries, keepPerOrg), 'write');
+  appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number, keepUnauthenticated?: number): Promise<void> {
+    return this.driver.run(() => consoleOps.appendRequestLog(entries, keepPerOrg, keepUnauthenticated), 'write');
   }
 
   listRequestLog(orgId: string, query: RequestLogQuery): Promise<RequestLogRecord[]> {

@@ -341,7 +341,11 @@ export interface Store {
   createSetupLinkToken(linkId: string): Promise<NewToken>;
   recordTokenUses(uses: readonly TokenUse[]): Promise<void>;
   /** Appends entries and keeps each organization's newest `keepPerOrg`. */
-  appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number): Promise<void>;
+  /**
+   * Appends entries and keeps each organization's newest `keepPerOrg`, of which at most `keepUnauthenticated` (default:
+   * no bound of their own) without a token.
+   */
+  appendRequestLog(entries: readonly Omit<RequestLogRecord, 'id'>[], keepPerOrg: number, keepUnauthenticated?: number): Promise<void>;
   listRequestLog(orgId: string, query: RequestLogQuery): Promise<RequestLogRecord[]>;
 
   create(orgId: string, kind: ResourceKind, document: Record<string, unknown>, options?: CreateOptions): Promise<StoredResource>;

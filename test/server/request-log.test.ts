@@ -158,6 +158,31 @@ for (const backend of backends()) {
     });
   });
 
+  describe(`unauthenticated requests in the request log (${backend})`, () => {
+    let h: Harness;
+    before(async () => {
+      h = await startHarness({ backend, requestLogSize: 50, limits: { authFailuresPerSecond: 1000 } });
+    });
+    after(() => h.close());
+
+    test("anonymous requests never push an organization's own requests out of its log", async () => {
+      const scim = client(h);
+      const own: string[] = [];
+      for (let i = 0; i < 10; i++) own.push((await scim('GET', `/Users?count=${i}`)).headers.get('x-request-id') as string);
+      // Anyone who knows the organization id: without a token, and with a wrong one.
+      const anonymous = await Promise.all(
+        Array.from({ length: 120 }, (_, i) => scim('GET', '/Users', i % 2 === 0 ? { token: '' } : { token: `wrong-${i}` })),
+      );
+      assert.ok(anonymous.every((r) => r.status === 401));
+      const marker = (await scim('GET', '/ServiceProviderConfig')).headers.get('x-request-id') as string;
+      const kept = await eventually(() => h.store.listRequestLog(h.org.id, { limit: 100 }), (list) => list.some((e) => e.requestId === marker), 'the marker request');
+      for (const id of own) assert.ok(kept.some((e) => e.requestId === id), 'every authenticated request is still in the log');
+      const unauthenticated = kept.filter((e) => e.tokenId === null);
+      assert.ok(unauthenticated.length >= 1, 'some 401s are logged: an IdP with a wrong token shows up');
+      assert.ok(unauthenticated.length <= 5, `at most a tenth of the log holds unauthenticated requests (${unauthenticated.length})`);
+    });
+  });
+
   describe(`request log bound (${backend})`, () => {
     let h: Harness;
     before(async () => {
