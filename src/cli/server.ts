@@ -442,6 +442,17 @@ export async function startBackgroundWork(
  * What `serve` prints before it starts: where its data lives, where rate limits are counted, and every setting that
  * came from a flag or the environment (URLs without their passwords; the secret key itself never).
  */
+/**
+ * The bearer token /metrics requires, from SCIMKIT_METRICS_TOKEN (a secret: never a flag, so it stays out of the
+ * command line and `ps`); undefined when unset. Empty or holding spaces (a Bearer token cannot), it stops the start.
+ */
+function metricsToken(): string | undefined {
+  const value = process.env.SCIMKIT_METRICS_TOKEN;
+  if (value === undefined) return undefined;
+  if (value === '' || /\s/.test(value)) throw new Error("environment variable 'SCIMKIT_METRICS_TOKEN' must be a token without spaces (unset it to leave /metrics open)");
+  return value;
+}
+
 function startupReport(flags: ServeFlags, command: Command): string[] {
   const lines: string[] = [];
   const from = (key: string, env: string) => {
@@ -456,6 +467,11 @@ function startupReport(flags: ServeFlags, command: Command): string[] {
     `Webhook secret key: ${fromEnv ? 'from SCIMKIT_SECRET_KEY' : keyFile !== undefined ? `file ${keyFile}` : 'none (set SCIMKIT_SECRET_KEY or --secret-key-file to store webhook secrets)'}`,
   );
   lines.push(flags.redis ? `Rate limits: counted in Redis at ${maskPassword(flags.redis)}${from('redis', 'SCIMKIT_REDIS_URL')}` : 'Rate limits: counted in this process');
+  lines.push(
+    metricsToken() !== undefined
+      ? 'Metrics: /metrics needs its bearer token (from SCIMKIT_METRICS_TOKEN)'
+      : 'Metrics: /metrics is open to every client that reaches this port and names organization ids (set SCIMKIT_METRICS_TOKEN to require a bearer token)',
+  );
   const shown = (value: unknown) => maskPassword(Array.isArray(value) ? value.join(',') : String(value));
   const settings = explicitSettings(command);
   const byFlag = settings.filter((s) => s.source === 'cli').map((s) => (typeof s.value === 'boolean' ? s.flag : `${s.flag} ${shown(s.value)}`));
@@ -495,6 +511,7 @@ async function serve(flags: ServeFlags, command: Command): Promise<void> {
       allowHttpWebhooks: flags.allowHttpWebhooks,
       eventMetrics,
       metricsMaxOrganizations: flags.metricsMaxOrgs,
+      metricsToken: metricsToken(),
       connections: {
         maxConnections: flags.maxConnections,
         maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
@@ -605,7 +622,8 @@ export function registerServerCommands(program: Command): void {
           `  a whole resource (without a Group's members)   ${MAX_RESOURCE_BYTES / 1024} KiB of JSON\n` +
           `\nEvery option also comes from the environment variable shown beside it (a switch takes true or false);\n` +
           `a flag wins over its variable, and a bad value stops the start. SCIMKIT_SECRET_KEY (32 bytes, base64 or hex)\n` +
-          `gives the webhook-secret key itself instead of --secret-key-file.\n` +
+          `gives the webhook-secret key itself instead of --secret-key-file. SCIMKIT_METRICS_TOKEN makes /metrics\n` +
+          `require that bearer token (its series name organization ids).\n` +
           `See docs/server.md.`,
       ),
   );

@@ -124,6 +124,11 @@ export interface BuildServerOptions extends ScimPluginOptions {
   readonly managementRootRoutes?: readonly ManagementRoutes[];
   /** Organizations with their own label in the per-organization metrics (default 1,000); later ones share `_other`. */
   readonly metricsMaxOrganizations?: number;
+  /**
+   * When set, `GET /metrics` answers only `Authorization: Bearer <metricsToken>` (401 otherwise), since its series
+   * name organization ids (`serve`: SCIMKIT_METRICS_TOKEN). Default: open, for a port only operators reach.
+   */
+  readonly metricsToken?: string;
   /** Event and delivery metrics, shared with a delivery worker in the same process; else the server keeps its own. */
   readonly eventMetrics?: EventMetrics;
   /** Failed console sign-ins allowed per client address and per account, and their window (sessions.ts). */
@@ -407,6 +412,7 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
         rateLimiter: options.rateLimiter,
         metrics,
         moreMetrics: { refresh: () => eventMetrics.refresh(options.store), render: () => eventMetrics.render() },
+        metricsToken: options.metricsToken,
       });
       service.register(managementApi, {
         prefix: '/api/v1',

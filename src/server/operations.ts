@@ -2,6 +2,7 @@
  * The unauthenticated endpoints for operators: `/healthz` (liveness: the process answers), `/readyz` (readiness:
  * the store, and Redis when the rate limits are kept there, answer) and `/metrics` (Prometheus).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../store/types.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -15,6 +16,8 @@ export interface OperationsOptions {
   readonly moreMetrics?: { refresh(): Promise<void>; render(): string };
   /** How long a readiness check may take before it counts as failed. */
   readonly readinessTimeoutMs?: number;
+  /** The bearer token /metrics requires; open when absent. */
+  readonly metricsToken?: string;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -23,6 +26,10 @@ const READINESS_TIMEOUT_MS = 2000;
 const PROBE = { probe: true };
 
 type CheckResult = 'ok' | 'unavailable';
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
 
 /** Runs `check`, failed when it rejects or takes longer than `timeoutMs`; the cause goes to `failed`. */
 async function probe(check: () => Promise<void>, timeoutMs: number, failed: (err: unknown) => void): Promise<CheckResult> {
@@ -71,7 +78,15 @@ export function registerOperationsRoutes(app: FastifyInstance, options: Operatio
     return reply.code(ready ? 200 : 503).type(JSON_TYPE).send({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
-  app.get('/metrics', { config: PROBE }, async (_request, reply) => {
+  const metricsDigest = options.metricsToken === undefined ? null : sha256(options.metricsToken);
+  app.get('/metrics', { config: PROBE }, async (request, reply) => {
+    if (metricsDigest !== null) {
+      const presented = /^\s*Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+      // Digests of equal length, so the comparison takes the same time whatever was sent.
+      if (presented === undefined || !timingSafeEqual(sha256(presented), metricsDigest)) {
+        return reply.code(401).header('www-authenticate', 'Bearer realm="scimkit-metrics"').type('text/plain; charset=utf-8').send('/metrics needs its bearer token\n');
+      }
+    }
     const more = options.moreMetrics;
     // A store that cannot answer leaves those gauges at their last values: metrics must not fail with the database.
     if (more) await more.refresh().catch(() => {});

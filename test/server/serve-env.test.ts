@@ -79,12 +79,24 @@ describe('serve from the environment', () => {
       SCIMKIT_TRUST_PROXY: 'loopback',
       SCIMKIT_CONSOLE: 'false',
       SCIMKIT_REQUEST_LOG: '5',
+      SCIMKIT_METRICS_TOKEN: 'm3trics-t0ken',
     });
     try {
       assert.ok(existsSync(db));
       const out = server.stdout();
       assert.match(out, new RegExp(`^Data: SQLite file ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(from SCIMKIT_DB\\)$`, 'm'));
       assert.match(out, /^Rate limits: counted in this process$/m);
+      // /metrics names organization ids: with SCIMKIT_METRICS_TOKEN it needs that token, which is never printed.
+      assert.match(out, /^Metrics: \/metrics needs its bearer token \(from SCIMKIT_METRICS_TOKEN\)$/m);
+      assert.doesNotMatch(out, /m3trics-t0ken/);
+      for (const authorization of [undefined, 'Bearer wrong', 'Bearer m3trics-t0ken2', 'Basic m3trics-t0ken']) {
+        const refused = await fetch(`${server.origin}/metrics`, { headers: authorization ? { authorization } : {} });
+        assert.equal(refused.status, 401, String(authorization));
+        assert.doesNotMatch(await refused.text(), /scimkit_/);
+      }
+      const scraped = await fetch(`${server.origin}/metrics`, { headers: { authorization: 'Bearer m3trics-t0ken' } });
+      assert.equal(scraped.status, 200);
+      assert.match(await scraped.text(), /^scimkit_http_requests_total/m);
       // Durations are reported as given, in seconds (they were once shown in milliseconds: `--headers-timeout 2500`).
       assert.match(out, /^Settings from flags: --log-level warn, --headers-timeout 2\.5$/m);
       assert.match(out, /^Settings from the environment: .*PORT=0/m);
@@ -145,6 +157,8 @@ describe('serve from the environment', () => {
       [{ SCIMKIT_DB: 'sqlite:./x.db' }, [], /from env 'SCIMKIT_DB' is invalid\. is a file path, not a URL: write \.\/data\/scimkit\.db \(without sqlite:\)/],
       [{ SCIMKIT_DB: 'postgres://u:hunter2@db/scim' }, [], /from env 'SCIMKIT_DB' is invalid\. is a file path, not a URL/],
       [{}, ['--db', 'postgres://u:hunter2@db/scim'], /option '--db <path>' argument .* is invalid\. is a file path, not a URL/],
+      [{ SCIMKIT_METRICS_TOKEN: 'two words' }, [], /'SCIMKIT_METRICS_TOKEN' must be a token without spaces/],
+      [{ SCIMKIT_METRICS_TOKEN: '' }, [], /'SCIMKIT_METRICS_TOKEN' must be a token without spaces/],
     ];
     for (const [env, args, message] of cases) {
       const result = serveSync({ SCIMKIT_DB: join(dir, 'never.db'), ...env }, ...args);
