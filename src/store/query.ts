@@ -93,6 +93,9 @@ function limitLiteral(n: number): Sql {
   return raw(String(Math.min(Math.max(0, Math.floor(n)), Number.MAX_SAFE_INTEGER)));
 }
 
+/** What one listed member or group counts towards a page's byte budget: a member renders to some 215 bytes. */
+const RELATION_BYTES = 200;
+
 /** Ids per statement when the page's documents are read by id. */
 const PAGE_CHUNK = 500;
 
@@ -145,16 +148,23 @@ export function* queryResources(ctx: OpContext, orgId: string, kind: ResourceKin
   let nextCursor: string | undefined;
   // Rows of the result on this page before any byte cut: what tells whether the result ended here.
   let seen: number;
-  // A page that could pass the byte budget (count times the largest resource a write may store) reads its keys and
-  // documents' sizes first, so that no more documents than fit are ever read into memory. When all of them fit (the
-  // usual case) the page is read as it would be without a budget: that costs less than reading the rows by id.
-  const budget = options.maxBytes !== undefined && count > Math.max(1, Math.floor(options.maxBytes / MAX_RESOURCE_BYTES)) ? options.maxBytes : undefined;
+  // A page that could pass the byte budget (count times the largest resource a write may store; with relations, which
+  // no limit bounds, any page of more than one) reads its keys and documents' sizes first, so that no more documents
+  // than fit are ever read into memory. When all of them fit (the usual case) the page is read as it would be without
+  // a budget: that costs less than reading the rows by id.
+  const most = options.relations ? 1 : Math.max(1, Math.floor((options.maxBytes ?? 0) / MAX_RESOURCE_BYTES));
+  const budget = options.maxBytes !== undefined && count > most ? options.maxBytes : undefined;
+  // A listed relation (a Group's member, a User's direct group) counts RELATION_BYTES, about what one renders to.
+  const relationSide = kind === 'Group' ? raw('m.group_id') : raw('m.member_id');
+  const relations = options.relations
+    ? sql` + ${raw(String(RELATION_BYTES))} * (SELECT COUNT(*) FROM memberships m WHERE m.org_id = r.org_id AND ${relationSide} = r.id)`
+    : raw('');
   let keys: Row[] | undefined;
   let kept = 0;
   let cut = false;
   if (budget !== undefined) {
     const sized = yield* rows(
-      sql`SELECT r.id AS i, ${ctx.dialect.byteLength(raw('r.doc'))} AS size${byCursor ? sql`, ${sort.expr} AS sort_key` : raw('')}
+      sql`SELECT r.id AS i, ${ctx.dialect.byteLength(raw('r.doc'))}${relations} AS size${byCursor ? sql`, ${sort.expr} AS sort_key` : raw('')}
         FROM resources r WHERE ${where}${keyset} ORDER BY ${order} LIMIT ${limit}${offset}`,
     );
     const all = Math.min(sized.length, count);

@@ -160,6 +160,40 @@ for (const backend of backends()) {
   });
 }
 
+for (const backend of backends()) {
+  describe(`a page's byte budget counts members and groups (${backend})`, () => {
+    let h: Harness;
+    before(async () => {
+      h = await startHarness({ backend, postgresUrl: backend === 'postgres' ? await freshPostgresUrl() : undefined, limits: { maxPageBytes: 45_000 } });
+      const ids: string[] = [];
+      for (let i = 0; i < 150; i++) ids.push((await h.store.create(h.org.id, 'User', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `m${String(i).padStart(3, '0')}` })).id);
+      // Two groups of 150 members (some 32 KB each as listed), two empty ones: one large group fits a page, two do not.
+      for (const [name, members] of [['g0', ids], ['g1', ids], ['g2', []], ['g3', []]] as const) {
+        await h.store.create(h.org.id, 'Group', { schemas: [GROUP_SCHEMA], displayName: name, members: members.map((value) => ({ value })) });
+      }
+    });
+    after(async () => h.close());
+
+    test("a Group's members and a User's groups count towards the budget; left out of the view, they do not", async () => {
+      const api = client(h);
+      const pages: string[][] = [];
+      for (let startIndex = 1; startIndex <= 4; ) {
+        const page = (await api('GET', `/Groups?sortBy=displayName&count=10&startIndex=${startIndex}`)).body;
+        pages.push(page.Resources.map((g: { displayName: string; members?: unknown[] }) => `${g.displayName}:${g.members?.length ?? 0}`));
+        startIndex += page.itemsPerPage;
+      }
+      assert.deepEqual(pages, [['g0:150'], ['g1:150', 'g2:0', 'g3:0']]);
+      const withoutMembers = (await api('GET', '/Groups?sortBy=displayName&count=10&excludedAttributes=members')).body;
+      assert.equal(withoutMembers.itemsPerPage, 4);
+      // Each User lists two groups: 150 of them pass the budget with their groups, not without.
+      const users = (await api('GET', '/Users?count=200')).body;
+      assert.ok(users.itemsPerPage < 150, `itemsPerPage ${users.itemsPerPage}`);
+      assert.equal(users.Resources[0].groups.length, 2);
+      assert.equal((await api('GET', '/Users?count=200&excludedAttributes=groups')).body.itemsPerPage, 150);
+    });
+  });
+}
+
 describe('operations endpoints', () => {
   let h: Harness;
   before(async () => {
