@@ -105,6 +105,26 @@ export function loggedBody(body: unknown, hidden: ReadonlySet<string> = NO_NAMES
   return JSON.stringify({ truncated: true, characters: text.length, start: text.slice(0, MAX_LOGGED_BODY_CHARS) });
 }
 
+/**
+ * The request's path and query as the log keeps them: the value of a query parameter whose name is a secret's
+ * (`access_token`, `api_key`, ...: SECRET_KEY) replaced, as in bodies. Clients do send bearer tokens that way (RFC 6750
+ * section 2.3); the server ignores them, and the log must not keep them.
+ */
+export function loggedPath(url: string): string {
+  const query = url.indexOf('?');
+  if (query < 0) return url;
+  const params = url.slice(query + 1).split('&').map((param) => {
+    const eq = param.indexOf('=');
+    const rawName = eq < 0 ? param : param.slice(0, eq);
+    let name = rawName;
+    try {
+      name = decodeURIComponent(rawName.replaceAll('+', ' '));
+    } catch { /* a malformed name is matched as sent */ }
+    return eq >= 0 && SECRET_KEY.test(name) ? `${rawName}=${REDACTED}` : param;
+  });
+  return `${url.slice(0, query)}?${params.join('&')}`;
+}
+
 function clip(value: string | undefined, max: number): string | null {
   if (value === undefined || value === '') return null;
   return value.length > max ? `${value.slice(0, max)}…` : value;
@@ -171,7 +191,7 @@ export class ActivityRecorder {
       orgId,
       at,
       method: request.method,
-      path: clip(request.url, MAX_LOGGED_PATH_CHARS) ?? '/',
+      path: clip(loggedPath(request.url), MAX_LOGGED_PATH_CHARS) ?? '/',
       status: reply.statusCode,
       latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
       tokenId,

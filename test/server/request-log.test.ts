@@ -134,6 +134,14 @@ for (const backend of backends()) {
       assert.equal((await entries()).filter((e) => e.requestId === elsewhere.headers.get('x-request-id')).length, 0);
     });
 
+    test('a secret in the query string is not kept in the logged path', async () => {
+      const res = await scim('GET', '/Users?count=1&access_token=qs-secret-1&API_KEY=qs-secret-2&filter=userName%20pr&client%5Fsecret=qs-secret-3');
+      assert.equal(res.status, 200);
+      const entry = (await eventually(withRequestId(res.headers.get('x-request-id') as string), Boolean, 'the GET in the log')) as RequestLogRecord;
+      assert.equal(entry.path, `/scim/v2/organizations/${h.org.id}/Users?count=1&access_token=${REDACTED}&API_KEY=${REDACTED}&filter=userName%20pr&client%5Fsecret=${REDACTED}`);
+      assert.doesNotMatch(JSON.stringify(entry), /qs-secret/);
+    });
+
     test('filters by status code and class, and pages back in time', async () => {
       const errors = await entries({ status: { kind: 'range', from: 400, to: 600 } });
       assert.ok(errors.length >= 3);
