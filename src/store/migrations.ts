@@ -538,6 +538,22 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    // Deleting a User revokes the tokens bound to it (operations.ts deleteResource); tokens whose User was deleted
+    // before that are revoked now, so that none stays live for a User that is gone.
+    version: 9,
+    name: 'revoke tokens of deleted users',
+    sqlite: [
+      `UPDATE api_tokens SET revoked = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE user_id IS NOT NULL AND revoked IS NULL
+          AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.org_id = api_tokens.org_id AND r.id = api_tokens.user_id)`,
+    ],
+    postgres: [
+      `UPDATE api_tokens SET revoked = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+        WHERE user_id IS NOT NULL AND revoked IS NULL
+          AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.org_id = api_tokens.org_id AND r.id = api_tokens.user_id)`,
+    ],
+  },
 ];
 
 export const STORE_MIGRATIONS: MigrationSet = {

@@ -1108,6 +1108,25 @@ export function storeContract(label: string, open: () => Promise<StoreHarness>):
         assert.deepEqual(recorded.map((r) => Number(r.version)), MIGRATIONS.map((m) => m.version));
       });
 
+      it('version 9 revokes the tokens of Users deleted before a delete revoked them, and no other token', async () => {
+        const org = await newOrg();
+        const gone = await store.create(org, 'User', userDoc('gone-before'));
+        const here = await store.create(org, 'User', userDoc('still-here'));
+        const orphan = await store.createToken(org, { scope: 'read', userId: gone.id });
+        const bound = await store.createToken(org, { scope: 'read', userId: here.id });
+        const plain = await store.createToken(org, { scope: 'read-write' });
+        // As a delete did before version 9: the row goes, its tokens stay.
+        await h.raw('DELETE FROM resources WHERE id = ?', [gone.id]);
+        assert.ok(await store.findToken(orphan.secret));
+        await h.raw('DELETE FROM schema_migrations WHERE version = 9');
+        const again = await h.reopen();
+        assert.equal(await again.findToken(orphan.secret), null);
+        const listed = await again.listTokens(org);
+        assert.match(String(listed.find((t) => t.id === orphan.token.id)?.revoked), ISO_MS);
+        assert.equal(listed.find((t) => t.id === bound.token.id)?.revoked, null);
+        assert.equal(listed.find((t) => t.id === plain.token.id)?.revoked, null);
+      });
+
       it('version 6 gives Users stored without active an active of true, keeping the rest of the document as it was', async () => {
         const org = await newOrg();
         const without = await store.create(org, 'User', { schemas: [USER_SCHEMA], userName: 'old-timer', title: 'T' });
