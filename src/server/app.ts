@@ -11,7 +11,7 @@ import type { ServiceProviderFeatures } from '../scim/discovery.ts';
 import type { Store } from '../store/types.ts';
 import { organizationAuth } from './auth.ts';
 import { checkPublicUrl } from './public-url.ts';
-import { discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, sendProblem, toErrorResponse } from './http.ts';
+import { checkContentEncoding, discardUnreadBody, errorBody, parseJsonBody, scimClientErrorHandler, sendProblem, toErrorResponse } from './http.ts';
 import { capConnections, checkConnectionLimits, defaultConnectionLimits, timeoutOptions } from './connections.ts';
 import type { ConnectionLimits } from './connections.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -243,7 +243,9 @@ function observeRequests(scope: FastifyInstance, metrics: ServerMetrics, maxDisc
  */
 function useJsonBodies(scope: FastifyInstance, maxBytes: number): void {
   scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser(['application/scim+json', 'application/json'], { parseAs: 'string', bodyLimit: maxBytes }, (_request, body, done) => {
+  scope.addContentTypeParser(['application/scim+json', 'application/json'], { parseAs: 'string', bodyLimit: maxBytes }, (request, body, done) => {
+    const compressed = checkContentEncoding(request.headers['content-encoding']);
+    if (compressed) return done(compressed, undefined);
     try {
       done(null, parseJsonBody(body as string));
     } catch (err) {

@@ -61,6 +61,18 @@ function isFrameworkError(value: unknown): value is FrameworkError {
   return value instanceof Error && typeof (value as FrameworkError).statusCode === 'number';
 }
 
+/** The code of the error a body parser raises for a compressed body, which it cannot read. */
+export const CONTENT_ENCODING_ERROR = 'SCIMKIT_CONTENT_ENCODING';
+
+/**
+ * 415 for a body with a Content-Encoding other than identity (RFC 9110 section 15.5.16): the parser would read gzip
+ * bytes as text and answer that the JSON is invalid, which sends the client looking in the wrong place.
+ */
+export function checkContentEncoding(header: string | undefined): Error | null {
+  if (header === undefined || header.trim() === '' || header.trim().toLowerCase() === 'identity') return null;
+  return Object.assign(new Error('compressed request body'), { statusCode: 415, code: CONTENT_ENCODING_ERROR });
+}
+
 export interface ErrorResponse {
   readonly status: number;
   readonly body: HttpErrorBody;
@@ -84,6 +96,9 @@ export function toErrorResponse(error: unknown, requestId: string): ErrorRespons
     const status = error.statusCode ?? 500;
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
       return { status: 413, body: errorBody(413, 'Request body is larger than the maximum payload size'), internal: false };
+    }
+    if (error.code === CONTENT_ENCODING_ERROR) {
+      return { status: 415, body: errorBody(415, 'A compressed request body (Content-Encoding) is not supported: send it uncompressed'), internal: false };
     }
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
       return {

@@ -1,5 +1,6 @@
 /** The HTTP API end to end over loopback: every endpoint, on SQLite and (when available) PostgreSQL. */
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -451,6 +452,21 @@ for (const backend of backends()) {
       assert.equal(res.status, 415);
       assert.deepEqual(res.body.schemas, [ERROR_SCHEMA]);
       assert.equal(res.body.status, '415');
+    });
+
+    test('a compressed body is 415 saying so, not a JSON syntax error', async () => {
+      const body = gzipSync(JSON.stringify(user('gzipped')));
+      const res = await fetch(`${h.base}/Users`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/scim+json', 'content-encoding': 'gzip' },
+        body,
+      });
+      assert.equal(res.status, 415);
+      const error = (await res.json()) as { schemas: string[]; detail: string };
+      assert.deepEqual(error.schemas, [ERROR_SCHEMA]);
+      assert.match(error.detail, /Content-Encoding.*uncompressed/);
+      const plain = await call(h.base, 'POST', '/Users', { defaultToken: h.token, body: user('gzipped'), headers: { 'content-encoding': 'identity' } });
+      assert.equal(plain.status, 201);
     });
   });
 }
