@@ -6,6 +6,7 @@
  * error naming the key and its allowed values: nothing silently falls back to a default.
  */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { isForbiddenKey } from '../scim/schema/registry.ts';
 import { filePathOf, maskPassword, parseDatabaseUrl, type DatabaseUrl } from '../sql/url.ts';
 import { NAMESPACE_PATTERN } from './destination/schema.ts';
@@ -165,10 +166,23 @@ class Reader {
   }
 }
 
+/**
+ * A file destination's path, as the process will open it: relative to the working directory. `~` means nothing
+ * there (no shell reads the config), so a `~/...` path would quietly become a folder named `~` in the working
+ * directory: refused, naming what to write instead.
+ */
+function checkFilePath(kind: 'sqlite' | 'duckdb', path: string, problems: string[]): void {
+  if (path === '~' || path.startsWith('~/')) {
+    problems.push(`destination ${kind}:${path}: "~" is not expanded (no shell reads the config); write the full path, as in ${kind}:${homedir()}${path.slice(1)}`);
+  }
+}
+
 function parseDestination(value: string, problems: string[]): DestinationUrl {
   if (value.startsWith('duckdb:')) {
     try {
-      return { kind: 'duckdb', path: filePathOf(value, 'duckdb', './warehouse.duckdb', 'destination') };
+      const path = filePathOf(value, 'duckdb', './warehouse.duckdb', 'destination');
+      checkFilePath('duckdb', path, problems);
+      return { kind: 'duckdb', path };
     } catch (err) {
       problems.push((err as Error).message);
       return { kind: 'duckdb', path: '' };
@@ -179,7 +193,9 @@ function parseDestination(value: string, problems: string[]): DestinationUrl {
     return { kind: 'sqlite', path: '' };
   }
   try {
-    return parseDatabaseUrl(value, 'destination');
+    const url = parseDatabaseUrl(value, 'destination');
+    if (url.kind === 'sqlite') checkFilePath('sqlite', url.path, problems);
+    return url;
   } catch (err) {
     problems.push((err as Error).message);
     return { kind: 'sqlite', path: '' };

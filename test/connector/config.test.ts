@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseConfig } from '../../src/connector/config.ts';
@@ -142,6 +142,13 @@ describe('connector config', () => {
     assert.deepEqual(problems({ ...base, destination: 'sqlite://w.db' }), ['destination "sqlite://w.db" names no file: write sqlite:./file.db for a path relative to the working directory, or sqlite:///abs/path for an absolute one']);
     assert.deepEqual(parseConfig({ ...base, destination: 'postgres://u:p@db:5432/wh' }).destination, { kind: 'postgres', url: 'postgres://u:p@db:5432/wh' });
     assert.deepEqual(problems({ ...base, destination: 'mysql://u:secret@db/wh' }), ['destination must be sqlite:PATH, duckdb:PATH or a postgres:// URL (got "mysql://***@db/wh")']);
+    // No shell reads the config: "~" would be a folder of that name in the working directory.
+    for (const kind of ['sqlite', 'duckdb']) {
+      assert.deepEqual(problems({ ...base, destination: `${kind}:~/wh/w.db` }), [
+        `destination ${kind}:~/wh/w.db: "~" is not expanded (no shell reads the config); write the full path, as in ${kind}:${homedir()}/wh/w.db`,
+      ]);
+    }
+    assert.deepEqual(parseConfig({ ...base, destination: 'sqlite:./~notes/w.db' }).destination, { kind: 'sqlite', path: './~notes/w.db' });
   });
 
   it('never shows a destination password, whether in the URL\'s user part or in the password query parameters node-postgres reads', () => {
