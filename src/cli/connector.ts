@@ -239,13 +239,13 @@ async function stateCommand(flags: { config: string; json?: boolean }): Promise<
     try {
       dest = await openDestination(config.destination, config.namespace);
     } catch (err) {
-      // A DuckDB file is open in one process at a time: the sync running now holds it.
+      // A DuckDB file is open in one process at a time: a sync running now, or any other program that opened it.
       if (!(err instanceof DuckDbBusy)) throw err;
       const running = { process: err.holder ?? 'another process', since: null };
       if (flags.json) out(JSON.stringify({ destination: `duckdb:${err.path}`, running }));
       else {
         out(`destination: duckdb:${err.path}`);
-        out(`a sync is running: ${running.process} (DuckDB lets one process open the file at a time, so cursors and counts show once it ends)`);
+        out(`the file is open in ${running.process}: a sync running now, or another program such as the duckdb shell (DuckDB lets one process open the file at a time, so cursors and counts show once it is closed)`);
       }
       return;
     }

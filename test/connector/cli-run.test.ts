@@ -83,7 +83,7 @@ for (const kind of kinds) {
       assert.equal(during.status, 0, during.stderr);
       if (kind === 'duckdb') {
         // The running sync has the file: DuckDB opens it in one process at a time.
-        assert.match(during.stdout, /a sync is running: PID \d+ \(DuckDB lets one process open the file at a time/);
+        assert.match(during.stdout, /the file is open in PID \d+: a sync running now, or another program such as the duckdb shell \(DuckDB lets one process open the file at a time/);
       } else {
         assert.match(during.stdout, /a sync is running: pid \d+ on \S+, since /);
         assert.match(during.stdout, /users: strategy incremental, cursor none, last completed never, full pass running at record 41/);
@@ -184,6 +184,21 @@ describe('connector CLI messages and exit codes', () => {
       assert.match(reset.stderr, /does not exist, so there is nothing to reset/);
       assert.equal(existsSync(path), false);
       assert.equal(existsSync(dirname(path)), false);
+    }
+  });
+
+  it('state does not call a program that holds a DuckDB file (the duckdb shell, here this test) a running sync', async () => {
+    const path = join(dir, 'held.duckdb');
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const held = await DuckDBInstance.create(path);
+    try {
+      const config = writeConfig('held', { bearer_token: TOKEN, provider: 'scim', base_url: 'http://127.0.0.1:9/scim/v2', destination: `duckdb:${path}` });
+      const state = await finished(['state', '--config', config]);
+      assert.equal(state.status, 0, state.stderr);
+      assert.doesNotMatch(state.stdout, /a sync is running/);
+      assert.match(state.stdout, new RegExp(`the file is open in PID ${process.pid}: a sync running now, or another program such as the duckdb shell`));
+    } finally {
+      held.closeSync();
     }
   });
 
