@@ -259,7 +259,13 @@ async function stateCommand(flags: { config: string; json?: boolean }): Promise<
         return;
       }
       out(`destination: ${dest.label}`);
-      out(`source: ${source ? `${source.source} (recorded ${source.registeredAt})` : 'none recorded yet'}${source && source.source !== config.baseUrl ? `; this config reads ${config.baseUrl}, so sync would refuse` : ''}`);
+      // As sync decides (SqlDestination.claimSource): a namespace whose recorded source left no rows and no state
+      // (its first sync failed at its first request) is taken over by the next config, not refused.
+      const holds = states.size > 0 || (['users', 'groups'] as const).some((t) => counts[t].live + counts[t].deleted > 0);
+      const other = source && source.source !== config.baseUrl
+        ? `; this config reads ${config.baseUrl}, so sync would ${holds ? 'refuse' : 'take the namespace over (nothing from the recorded source is in it)'}`
+        : '';
+      out(`source: ${source ? `${source.source} (recorded ${source.registeredAt})` : 'none recorded yet'}${other}`);
       if (holder) out(`a sync is running: ${holder.process}, since ${holder.since}`);
       for (const s of STREAMS) {
         const st = states.get(s);

@@ -187,6 +187,21 @@ describe('connector CLI messages and exit codes', () => {
     }
   });
 
+  it('state says whether sync would refuse another source: not when the recorded one left nothing (a first sync that failed)', async (t) => {
+    const p = await new FakeProvider({ token: TOKEN }).start();
+    t.after(() => p.stop());
+    p.populate(3, 1, 1);
+    const path = join(dir, 'claimed', 'w.db');
+    const typo = writeConfig('claimed-typo', { bearer_token: TOKEN, provider: 'scim', base_url: `${p.baseUrl}/typo`, destination: `sqlite:${path}` });
+    const good = writeConfig('claimed-good', { bearer_token: TOKEN, provider: 'scim', base_url: p.baseUrl, destination: `sqlite:${path}` });
+    assert.equal((await finished(['sync', '--config', typo])).status, 1, 'the mistyped base_url fails at the probe, its source recorded');
+    const before = await finished(['state', '--config', good]);
+    assert.match(before.stdout, /so sync would take the namespace over \(nothing from the recorded source is in it\)/);
+    assert.equal((await finished(['sync', '--config', good])).status, 0, 'and sync does');
+    const after = await finished(['state', '--config', typo]);
+    assert.match(after.stdout, /so sync would refuse/);
+  });
+
   it('state does not call a program that holds a DuckDB file (the duckdb shell, here this test) a running sync', async () => {
     const path = join(dir, 'held.duckdb');
     const { DuckDBInstance } = await import('@duckdb/node-api');
