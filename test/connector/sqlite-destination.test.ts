@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { openDestination } from '../../src/connector/destination/index.ts';
 import { emptyState } from '../../src/connector/destination/types.ts';
 import { exec, sql, SqliteRunner } from '../../src/sql/index.ts';
@@ -37,6 +38,27 @@ describe('the SQLite destination', () => {
         await dest.close();
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the SQLite destination, locked by another program', () => {
+  it('names itself and says the run can resume when a write waits past the busy timeout', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scimkit-sqlite-busy-'));
+    const path = join(dir, 'warehouse.db');
+    const dest = await openDestination({ kind: 'sqlite', path });
+    // An analyst's sqlite3 shell with a write transaction left open.
+    const other = new Database(path);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      await assert.rejects(dest.write((tx) => tx.saveState(emptyState('users'))), (err: Error) => {
+        assert.equal(err.message, `sqlite:${path} is unavailable: database is locked (another program held the file locked for more than 10 s, or the disk is full); what was written before is kept, and the next sync resumes where this one stopped`);
+        return true;
+      });
+    } finally {
+      other.close();
+      await dest.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

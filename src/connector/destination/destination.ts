@@ -3,7 +3,7 @@
  * of which source the namespace holds. Opening it applies the connector's migrations for that namespace.
  */
 import { exec, first, rows, sql, type Op } from '../../sql/builder.ts';
-import type { Runner } from '../../sql/runner.ts';
+import type { Runner, ViolationErrors } from '../../sql/runner.ts';
 import type { ExtensionColumn } from '../extensions.ts';
 import type { TableName } from '../tables.ts';
 import { Operations } from './operations.ts';
@@ -17,6 +17,27 @@ export interface RunLock {
   acquire(): Promise<void>;
   release(): Promise<void>;
   holder(): Promise<LockHolder | null>;
+}
+
+/**
+ * What a destination's runner raises when its database cannot serve now (src/sql's `unavailable`: SQLite locked by
+ * another program past the busy timeout, or its disk full; PostgreSQL refusing or losing the connection). The
+ * database's own message ("database is locked", "connect ECONNREFUSED 10.0.0.5:5432") names neither the destination
+ * nor, mid-run, what became of the run. `hint` says what usually causes it there.
+ */
+export function unavailableDestination(label: string, hint: string): ViolationErrors {
+  return {
+    unavailable: (cause) => new Error(
+      `${label} is unavailable: ${databaseMessage(cause)} (${hint}); what was written before is kept, and the next sync resumes where this one stopped`,
+      { cause },
+    ),
+  };
+}
+
+/** The database's own message, under an error made by unavailableDestination (opening says it its own way). */
+export function databaseMessage(err: unknown): string {
+  const e = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** A sync pointed at a namespace that holds another source's rows: nothing was read or written. */

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { exec, first, raw, sql } from '../../sql/builder.ts';
 import { tryPostgresLock } from '../../sql/postgres-lock.ts';
 import { PostgresRunner } from '../../sql/postgres.ts';
-import { SqlDestination, type RunLock } from './destination.ts';
+import { databaseMessage, SqlDestination, unavailableDestination, type RunLock } from './destination.ts';
 import { connectorMigrations, lockKeys, tableName, tableRefs } from './schema.ts';
 import type { LockHolder } from './types.ts';
 
@@ -93,9 +93,12 @@ export async function openPostgres(url: string, namespace: string | null): Promi
         await setup.close();
       }
     }
-    runner = await PostgresRunner.open(runUrl, { migrations: [connectorMigrations('postgres', namespace)], poolSize: 2 });
+    runner = await PostgresRunner.open(runUrl, {
+      migrations: [connectorMigrations('postgres', namespace)], poolSize: 2,
+      violations: unavailableDestination(label, 'the server refused or lost the connection, or is shutting down'),
+    });
   } catch (err) {
-    throw new Error(`cannot open ${label}: ${(err as Error).message}`);
+    throw new Error(`cannot open ${label}: ${databaseMessage(err)}`);
   }
   const tables = tableRefs('postgres', namespace);
   return new SqlDestination({

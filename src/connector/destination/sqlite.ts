@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { exec, first, raw, sql } from '../../sql/builder.ts';
 import { createPrivately, SqliteRunner } from '../../sql/sqlite.ts';
-import { SqlDestination, type RunLock } from './destination.ts';
+import { databaseMessage, SqlDestination, unavailableDestination, type RunLock } from './destination.ts';
 import { connectorMigrations, tableName, tableRefs, type TableRefs } from './schema.ts';
 import type { LockHolder } from './types.ts';
 
@@ -82,11 +82,11 @@ export function openSqlite(path: string, namespace: string | null): SqlDestinati
   try {
     runner = new SqliteRunner(full, {
       migrations: [connectorMigrations('sqlite', namespace)], busyTimeoutMs: 10_000, mmapBytes: 0, pageBytes: 16_384, cacheKib: 2048,
-      checkpointWorker: false,
+      checkpointWorker: false, violations: unavailableDestination(label, 'another program held the file locked for more than 10 s, or the disk is full'),
     });
   } catch (err) {
     // SQLite's own message ("file is not a database") does not say which file.
-    throw new Error(`cannot open ${label}: ${(err as Error).message}`);
+    throw new Error(`cannot open ${label}: ${databaseMessage(err)}`);
   }
   const tables = tableRefs('sqlite', namespace);
   return new SqlDestination({
