@@ -215,6 +215,8 @@ export function parseConfig(input: unknown): ConnectorConfig {
   const r = new Reader(raw);
   const bearerToken = r.string('bearer_token', { secret: true });
   if (bearerToken === null && !r.problems.some((p) => p.startsWith('bearer_token'))) r.problems.push('bearer_token is required');
+  // The header's scheme pasted along with the token (a token has no spaces): sent as "Bearer Bearer ...", it is refused.
+  else if (bearerToken !== null && /^bearer\s/i.test(bearerToken)) r.problems.push('bearer_token must be the token alone, without "Bearer " in front (the connector adds it)');
   const orgId = r.string('org_id');
   const provider = r.oneOf<ProviderKind>('provider', ['contentful', 'contentstack', 'scim'], DEFAULTS.provider);
   let region: ContentstackRegion | null = null;

@@ -132,6 +132,13 @@ describe('connector config', () => {
     assert.deepEqual(problems({ bearer_token: TOKEN, provider: 'contentful' }), ['org_id is required for provider contentful']);
   });
 
+  it('refuses a bearer_token pasted with its "Bearer " scheme, without showing it', () => {
+    for (const token of [`Bearer ${TOKEN}`, `bearer  ${TOKEN}`]) {
+      assert.deepEqual(problems({ ...base, bearer_token: token }), ['bearer_token must be the token alone, without "Bearer " in front (the connector adds it)']);
+    }
+    assert.equal(parseConfig({ ...base, bearer_token: 'Bearerish-token-1234' }).bearerToken, 'Bearerish-token-1234');
+  });
+
   it('parses sqlite:, duckdb: and postgres:// destinations and rejects others', () => {
     assert.deepEqual(parseConfig({ ...base, destination: 'sqlite:/var/lib/w.db' }).destination, { kind: 'sqlite', path: '/var/lib/w.db' });
     assert.deepEqual(parseConfig({ ...base, destination: 'duckdb:./warehouse.duckdb' }).destination, { kind: 'duckdb', path: './warehouse.duckdb' });
