@@ -325,10 +325,16 @@ export function connectorHandlers(opts: FivetranOptions = {}): grpc.UntypedServi
           await sink.flush();
           call.end();
         } catch (err) {
-          if (sink && !call.cancelled) await sink.flush().catch(() => {});
           const failure = classifyFailure(err, redact);
+          if (call.cancelled) {
+            // Fivetran ended the call (a paused connector, its own timeout): nothing can be sent any more, and no
+            // failure of the connector's to report as one.
+            write(logLine('WARNING', `update stopped: ${failure.message}; the next Update resumes from the last checkpoint`));
+            return;
+          }
+          if (sink) await sink.flush().catch(() => {});
           write(logLine('SEVERE', `update failed: ${failure.message}`));
-          if (!call.cancelled) call.emit('error', { code: STATUS[failure.kind], details: failure.message });
+          call.emit('error', { code: STATUS[failure.kind], details: failure.message });
         }
       })();
     },

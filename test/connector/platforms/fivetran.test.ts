@@ -253,6 +253,29 @@ describe('scimkit fivetran', () => {
   });
 
   // Without the bound, this test does not finish: hence the timeout.
+  it('an Update that Fivetran cancels stops the run and is logged as a warning, not a failure', { timeout: 60_000 }, async (t) => {
+    const token = 'tok-7Hq2xP9vLwZ4';
+    const p = await new FakeProvider({ token }).start();
+    t.after(() => p.stop());
+    p.populate(3000, 0);
+    const c = await startConnector();
+    t.after(() => stopConnector(c));
+    const client = connectorClient(c.port);
+    t.after(() => client.close());
+    const call = client.Update({ configuration: configuration({ bearer_token: token, base_url: p.baseUrl, max_records_per_page: '100' }) }) as grpc.ClientReadableStream<Json>;
+    call.on('error', () => {});
+    await once(call, 'data');
+    call.cancel();
+    const deadline = Date.now() + 30_000;
+    while (!c.lines.some((l) => l.includes('cancelled')) && Date.now() < deadline) await sleep(50);
+    const entry = JSON.parse(c.lines.find((l) => l.includes('cancelled')) ?? 'null') as Json | null;
+    assert.ok(entry, `no log line about the cancel: ${c.lines.join('')}`);
+    assert.equal(entry.level, 'WARNING');
+    assert.match(String(entry.message), /update stopped: Fivetran cancelled the Update call; the next Update resumes/);
+    assert.ok(!c.lines.some((l) => JSON.parse(l).level === 'SEVERE'), 'a cancel is not logged as a failure');
+    assertLogs(c);
+  });
+
   it('a client that stops reading holds Update back, and the run completes once it reads again', { timeout: 60_000 }, async (t) => {
     const token = 'slow-reader-token';
     const p = await new FakeProvider({ token }).start();
