@@ -96,7 +96,7 @@ export function registerAdminCommands(program: Command): void {
         const admin = await store.createAdmin(email, hash);
         if (flags.json) print(JSON.stringify({ id: admin.id, email: admin.email, created: admin.created }));
         else print(`Created operator ${admin.email}. Sign in at /admin on the server.`);
-      });
+      }, { createsDatabase: true });
     },
   );
 

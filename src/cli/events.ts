@@ -69,7 +69,8 @@ export function registerEventCommands(program: Command): void {
         print(`Management key ${key.id} for ${key.orgId === null ? 'every organization' : `organization ${key.orgId}`}`);
         print(`Key (shown once, store it now): ${secret}`);
       }
-    });
+      // A key for every organization can create them (/api/v1/organizations): a deployment may start from it.
+    }, { createsDatabase: flags.org === undefined });
   });
   storeOptions(keys.command('list').description('List management keys (never the keys themselves)').option('--json', 'print a JSON array')).action(
     async (flags: StoreFlags & Json, command: Command) => {

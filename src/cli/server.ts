@@ -138,9 +138,10 @@ function secretKeyLoader(mod: typeof import('../store/index.ts'), flags: StoreFl
 }
 
 /**
- * For commands that only work on what another process wrote (`deliver`, `events`): a SQLite file that is not there
- * is a mistyped or relative path, not a new database; opening it created an empty one that the command then waited
- * on forever (deliver sent nothing, events --follow printed nothing).
+ * For commands that only read or change what exists (every one but `serve`, `orgs create`, `admins create` and
+ * `keys create` without --org: docs/server.md): a SQLite file that is not there is a mistyped or relative path, not
+ * a new database. Opening it created an empty one, which `orgs list` then listed as nothing, and which `deliver` and
+ * `events --follow` waited on forever.
  */
 export function requireDatabase(flags: StoreFlags, command: Command): void {
   if (flags.postgres) return;
@@ -172,8 +173,13 @@ export function fail(command: Command, message: string): never {
   return command.error(message);
 }
 
-/** Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors. */
-export async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with an open store and always closes it; the store's validation errors become one-line CLI errors.
+ * A missing SQLite database is refused (requireDatabase) unless `createsDatabase`: the command makes something a
+ * new deployment starts from.
+ */
+export async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>, { createsDatabase = false } = {}): Promise<T> {
+  if (!createsDatabase) requireDatabase(flags, command);
   const store = await openConfiguredStore(flags, true);
   try {
     return await fn(store);
@@ -658,7 +664,7 @@ export function registerServerCommands(program: Command): void {
         print(`SCIM base path: ${basePath(org.id)}`);
         print(`Bearer token (shown once): ${secret}`);
       }
-    });
+    }, { createsDatabase: true });
   });
 
   storeOptions(orgs.command('list').description('List organizations').option('--json', 'print a JSON array')).action(

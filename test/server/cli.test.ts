@@ -376,3 +376,33 @@ test('serve --password-hashing-per-org bounds one organization\'s password hashi
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--password-hashing-concurrency/);
 });
+
+test('commands that read or change what exists refuse a SQLite --db with no database; only the ones that start a deployment create it', async () => {
+  // `orgs list --db typo/x.db` created typo/x.db and printed nothing, as if the deployment had no organizations.
+  const dir = mkdtempSync(join(tmpdir(), 'scimkit-cli-nodb-'));
+  try {
+    const missing = join(dir, 'typo', 'x.db');
+    const org = '00000000-0000-0000-0000-000000000000';
+    for (const args of [
+      ['orgs', 'list'], ['orgs', 'update', org, '--read-limit', '5'], ['orgs', 'rename', org, 'Acme'], ['orgs', 'delete', org, '--yes'],
+      ['tokens', 'create', org], ['tokens', 'list', org], ['tokens', 'revoke', 'tok'], ['tokens', 'rotate', 'tok', '--grace', '1h'],
+      ['schemas', 'list', org], ['schemas', 'remove', org, 'urn:x'], ['roles', 'list', org], ['roles', 'define', org, 'admin'],
+      ['keys', 'list'], ['keys', 'create', '--org', org], ['keys', 'revoke', 'key'], ['webhooks', 'list', org],
+      ['admins', 'list'], ['admins', 'delete', 'ops@example.com'],
+    ]) {
+      const r = await cli(...args, '--db', missing);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /^error: no database at .*typo\/x\.db: scimkit serve \(or openStore in your app\) creates it; give this command the same --db \(SCIMKIT_DB\)$/m, args.join(' '));
+      assert.equal(existsSync(join(dir, 'typo')), false, `${args.join(' ')} created the folder`);
+    }
+    // What a new deployment starts from: an organization, or a key for every organization (which can create them).
+    for (const [name, args] of [['org.db', ['orgs', 'create', 'Acme']], ['key.db', ['keys', 'create']]] as const) {
+      const file = join(dir, 'new', name);
+      const r = await cli(...args, '--db', file);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(existsSync(file), true, `${args.join(' ')} made no database`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
