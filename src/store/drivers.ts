@@ -2,8 +2,9 @@
  * The store's runners (src/sql): the shared SQLite and PostgreSQL runners with the store's migrations, and SCIM
  * errors for constraint violations a statement does not name itself.
  */
-import { ScimError } from '../scim/errors.ts';
+import { isScimError, ScimError } from '../scim/errors.ts';
 import { createPrivately, PostgresRunner, SqliteRunner } from '../sql/index.ts';
+import { maskPassword } from '../sql/url.ts';
 import type { ViolationErrors } from '../sql/index.ts';
 import { STORE_MIGRATIONS } from './migrations.ts';
 
@@ -31,7 +32,17 @@ export class SqliteDriver extends SqliteRunner {
  */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
-/** The store's PostgreSQL driver, migrated (without the statement bound: a migration may take long). */
-export function openPostgresDriver(url: string, poolSize?: number, statementTimeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<PostgresRunner> {
-  return PostgresRunner.open(url, { poolSize, statementTimeoutMs, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
+/**
+ * The store's PostgreSQL driver, migrated (without the statement bound: a migration may take long). A database that
+ * cannot be reached at open says why in the message (`connect ECONNREFUSED 127.0.0.1:5432`, `getaddrinfo ENOTFOUND
+ * db`), which is what to fix at start-up; a request's 503 keeps it on `cause` only, so clients never learn it.
+ */
+export async function openPostgresDriver(url: string, poolSize?: number, statementTimeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<PostgresRunner> {
+  try {
+    return await PostgresRunner.open(url, { poolSize, statementTimeoutMs, violations: STORE_VIOLATIONS, migrations: [STORE_MIGRATIONS] });
+  } catch (err) {
+    if (!isScimError(err) || err.status !== 503) throw err;
+    const why = maskPassword(err.cause instanceof Error ? err.cause.message : String(err.cause));
+    throw ScimError.unavailable(`The database is unavailable (PostgreSQL at ${maskPassword(url)}: ${why}); retry later`, DATABASE_RETRY_AFTER_SECONDS, err.cause);
+  }
 }

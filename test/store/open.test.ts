@@ -105,6 +105,35 @@ describe('openStore', () => {
     await assert.rejects(openStore('sqlite://./scim.db'), /names no file/);
   });
 
+  test('a PostgreSQL that cannot be reached at open is a 503 whose message says why, without the password', { timeout: 60_000 }, async () => {
+    // The message was only "The database is unavailable; retry later": an app at start-up could not tell a wrong port
+    // from a wrong host name without digging into err.cause.
+    for (const [url, why] of [
+      ['postgres://app:hunter2@127.0.0.1:1/scim', /\(PostgreSQL at postgres:\/\/\*\*\*@127\.0\.0\.1:1\/scim: connect ECONNREFUSED 127\.0\.0\.1:1\); retry later$/],
+      ['postgres://app@nohost.invalid/scim?password=hunter2', /\(PostgreSQL at postgres:\/\/\*\*\*@nohost\.invalid\/scim\?password=\*\*\*: getaddrinfo (ENOTFOUND|EAI_AGAIN) nohost\.invalid\); retry later$/],
+    ] as const) {
+      await assert.rejects(openStore(url), (err: Error & { status?: number }) => {
+        assert.equal(err.status, 503, err.message);
+        assert.match(err.message, /^The database is unavailable /);
+        assert.match(err.message, why);
+        assert.doesNotMatch(err.message, /hunter2/);
+        assert.ok(err.cause instanceof Error, 'the socket error stays on cause');
+        return true;
+      });
+    }
+  });
+
+  test('a PostgreSQL login that fails at open says so, without the password', { skip: !process.env.SCIMKIT_TEST_POSTGRES_URL && !process.env.CI ? 'PostgreSQL not installed' : false }, async () => {
+    const url = new URL(process.env.SCIMKIT_TEST_POSTGRES_URL as string);
+    url.username = 'nobody';
+    url.password = 'hunter2';
+    await assert.rejects(openStore(url.toString()), (err: Error) => {
+      assert.match(err.message, /role "nobody" does not exist/);
+      assert.doesNotMatch(err.message, /hunter2/);
+      return true;
+    });
+  });
+
   test('postgres:// opens PostgreSQL, and close() is safe twice there too', { skip: !process.env.SCIMKIT_TEST_POSTGRES_URL && !process.env.CI ? 'PostgreSQL not installed' : false }, async () => {
     const store = await openStore(await freshPostgresUrl(), { poolSize: 2 });
     const org = await store.createOrganization('Acme');
