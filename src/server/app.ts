@@ -80,6 +80,18 @@ function checkLimits(limits: ServerLimits): void {
 
 /** Where buildServer mounts the SCIM plugin, and the handler's default. */
 export const DEFAULT_PREFIX = '/scim';
+
+/**
+ * A prefix as fastify takes it: a leading slash, no trailing one, path characters only and no empty segment. The
+ * plugin and the handler both hold to it: fastify itself serves `/a b` or `//scim`, links to which no client follows.
+ */
+export function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.trim().replace(/\/+$/, '');
+  if (trimmed === '' || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(trimmed) || trimmed.includes('//')) {
+    throw new Error(`prefix must be a path such as /scim (got ${JSON.stringify(prefix)})`);
+  }
+  return trimmed;
+}
 /** The plugin serves each organization under `<prefix>/v2/organizations/<orgId>` and the same under `/v2.0`. */
 const VERSION_PATHS = ['/v2', '/v2.0'] as const;
 
@@ -310,9 +322,18 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (scope, o
     maxPageBytes: limits.maxPageBytes,
     publicUrl: options.publicUrl,
   });
+  // fastify serves `prefix: '/scim/'` at /scim/v2 but keeps the slash in scope.prefix: links need it dropped. At the
+  // root (no prefix, or '/') there is nothing to check.
+  const base = scope.prefix.replace(/\/+$/, '');
+  if (base !== '') {
+    try {
+      normalizePrefix(base);
+    } catch (err) {
+      throw new Error(`scimPlugin: ${(err as Error).message}`);
+    }
+  }
   for (const version of VERSION_PATHS) {
-    // fastify serves `prefix: '/scim/'` at /scim/v2 but keeps the slash in scope.prefix: links need it dropped.
-    const prefix = `${scope.prefix.replace(/\/+$/, '')}${version}`;
+    const prefix = `${base}${version}`;
     scope.register(
       async (org) => {
         org.addHook('onRequest', authenticateUnder(prefix));

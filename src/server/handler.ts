@@ -3,7 +3,7 @@
  * over Node's request and response. Behind it runs the same fastify plugin as `scimkit serve`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DEFAULT_PREFIX, scimApp, type BuildServerOptions, type ScimPluginOptions } from './app.ts';
+import { DEFAULT_PREFIX, normalizePrefix, scimApp, type BuildServerOptions, type ScimPluginOptions } from './app.ts';
 import { errorBody, SCIM_CONTENT_TYPE } from './http.ts';
 
 export interface ScimHandlerOptions extends ScimPluginOptions, Pick<BuildServerOptions, 'logger' | 'trustProxy'> {
@@ -16,15 +16,6 @@ export interface ScimRequestHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
   /** Stops the handler (its hooks and caches). The store and rate limiter stay open: their owner closes them. */
   close(): Promise<void>;
-}
-
-/** A prefix as fastify takes it: a leading slash, no trailing one. */
-export function normalizePrefix(prefix: string): string {
-  const trimmed = prefix.trim().replace(/\/+$/, '');
-  if (trimmed === '' || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(trimmed) || trimmed.includes('//')) {
-    throw new Error(`prefix must be a path such as /scim (got ${JSON.stringify(prefix)})`);
-  }
-  return trimmed;
 }
 
 function under(url: string, prefix: string): boolean {

@@ -140,6 +140,32 @@ describe('embedding', () => {
     }
   });
 
+  test('the plugin refuses the prefixes the handler refuses (spaces, an empty segment), as the handler does, and takes the others', async () => {
+    // fastify served '/a b' and '//scim' (and ' /scim' as '/ /scim'): the plugin took what createScimHandler refused.
+    for (const [prefix, seen] of [['/a b', '/a b'], ['//scim', '//scim'], ['/scim//v', '/scim//v'], [' /scim', '/ /scim']] as const) {
+      const app = Fastify();
+      const registering = async (): Promise<void> => {
+        await app.register(scimPlugin, { prefix, store: opened.store, rateLimiter });
+      };
+      await assert.rejects(registering, (err: Error) => err.message === `scimPlugin: prefix must be a path such as /scim (got ${JSON.stringify(seen)})`);
+      await app.close();
+      if (prefix.trim() !== '/scim') await assert.rejects(createScimHandler({ store: opened.store, rateLimiter, prefix }), /^Error: prefix must be a path such as \/scim/);
+    }
+    // Under a parent's prefix, the whole path is checked; the root (no prefix) has nothing to check.
+    for (const [parent, prefix, served] of [['/api', '/scim', '/api/scim'], ['/api', undefined, '/api'], [undefined, undefined, '']] as const) {
+      const app = Fastify();
+      await app.register(async (host) => {
+        await host.register(scimPlugin, { ...(prefix ? { prefix } : {}), store: opened.store, rateLimiter });
+      }, parent ? { prefix: parent } : {});
+      try {
+        const res = await app.inject({ url: `${served}/v2/organizations/${orgId}/ServiceProviderConfig`, headers: { authorization: `Bearer ${token}` } });
+        assert.equal(res.statusCode, 200, `${served}: ${res.body}`);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
   test('a publicUrl that is not an http(s) origin is refused when the plugin is registered', async () => {
     // A bare host made every link a relative path (scim.example.com/scim/v2/...); credentials were copied into links.
     for (const [publicUrl, echoed] of [['scim.example.com', true], ['ftp://scim.example.com', true], ['https://scim.example.com/base', true], ['https://admin:hunter2@scim.example.com', false]] as const) {
