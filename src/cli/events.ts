@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Store, WebhookDelivery, WebhookEndpoint } from '../store/types.ts';
-import { deliveryOptions, fail, logLevel, openConfiguredStore, positiveInteger, print, requireDatabase, startBackgroundWork, storeOptions, withStore } from './server.ts';
+import { deliveryOptions, fail, logLevel, openCommandStore, positiveInteger, print, requireDatabase, startBackgroundWork, storeOptions, withStore } from './server.ts';
 import { optionsFromEnvironment } from './env.ts';
 import { stopOnSignals } from './signals.ts';
 import type { DeliveryFlags, StoreFlags } from './server.ts';
@@ -102,7 +102,7 @@ export function registerEventCommands(program: Command): void {
     const unknown = flags.types?.find((t) => !EVENT_TYPES.includes(t));
     if (unknown !== undefined) command.error(`error: unknown event type "${unknown}"; known: ${EVENT_TYPES.join(', ')}`);
     requireDatabase(flags, command);
-    const store = await openConfiguredStore(flags);
+    const store = await openCommandStore(command, flags);
     let stopped = false;
     const stop = () => {
       stopped = true;
@@ -283,7 +283,7 @@ export function registerEventCommands(program: Command): void {
     requireDatabase(flags, command);
     const [{ pino }, { EventMetrics }] = await Promise.all([import('pino'), import('../server/event-metrics.ts')]);
     const logger = pino({ level: flags.logLevel }, pino.destination(2));
-    const store = await openConfiguredStore(flags);
+    const store = await openCommandStore(command, flags);
     const metrics = new EventMetrics();
     const stop = await startBackgroundWork(store, flags, logger, metrics, 'here');
     const shutdown = () => {

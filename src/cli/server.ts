@@ -164,6 +164,18 @@ export async function openConfiguredStore(flags: StoreFlags, administrative = fa
 }
 
 /**
+ * openConfiguredStore for a command: a database it cannot open (PostgreSQL unreachable or refusing the login, a file
+ * that is not SQLite) ends the command with the reason in one line; it was an uncaught stack trace.
+ */
+export async function openCommandStore(command: Command, flags: StoreFlags, administrative = false): Promise<Store> {
+  try {
+    return await openConfiguredStore(flags, administrative);
+  } catch (err) {
+    return fail(command, `error: ${(err as Error).message}`);
+  }
+}
+
+/**
  * Ends the command with an error in what it found (an organization that does not exist, a duplicate rule), not in how
  * it was called: the message alone. A usage error (`command.error`) also prints the command's help, 20 to 40 lines
  * under which such a message was lost.
@@ -180,7 +192,7 @@ export function fail(command: Command, message: string): never {
  */
 export async function withStore<T>(command: Command, flags: StoreFlags, fn: (store: Store) => Promise<T>, { createsDatabase = false } = {}): Promise<T> {
   if (!createsDatabase) requireDatabase(flags, command);
-  const store = await openConfiguredStore(flags, true);
+  const store = await openCommandStore(command, flags, true);
   try {
     return await fn(store);
   } catch (err) {

@@ -406,3 +406,12 @@ test('commands that read or change what exists refuse a SQLite --db with no data
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a PostgreSQL that cannot be reached ends a command with the reason in one line, not a stack trace, without the password', async () => {
+  const url = 'postgres://app:hunter2@127.0.0.1:1/scim';
+  for (const args of [['orgs', 'list'], ['orgs', 'create', 'Acme'], ['events', '00000000-0000-0000-0000-000000000000'], ['deliver']]) {
+    const r = await cli(...args, '--postgres', url);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stderr, 'error: The database is unavailable (PostgreSQL at postgres://***@127.0.0.1:1/scim: connect ECONNREFUSED 127.0.0.1:1); retry later\n', args.join(' '));
+  }
+});
