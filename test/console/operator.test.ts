@@ -243,6 +243,51 @@ describe('the operator console in Chromium', () => {
     await screenshot(page, 'webhooks');
   });
 
+  test("an endpoint paused by its receiver's Retry-After says until when; an endpoint can be deleted", async () => {
+    // A receiver that asks to wait an hour.
+    let asked = 0;
+    const busy = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        asked++;
+        res.writeHead(429, { 'retry-after': '3600' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(busy.address() as AddressInfo).port}/busy`;
+      await tab('Webhooks');
+      await page.getByLabel('URL', { exact: true }).fill(url);
+      await page.getByLabel('user.created', { exact: true }).check();
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      await page.getByRole('link', { name: url }).waitFor();
+      const created = await scim(base, token, 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'paused@example.com' });
+      assert.equal(created.status, 201);
+      await until('the receiver to be asked', () => asked > 0);
+      // The pause is recorded with the attempt's outcome: reload the list until it shows.
+      const paused = page.getByRole('listitem').filter({ hasText: url }).getByText(/paused until/);
+      await until('the pause to show', async () => (await paused.count()) > 0, () => page.reload());
+      assert.match((await page.getByRole('listitem').filter({ hasText: url }).textContent()) ?? '', /paused until/);
+      await page.getByRole('link', { name: url }).click();
+      await page.getByRole('heading', { name: 'Webhook endpoint', level: 1 }).waitFor();
+      await page.getByText('paused until').waitFor();
+      await page.getByText('The receiver asked to wait').waitFor();
+
+      // Delete (the dialog is accepted): back on the list, without it; the API no longer knows it.
+      const id = page.url().split('/').pop() as string;
+      await page.getByRole('button', { name: 'Delete', exact: true }).click();
+      await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+      await page.getByRole('link', { name: url }).waitFor({ state: 'detached' });
+      const orgId = orgPath.split('/')[3];
+      const status = await page.evaluate(async (path) => (await fetch(path)).status, `/api/v1/organizations/${orgId}/webhooks/${id}`);
+      assert.equal(status, 404);
+      // The other endpoint is still there.
+      assert.equal(await page.getByRole('link', { name: /\/hooks$/ }).count(), 1);
+    } finally {
+      busy.close();
+    }
+  });
+
   test('what an IdP sends is shown as text and never runs as script', async () => {
     const created = await scim(base, token, 'POST', '/Users', {
       schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],

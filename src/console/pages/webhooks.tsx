@@ -1,10 +1,30 @@
-/** Webhook endpoints: create, secret reveal and rotation, a test event, deliveries with replay. */
+/** Webhook endpoints: create, secret reveal and rotation, a test event, enable, disable, delete, deliveries with replay. */
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, type ListPage } from '../lib/api.ts';
-import { Link, seg } from '../lib/router.tsx';
+import { Link, navigate, seg } from '../lib/router.tsx';
 import type { Delivery, Organization, Webhook } from '../lib/types.ts';
 import { ActionButton, Badge, CopyField, Empty, Field, FormError, Loaded, Page, Pager, SecretOnce, Time, useAsync, usePager } from '../lib/ui.tsx';
 import { EVENT_TYPES } from './events.tsx';
+
+/**
+ * Whether the endpoint takes deliveries: disabled (by an operator, or by a receiver's 410), paused until a time (a
+ * receiver's 429 or 503 with Retry-After: nothing is sent to it before then), or enabled.
+ */
+function EndpointState({ hook }: { hook: Webhook }) {
+  if (!hook.enabled) return <Badge tone="bad">disabled{hook.disabled_reason ? `: ${hook.disabled_reason}` : ''}</Badge>;
+  if (isPaused(hook)) {
+    return (
+      <Badge tone="warn">
+        paused until <Time iso={hook.paused_until} />
+      </Badge>
+    );
+  }
+  return <Badge tone="ok">enabled</Badge>;
+}
+
+function isPaused(hook: Webhook): boolean {
+  return hook.enabled && hook.paused_until !== null && Date.parse(hook.paused_until) > Date.now();
+}
 
 export function WebhooksPage({ org }: { org: Organization }) {
   const hooks = useAsync(() => api<ListPage<Webhook>>('GET', `/organizations/${seg(org.id)}/webhooks`), [org.id]);
@@ -74,7 +94,7 @@ export function WebhooksPage({ org }: { org: Organization }) {
                     {hook.url}
                   </Link>
                   <div>
-                    {hook.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="bad">disabled{hook.disabled_reason ? `: ${hook.disabled_reason}` : ''}</Badge>}{' '}
+                    <EndpointState hook={hook} />{' '}
                     <span class="muted small">{hook.events ? hook.events.join(', ') : 'all events'}</span>
                   </div>
                 </li>
@@ -118,9 +138,12 @@ export function WebhookPage({ org, webhookId }: { org: Organization; webhookId: 
               <strong>{h.url}</strong>
             </p>
             <p>
-              {h.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="bad">disabled{h.disabled_reason ? `: ${h.disabled_reason}` : ''}</Badge>}{' '}
+              <EndpointState hook={h} />{' '}
               <span class="muted small">{h.events ? h.events.join(', ') : 'all events'}</span>
             </p>
+            {isPaused(h) && (
+              <p class="hint">The receiver asked to wait (a 429 or 503 with Retry-After): nothing is sent to it before then, and the deliveries wait.</p>
+            )}
             {h.previous_secret_valid_until && (
               <p class="hint">
                 The previous secret still signs until <Time iso={h.previous_secret_valid_until} />.
@@ -146,6 +169,16 @@ export function WebhookPage({ org, webhookId }: { org: Organization; webhookId: 
                 }}
               >
                 {h.enabled ? 'Disable' : 'Enable'}
+              </ActionButton>
+              <ActionButton
+                class="danger"
+                confirm="Delete this endpoint? Its deliveries go with it, and nothing more is sent to it."
+                onAction={async () => {
+                  await api('DELETE', base);
+                  navigate(`/orgs/${seg(org.id)}/webhooks`);
+                }}
+              >
+                Delete
               </ActionButton>
             </div>
             {secret && <CopyField id="webhook-secret" label={secret.rotated ? 'New signing secret' : 'Signing secret'} value={secret.value} />}
