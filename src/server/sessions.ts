@@ -143,15 +143,28 @@ export class LoginLimiter {
 
   failed(address: string, account: string): void {
     const now = this.#now();
-    if (this.#failures.size >= LoginLimiter.MAX_KEYS) {
-      for (const key of [...this.#failures.keys()]) this.#recent(key, now);
-      // Still full: forget the oldest keys (Map order is insertion order).
-      for (const key of this.#failures.keys()) {
-        if (this.#failures.size < LoginLimiter.MAX_KEYS) break;
-        this.#failures.delete(key);
-      }
+    for (const key of [`a:${address}`, `u:${account}`]) {
+      const list = [...this.#recent(key, now), now];
+      // Set anew, so that the Map's order is the order of each key's latest failure.
+      this.#failures.delete(key);
+      this.#failures.set(key, list);
     }
-    for (const key of [`a:${address}`, `u:${account}`]) this.#failures.set(key, [...this.#recent(key, now), now]);
+    if (this.#failures.size > LoginLimiter.MAX_KEYS) this.#makeRoom(now);
+  }
+
+  /**
+   * Forgets keys until a tenth of the room is free: first those with no failure left in the window, then those with
+   * the fewest failures, the least recently failed first. Forgetting by age alone let a flood of failures for other
+   * accounts (one each, from many addresses) wipe the count of the account attacked first; a key at its limit now
+   * goes only after every key with fewer failures, which takes MAX_KEYS keys failed as often as it was.
+   */
+  #makeRoom(now: number): void {
+    for (const key of [...this.#failures.keys()]) this.#recent(key, now);
+    const keep = Math.floor(LoginLimiter.MAX_KEYS * 0.9);
+    if (this.#failures.size <= keep) return;
+    // A stable sort: among equal counts, Map order (least recent failure first) decides.
+    const fewestFirst = [...this.#failures].sort((a, b) => a[1].length - b[1].length);
+    for (const [key] of fewestFirst.slice(0, this.#failures.size - keep)) this.#failures.delete(key);
   }
 
   succeeded(address: string): void {
