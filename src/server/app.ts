@@ -22,7 +22,7 @@ import { registerBulkRoute } from './bulk.ts';
 import { registerScimRoutes } from './routes.ts';
 import { managementApi } from './api/index.ts';
 import type { ManagementRoutes } from './api/index.ts';
-import { registerAdminConsole } from './console.ts';
+import { isConsoleUrl, registerAdminConsole, SECURITY_HEADERS } from './console.ts';
 import type { AdminConsoleOptions } from './console.ts';
 import { ActivityRecorder, DEFAULT_REQUEST_LOG_SIZE } from './activity.ts';
 import type { LoginLimits } from './sessions.ts';
@@ -374,6 +374,8 @@ export function scimServerOptions(options: Pick<BuildServerOptions, 'logger' | '
       const detail =
         error.code === 'FST_ERR_BAD_URL' ? 'The request URL is malformed' : error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment of the request URL is too long' : error.message;
       reply.header('x-request-id', request.id);
+      // Answered before routing, so the console's own hook does not add its headers to a malformed /admin URL.
+      if (isConsoleUrl(request.url)) reply.headers(SECURITY_HEADERS);
       sendProblem(request, reply, 400, errorBody(400, detail, 'invalidSyntax'));
       // Answered before routing, so no scope's onResponse hook sees it: its log line and count are made here.
       options.metrics?.recordRequest(request.method, 'unmatched', 400, reply.elapsedTime / 1000);

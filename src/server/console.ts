@@ -39,6 +39,12 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
+/** Whether a request's raw URL is the console's (paths compare case-insensitively, as the router does). */
+export function isConsoleUrl(url: string): boolean {
+  const path = url.slice(0, CONSOLE_PREFIX.length + 1).toLowerCase();
+  return path === CONSOLE_PREFIX || path === `${CONSOLE_PREFIX}/` || path === `${CONSOLE_PREFIX}?`;
+}
+
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

@@ -112,7 +112,7 @@ describe('the packed package, installed outside the repository', () => {
 
   test('npm pack holds the compiled package and no sources, tests, benchmarks or scripts', () => {
     for (const file of packed) {
-      assert.match(file, /^(package\.json|README\.md|bin\/scimkit\.mjs|dist\/.+\.(js|d\.ts|js\.map|proto)|dist\/console\/(index|setup)\.html|dist\/console\/assets\/[\w-]+\.css)$/, `unexpected file in the package: ${file}`);
+      assert.match(file, /^(package\.json|README\.md|bin\/scimkit\.mjs|dist\/.+\.(js|d\.ts|js\.map|proto)|dist\/console\/(index|setup)\.html|dist\/console\/assets\/[\w-]+\.(css|svg))$/, `unexpected file in the package: ${file}`);
     }
     // The admin console's browser assets (built by vite from src/console) are served from the package, and the
     // Fivetran connector reads its .proto files at run time.

@@ -169,6 +169,23 @@ for (const backend of backends()) {
         assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
         const html = await res.text();
         assert.ok(!html.includes(orgA.id) && !/<script(?![^>]*\bsrc=)[^>]*>/.test(html), 'no data and no inline script');
+        // The page names its icon, so the browser does not ask for /favicon.ico (a SCIM 404) on every load.
+        const icon = /<link rel="icon" href="([^"]+)"/.exec(html)?.[1];
+        assert.match(icon ?? '', /^\/admin\/assets\/favicon-[\w-]+\.svg$/, path);
+        const served = await fetch(`${origin}${icon}`);
+        assert.equal(served.status, 200);
+        assert.equal(served.headers.get('content-type'), 'image/svg+xml');
+        assert.equal(served.headers.get('x-frame-options'), 'DENY');
+      }
+    });
+
+    test('a malformed URL under /admin is refused with the console security headers too', async () => {
+      for (const path of ['/admin/%zz', '/ADMIN/orgs/%E0%A4%A']) {
+        const res = await fetch(`${origin}${path}`);
+        assert.equal(res.status, 400, path);
+        assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'.*frame-ancestors 'none'/, path);
+        assert.equal(res.headers.get('x-frame-options'), 'DENY', path);
+        assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
       }
     });
   });
