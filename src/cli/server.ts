@@ -212,6 +212,24 @@ export function positiveInteger(value: string): number {
   return Number(value);
 }
 
+/** A positive integer up to `max`; `why` says where the bound comes from. */
+function integerUpTo(max: number, why: string): (value: string) => number {
+  return (value) => {
+    const n = positiveInteger(value);
+    if (n > max) throw new InvalidArgumentError(`must be at most ${max} (${why})`);
+    return n;
+  };
+}
+
+/**
+ * A receiver that has not answered in an hour is not going to: Standard Webhooks recommends 15 to 30 s. Past
+ * 2,147,483 s Node's timer would also overflow and fire at once, timing every delivery out.
+ */
+const MAX_WEBHOOK_TIMEOUT_SECONDS = 3600;
+
+/** Past about 100,000,000 days the purge's cutoff is no date at all (Invalid time value), and every purge fails. */
+const MAX_EVENT_RETENTION_DAYS = 36_500;
+
 /** A duration that is not zero (see parseDuration). */
 function positiveDuration(value: string): number {
   const ms = parseDuration(value);
@@ -392,8 +410,18 @@ export interface DeliveryFlags {
 export function deliveryOptions(command: Command): Command {
   return command
     .option('--allow-http-webhooks', 'accept and deliver to plain http webhook URLs (development and tests only)')
-    .option('--webhook-timeout <seconds>', 'a delivery succeeds on a 2xx within this many seconds', positiveInteger, 15)
-    .option('--event-retention-days <days>', 'events are kept this many days, then purged in small batches', positiveInteger, 30);
+    .option(
+      '--webhook-timeout <seconds>',
+      `a delivery succeeds on a 2xx within this many seconds (at most ${MAX_WEBHOOK_TIMEOUT_SECONDS})`,
+      integerUpTo(MAX_WEBHOOK_TIMEOUT_SECONDS, 'an hour'),
+      15,
+    )
+    .option(
+      '--event-retention-days <days>',
+      `events are kept this many days, then purged in small batches (at most ${MAX_EVENT_RETENTION_DAYS})`,
+      integerUpTo(MAX_EVENT_RETENTION_DAYS, 'a hundred years'),
+      30,
+    );
 }
 
 interface ServeFlags extends StoreFlags, DeliveryFlags {

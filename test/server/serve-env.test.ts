@@ -150,6 +150,11 @@ describe('serve from the environment', () => {
       [{ SCIMKIT_PUBLIC_URL: 'https://scim.example.com/base' }, [], /'SCIMKIT_PUBLIC_URL' \(--public-url\) must be http:\/\/ or https:\/\/ with a host and nothing after it/],
       [{ SCIMKIT_TRUST_PROXY: 'everyone' }, [], /'SCIMKIT_TRUST_PROXY' \(--trust-proxy\) must be proxy addresses or CIDR ranges/],
       [{ SCIMKIT_MAX_CONNECTIONS: '0' }, [], /'SCIMKIT_MAX_CONNECTIONS' \(--max-connections\) must be a positive integer/],
+      // Past 2,147,483 s Node's timer overflows and fires at once: every delivery would time out.
+      [{}, ['--webhook-timeout', '2147484'], /option '--webhook-timeout <seconds>' argument '2147484' is invalid\. must be at most 3600 \(an hour\)/],
+      [{ SCIMKIT_WEBHOOK_TIMEOUT: '3601' }, [], /'SCIMKIT_WEBHOOK_TIMEOUT' \(--webhook-timeout\) must be at most 3600/],
+      // Past about 100,000,000 days the purge's cutoff is an invalid date: every purge failed.
+      [{ SCIMKIT_EVENT_RETENTION_DAYS: '200000000' }, [], /'SCIMKIT_EVENT_RETENTION_DAYS' \(--event-retention-days\) must be at most 36500 \(a hundred years\)/],
       [{ SCIMKIT_REDIS_URL: 'http://:hunter2@cache' }, [], /'SCIMKIT_REDIS_URL' \(--redis\) must be a URL such as redis:\/\/127\.0\.0\.1:6379/],
       [{ SCIMKIT_POSTGRES_URL: 'mysql://root:hunter2@db/scim' }, [], /'SCIMKIT_POSTGRES_URL' is invalid\. must be a URL such as postgres:/],
       [{ SCIMKIT_DB: join(dir, 'x.db'), SCIMKIT_POSTGRES_URL: 'postgres://db/scim' }, [], /environment variable 'SCIMKIT_DB' cannot be used with environment variable 'SCIMKIT_POSTGRES_URL'/],
