@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Store, WebhookDelivery, WebhookEndpoint } from '../store/types.ts';
-import { deliveryOptions, fail, logLevel, openCommandStore, positiveInteger, print, requireDatabase, startBackgroundWork, storeOptions, withStore } from './server.ts';
+import { deliveryOptions, fail, logLevel, nonEmpty, openCommandStore, positiveInteger, print, requireDatabase, startBackgroundWork, storeOptions, withStore } from './server.ts';
 import { optionsFromEnvironment } from './env.ts';
 import { stopOnSignals } from './signals.ts';
 import type { DeliveryFlags, StoreFlags } from './server.ts';
@@ -59,7 +59,7 @@ export function registerEventCommands(program: Command): void {
       .command('create')
       .description('Create a management key and print it once')
       .option('--org <orgId>', 'bind the key to one organization (default: valid for every organization)')
-      .option('--name <name>', 'a name to recognize the key by')
+      .option('--name <name>', 'a name to recognize the key by', nonEmpty)
       .option('--json', 'print {"id": ..., "key": ...}'),
   ).action(async (flags: StoreFlags & Json & { org?: string; name?: string }, command: Command) => {
     await withStore(command, flags, async (store) => {

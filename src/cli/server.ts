@@ -41,7 +41,7 @@ export interface StoreFlags {
 }
 
 /** A value that must not be blank (a path, a host name). */
-function nonEmpty(value: string): string {
+export function nonEmpty(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('must not be empty');
   return value;
 }

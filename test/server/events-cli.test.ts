@@ -78,6 +78,10 @@ describe('scimkit keys, events and webhooks', () => {
     const key = JSON.parse(made.stdout.trim()) as { id: string; key: string; organization_id: string };
     assert.match(key.key, /^smk_/);
     assert.equal(key.organization_id, org.id);
+    // A blank name is refused, and makes no key.
+    const blank = await cli('keys', 'create', '--name', ' ', '--db', db);
+    assert.equal(blank.code, 1);
+    assert.match(blank.stderr, /option '--name <name>' argument ' ' is invalid\. must not be empty/);
     const listed = await cli('keys', 'list', '--json', '--db', db);
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok(!listed.stdout.includes(key.key), 'keys list never prints a key');
