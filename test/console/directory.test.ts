@@ -287,6 +287,30 @@ describe('the console directory pages in Chromium', () => {
     assert.match((await rules.first().textContent()) ?? '', new RegExp(`team-${String(PAGE).padStart(3, '0')}`));
   });
 
+  test("a user's events are paged: the oldest can be reached past the first 20", async () => {
+    const created = await scim(base, token, 'POST', '/Users', { schemas: [USER_SCHEMA], userName: 'busy@example.com' });
+    assert.equal(created.status, 201);
+    // 21 updates and the creation (and the default role's user.roles_changed): more than 20 events, 20 to a page.
+    for (let i = 0; i < 21; i++) {
+      const patched = await scim(base, token, 'PATCH', `/Users/${created.body.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', path: 'title', value: `Title ${i}` }],
+      });
+      assert.equal(patched.status, 200);
+    }
+    await page.goto(`${served.origin}${orgPath}/users/${created.body.id}`);
+    await page.getByRole('heading', { name: 'busy@example.com', level: 1 }).waitFor();
+    const events = page.locator('ol.timeline > li');
+    await page.getByText('Page 1').waitFor();
+    assert.equal(await events.count(), 20);
+    assert.equal(await events.filter({ hasText: 'user.created' }).count(), 0);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText('Page 2').waitFor();
+    await settled();
+    await events.filter({ hasText: 'user.created' }).waitFor();
+    assert.ok((await events.count()) < 20);
+  });
+
   test('the directory pages fit a phone, and no page had a script error or CSP violation', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await context.storageState() });
     const small = await phone.newPage();

@@ -191,7 +191,11 @@ function Attribute({ name, value }: { name: string; value: ComponentChildren }) 
 
 function UserPage({ org, userId }: { org: Organization; userId: string }) {
   const user = useAsync(() => api<DirectoryUser>('GET', `${base(org)}/users/${seg(userId)}`), [org.id, userId]);
-  const events = useAsync(() => api<ListPage<EventJson>>('GET', `${base(org)}/events${query({ order: 'desc', resource_id: userId, limit: 20 })}`), [org.id, userId]);
+  const eventPager = usePager(userId);
+  const events = useAsync(
+    () => api<ListPage<EventJson>>('GET', `${base(org)}/events${query({ order: 'desc', resource_id: userId, before: eventPager.cursor, limit: 20 })}`),
+    [org.id, userId, eventPager.cursor],
+  );
   return (
     <Loaded state={user} what="Loading the user">
       {(u) => (
@@ -232,15 +236,18 @@ function UserPage({ org, userId }: { org: Organization; userId: string }) {
           )}
           <h2>Events</h2>
           <Loaded state={events} what="Loading events">
-            {(page) =>
-              page.data.length === 0 ? (
-                <Empty>
-                  <p>No events about this user are kept.</p>
-                </Empty>
-              ) : (
-                <EventList events={page.data} />
-              )
-            }
+            {(page) => (
+              <>
+                {page.data.length === 0 ? (
+                  <Empty>
+                    <p>No events about this user are kept.</p>
+                  </Empty>
+                ) : (
+                  <EventList events={page.data} />
+                )}
+                <Pager pager={eventPager} nextCursor={page.next_cursor} />
+              </>
+            )}
           </Loaded>
           <h2>SCIM resource</h2>
           <JsonView value={u.raw} label="The user as SCIM JSON" />
