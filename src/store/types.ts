@@ -611,6 +611,8 @@ export interface DeliveryListOptions {
   readonly status?: DeliveryStatus;
   /** Deliveries with a greater id (cursor paging, oldest first). */
   readonly after?: string;
+  /** Newest first, from before this id when given (the console's view: the latest deliveries on the first page). */
+  readonly newestFirst?: { readonly before?: string };
   readonly limit: number;
 }
 

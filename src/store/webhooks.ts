@@ -195,9 +195,11 @@ export function* listDeliveries(orgId: string, options: DeliveryListOptions): Op
   if (options.endpointId !== undefined) conditions.push(sql`d.endpoint_id = ${options.endpointId}`);
   if (options.status !== undefined) conditions.push(sql`d.status = ${options.status}`);
   if (options.after !== undefined) conditions.push(sql`d.id > ${deliveryId(options.after)}`);
+  const before = options.newestFirst?.before;
+  if (before !== undefined) conditions.push(sql`d.id < ${deliveryId(before)}`);
   const found = yield* rows(
     sql`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d LEFT JOIN events e ON e.org_id = d.org_id AND e.sequence = d.sequence
-      WHERE ${join(conditions, ' AND ')} ORDER BY d.id LIMIT ${options.limit}`,
+      WHERE ${join(conditions, ' AND ')} ORDER BY d.id${options.newestFirst ? sql` DESC` : sql``} LIMIT ${options.limit}`,
   );
   return found.map(toDelivery);
 }

@@ -221,6 +221,9 @@ describe('the operator console in Chromium', () => {
     // The page looks again while a delivery is pending: the replay's row turns succeeded without a click on Refresh.
     await succeeded.nth(1).waitFor({ timeout: PATIENCE_MS });
     assert.equal(await page.getByRole('row').filter({ hasText: 'pending' }).count(), 0);
+    // Newest first: the replay's delivery (a higher id) is above the delivery it replayed.
+    const ids = await page.getByRole('button', { name: /Replay delivery/ }).evaluateAll((buttons) => buttons.map((b) => Number(b.getAttribute('aria-label')?.split(' ').pop())));
+    assert.ok(ids.length >= 2 && ids.every((id, i) => i === 0 || id < ids[i - 1]), `newest first: ${ids.join(', ')}`);
     await page.getByRole('button', { name: 'Reveal secret' }).click();
     assert.equal(await page.getByRole('textbox', { name: 'Signing secret', exact: true }).inputValue(), secret);
 

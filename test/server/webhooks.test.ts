@@ -155,6 +155,37 @@ for (const backend of backends()) {
       }
     });
 
+    test('deliveries newest first (order=desc) page back with before; oldest first stays the default', async () => {
+      const ep = await endpoint(receiver.url, ['user.created']);
+      const w = worker();
+      try {
+        for (const name of ['d1', 'd2', 'd3']) await scim('POST', '/Users', { body: user(`${name}@example.com`) });
+        assert.equal(await w.drain(), 3);
+        const ascending = (await api('GET', `/webhooks/${ep.id}/deliveries`)).body.data.map((d: { id: string }) => d.id);
+        assert.equal(ascending.length, 3);
+        const first = await api('GET', `/webhooks/${ep.id}/deliveries?order=desc&limit=2`);
+        assert.equal(first.status, 200, first.text);
+        assert.deepEqual(first.body.data.map((d: { id: string }) => d.id), [ascending[2], ascending[1]]);
+        assert.equal(first.body.next_cursor, ascending[1]);
+        const second = await api('GET', `/webhooks/${ep.id}/deliveries?order=desc&limit=2&before=${first.body.next_cursor}`);
+        assert.deepEqual(second.body.data.map((d: { id: string }) => d.id), [ascending[0]]);
+        assert.equal(second.body.next_cursor, null);
+        for (const [query, code] of [
+          ['order=down', 'invalid_order'],
+          ['order=desc&after=1', 'invalid_request'],
+          ['before=1', 'invalid_request'],
+          ['order=desc&before=x', 'invalid_cursor'],
+        ]) {
+          const res = await api('GET', `/webhooks/${ep.id}/deliveries?${query}`);
+          assert.equal(res.status, 400, query);
+          assert.equal(res.body.error.code, code, query);
+        }
+      } finally {
+        await w.close();
+        await deleteEndpoint(ep.id);
+      }
+    });
+
     test('while a secret is rotated, both signatures are sent; each secret verifies; reveal shows the current one', async () => {
       const ep = await endpoint();
       const w = worker();

@@ -119,7 +119,11 @@ export function WebhookPage({ org, webhookId }: { org: Organization; webhookId: 
   const hook = useAsync(() => api<Webhook>('GET', base), [base]);
   const [status, setStatus] = useState('');
   const pager = usePager(status);
-  const deliveries = useAsync(() => api<ListPage<Delivery>>('GET', `${base}/deliveries${query({ status, after: pager.cursor, limit: 50 })}`), [base, status, pager.cursor]);
+  // Newest first: the deliveries of the last minutes, the ones an operator looks for, are on the first page.
+  const deliveries = useAsync(
+    () => api<ListPage<Delivery>>('GET', `${base}/deliveries${query({ status, order: 'desc', before: pager.cursor, limit: 50 })}`),
+    [base, status, pager.cursor],
+  );
   // While a delivery is pending (a replay just asked for, or one being retried), look again every 2 seconds.
   const pending = deliveries.data?.data.some((d) => d.status === 'pending') ?? false;
   useEffect(() => {

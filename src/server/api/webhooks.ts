@@ -138,15 +138,21 @@ export function registerWebhookRoutes(org: FastifyInstance, context: ManagementC
     return sendJson(reply, 200, { secret });
   });
 
-  org.get<IdParams>('/webhooks/:id/deliveries', { config: { query: ['limit', 'after', 'status'] } }, async (request, reply) => {
+  org.get<IdParams>('/webhooks/:id/deliveries', { config: { query: ['limit', 'after', 'status', 'order', 'before'] } }, async (request, reply) => {
     await endpointOf(request);
     const limit = limitParam(request, 100, 1000);
-    const after = queryParam(request, 'after');
-    if (after !== undefined && !/^\d{1,15}$/.test(after)) throw ApiError.badRequest('invalid_cursor', 'after must be a cursor from next_cursor');
+    const order = queryParam(request, 'order');
+    if (order !== undefined && order !== 'asc' && order !== 'desc') throw ApiError.badRequest('invalid_order', 'order must be asc or desc');
+    // Oldest first pages forward with after; newest first (order=desc) pages back with before.
+    const cursorName = order === 'desc' ? 'before' : 'after';
+    const otherName = order === 'desc' ? 'after' : 'before';
+    if (queryParam(request, otherName) !== undefined) throw ApiError.badRequest('invalid_request', `${otherName} goes with order=${order === 'desc' ? 'asc' : 'desc'}`);
+    const cursor = queryParam(request, cursorName);
+    if (cursor !== undefined && !/^\d{1,15}$/.test(cursor)) throw ApiError.badRequest('invalid_cursor', `${cursorName} must be a cursor from next_cursor`);
     const found = await store.listDeliveries(organizationOf(request).id, {
       endpointId: request.params.id,
       status: deliveryStatus(queryParam(request, 'status')),
-      ...(after !== undefined ? { after } : {}),
+      ...(order === 'desc' ? { newestFirst: cursor !== undefined ? { before: cursor } : {} } : cursor !== undefined ? { after: cursor } : {}),
       limit: limit + 1,
     });
     const page = found.slice(0, limit);
