@@ -210,9 +210,12 @@ export function registerEventCommands(program: Command): void {
     webhooks
       .command('rotate-secret <orgId> <webhookId>')
       .description('Give an endpoint a new signing secret; the old one keeps signing too during the grace period')
-      .option('--grace-hours <hours>', 'how long the old secret keeps signing', (v) => (v === '0' ? 0 : positiveInteger(v)), 24)
+      .option('--grace-hours <hours>', 'how long the old secret keeps signing (0 to 168: at most 7 days, as the API)', (v) => (v === '0' ? 0 : positiveInteger(v)), 24)
       .option('--json', 'print {"id": ..., "secret": ...}'),
   ).action(async (orgId: string, webhookId: string, flags: StoreFlags & Json & { graceHours: number }, command: Command) => {
+    const { MAX_ROTATION_GRACE_SECONDS } = await import('../store/webhooks.ts');
+    // A rotation is often for a leaked secret: the old one must stop signing within days, not years.
+    if (flags.graceHours * 3600 > MAX_ROTATION_GRACE_SECONDS) command.error(`error: --grace-hours must be at most ${MAX_ROTATION_GRACE_SECONDS / 3600} (7 days)`);
     await withStore(command, flags, async (store) => {
       const until = new Date(Date.now() + flags.graceHours * 3_600_000).toISOString();
       const { endpoint, secret } = await store.rotateWebhookSecret(orgId, webhookId, until);

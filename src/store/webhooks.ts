@@ -38,6 +38,9 @@ export function newWebhookSecret(): string {
   return WEBHOOK_SECRET_PREFIX + randomBytes(32).toString('base64');
 }
 
+/** How long an old signing secret may keep signing after a rotation: long enough to deploy the new one, no longer. */
+export const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 60 * 60;
+
 /**
  * Checks a webhook URL: absolute http(s), no credentials, no fragment. Plain http only when `allowHttp` (a server
  * run with --allow-http-webhooks, for development and tests).

@@ -138,6 +138,11 @@ describe('scimkit keys, events and webhooks', () => {
       assert.deepEqual(deliveries.map((d) => [d.status, d.eventId]), [['succeeded', got.event.id]]);
       assert.deepEqual(JSON.parse((await cli('webhooks', 'deliveries', org.id, endpoint.id, '--failed', '--json', '--db', db)).stdout), []);
 
+      // rotate-secret: a grace longer than the API's 7 days is refused, and rotates nothing.
+      const tooLong = await cli('webhooks', 'rotate-secret', org.id, endpoint.id, '--grace-hours', '169', '--db', db);
+      assert.equal(tooLong.code, 1);
+      assert.match(tooLong.stderr, /--grace-hours must be at most 168 \(7 days\)/);
+      assert.equal((await cli('webhooks', 'reveal-secret', org.id, endpoint.id, '--db', db)).stdout.trim(), endpoint.secret);
       // rotate-secret: the replayed delivery is signed with both the new and the old secret.
       const rotated = await cli('webhooks', 'rotate-secret', org.id, endpoint.id, '--json', '--db', db);
       assert.equal(rotated.code, 0, rotated.stderr);

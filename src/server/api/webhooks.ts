@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'undici';
-import { checkWebhookUrl } from '../../store/webhooks.ts';
+import { checkWebhookUrl, MAX_ROTATION_GRACE_SECONDS } from '../../store/webhooks.ts';
 import { describeError, signatureOf, USER_AGENT } from '../webhook-sender.ts';
 import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint } from '../../store/types.ts';
 import { ApiError, limitParam, listJson, objectBody, organizationOf, queryParam, sendJson } from './index.ts';
@@ -12,7 +12,6 @@ import type { ManagementContext } from './index.ts';
 
 /** How long a rotated-out secret keeps signing by default: receivers have a day to switch. */
 export const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 60 * 60;
-const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 60 * 60;
 /** A test event's answer must come within this. */
 const TEST_TIMEOUT_MS = 10_000;
 
