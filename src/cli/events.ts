@@ -27,7 +27,12 @@ async function requireOrg(command: Command, store: Store, orgId: string): Promis
 }
 
 function endpointLine(e: WebhookEndpoint): string {
-  const state = e.enabled ? 'enabled' : `disabled (${e.disabledReason ?? 'no reason given'})`;
+  const paused = e.pausedUntil !== null && Date.parse(e.pausedUntil) > Date.now();
+  const state = !e.enabled
+    ? `disabled (${e.disabledReason ?? 'no reason given'})`
+    : paused
+      ? `paused until ${e.pausedUntil} (the receiver's Retry-After)`
+      : 'enabled';
   return `${e.id}\t${e.url}\t${e.eventTypes ? e.eventTypes.join(',') : 'all events'}\t${state}`;
 }
 

@@ -227,4 +227,34 @@ describe('scimkit keys, events and webhooks', () => {
       await stop(server);
     }
   });
+
+  test("webhooks list says an endpoint is paused, and until when, after its receiver's 429 with Retry-After", { timeout: 120_000 }, async () => {
+    const file = join(dir, 'paused.db');
+    const org = JSON.parse((await cli('orgs', 'create', 'Umbrella', '--json', '--db', file)).stdout.trim()) as { id: string; token: string };
+    const busy = await startReceiver('/busy');
+    busy.answer = () => ({ status: 429, headers: { 'retry-after': '3600' } });
+    const server = start(['serve', '--db', file, '--port', '0', '--allow-http-webhooks', '--log-level', 'warn']);
+    try {
+      const hook = await cli('webhooks', 'create', org.id, '--url', busy.url, '--allow-http', '--json', '--db', file);
+      assert.equal(hook.code, 0, hook.stderr);
+      const origin = /listening on (\S+)/.exec(await server.line(/^listening on /))![1];
+      const asked = new Promise<void>((resolve) => {
+        busy.answer = () => {
+          resolve();
+          return { status: 429, headers: { 'retry-after': '3600' } };
+        };
+      });
+      assert.equal((await call(`${origin}/scim/v2/organizations/${org.id}`, 'POST', '/Users', { token: org.token, body: user('alice@example.com') })).status, 201);
+      await asked;
+      // The pause is recorded with the attempt's outcome, just after the answer.
+      while ((JSON.parse((await cli('webhooks', 'list', org.id, '--json', '--db', file)).stdout) as { pausedUntil: string | null }[])[0].pausedUntil === null) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const listed = (await cli('webhooks', 'list', org.id, '--db', file)).stdout;
+      assert.match(listed, /\tpaused until \d{4}-\d\d-\d\dT[\d:.]+Z \(the receiver's Retry-After\)$/m);
+    } finally {
+      await stop(server);
+      await busy.close();
+    }
+  });
 });
