@@ -91,10 +91,16 @@ function GuideSteps({ guide, baseUrl, token }: { guide: Guide; baseUrl: string; 
   );
 }
 
-function Status({ state }: { state: SetupState }) {
+/** A link that expired, was revoked or was copied incompletely: it answers 401, 403 or 410, and stays that way. */
+function linkIsDead(error: unknown): boolean {
+  return error instanceof ApiFailure && (error.status === 401 || error.status === 403 || error.status === 410);
+}
+
+function Status({ state, unreachable }: { state: SetupState; unreachable: boolean }) {
   return (
     <section aria-labelledby="status-title" class={`card status ${state.connected ? 'connected' : 'waiting'}`}>
       <h2 id="status-title">4. Connection status</h2>
+      {unreachable && <p class="hint">The status could not be checked just now (the server did not answer); this page keeps trying.</p>}
       <p role="status" aria-live="polite" class="status-line">
         <span class="dot" aria-hidden="true" />
         {state.connected ? (
@@ -152,8 +158,8 @@ function SetupPage() {
       } catch (err) {
         if (stopped) return;
         setError(err);
-        // A link that expired or was revoked stays dead; a network failure is retried.
-        if (!(err instanceof ApiFailure) || err.status >= 500) timer = setTimeout(poll, POLL_MS);
+        // A dead link stays dead; anything else (the network, a server restarting, a 429) is tried again.
+        if (!linkIsDead(err)) timer = setTimeout(poll, POLL_MS);
       }
     };
     void poll();
@@ -163,7 +169,7 @@ function SetupPage() {
     };
   }, [token]);
 
-  if (error instanceof ApiFailure && (error.status === 401 || error.status === 403 || error.status === 410)) {
+  if (linkIsDead(error)) {
     return (
       <main id="main" class="setup">
         <div class="card">
@@ -246,7 +252,7 @@ function SetupPage() {
       ) : (
         <p class="hint">Choose your identity provider above to see its step-by-step guide.</p>
       )}
-      <Status state={state} />
+      <Status state={state} unreachable={error !== undefined} />
     </main>
   );
 }

@@ -133,6 +133,45 @@ describe('setup links in Chromium', () => {
     }
   });
 
+  test('the status keeps being checked after a failed check (a network blip, a server restart), and turns green', async () => {
+    // A link of an organization of its own, not yet connected.
+    await page.goto(`${served.origin}/admin/`);
+    await page.getByLabel('Name', { exact: true }).fill('Initrode');
+    await page.getByRole('button', { name: 'Create organization' }).click();
+    await page.getByRole('heading', { name: 'Initrode', level: 1 }).waitFor();
+    await page.goto(`${served.origin}${new URL(page.url()).pathname}/setup-links`);
+    await page.getByRole('button', { name: 'Create setup link' }).click();
+    const link = await page.getByRole('textbox', { name: 'Setup link', exact: true }).inputValue();
+    const itAdmin = await browser.newContext();
+    try {
+      const setup = await itAdmin.newPage();
+      await setup.goto(link);
+      await setup.getByRole('heading', { name: 'Set up SCIM provisioning for Initrode', level: 1 }).waitFor();
+      const base = await setup.getByRole('textbox', { name: 'SCIM base URL', exact: true }).inputValue();
+      await setup.getByRole('button', { name: 'Create the SCIM token' }).click();
+      const token = await setup.getByRole('textbox', { name: 'SCIM token', exact: true }).inputValue();
+      await setup.getByText('Waiting for the first request from your identity provider').waitFor();
+      // The next status check fails as if the network dropped; the ones after it go through.
+      let failed = false;
+      const dropped = new Promise<void>((resolve) => {
+        void setup.route('**/api/v1/setup', async (route) => {
+          if (failed) return route.continue();
+          failed = true;
+          await route.abort('connectionrefused');
+          resolve();
+        });
+      });
+      await dropped;
+      await setup.getByText('The status could not be checked just now').waitFor();
+      const first = await fetch(`${base}/Users?count=1`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(first.status, 200);
+      await setup.getByText(/^Connected: the first request from your identity provider arrived/).waitFor({ timeout: 60_000 });
+      assert.equal(await setup.getByText('The status could not be checked just now').count(), 0);
+    } finally {
+      await itAdmin.close();
+    }
+  });
+
   test('a setup link reaches its own organization and nothing else', async () => {
     const itAdmin = await browser.newContext();
     try {
