@@ -179,7 +179,7 @@ export function registerEventCommands(program: Command): void {
       .command('update <orgId> <webhookId>')
       .description('Change an endpoint: URL, event types, or enable it again (after a 410) or disable it')
       .option('--url <url>', 'new URL')
-      .option('--events <t1,t2>', 'only these event types', csv)
+      .addOption(new Option('--events <t1,t2>', 'only these event types').argParser(csv).conflicts('allEvents'))
       .option('--all-events', 'every event type')
       .addOption(new Option('--enable', 'deliver to it again').conflicts('disable'))
       .option('--disable', 'stop delivering to it (events queue up)')
@@ -240,7 +240,7 @@ export function registerEventCommands(program: Command): void {
     webhooks
       .command('deliveries <orgId> <webhookId>')
       .description("List an endpoint's deliveries, oldest first")
-      .option('--failed', 'only those that finally failed')
+      .addOption(new Option('--failed', 'only those that finally failed').conflicts('pending'))
       .option('--pending', 'only those still pending')
       .option('--limit <n>', 'at most this many', positiveInteger, 100)
       .option('--json', 'print a JSON array'),

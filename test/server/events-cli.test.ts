@@ -138,6 +138,16 @@ describe('scimkit keys, events and webhooks', () => {
       assert.deepEqual(deliveries.map((d) => [d.status, d.eventId]), [['succeeded', got.event.id]]);
       assert.deepEqual(JSON.parse((await cli('webhooks', 'deliveries', org.id, endpoint.id, '--failed', '--json', '--db', db)).stdout), []);
 
+      // Flags that contradict each other are refused, not one of them silently taken.
+      for (const args of [
+        ['webhooks', 'deliveries', org.id, endpoint.id, '--failed', '--pending'],
+        ['webhooks', 'update', org.id, endpoint.id, '--events', 'user.created', '--all-events'],
+      ]) {
+        const both = await cli(...args, '--db', db);
+        assert.equal(both.code, 1, args.join(' '));
+        assert.match(both.stderr, /option '--(failed|events <t1,t2>)' cannot be used with option '--(pending|all-events)'/, args.join(' '));
+      }
+      assert.equal(JSON.parse((await cli('webhooks', 'list', org.id, '--json', '--db', db)).stdout)[0].eventTypes, null, 'the update changed nothing');
       // rotate-secret: a grace longer than the API's 7 days is refused, and rotates nothing.
       const tooLong = await cli('webhooks', 'rotate-secret', org.id, endpoint.id, '--grace-hours', '169', '--db', db);
       assert.equal(tooLong.code, 1);
