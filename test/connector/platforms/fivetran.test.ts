@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { silentLogger } from '../../../src/connector/log.ts';
 import { seed } from '../../../src/connector/seed.ts';
 import type { TableName } from '../../../src/connector/tables.ts';
@@ -77,6 +77,19 @@ async function stopConnector(c: Connector, signal: NodeJS.Signals = 'SIGTERM'): 
   const exited = new Promise((r) => c.child.once('exit', r));
   c.child.kill(signal);
   await exited;
+}
+
+/** An Update call to a started connector, reading 3,000 users at 100 a page from a fake provider; all stop with the test. */
+async function updateOf3000Users(t: TestContext, token: string): Promise<{ p: FakeProvider; c: Connector; call: grpc.ClientReadableStream<Json> }> {
+  const p = await new FakeProvider({ token }).start();
+  t.after(() => p.stop());
+  p.populate(3000, 0);
+  const c = await startConnector();
+  t.after(() => stopConnector(c));
+  const client = connectorClient(c.port);
+  t.after(() => client.close());
+  const call = client.Update({ configuration: configuration({ bearer_token: token, base_url: p.baseUrl, max_records_per_page: '100' }) }) as grpc.ClientReadableStream<Json>;
+  return { p, c, call };
 }
 
 /** Every stdout line is a log entry in the SDK's format, and none holds the token. */
@@ -252,17 +265,8 @@ describe('scimkit fivetran', () => {
     assertLogs(c);
   });
 
-  // Without the bound, this test does not finish: hence the timeout.
   it('an Update that Fivetran cancels stops the run and is logged as a warning, not a failure', { timeout: 60_000 }, async (t) => {
-    const token = 'tok-7Hq2xP9vLwZ4';
-    const p = await new FakeProvider({ token }).start();
-    t.after(() => p.stop());
-    p.populate(3000, 0);
-    const c = await startConnector();
-    t.after(() => stopConnector(c));
-    const client = connectorClient(c.port);
-    t.after(() => client.close());
-    const call = client.Update({ configuration: configuration({ bearer_token: token, base_url: p.baseUrl, max_records_per_page: '100' }) }) as grpc.ClientReadableStream<Json>;
+    const { c, call } = await updateOf3000Users(t, 'tok-7Hq2xP9vLwZ4');
     call.on('error', () => {});
     await once(call, 'data');
     call.cancel();
@@ -276,16 +280,9 @@ describe('scimkit fivetran', () => {
     assertLogs(c);
   });
 
+  // Without the bound, this test does not finish: hence the timeout.
   it('a client that stops reading holds Update back, and the run completes once it reads again', { timeout: 60_000 }, async (t) => {
-    const token = 'slow-reader-token';
-    const p = await new FakeProvider({ token }).start();
-    t.after(() => p.stop());
-    p.populate(3000, 0);
-    const c = await startConnector();
-    t.after(() => stopConnector(c));
-    const client = connectorClient(c.port);
-    t.after(() => client.close());
-    const call = client.Update({ configuration: configuration({ bearer_token: token, base_url: p.baseUrl, max_records_per_page: '100' }) }) as grpc.ClientReadableStream<Json>;
+    const { p, call } = await updateOf3000Users(t, 'slow-reader-token');
     const finished = new Promise<void>((resolve, reject) => {
       call.on('end', resolve);
       call.on('error', reject);
