@@ -97,12 +97,14 @@ const writeGroups = db.transaction((resources, at, next) => {
 let records = 0;
 const streams = [['/Users', writeUsers, '&excludedAttributes=groups'], ['/Groups', writeGroups, '']];
 for (const [endpoint, write, query] of only === '--users-only' ? streams.slice(0, 1) : streams) {
-  for (let start = 1; ; start += PAGE) {
+  // The next page starts after what this one held, which may be fewer than asked for (a server's page budget).
+  for (let start = 1; ; ) {
     const page = await get(`${endpoint}?startIndex=${start}&count=${PAGE}${query}`);
     const resources = page.Resources ?? [];
     if (resources.length > 0) write(resources, new Date().toISOString(), start + resources.length);
     records += resources.length;
     if (resources.length === 0 || start + resources.length > page.totalResults) break;
+    start += resources.length;
   }
 }
 db.close();
