@@ -120,7 +120,10 @@ export function* updateWebhook(ctx: OpContext, orgId: string, id: string, update
   const current = yield* getWebhook(orgId, id);
   if (!current) throw endpointNotFound(id);
   const sets: Sql[] = [];
+  const moved = update.url !== undefined && update.url !== current.url;
   if (update.url !== undefined) sets.push(sql`url = ${update.url}`);
+  // A pause and retry times were the old receiver's answers (its Retry-After, its failures): a new URL starts afresh.
+  if (moved) sets.push(sql`paused_until = NULL`);
   if (update.eventTypes !== undefined) {
     const types = checkTypes(update.eventTypes);
     sets.push(sql`event_types = ${types === null ? null : JSON.stringify(types)}`);
@@ -133,7 +136,10 @@ export function* updateWebhook(ctx: OpContext, orgId: string, id: string, update
     else if (current.enabled) sets.push(sql`disabled_reason = ${'disabled by an administrator'}`);
   }
   if (sets.length > 0) yield* exec(sql`UPDATE webhook_endpoints SET ${join(sets, ', ')} WHERE org_id = ${orgId} AND id = ${String(id)}`);
-  void ctx;
+  if (moved) {
+    yield* exec(sql`UPDATE webhook_deliveries SET next_attempt_at = ${ctx.now()}
+      WHERE org_id = ${orgId} AND endpoint_id = ${String(id)} AND status = 'pending' AND next_attempt_at > ${ctx.now()}`);
+  }
   return (yield* getWebhook(orgId, id)) as WebhookEndpoint;
 }
 

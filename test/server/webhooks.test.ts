@@ -326,6 +326,31 @@ for (const backend of backends()) {
       }
     });
 
+    test("a new URL ends the old receiver's pause, and its pending deliveries go to the new one at once", async () => {
+      const clock = { t: Date.now() + 1000 };
+      const w = worker(clock);
+      const ep = await endpoint();
+      try {
+        receiver.answer = () => ({ status: 429, headers: { 'retry-after': '3600' } });
+        await scim('POST', '/Users', { body: user('moved-url@example.com') });
+        await w.drain();
+        assert.ok((await api('GET', `/webhooks/${ep.id}`)).body.paused_until, 'paused by the old receiver for an hour');
+        receiver.answer = () => ({ status: 200 });
+        // The same receiver under another path stands for the new one.
+        const moved = await api('PATCH', `/webhooks/${ep.id}`, { url: `${receiver.url}/new` });
+        assert.equal(moved.status, 200, moved.text);
+        assert.equal(moved.body.paused_until, null);
+        const mark = receiver.received.length;
+        await w.drain(); // the worker's clock has not moved: the old receiver's hour is not waited out
+        assert.equal(receiver.received.length - mark, 1);
+        assert.equal((await api('GET', `/webhooks/${ep.id}/deliveries?status=pending`)).body.data.length, 0);
+      } finally {
+        receiver.answer = () => ({ status: 200 });
+        await w.close();
+        await deleteEndpoint(ep.id);
+      }
+    });
+
     test('410 disables the endpoint: later events wait, and enabling it again delivers them', async () => {
       const ep = await endpoint();
       const w = worker();
