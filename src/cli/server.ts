@@ -485,10 +485,6 @@ export async function startBackgroundWork(
 }
 
 /**
- * What `serve` prints before it starts: where its data lives, where rate limits are counted, and every setting that
- * came from a flag or the environment (URLs without their passwords; the secret key itself never).
- */
-/**
  * The bearer token /metrics requires, from SCIMKIT_METRICS_TOKEN (a secret: never a flag, so it stays out of the
  * command line and `ps`); undefined when unset. Empty or holding spaces (a Bearer token cannot), it stops the start.
  */
@@ -499,6 +495,10 @@ function metricsToken(): string | undefined {
   return value;
 }
 
+/**
+ * What `serve` prints before it starts: where its data lives, where rate limits are counted, and every setting that
+ * came from a flag or the environment (URLs without their passwords; the secret key itself never).
+ */
 function startupReport(flags: ServeFlags, command: Command): string[] {
   const lines: string[] = [];
   const from = (key: string, env: string) => {
